@@ -1,0 +1,342 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Clock, TimerHandle } from '../clock.js';
+import { errorMessage, toError } from '../errors.js';
+import type { EventMap } from '../events/catalogue.js';
+import type { BuiltinEvents } from '../events/builtin.js';
+import type { Envelope, EnvelopeOf } from '../bus/envelope.js';
+import type { EventBus, Handler, PublishOptions, SubscribeOptions, Subscription } from '../bus/event-bus.js';
+import type { MatchingKeys, SubscriptionPattern } from '../bus/subjects.js';
+import { assertTransition, type AgentState } from './state.js';
+import type { StateStore } from './store.js';
+
+type Keys<E> = keyof E & string;
+
+/** Everything an agent gets from the system that runs it. */
+export interface AgentContext<C = unknown, E extends EventMap = BuiltinEvents> {
+  id: string;
+  kind: string;
+  config: C;
+  bus: EventBus<E>;
+  logger: Logger;
+  clock: Clock;
+  store: StateStore;
+  /** Interval of `agent.heartbeat` events. */
+  heartbeatIntervalMs: number;
+  /** Named services (providers, repositories...) registered by the launcher. */
+  services: ServiceRegistry;
+}
+
+/** Looks up shared services by name; the error lists what is registered. */
+export interface ServiceRegistry {
+  get<T>(name: string): T;
+  has(name: string): boolean;
+}
+
+export type StateListener = (from: AgentState, to: AgentState, reason?: string) => void;
+
+interface BackgroundTask {
+  promise: Promise<void>;
+  controller: AbortController;
+}
+
+/**
+ * Base class of every agent. Lifecycle: `start()` runs `initialize()` then `run()` and the agent
+ * is running; `stop()` releases what the agent owns (subscriptions, timers, background tasks),
+ * then runs `cleanup()`. Subscriptions and timers made through the helpers here are owned by the
+ * agent and released on stop or failure, so a restart starts clean.
+ */
+export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents> {
+  readonly id: string;
+  readonly kind: string;
+  protected readonly config: C;
+  protected readonly bus: EventBus<E>;
+  protected readonly logger: Logger;
+  protected readonly clock: Clock;
+  protected readonly store: StateStore;
+  protected readonly services: ServiceRegistry;
+  private readonly heartbeatIntervalMs: number;
+  private currentState: AgentState = 'created';
+  private stateDetail: string | undefined;
+  private readonly subscriptions = new Set<Subscription>();
+  private readonly timers = new Set<TimerHandle>();
+  private readonly tasks = new Set<BackgroundTask>();
+  private readonly listeners = new Set<StateListener>();
+  private runningSince: number | undefined;
+  private ownErrors = 0;
+  private ownLastError: { message: string; at: number } | undefined;
+
+  constructor(context: AgentContext<C, E>) {
+    this.id = context.id;
+    this.kind = context.kind;
+    this.config = context.config;
+    this.bus = context.bus;
+    this.logger = context.logger;
+    this.clock = context.clock;
+    this.store = context.store;
+    this.services = context.services;
+    this.heartbeatIntervalMs = context.heartbeatIntervalMs;
+  }
+
+  /** Loads state, connects to what the agent needs. Runs on every start, including restarts. */
+  protected initialize(): void | Promise<void> {}
+  /** Starts the agent's work (subscriptions, timers, background loops) and returns. */
+  protected abstract run(): void | Promise<void>;
+  /** Releases what `initialize` acquired. Owned subscriptions and timers are already gone. */
+  protected cleanup(): void | Promise<void> {}
+
+  get state(): AgentState {
+    return this.currentState;
+  }
+
+  /** Why the agent is degraded or failed, if it is. */
+  get detail(): string | undefined {
+    return this.stateDetail;
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    this.transition('starting');
+    try {
+      await this.initialize();
+      await this.run();
+    } catch (err) {
+      this.releaseOwned();
+      this.recordError(err);
+      if (this.currentState === 'starting') this.transition('failed', errorMessage(err));
+      throw err;
+    }
+    if (this.currentState !== 'starting') return;
+    this.runningSince = this.clock.now();
+    this.transition('running');
+    this.every(this.heartbeatIntervalMs, () => this.heartbeat());
+    this.heartbeat();
+  }
+
+  async stop(): Promise<void> {
+    if (this.currentState === 'stopped' || this.currentState === 'created') {
+      if (this.currentState === 'created') this.transition('stopped');
+      return;
+    }
+    if (this.currentState === 'stopping') return;
+    this.transition('stopping');
+    this.releaseOwned();
+    await this.settleTasks();
+    try {
+      await this.cleanup();
+    } catch (err) {
+      this.recordError(err);
+      this.logger.error({ err: toError(err) }, 'cleanup failed');
+    }
+    this.runningSince = undefined;
+    this.transition('stopped');
+    this.heartbeat();
+  }
+
+  /** Marks the agent failed (the supervisor restarts it) and releases what it owns. */
+  protected fail(err: unknown): void {
+    if (this.currentState === 'failed' || this.currentState === 'stopped') return;
+    this.recordError(err);
+    this.releaseOwned();
+    this.runningSince = undefined;
+    this.transition('failed', errorMessage(err));
+    this.heartbeat();
+  }
+
+  /** Still working, but impaired (stale feed, lost connection...). */
+  protected degrade(reason: string): void {
+    if (this.currentState !== 'running') {
+      if (this.currentState === 'degraded') this.stateDetail = reason;
+      return;
+    }
+    this.transition('degraded', reason);
+    this.heartbeat();
+  }
+
+  protected recover(): void {
+    if (this.currentState !== 'degraded') return;
+    this.transition('running');
+    this.heartbeat();
+  }
+
+  protected publish<K extends Keys<E>>(type: K, payload: E[K], options?: PublishOptions): Envelope<K, E[K]> {
+    return this.bus.publish(type, payload, options);
+  }
+
+  /** A subscription owned by this agent: released on stop and on failure. */
+  protected subscribe<P extends SubscriptionPattern<Keys<E>>>(
+    pattern: P,
+    handler: Handler<EnvelopeOf<E, MatchingKeys<Keys<E>, P>>>,
+    options?: SubscribeOptions,
+  ): Subscription {
+    const inner = this.bus.subscribe(pattern, handler, options);
+    const owned: Subscription = {
+      unsubscribe: () => {
+        this.subscriptions.delete(owned);
+        inner.unsubscribe();
+      },
+    };
+    this.subscriptions.add(owned);
+    return owned;
+  }
+
+  /** Runs `fn` every `intervalMs` of the agent's clock; an error in it is logged and counted. */
+  protected every(intervalMs: number, fn: () => void | Promise<void>): TimerHandle {
+    const handle = this.clock.setInterval(() => this.guarded('timer', fn), intervalMs);
+    return this.own(handle);
+  }
+
+  /** Runs `fn` once after `delayMs` of the agent's clock. */
+  protected after(delayMs: number, fn: () => void | Promise<void>): TimerHandle {
+    const raw: TimerHandle = this.clock.setTimeout(() => {
+      this.timers.delete(raw);
+      this.guarded('timer', fn);
+    }, delayMs);
+    return this.own(raw);
+  }
+
+  /**
+   * Runs a long-lived loop (a stream reader, a poller). It receives an AbortSignal that fires on
+   * stop; if it throws, the agent fails and the supervisor restarts it.
+   */
+  protected background(name: string, loop: (signal: AbortSignal) => Promise<void>): void {
+    const controller = new AbortController();
+    const task: BackgroundTask = {
+      controller,
+      promise: loop(controller.signal).then(
+        () => undefined,
+        (err: unknown) => {
+          if (controller.signal.aborted) return;
+          this.logger.error({ err: toError(err), task: name }, 'background task failed');
+          this.fail(err);
+        },
+      ),
+    };
+    this.tasks.add(task);
+    void task.promise.finally(() => this.tasks.delete(task));
+  }
+
+  /** Publishes a `system.alert` from this agent. */
+  protected alert(level: 'info' | 'warning' | 'error' | 'critical', code: string, message: string, details?: Record<string, unknown>): void {
+    const bus = this.bus as unknown as EventBus<BuiltinEvents>;
+    bus.publish('system.alert', { level, code, message, agentId: this.id, details, timestamp: this.clock.now() });
+  }
+
+  /** Counts an error that did not come through a bus handler (those the bus counts itself). */
+  protected recordError(err: unknown): void {
+    this.ownErrors++;
+    this.ownLastError = { message: errorMessage(err), at: this.clock.now() };
+  }
+
+  /** Numbers reported in heartbeats and the health API. */
+  get metrics(): { errors: number; lastError: string | undefined; eventsIn: number; eventsOut: number; uptimeMs: number } {
+    const s = this.bus.stats;
+    const own = this.ownLastError;
+    const fromBus = s.lastError;
+    const lastError =
+      fromBus !== undefined && (own === undefined || fromBus.at >= own.at) ? `${fromBus.type}: ${fromBus.message}` : own?.message;
+    return {
+      errors: s.errors + this.ownErrors,
+      lastError,
+      eventsIn: s.eventsIn,
+      eventsOut: s.eventsOut,
+      uptimeMs: this.runningSince === undefined ? 0 : Math.max(0, this.clock.now() - this.runningSince),
+    };
+  }
+
+  private heartbeat(): void {
+    const m = this.metrics;
+    const bus = this.bus as unknown as EventBus<BuiltinEvents>;
+    try {
+      bus.publish('agent.heartbeat', {
+        agentId: this.id,
+        kind: this.kind,
+        status: this.currentState,
+        uptimeMs: m.uptimeMs,
+        errors: m.errors,
+        lastError: m.lastError,
+        eventsIn: m.eventsIn,
+        eventsOut: m.eventsOut,
+        pid: process.pid,
+        host: hostname(),
+        transport: bus.transport.name,
+        intervalMs: this.heartbeatIntervalMs,
+        detail: this.stateDetail,
+        timestamp: this.clock.now(),
+      });
+    } catch (err) {
+      // A transport that is down must not turn a heartbeat into an agent failure.
+      this.logger.warn({ err: toError(err) }, 'heartbeat not published');
+    }
+  }
+
+  private transition(to: AgentState, detail?: string): void {
+    const from = this.currentState;
+    assertTransition(this.id, from, to);
+    this.currentState = to;
+    this.stateDetail = to === 'degraded' || to === 'failed' ? detail : undefined;
+    this.logger.info({ from, to, reason: detail }, 'agent state changed');
+    const bus = this.bus as unknown as EventBus<BuiltinEvents>;
+    try {
+      bus.publish('agent.status', { agentId: this.id, kind: this.kind, from, to, reason: detail, timestamp: this.clock.now() });
+    } catch (err) {
+      this.logger.warn({ err: toError(err) }, 'agent.status not published');
+    }
+    for (const listener of this.listeners) listener(from, to, detail);
+  }
+
+  private own(handle: TimerHandle): TimerHandle {
+    this.timers.add(handle);
+    return {
+      cancel: () => {
+        this.timers.delete(handle);
+        handle.cancel();
+      },
+    };
+  }
+
+  private guarded(what: string, fn: () => void | Promise<void>): void {
+    try {
+      const r = fn();
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+        (r as Promise<void>).catch((err: unknown) => this.onGuardedError(what, err));
+      }
+    } catch (err) {
+      this.onGuardedError(what, err);
+    }
+  }
+
+  private onGuardedError(what: string, err: unknown): void {
+    this.recordError(err);
+    this.logger.error({ err: toError(err), in: what }, 'agent callback failed');
+  }
+
+  private releaseOwned(): void {
+    for (const sub of [...this.subscriptions]) sub.unsubscribe();
+    this.subscriptions.clear();
+    for (const t of [...this.timers]) t.cancel();
+    this.timers.clear();
+    for (const task of this.tasks) task.controller.abort();
+  }
+
+  private async settleTasks(): Promise<void> {
+    await Promise.allSettled([...this.tasks].map((t) => t.promise));
+  }
+}
+
+/** How the launcher finds, validates and builds an agent: export one from an agent package. */
+export interface AgentDefinition<C = unknown, E extends EventMap = BuiltinEvents> {
+  kind: string;
+  description?: string;
+  configSchema: z.ZodType<C>;
+  create(context: AgentContext<C, E>): BaseAgent<C, E>;
+}
+
+export function defineAgent<C, E extends EventMap = BuiltinEvents>(definition: AgentDefinition<C, E>): AgentDefinition<C, E> {
+  return definition;
+}

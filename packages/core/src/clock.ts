@@ -1,0 +1,145 @@
+/**
+ * Time comes from an injected clock so that the same agent code runs live (wall clock) and in a
+ * backtest (virtual clock advanced by the replay driver), deterministically and as fast as the
+ * machine allows.
+ */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Runs `fn` once after `delayMs` of this clock's time. */
+  setTimeout(fn: () => void, delayMs: number): TimerHandle;
+  /** Runs `fn` every `intervalMs` of this clock's time until cancelled. */
+  setInterval(fn: () => void, intervalMs: number): TimerHandle;
+  /** Resolves after `ms` of this clock's time. */
+  sleep(ms: number): Promise<void>;
+  readonly kind: 'wall' | 'virtual';
+}
+
+export class WallClock implements Clock {
+  readonly kind = 'wall' as const;
+
+  now(): number {
+    return Date.now();
+  }
+
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    const t = setTimeout(fn, delayMs);
+    t.unref?.();
+    return { cancel: () => clearTimeout(t) };
+  }
+
+  setInterval(fn: () => void, intervalMs: number): TimerHandle {
+    const t = setInterval(fn, intervalMs);
+    t.unref?.();
+    return { cancel: () => clearInterval(t) };
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
+
+interface VirtualTimer {
+  at: number;
+  order: number;
+  fn: () => void;
+  intervalMs: number | undefined;
+  cancelled: boolean;
+}
+
+/**
+ * A clock whose time moves only when told to. Timers fire in time order (ties in creation order)
+ * while `advanceTo` walks forward, so a replay produces the same sequence of events every run.
+ */
+export class VirtualClock implements Clock {
+  readonly kind = 'virtual' as const;
+  private current: number;
+  private timers: VirtualTimer[] = [];
+  private nextOrder = 0;
+
+  constructor(startMs = 0) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    return this.add(fn, Math.max(0, delayMs), undefined);
+  }
+
+  setInterval(fn: () => void, intervalMs: number): TimerHandle {
+    if (!(intervalMs > 0)) throw new RangeError(`setInterval needs a positive interval, got ${intervalMs}`);
+    return this.add(fn, intervalMs, intervalMs);
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimeout(resolve, ms));
+  }
+
+  /** Number of timers waiting to fire. */
+  get pendingTimers(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+
+  /** Time of the next timer, if any. */
+  nextTimerAt(): number | undefined {
+    this.compact();
+    return this.timers[0]?.at;
+  }
+
+  /** Moves time forward to `targetMs`, firing every timer due on the way, in order. */
+  advanceTo(targetMs: number): void {
+    if (targetMs < this.current) return;
+    for (;;) {
+      this.compact();
+      const next = this.timers[0];
+      if (next === undefined || next.at > targetMs) break;
+      this.timers.shift();
+      this.current = next.at;
+      if (next.intervalMs !== undefined) {
+        next.at += next.intervalMs;
+        next.order = this.nextOrder++;
+        this.insert(next);
+      }
+      next.fn();
+    }
+    this.current = targetMs;
+  }
+
+  advanceBy(ms: number): void {
+    this.advanceTo(this.current + ms);
+  }
+
+  private add(fn: () => void, delayMs: number, intervalMs: number | undefined): TimerHandle {
+    const timer: VirtualTimer = { at: this.current + delayMs, order: this.nextOrder++, fn, intervalMs, cancelled: false };
+    this.insert(timer);
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+      },
+    };
+  }
+
+  private insert(timer: VirtualTimer): void {
+    // Binary search keeps timers sorted by (at, order); few timers exist per agent so an array is enough.
+    let lo = 0;
+    let hi = this.timers.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const t = this.timers[mid]!;
+      if (t.at < timer.at || (t.at === timer.at && t.order < timer.order)) lo = mid + 1;
+      else hi = mid;
+    }
+    this.timers.splice(lo, 0, timer);
+  }
+
+  private compact(): void {
+    while (this.timers.length > 0 && this.timers[0]!.cancelled) this.timers.shift();
+  }
+}

@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { formatPath, formatZodIssues } from '../validation.js';
+import { systemConfigSchema, type SystemConfig } from './schema.js';
+
+export interface LoadConfigOptions<S extends z.ZodType> {
+  schema?: S;
+  /** Environment used for `${VAR}` references and `TRADEBUS__A__B` overrides. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * Reads a JSON or YAML config file and validates it.
+ *
+ * Secrets stay out of the file: a string value `${NAME}` is replaced by the environment variable
+ * NAME, and `TRADEBUS__API__TOKEN=...` sets `api.token` (double underscore between keys; values
+ * are parsed as JSON when they look like JSON, else kept as strings).
+ */
+export function loadConfigFile<S extends z.ZodType = typeof systemConfigSchema>(
+  file: string,
+  options: LoadConfigOptions<S> = {},
+): z.output<S> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the --config path.`, [], { cause: err });
+  }
+  return parseConfig(text, { ...options, source: path });
+}
+
+export function parseConfig<S extends z.ZodType = typeof systemConfigSchema>(
+  text: string,
+  options: LoadConfigOptions<S> & { source?: string; format?: 'json' | 'yaml' } = {},
+): z.output<S> {
+  const source = options.source ?? 'config';
+  const format = options.format ?? (extname(source).toLowerCase() === '.json' ? 'json' : 'yaml');
+  let raw: unknown;
+  if (format === 'json') {
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`${source} is not valid JSON: ${(err as Error).message}`, [], { cause: err });
+    }
+  } else {
+    const doc = parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0]!;
+      throw new ConfigError(`${source} is not valid YAML: ${first.message}`, [], { cause: first });
+    }
+    raw = doc.toJS();
+  }
+  return validateConfig(raw ?? {}, { ...options, source });
+}
+
+/** Validates an already-parsed config object (after env substitution and overrides). */
+export function validateConfig<S extends z.ZodType = typeof systemConfigSchema>(
+  raw: unknown,
+  options: LoadConfigOptions<S> & { source?: string } = {},
+): z.output<S> {
+  const env = options.env ?? process.env;
+  const source = options.source ?? 'config';
+  const missing: ConfigIssue[] = [];
+  let value = substituteEnv(raw, env, [], missing);
+  if (missing.length > 0) {
+    throw new ConfigError(formatMessage(source, missing), missing);
+  }
+  value = applyOverrides(value, env);
+  const schema = (options.schema ?? systemConfigSchema) as z.ZodType;
+  const result = schema.safeParse(value, { reportInput: true });
+  if (!result.success) {
+    const issues = formatZodIssues(result.error.issues);
+    throw new ConfigError(formatMessage(source, issues), issues, { cause: result.error });
+  }
+  return result.data as z.output<S>;
+}
+
+/** Validates a nested part of the config (an agent's or a provider's settings) and reports paths from the root. */
+export function validateSection<S extends z.ZodType>(schema: S, value: unknown, pathPrefix: string, source = 'config'): z.output<S> {
+  const result = schema.safeParse(value ?? {}, { reportInput: true });
+  if (result.success) return result.data;
+  const issues = formatZodIssues(result.error.issues).map((i) => ({
+    ...i,
+    path: i.path === '' ? pathPrefix : i.path.startsWith('[') ? `${pathPrefix}${i.path}` : `${pathPrefix}.${i.path}`,
+  }));
+  throw new ConfigError(formatMessage(source, issues), issues, { cause: result.error });
+}
+
+export function formatMessage(source: string, issues: ConfigIssue[]): string {
+  const lines = issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`);
+  return `Invalid configuration in ${source}:\n${lines.join('\n')}\nFix these keys and try again (see docs/configuration.md).`;
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+function substituteEnv(value: unknown, env: Record<string, string | undefined>, path: Array<string | number>, missing: ConfigIssue[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (whole, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        missing.push({ path: formatPath(path), message: `refers to environment variable ${name}, which is not set: export it or remove the reference` });
+        return whole;
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], missing));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, [...path, k], missing);
+    return out;
+  }
+  return value;
+}
+
+function applyOverrides(value: unknown, env: Record<string, string | undefined>): unknown {
+  const overrides = Object.entries(env).filter(([k, v]) => k.startsWith('TRADEBUS__') && v !== undefined);
+  if (overrides.length === 0) return value;
+  const root = (value !== null && typeof value === 'object' ? structuredClone(value) : {}) as Record<string, unknown>;
+  for (const [key, raw] of overrides) {
+    const parts = key.slice('TRADEBUS__'.length).split('__').map(camel);
+    let node: Record<string, unknown> = root;
+    for (const part of parts.slice(0, -1)) {
+      const next = node[part];
+      if (next === null || typeof next !== 'object') node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]!] = parseOverride(raw!);
+  }
+  return root;
+}
+
+function camel(part: string): string {
+  return part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseOverride(raw: string): unknown {
+  if (/^(true|false|null|-?\d+(\.\d+)?|\[.*\]|\{.*\})$/s.test(raw.trim())) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+export type { SystemConfig };

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+const restartPolicy = z
+  .object({
+    maxRestarts: z.number().int().nonnegative(),
+    windowMs: z.number().int().positive(),
+    initialDelayMs: z.number().int().nonnegative(),
+    maxDelayMs: z.number().int().nonnegative(),
+    factor: z.number().min(1),
+  })
+  .partial()
+  .strict();
+
+export const agentEntrySchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, - and _').describe('Unique agent id'),
+    use: z
+      .string()
+      .min(1)
+      .describe("Package (or built-in kind) that exports the agent definition, e.g. '@tradebus/agent-price-watchdog'"),
+    enabled: z.boolean().default(true),
+    dependsOn: z.array(z.string()).default([]),
+    restart: restartPolicy.optional(),
+    config: z.unknown().optional().describe("The agent's own settings, validated by the agent's schema"),
+  })
+  .strict();
+
+export const natsTransportSchema = z
+  .object({
+    kind: z.literal('nats'),
+    servers: z.union([z.string(), z.array(z.string()).min(1)]).default('nats://127.0.0.1:4222'),
+    prefix: z.string().regex(/^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$/).default('tradebus.dev'),
+    name: z.string().optional(),
+    user: z.string().optional(),
+    pass: z.string().optional(),
+    token: z.string().optional(),
+    nkeySeed: z.string().optional(),
+    tls: z
+      .object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
+      .strict()
+      .optional(),
+    durable: z
+      .array(z.string())
+      .default(['order.*', 'trade.*', 'position.*', 'account.*'])
+      .describe('Event patterns that travel through JetStream and survive a subscriber being down'),
+    publishBufferSize: z.number().int().nonnegative().default(10_000),
+    reconnectWaitMs: z.number().int().positive().default(500),
+    maxReconnectAttempts: z.number().int().default(-1),
+    maxPayloadBytes: z.number().int().positive().default(1_048_576),
+  })
+  .strict();
+
+export const transportConfigSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local') }).strict(),
+  natsTransportSchema,
+]);
+
+export const systemConfigSchema = z
+  .object({
+    system: z
+      .object({
+        name: z.string().default('tradebus'),
+        env: z.string().regex(/^[a-z0-9_-]+$/i).default('dev'),
+        heartbeatIntervalMs: z.number().int().positive().default(5_000),
+        missedHeartbeats: z.number().int().positive().default(3),
+        shutdownDeadlineMs: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), pretty: z.boolean().default(false) })
+      .strict()
+      .prefault({}),
+    transport: transportConfigSchema.default({ kind: 'local' }),
+    data: z
+      .object({
+        dir: z.string().default('./data'),
+        fsync: z.enum(['always', 'batch', 'never']).default('batch'),
+        fsyncIntervalMs: z.number().int().positive().default(50),
+        journal: z
+          .object({
+            enabled: z.boolean().default(true),
+            types: z.array(z.string()).default(['>']),
+            exclude: z.array(z.string()).default(['agent.heartbeat', 'price.tick', 'candle.updated']),
+            maxSegmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
+            maxAgeDays: z.number().positive().optional(),
+            maxTotalBytes: z.number().int().positive().optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    api: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(7070),
+        token: z.string().min(16, 'use at least 16 characters').optional().describe('Bearer token for mutating routes; prefer TRADEBUS_API_TOKEN'),
+        bodyLimit: z.string().default('100kb'),
+        cors: z.union([z.literal(false), z.array(z.string())]).default(false),
+      })
+      .strict()
+      .prefault({}),
+    providers: z
+      .record(z.string(), z.looseObject({ kind: z.string() }))
+      .default({})
+      .describe('Named providers; each kind has its own settings, validated by @tradebus/providers'),
+    agents: z.array(agentEntrySchema).default([]),
+  })
+  .strict();
+
+export type SystemConfig = z.output<typeof systemConfigSchema>;
+export type SystemConfigInput = z.input<typeof systemConfigSchema>;
+export type AgentEntry = z.output<typeof agentEntrySchema>;
+export type NatsTransportConfig = z.output<typeof natsTransportSchema>;
+export type TransportConfig = z.output<typeof transportConfigSchema>;

@@ -1,0 +1,263 @@
+import { z } from 'zod';
+import { defineEvents, type EventMapOf } from './catalogue.js';
+
+// Building blocks shared by several events. Timestamps are epoch milliseconds; market time for
+// market data, the publisher's clock otherwise.
+const symbol = z.string().min(1).describe('Unified market symbol, e.g. BTC/USDT');
+const timestamp = z.number().int().nonnegative().describe('Epoch milliseconds');
+const price = z.number().finite().nonnegative();
+const quantity = z.number().finite().nonnegative();
+const finite = z.number().finite();
+
+export const candleSchema = z.object({
+  symbol,
+  timeframe: z.string().min(1).describe('Bar length, e.g. 1m, 5m, 1h'),
+  timestamp: timestamp.describe('Open time of the bar'),
+  open: price,
+  high: price,
+  low: price,
+  close: price,
+  volume: quantity,
+});
+export type CandleEvent = z.output<typeof candleSchema>;
+
+export const orderSide = z.enum(['buy', 'sell']);
+export const positionSide = z.enum(['long', 'short']);
+export const signalSide = z.enum(['long', 'short', 'flat']);
+export const orderType = z.enum(['market', 'limit', 'stop_market', 'stop_limit', 'take_profit']);
+export const orderStatus = z.enum([
+  'requested',
+  'submitted',
+  'accepted',
+  'partially_filled',
+  'filled',
+  'cancelled',
+  'rejected',
+  'expired',
+]);
+export const orderPurpose = z.enum(['entry', 'exit', 'stop_loss', 'take_profit', 'trailing_stop', 'reduce', 'adopt']);
+export const agentState = z.enum(['created', 'starting', 'running', 'degraded', 'stopping', 'stopped', 'failed']);
+export const alertLevel = z.enum(['info', 'warning', 'error', 'critical']);
+
+export const fillSchema = z.object({
+  tradeId: z.string().min(1).describe('Venue trade (execution) id'),
+  price,
+  quantity,
+  fee: z.number().finite().nonnegative(),
+  feeCurrency: z.string(),
+  liquidity: z.enum(['maker', 'taker']),
+  timestamp,
+});
+export type Fill = z.output<typeof fillSchema>;
+
+export const marketInfoSchema = z.object({
+  symbol,
+  base: z.string(),
+  quote: z.string(),
+  active: z.boolean(),
+  last: price.optional(),
+  bid: price.optional(),
+  ask: price.optional(),
+  spreadBps: z.number().finite().nonnegative().optional(),
+  quoteVolume24h: quantity.optional(),
+  change24hPct: finite.optional(),
+  tradable: z.boolean(),
+  reasons: z.array(z.string()).describe('Why the market is not tradable, empty when it is'),
+});
+
+export const builtinEvents = defineEvents({
+  'price.tick': z.object({
+    symbol,
+    price,
+    bid: price.optional(),
+    ask: price.optional(),
+    volume: quantity.optional(),
+    timestamp,
+  }),
+  'candle.updated': candleSchema.describe('The bar still forming; replaces the previous update of the same bar'),
+  'candle.closed': candleSchema.describe('A finished bar; published once per bar'),
+  'market.snapshot': z.object({
+    timestamp,
+    venue: z.string(),
+    markets: z.array(marketInfoSchema),
+    universe: z.array(symbol).describe('Symbols currently selected for trading'),
+    added: z.array(symbol),
+    removed: z.array(symbol),
+  }),
+  'indicator.updated': z.object({
+    symbol,
+    timeframe: z.string(),
+    timestamp,
+    values: z.record(z.string(), z.number().finite().nullable()),
+  }),
+  'signal.generated': z.object({
+    id: z.string().min(1),
+    strategyId: z.string().min(1),
+    symbol,
+    timeframe: z.string().optional(),
+    side: signalSide,
+    confidence: z.number().min(0).max(1),
+    price,
+    stopLoss: price.optional(),
+    takeProfit: price.optional(),
+    reason: z.string(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    timestamp,
+  }),
+  'signal.decided': z.object({
+    signalId: z.string().min(1),
+    strategyId: z.string().min(1),
+    symbol,
+    side: signalSide,
+    decision: z.enum(['accepted', 'rejected', 'outcome']).describe(
+      "'outcome' reports, after the fact, what a rejected signal would have earned",
+    ),
+    reasons: z.array(z.string()),
+    clientOrderId: z.string().optional(),
+    quantity: quantity.optional(),
+    outcome: z
+      .object({ exitPrice: price, pnlPct: finite, exitReason: z.string(), closedAt: timestamp })
+      .optional(),
+    timestamp,
+  }),
+  'order.requested': z.object({
+    clientOrderId: z.string().min(1).max(36).describe('Idempotency key: the venue never sees two orders with one id'),
+    symbol,
+    side: orderSide,
+    type: orderType,
+    quantity: quantity.positive(),
+    price: price.optional(),
+    stopPrice: price.optional(),
+    reduceOnly: z.boolean(),
+    timeInForce: z.enum(['GTC', 'IOC', 'FOK', 'PO']).optional(),
+    purpose: orderPurpose,
+    tradeId: z.string().optional(),
+    signalId: z.string().optional(),
+    strategyId: z.string().optional(),
+    timestamp,
+  }),
+  'order.updated': z.object({
+    clientOrderId: z.string().min(1),
+    venueOrderId: z.string().optional(),
+    symbol,
+    side: orderSide,
+    type: orderType,
+    status: orderStatus,
+    quantity,
+    filledQuantity: quantity,
+    averagePrice: price.optional(),
+    price: price.optional(),
+    stopPrice: price.optional(),
+    reduceOnly: z.boolean().optional(),
+    purpose: orderPurpose.optional(),
+    tradeId: z.string().optional(),
+    fills: z.array(fillSchema).describe('Fills new since the previous update of this order'),
+    fee: z.number().finite().nonnegative().describe('Total fee paid on the order so far'),
+    reason: z.string().optional(),
+    timestamp,
+  }),
+  'trade.opened': z.object({
+    tradeId: z.string().min(1),
+    symbol,
+    side: positionSide,
+    quantity,
+    entryPrice: price,
+    stopLoss: price.optional(),
+    takeProfit: price.optional(),
+    strategyId: z.string().optional(),
+    signalId: z.string().optional(),
+    fees: z.number().finite().nonnegative(),
+    openedAt: timestamp,
+  }),
+  'trade.closed': z.object({
+    tradeId: z.string().min(1),
+    symbol,
+    side: positionSide,
+    quantity,
+    entryPrice: price,
+    exitPrice: price,
+    pnl: finite.describe('Realised profit after fees, in quote currency'),
+    pnlPct: finite,
+    fees: z.number().finite().nonnegative(),
+    strategyId: z.string().optional(),
+    exitReason: z.string(),
+    openedAt: timestamp,
+    closedAt: timestamp,
+  }),
+  'position.updated': z.object({
+    symbol,
+    side: z.enum(['long', 'short', 'flat']),
+    quantity,
+    entryPrice: price,
+    markPrice: price.optional(),
+    unrealizedPnl: finite,
+    realizedPnl: finite,
+    leverage: z.number().positive().optional(),
+    liquidationPrice: price.optional(),
+    timestamp,
+  }),
+  'account.updated': z.object({
+    venue: z.string(),
+    quoteCurrency: z.string(),
+    equity: finite,
+    balances: z.array(z.object({ asset: z.string(), free: finite, used: finite, total: finite })),
+    unrealizedPnl: finite.optional(),
+    timestamp,
+  }),
+  'agent.heartbeat': z.object({
+    agentId: z.string(),
+    kind: z.string(),
+    status: agentState,
+    uptimeMs: z.number().nonnegative(),
+    errors: z.number().int().nonnegative(),
+    lastError: z.string().optional(),
+    eventsIn: z.number().int().nonnegative(),
+    eventsOut: z.number().int().nonnegative(),
+    pid: z.number().int(),
+    host: z.string(),
+    transport: z.string(),
+    intervalMs: z.number().positive(),
+    detail: z.string().optional().describe('Why the agent is degraded or failed'),
+    timestamp,
+  }),
+  'agent.status': z.object({
+    agentId: z.string(),
+    kind: z.string(),
+    from: agentState,
+    to: agentState,
+    reason: z.string().optional(),
+    timestamp,
+  }),
+  'system.alert': z.object({
+    level: alertLevel,
+    code: z.string(),
+    message: z.string(),
+    agentId: z.string().optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    timestamp,
+  }),
+  'risk.state': z.object({
+    killSwitch: z.boolean(),
+    reducingOnly: z.boolean(),
+    breakers: z.array(
+      z.object({ name: z.string(), tripped: z.boolean(), reason: z.string().optional(), until: timestamp.optional() }),
+    ),
+    equity: finite,
+    peakEquity: finite,
+    drawdownPct: finite,
+    dailyPnl: finite,
+    openPositions: z.number().int().nonnegative(),
+    exposure: finite,
+    heat: finite,
+    timestamp,
+  }),
+  'config.changed': z.object({
+    changes: z.record(z.string(), z.unknown()),
+    by: z.string().optional(),
+    timestamp,
+  }),
+});
+
+export type BuiltinEventSchemas = typeof builtinEvents;
+export type BuiltinEvents = EventMapOf<BuiltinEventSchemas>;
+export type EventPayload<K extends keyof BuiltinEvents> = BuiltinEvents[K];

@@ -1,0 +1,160 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { Logger } from 'pino';
+import type { AgentDefinition, BaseAgent } from './agent/base-agent.js';
+import { HealthMonitor } from './agent/health-monitor.js';
+import { MemoryStateStore, type StateStore } from './agent/store.js';
+import { Supervisor, type RestartPolicy } from './agent/supervisor.js';
+import { EventBus } from './bus/event-bus.js';
+import { LocalTransport } from './bus/local-transport.js';
+import type { Transport } from './bus/transport.js';
+import { WallClock, type Clock } from './clock.js';
+import { validateSection } from './config/loader.js';
+import { ContainerServiceRegistry, TOKENS, createContainer } from './di.js';
+import { TradebusError } from './errors.js';
+import { builtinEvents, type BuiltinEvents } from './events/builtin.js';
+import { EventCatalogue, type EventSchemas } from './events/catalogue.js';
+import { silentLogger } from './logger.js';
+
+export interface SystemAgentSpec {
+  id: string;
+  definition: AgentDefinition<any, any>;
+  /** Validated against the definition's config schema. */
+  config?: unknown;
+  dependsOn?: string[];
+  restart?: Partial<RestartPolicy>;
+}
+
+export interface CreateSystemOptions {
+  agents?: SystemAgentSpec[];
+  /** Custom event sets (from `defineEvents`) beside the built-in catalogue. */
+  events?: EventSchemas[];
+  transport?: Transport;
+  clock?: Clock;
+  logger?: Logger;
+  heartbeatIntervalMs?: number;
+  missedHeartbeats?: number;
+  /** Where each agent keeps its state; in memory unless the data layer provides a store. */
+  stateStore?: (agentId: string) => StateStore;
+  /** Named services agents look up through `services.get(name)`. */
+  services?: Record<string, unknown>;
+  /** Validate payloads on publish in every agent's bus (useful in tests; costs time on the hot path). */
+  validateOnPublish?: boolean;
+}
+
+/**
+ * A whole Tradebus system in one object: catalogue, transport, clock, DI container, supervisor
+ * and health monitor, with agents wired to them. `tradebus run` builds one from a config file;
+ * a bot author can build one in code.
+ */
+export class TradebusSystem {
+  readonly catalogue: EventCatalogue;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly container: DependencyContainer;
+  readonly services: ContainerServiceRegistry;
+  readonly supervisor: Supervisor;
+  readonly health: HealthMonitor;
+  /** A bus for code outside agents (the launcher, the API, tests), publishing as `system`. */
+  readonly bus: EventBus<BuiltinEvents>;
+  private readonly heartbeatIntervalMs: number;
+  private readonly stateStore: (agentId: string) => StateStore;
+  private readonly validateOnPublish: boolean;
+  private started = false;
+
+  constructor(options: CreateSystemOptions = {}) {
+    this.catalogue = new EventCatalogue(builtinEvents, ...(options.events ?? []));
+    this.transport = options.transport ?? new LocalTransport();
+    this.clock = options.clock ?? new WallClock();
+    this.logger = options.logger ?? silentLogger();
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
+    this.validateOnPublish = options.validateOnPublish ?? false;
+    const memoryStores = new Map<string, StateStore>();
+    this.stateStore =
+      options.stateStore ??
+      ((id) => {
+        let store = memoryStores.get(id);
+        if (store === undefined) memoryStores.set(id, (store = new MemoryStateStore()));
+        return store;
+      });
+    this.container = createContainer();
+    this.services = new ContainerServiceRegistry(this.container);
+    for (const [name, value] of Object.entries(options.services ?? {})) this.services.register(name, value);
+    this.bus = this.createBus('system');
+    this.supervisor = new Supervisor({ logger: this.logger.child({ component: 'supervisor' }), bus: this.bus });
+    this.health = new HealthMonitor({
+      bus: this.createBus('health-monitor'),
+      clock: this.clock,
+      missedHeartbeats: options.missedHeartbeats ?? 3,
+      checkIntervalMs: Math.max(100, Math.floor(this.heartbeatIntervalMs / 2)),
+    });
+    this.container.register(TOKENS.Clock, { useValue: this.clock });
+    this.container.register(TOKENS.Transport, { useValue: this.transport });
+    this.container.register(TOKENS.Catalogue, { useValue: this.catalogue });
+    this.container.register(TOKENS.Logger, { useValue: this.logger });
+    this.container.register(TOKENS.Supervisor, { useValue: this.supervisor });
+    this.container.register(TOKENS.Health, { useValue: this.health });
+    this.container.register(TOKENS.Bus, { useValue: this.bus });
+    for (const spec of options.agents ?? []) this.addAgent(spec);
+  }
+
+  /** A bus publishing under `source`, on this system's transport, catalogue and clock. */
+  createBus<E extends Record<string, unknown> = BuiltinEvents>(source: string, onHandlerError?: ConstructorParameters<typeof EventBus>[0]['onHandlerError']): EventBus<E> {
+    return new EventBus<E>({
+      transport: this.transport,
+      catalogue: this.catalogue,
+      clock: this.clock,
+      source,
+      logger: this.logger.child({ agent: source }),
+      validateOnPublish: this.validateOnPublish,
+      onHandlerError,
+    });
+  }
+
+  /** Validates the agent's config, builds it with its own bus and logger, and puts it under supervision. */
+  addAgent(spec: SystemAgentSpec, configPath = `agents[${spec.id}].config`): BaseAgent<any, any> {
+    if (this.supervisor.has(spec.id)) {
+      throw new TradebusError('AGENT_DUPLICATE', `An agent with id '${spec.id}' already exists: give each agent a unique id.`);
+    }
+    const config = validateSection(spec.definition.configSchema, spec.config, configPath);
+    const logger = this.logger.child({ agent: spec.id, kind: spec.definition.kind });
+    const agent = spec.definition.create({
+      id: spec.id,
+      kind: spec.definition.kind,
+      config,
+      bus: this.createBus(spec.id),
+      logger,
+      clock: this.clock,
+      store: this.stateStore(spec.id),
+      heartbeatIntervalMs: this.heartbeatIntervalMs,
+      services: this.services,
+    });
+    this.supervisor.add(agent, { dependsOn: spec.dependsOn, restart: spec.restart });
+    if (this.started) void this.supervisor.startAgent(spec.id);
+    return agent;
+  }
+
+  agent<A extends BaseAgent<any, any> = BaseAgent<any, any>>(id: string): A {
+    return this.supervisor.get(id) as A;
+  }
+
+  async start(): Promise<void> {
+    if (this.transport.status !== 'connected') await this.transport.connect();
+    this.health.start();
+    this.started = true;
+    await this.supervisor.start();
+  }
+
+  /** Stops agents in reverse order within the deadline, then the health monitor and the transport. */
+  async stop(deadlineMs = 10_000): Promise<{ timedOut: string[] }> {
+    const result = await this.supervisor.stop(deadlineMs);
+    this.health.stop();
+    this.started = false;
+    await this.transport.close();
+    return result;
+  }
+}
+
+export function createSystem(options: CreateSystemOptions = {}): TradebusSystem {
+  return new TradebusSystem(options);
+}

@@ -1,0 +1,1 @@
+export { runTransportContract, type TransportContractOptions } from './transport-contract.js';
