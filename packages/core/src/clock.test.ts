@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualClock, WallClock } from './clock.js';
+
+describe('VirtualClock', () => {
+  it('fires timers in time order, ties in creation order, only when advanced', () => {
+    const clock = new VirtualClock(100);
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('b@50'), 50);
+    clock.setTimeout(() => fired.push('a@10'), 10);
+    clock.setTimeout(() => fired.push('c@50'), 50);
+    const cancelled = clock.setTimeout(() => fired.push('never'), 20);
+    cancelled.cancel();
+    expect(fired).toEqual([]);
+    clock.advanceTo(149);
+    expect(fired).toEqual(['a@10']);
+    clock.advanceTo(150);
+    expect(fired).toEqual(['a@10', 'b@50', 'c@50']);
+    expect(clock.now()).toBe(150);
+  });
+
+  it('repeats intervals and shows the time of the firing inside the callback', () => {
+    const clock = new VirtualClock(0);
+    const times: number[] = [];
+    const handle = clock.setInterval(() => times.push(clock.now()), 100);
+    clock.advanceBy(350);
+    handle.cancel();
+    clock.advanceBy(1_000);
+    expect(times).toEqual([100, 200, 300]);
+  });
+
+  it('never moves backwards', () => {
+    const clock = new VirtualClock(500);
+    clock.advanceTo(100);
+    expect(clock.now()).toBe(500);
+  });
+
+  it('resolves sleep when time passes', async () => {
+    const clock = new VirtualClock(0);
+    let done = false;
+    const p = clock.sleep(1_000).then(() => (done = true));
+    clock.advanceBy(999);
+    await Promise.resolve();
+    expect(done).toBe(false);
+    clock.advanceBy(1);
+    await p;
+    expect(done).toBe(true);
+  });
+});
+
+describe('WallClock', () => {
+  it('reads the system time and runs timers', async () => {
+    const clock = new WallClock();
+    const before = Date.now();
+    expect(clock.now()).toBeGreaterThanOrEqual(before);
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, 5));
+  });
+});
