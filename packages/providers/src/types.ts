@@ -1,0 +1,272 @@
+import type { z } from 'zod';
+import type { Fill, orderSide, orderStatus, orderType } from '@tradebus/core';
+
+/**
+ * The contracts every provider fulfils. Shapes follow the built-in events of @tradebus/core so an
+ * agent maps a provider result to an event field by field: an `Order` is an `order.updated`
+ * payload minus the bookkeeping fields, a `Tick` is a `price.tick`, a closed `Candle` a
+ * `candle.closed`. Prices and quantities are plain numbers in the market's units; timestamps are
+ * epoch milliseconds.
+ */
+
+export type OrderSide = z.output<typeof orderSide>;
+export type OrderType = z.output<typeof orderType>;
+export type OrderStatus = z.output<typeof orderStatus>;
+export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'PO';
+export type { Fill };
+
+/** Statuses after which an order never changes again. */
+export const TERMINAL_ORDER_STATUSES: ReadonlySet<OrderStatus> = new Set<OrderStatus>(['filled', 'cancelled', 'rejected', 'expired']);
+
+export function isTerminalStatus(status: OrderStatus): boolean {
+  return TERMINAL_ORDER_STATUSES.has(status);
+}
+
+export interface Range {
+  min?: number | undefined;
+  max?: number | undefined;
+}
+
+export interface Market {
+  /** Unified symbol: `BASE/QUOTE` for spot, `BASE/QUOTE:SETTLE` for perpetual swaps (ccxt convention). */
+  symbol: string;
+  base: string;
+  quote: string;
+  /** Currency of margin and PnL for derivatives; the quote for spot. */
+  settle: string;
+  type: 'spot' | 'swap' | 'future' | 'option';
+  /** True for USDT-style contracts whose PnL is in the quote currency; undefined for spot. */
+  linear?: boolean | undefined;
+  /** Base units per contract (1 for spot). Quantities in orders are in contracts. */
+  contractSize: number;
+  active: boolean;
+  /** Tick sizes (not digit counts): price step and quantity step. Undefined when the venue does not say. */
+  precision: { price?: number | undefined; amount?: number | undefined };
+  limits: { amount: Range; price: Range; cost: Range; leverage?: Range | undefined };
+  /** Fee rates as fractions (0.001 = 0.1 %). */
+  maker?: number | undefined;
+  taker?: number | undefined;
+}
+
+export interface Ticker {
+  symbol: string;
+  timestamp: number;
+  last: number;
+  bid?: number | undefined;
+  ask?: number | undefined;
+  high24h?: number | undefined;
+  low24h?: number | undefined;
+  baseVolume24h?: number | undefined;
+  quoteVolume24h?: number | undefined;
+  /** Percent, e.g. 2.5 for +2.5 % over 24 hours. */
+  change24hPct?: number | undefined;
+}
+
+export interface OrderBookTop {
+  symbol: string;
+  timestamp: number;
+  /** Undefined when that side of the book is empty. */
+  bid?: number | undefined;
+  bidSize?: number | undefined;
+  ask?: number | undefined;
+  askSize?: number | undefined;
+}
+
+/** A `price.tick` payload plus what a trade print carries. */
+export interface Tick {
+  symbol: string;
+  price: number;
+  bid?: number | undefined;
+  ask?: number | undefined;
+  /** Base quantity of the trade (trade ticks) or undefined (quote ticks). */
+  volume?: number | undefined;
+  /** Aggressor side of a public trade, when known. */
+  side?: OrderSide | undefined;
+  tradeId?: string | undefined;
+  timestamp: number;
+}
+
+/** A `candle.updated` / `candle.closed` payload plus the flag that says which one it is. */
+export interface Candle {
+  symbol: string;
+  timeframe: string;
+  /** Open time of the bar. */
+  timestamp: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  /** False while the bar is still forming (an update replaces the previous one of the same bar), true once final. */
+  closed: boolean;
+}
+
+export interface MarketDataProvider {
+  /** The provider's name in the config (`providers.<id>`). */
+  readonly id: string;
+  /** Markets of the venue. Cached after the first call; `reload` forces a fresh fetch. */
+  loadMarkets(reload?: boolean): Promise<Market[]>;
+  fetchTicker(symbol: string): Promise<Ticker>;
+  fetchOrderBookTop(symbol: string): Promise<OrderBookTop>;
+  /**
+   * Bars in ascending time order, from `since` (inclusive, bar open time) when given, at most
+   * `limit` of them (the newest `limit` when `since` is not given). A bar still forming comes
+   * last with `closed: false`.
+   */
+  fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]>;
+  /** Ticks until `signal` aborts; then the iterator ends without throwing. */
+  watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick>;
+  /** Forming updates (`closed: false`) and exactly one `closed: true` per finished bar, until `signal` aborts. */
+  watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle>;
+}
+
+export interface OrderRequest {
+  /** Idempotency key (1–36 chars): a second request with the same id returns the existing order. */
+  clientOrderId: string;
+  symbol: string;
+  side: OrderSide;
+  type: OrderType;
+  /** Base quantity (contracts for derivatives). */
+  quantity: number;
+  /** Limit price: required for `limit` and `stop_limit`. */
+  price?: number | undefined;
+  /** Trigger price: required for `stop_market`, `stop_limit` and `take_profit`. */
+  stopPrice?: number | undefined;
+  reduceOnly: boolean;
+  timeInForce?: TimeInForce | undefined;
+}
+
+/** The state of one order; maps 1:1 onto an `order.updated` payload. */
+export interface Order {
+  clientOrderId: string;
+  venueOrderId?: string | undefined;
+  symbol: string;
+  side: OrderSide;
+  type: OrderType;
+  status: OrderStatus;
+  quantity: number;
+  filledQuantity: number;
+  remainingQuantity: number;
+  averagePrice?: number | undefined;
+  price?: number | undefined;
+  stopPrice?: number | undefined;
+  reduceOnly: boolean;
+  timeInForce?: TimeInForce | undefined;
+  /**
+   * Fills known for this order, oldest first. A live venue often reports only totals on the order
+   * itself; `fetchMyTrades` is the complete record there.
+   */
+  fills: Fill[];
+  /** Total fee paid so far, in `feeCurrency`. */
+  fee: number;
+  feeCurrency?: string | undefined;
+  /** Why the order was rejected, cancelled or expired. */
+  reason?: string | undefined;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One of our own executions, as `fetchMyTrades` returns it. */
+export interface MyTrade extends Fill {
+  symbol: string;
+  side: OrderSide;
+  venueOrderId?: string | undefined;
+  clientOrderId?: string | undefined;
+}
+
+export interface ExecutionProvider {
+  readonly id: string;
+  /**
+   * Places an order. Idempotent on `clientOrderId`: when an order with that id already exists the
+   * existing order is returned and nothing new is placed.
+   */
+  createOrder(request: OrderRequest): Promise<Order>;
+  /** Cancels an open order. Throws OrderNotFoundError when the venue does not know it. */
+  cancelOrder(clientOrderId: string, symbol: string): Promise<Order>;
+  /** The order with this client order id, or undefined when the venue has never seen it. */
+  fetchOrder(clientOrderId: string, symbol: string): Promise<Order | undefined>;
+  fetchOpenOrders(symbol?: string): Promise<Order[]>;
+  fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<MyTrade[]>;
+}
+
+export interface Balance {
+  asset: string;
+  free: number;
+  used: number;
+  total: number;
+}
+
+export interface Position {
+  symbol: string;
+  side: 'long' | 'short';
+  /** Absolute size in base units (contracts × contract size). */
+  quantity: number;
+  entryPrice: number;
+  markPrice?: number | undefined;
+  unrealizedPnl: number;
+  realizedPnl?: number | undefined;
+  leverage?: number | undefined;
+  liquidationPrice?: number | undefined;
+  marginMode?: 'isolated' | 'cross' | undefined;
+  /** Margin held for the position, in the settle currency. */
+  margin?: number | undefined;
+  timestamp: number;
+}
+
+export interface AccountProvider {
+  readonly id: string;
+  /** Assets with a non-zero total. */
+  fetchBalances(): Promise<Balance[]>;
+  /** Open positions (derivatives, or spot holdings for the paper exchange); flat positions are left out. */
+  fetchPositions(symbols?: string[]): Promise<Position[]>;
+}
+
+/** An order change as a venue pushes it: the order after the change and the fills that caused it. */
+export interface OrderUpdate {
+  order: Order;
+  /** Fills new since the previous update of this order (the `fills` field of `order.updated`). */
+  fills: Fill[];
+}
+
+/** Maps onto `account.updated`. */
+export interface AccountSnapshot {
+  venue: string;
+  quoteCurrency: string;
+  /** Balances plus unrealised PnL, in `quoteCurrency`. */
+  equity: number;
+  balances: Balance[];
+  positions: Position[];
+  unrealizedPnl: number;
+  timestamp: number;
+}
+
+export interface ExecutionListener {
+  order?(update: OrderUpdate): void;
+  account?(snapshot: AccountSnapshot): void;
+}
+
+/** A provider that pushes order and account changes as they happen (the paper exchange does). */
+export interface ExecutionEventSource {
+  /** Returns the function that unsubscribes. Listeners run synchronously, in subscription order. */
+  subscribe(listener: ExecutionListener): () => void;
+}
+
+export type ProviderKind = 'ccxt' | 'paper' | 'replay' | 'synthetic';
+
+/**
+ * What `createProvider` returns: one object per configured provider, with the roles it can play.
+ * An agent registered with a provider name checks the role it needs (`requireMarketData(p)`...).
+ */
+export interface Provider {
+  readonly id: string;
+  readonly kind: ProviderKind;
+  /** Venue name for `account.updated` / `market.snapshot` (e.g. `binance`, `paper`). */
+  readonly venue: string;
+  readonly marketData?: MarketDataProvider | undefined;
+  readonly execution?: ExecutionProvider | undefined;
+  readonly account?: AccountProvider | undefined;
+  /** Present when the provider pushes order/account changes; poll `fetchOrder` otherwise. */
+  readonly events?: ExecutionEventSource | undefined;
+  /** Releases connections and timers. Idempotent. */
+  close(): Promise<void>;
+}
