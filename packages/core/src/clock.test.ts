@@ -54,4 +54,11 @@ describe('WallClock', () => {
     expect(clock.now()).toBeGreaterThanOrEqual(before);
     await new Promise<void>((resolve) => clock.setTimeout(resolve, 5));
   });
+
+  it('never serves a reading from before the event loop turned', async () => {
+    const clock = new WallClock();
+    const first = clock.now();
+    await new Promise((r) => setTimeout(r, 15));
+    expect(clock.now()).toBeGreaterThanOrEqual(first + 10);
+  });
 });

@@ -25,7 +25,7 @@ function randomTag(length: number): string {
 }
 
 export class IdGenerator {
-  private readonly tag = randomTag(6);
+  readonly tag = randomTag(6);
   private lastTime = -1;
   private lastTimePart = '';
   private counter = 0;
@@ -46,4 +46,18 @@ const shared = new IdGenerator();
 /** A sortable unique id for records that are not events (orders, trades, ...). */
 export function newId(timeMs: number = Date.now()): string {
   return shared.next(timeMs);
+}
+
+/**
+ * The id of the `seq`-th event of one publisher at `timeMs`: time first so ids sort by time
+ * across publishers, then the sequence so they sort by publish order within one, then the
+ * publisher's random tag so two publishers never collide.
+ */
+export function eventId(timeMs: number, seq: number, tag: string): string {
+  const c = seq.toString(32);
+  return encodeTime(timeMs) + '0000000'.slice(c.length) + c + tag;
+}
+
+export function newTag(): string {
+  return randomTag(6);
 }

@@ -1,9 +1,9 @@
 export * from './errors.js';
 export * from './clock.js';
-export { IdGenerator, newId } from './ids.js';
+export { IdGenerator, newId, eventId } from './ids.js';
 export * from './events/catalogue.js';
 export * from './events/builtin.js';
-export type { Envelope, EnvelopeOf } from './bus/envelope.js';
+export { PublishedEnvelope, toPlainEnvelope, type Envelope, type EnvelopeOf } from './bus/envelope.js';
 export * from './bus/transport.js';
 export { compilePattern, isPattern, type MatchingKeys, type SubscriptionPattern } from './bus/subjects.js';
 export { LocalTransport } from './bus/local-transport.js';

@@ -3,9 +3,9 @@ import type { Clock } from '../clock.js';
 import { TradebusError, TimeoutError, errorMessage, toError } from '../errors.js';
 import type { EventCatalogue, EventMap } from '../events/catalogue.js';
 import type { BuiltinEvents } from '../events/builtin.js';
-import { IdGenerator } from '../ids.js';
+import { newTag } from '../ids.js';
 import { silentLogger } from '../logger.js';
-import type { Envelope, EnvelopeOf } from './envelope.js';
+import { PublishedEnvelope, type Envelope, type EnvelopeOf } from './envelope.js';
 import { isPattern, type MatchingKeys, type SubscriptionPattern } from './subjects.js';
 import type { Transport, TransportSubscribeOptions } from './transport.js';
 
@@ -87,13 +87,24 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   readonly catalogue: EventCatalogue;
   readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly ids = new IdGenerator();
+  /** Random per-bus tag that makes this publisher's ids unique among all publishers. */
+  private readonly tag = newTag();
   private readonly validateOnPublish: boolean;
   private readonly onHandlerError: ((failure: HandlerFailure) => void) | undefined;
   private readonly requestTimeoutMs: number;
   private seq = 0;
+  private lastKnownType: string | undefined;
   private idleWaiters: Array<() => void> = [];
-  readonly stats: BusStats = { eventsIn: 0, eventsOut: 0, errors: 0, lastError: undefined, pending: 0 };
+  // Plain fields rather than a stats object: these counters are bumped on every event.
+  private eventsIn = 0;
+  private eventsOut = 0;
+  private errors = 0;
+  private pending = 0;
+  private lastError: BusStats['lastError'];
+
+  get stats(): BusStats {
+    return { eventsIn: this.eventsIn, eventsOut: this.eventsOut, errors: this.errors, lastError: this.lastError, pending: this.pending };
+  }
 
   constructor(options: EventBusOptions) {
     this.transport = options.transport;
@@ -112,8 +123,8 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     const pending = this.transport.publish(envelope);
     if (pending !== undefined) {
       pending.catch((err: unknown) => {
-        this.stats.errors++;
-        this.stats.lastError = { message: errorMessage(err), type, at: this.clock.now() };
+        this.errors++;
+        this.lastError = { message: errorMessage(err), type, at: this.clock.now() };
         this.logger.error({ err: toError(err), type, id: envelope.id }, 'publish was not confirmed by the transport');
       });
     }
@@ -188,7 +199,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     return this.transport.respond(
       type,
       async (request) => {
-        this.stats.eventsIn++;
+        this.eventsIn++;
         let body: ReplyBody;
         try {
           body = { ok: true, value: await handler(request as Envelope<K, E[K]>) };
@@ -197,7 +208,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
           const code = err instanceof TradebusError ? err.code : 'RESPONDER_FAILED';
           body = { ok: false, error: { code, message: errorMessage(err) } };
         }
-        this.stats.eventsOut++;
+        this.eventsOut++;
         return this.stamp(request.type, body, { cause: request });
       },
       options,
@@ -206,35 +217,37 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
 
   /** Resolves once every async handler started so far has settled. */
   idle(): Promise<void> {
-    if (this.stats.pending === 0) return Promise.resolve();
+    if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private envelope<K extends Keys<E>>(type: K, payload: E[K], options: PublishOptions | undefined): Envelope<K, E[K]> {
-    if (!this.catalogue.has(type)) this.catalogue.assertKnown(type);
+    // Publishers tend to repeat one type; remembering the last known one skips the catalogue lookup.
+    if (type !== this.lastKnownType) {
+      this.catalogue.assertKnown(type);
+      this.lastKnownType = type;
+    }
     if (this.validateOnPublish) {
       const result = this.catalogue.validate(type, payload);
       if (!result.ok) throw result.error;
     }
-    this.stats.eventsOut++;
+    this.eventsOut++;
     return this.stamp(type, payload, options);
   }
 
   private stamp<K extends string, P>(type: K, payload: P, options: PublishOptions | undefined): Envelope<K, P> {
-    const ts = this.clock.now();
-    const id = this.ids.next(ts);
     let correlationId: string | undefined;
     let causationId: string | undefined;
     if (options !== undefined) {
       causationId = options.causationId ?? options.cause?.id;
       correlationId = options.correlationId ?? options.cause?.correlationId ?? options.cause?.id;
     }
-    return { id, type, source: this.source, ts, seq: ++this.seq, correlationId, causationId, payload };
+    return new PublishedEnvelope(type, this.source, this.clock.now(), ++this.seq, correlationId, causationId, payload, this.tag);
   }
 
   private guard(handler: Handler<Envelope>): (envelope: Envelope) => void {
     return (envelope) => {
-      this.stats.eventsIn++;
+      this.eventsIn++;
       let result: void | Promise<void>;
       try {
         result = handler(envelope);
@@ -243,7 +256,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
         return;
       }
       if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-        this.stats.pending++;
+        this.pending++;
         (result as Promise<void>).then(
           () => this.settle(),
           (err: unknown) => {
@@ -272,16 +285,16 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
       running = false;
     };
     return (envelope) => {
-      this.stats.eventsIn++;
-      this.stats.pending++;
+      this.eventsIn++;
+      this.pending++;
       queue.push(envelope);
       if (!running) void drain();
     };
   }
 
   private settle(): void {
-    this.stats.pending--;
-    if (this.stats.pending === 0 && this.idleWaiters.length > 0) {
+    this.pending--;
+    if (this.pending === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -289,8 +302,8 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   }
 
   private recordFailure(error: Error, envelope: Envelope): void {
-    this.stats.errors++;
-    this.stats.lastError = { message: error.message, type: envelope.type, at: this.clock.now() };
+    this.errors++;
+    this.lastError = { message: error.message, type: envelope.type, at: this.clock.now() };
     this.logger.error({ err: error, type: envelope.type, eventId: envelope.id, source: envelope.source }, 'event handler failed');
     if (this.onHandlerError) {
       try {

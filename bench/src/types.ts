@@ -1,0 +1,43 @@
+/** One line of a benchmark table: our rate against a peer measured in the same run. */
+export interface BenchResult {
+  name: string;
+  /** Our measurement. */
+  ours: number;
+  /** The peer's measurement on the same input. */
+  peer: number;
+  peerName: string;
+  unit: string;
+  /** ours / peer for rates (higher is better); peer / ours for latencies, so > 1 always means we are faster. */
+  ratio: number;
+  notes?: string;
+}
+
+export interface BenchModule {
+  title: string;
+  /** Markdown shown under the section title in docs/benchmarks.md: what is measured and how. */
+  description?: string;
+  /** Optional target, e.g. "≥ 0.5× raw eventemitter3 with 1 subscriber". */
+  target?: string;
+  run(): Promise<BenchResult[]>;
+}
+
+/** Runs `fn` `rounds` times and returns the best (highest) rate: the least disturbed by the rest of the machine. */
+export function bestRate(rounds: number, fn: () => number): number {
+  let best = 0;
+  for (let i = 0; i < rounds; i++) best = Math.max(best, fn());
+  return best;
+}
+
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (Math.abs(n) >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(3);
+}
