@@ -251,6 +251,14 @@ export const builtinEvents = defineEvents({
     heat: finite,
     timestamp,
   }),
+  'risk.command': z.object({
+    action: z.enum(['kill', 'resume', 'reducing_only', 'reset_breakers']).describe(
+      "kill: halt new entries and cancel entry orders, keeping protective stops; resume: lift kill switch and reducing-only mode",
+    ),
+    reason: z.string(),
+    by: z.string().describe('Who asked: an operator name, "api", or an agent id'),
+    timestamp,
+  }),
   'config.changed': z.object({
     changes: z.record(z.string(), z.unknown()),
     by: z.string().optional(),
