@@ -137,3 +137,34 @@ describe('BaseAgent', () => {
     );
   });
 });
+
+class Tunable extends BaseAgent<{ level: number }> {
+  applied: number[] = [];
+  protected run(): void {}
+  protected override onReconfigure(next: { level: number }): void {
+    if (next.level > 10) throw new Error('level above 10 is not allowed while running');
+    this.applied.push(next.level);
+  }
+  get level(): number {
+    return this.config.level;
+  }
+}
+
+describe('reconfigure', () => {
+  const tunable = defineAgent({ kind: 'tunable', configSchema: z.object({ level: z.number() }), create: (ctx: AgentContext<{ level: number }>) => new Tunable(ctx) });
+
+  it('applies a change when the agent supports it and keeps the old config when it refuses', async () => {
+    const system = createSystem({ agents: [{ id: 't', definition: tunable, config: { level: 1 } }, { id: 'c', definition: counting }] });
+    await system.start();
+    const agent = system.agent<Tunable>('t');
+    expect(agent.reconfigurable).toBe(true);
+    await agent.reconfigure({ level: 5 });
+    expect(agent.level).toBe(5);
+    await expect(agent.reconfigure({ level: 50 })).rejects.toThrow(/above 10/);
+    expect(agent.level).toBe(5);
+    const plain = system.agent('c');
+    expect(plain.reconfigurable).toBe(false);
+    await expect(plain.reconfigure({})).rejects.toMatchObject({ code: 'AGENT_NOT_RECONFIGURABLE' });
+    await system.stop();
+  });
+});

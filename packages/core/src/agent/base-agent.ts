@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Clock, TimerHandle } from '../clock.js';
-import { errorMessage, toError } from '../errors.js';
+import { TradebusError, errorMessage, toError } from '../errors.js';
 import type { EventMap } from '../events/catalogue.js';
 import type { BuiltinEvents } from '../events/builtin.js';
 import type { Envelope, EnvelopeOf } from '../bus/envelope.js';
@@ -50,7 +50,7 @@ interface BackgroundTask {
 export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents> {
   readonly id: string;
   readonly kind: string;
-  protected readonly config: C;
+  private currentConfig: C;
   protected readonly bus: EventBus<E>;
   protected readonly logger: Logger;
   protected readonly clock: Clock;
@@ -70,7 +70,7 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
   constructor(context: AgentContext<C, E>) {
     this.id = context.id;
     this.kind = context.kind;
-    this.config = context.config;
+    this.currentConfig = context.config;
     this.bus = context.bus;
     this.logger = context.logger;
     this.clock = context.clock;
@@ -85,6 +85,32 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
   protected abstract run(): void | Promise<void>;
   /** Releases what `initialize` acquired. Owned subscriptions and timers are already gone. */
   protected cleanup(): void | Promise<void> {}
+
+  /** The agent's validated settings; replaced as a whole by `reconfigure`. */
+  protected get config(): C {
+    return this.currentConfig;
+  }
+
+  /** True when the agent applies config changes while running (it overrides `onReconfigure`). */
+  get reconfigurable(): boolean {
+    return this.onReconfigure !== BaseAgent.prototype.onReconfigure;
+  }
+
+  /**
+   * Applies new settings while running (the hot-reloadable part of the config). The caller has
+   * validated `next` against the agent's schema. Throws when the agent does not support it.
+   */
+  async reconfigure(next: C): Promise<void> {
+    if (!this.reconfigurable) {
+      throw new TradebusError('AGENT_NOT_RECONFIGURABLE', `Agent '${this.id}' (${this.kind}) does not apply config changes while running: restart it with the new config instead.`);
+    }
+    const previous = this.currentConfig;
+    await this.onReconfigure(next, previous);
+    this.currentConfig = next;
+  }
+
+  /** Override to accept config changes while running; throw to refuse a change. */
+  protected onReconfigure(_next: C, _previous: C): void | Promise<void> {}
 
   get state(): AgentState {
     return this.currentState;
