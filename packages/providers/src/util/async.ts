@@ -1,0 +1,123 @@
+import type { Clock } from '@tradebus/core';
+
+/** Resolves after `ms` of `clock` time, or early (without throwing) when `signal` aborts. Returns false when aborted. */
+export function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      timer.cancel();
+      resolve(false);
+    };
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Settles with `promise`, or with `undefined` as soon as `signal` aborts. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<{ value: T } | undefined> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => undefined);
+      resolve(undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ value });
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * A push queue consumed as an AsyncIterable. The producer can wait until the consumer has taken
+ * everything (`drained()`), which gives a replay natural backpressure: the next record goes out
+ * only once every consumer asked for it.
+ */
+export class AsyncQueue<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
+  private drainWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(signal?: AbortSignal) {
+    signal?.addEventListener('abort', () => this.close(), { once: true });
+    if (signal?.aborted) this.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  push(item: T): void {
+    if (this.closed) return;
+    if (this.waiting !== undefined) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve({ value: item, done: false });
+      this.notifyDrained();
+      return;
+    }
+    this.items.push(item);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.items.length = 0;
+    const resolve = this.waiting;
+    this.waiting = undefined;
+    resolve?.({ value: undefined, done: true });
+    this.notifyDrained();
+  }
+
+  /** Resolves once the queue is empty and the consumer is waiting for more (or the queue is closed). */
+  drained(): Promise<void> {
+    if (this.closed || (this.items.length === 0 && this.waiting !== undefined)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => {
+        if (this.items.length > 0) {
+          const value = this.items.shift()!;
+          return Promise.resolve({ value, done: false });
+        }
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        const promise = new Promise<IteratorResult<T>>((resolve) => {
+          this.waiting = resolve;
+        });
+        this.notifyDrained();
+        return promise;
+      },
+      return: () => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  private notifyDrained(): void {
+    if (!(this.closed || (this.items.length === 0 && this.waiting !== undefined))) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}
