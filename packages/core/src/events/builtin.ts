@@ -264,6 +264,25 @@ export const builtinEvents = defineEvents({
     by: z.string().optional(),
     timestamp,
   }),
+  'order.cancel_requested': z.object({
+    clientOrderId: z.string().min(1).max(36).describe('The order to cancel; unknown or finished orders are left alone'),
+    symbol,
+    reason: z.string(),
+    tradeId: z.string().optional(),
+    timestamp,
+  }),
+  'position.reconcile': z.object({
+    action: z.enum(['adopt', 'resolve']).describe(
+      "adopt: the venue holds this position and the trade manager does not, so it takes it over; resolve: the trade manager holds a position the venue no longer has, so it closes it in its books without an order",
+    ),
+    venue: z.string(),
+    symbol,
+    side: positionSide,
+    quantity: quantity.positive(),
+    price: price.describe('Entry price for adopt (the venue\'s, or the mark), exit price for resolve'),
+    reason: z.string(),
+    timestamp,
+  }),
 });
 
 export type BuiltinEventSchemas = typeof builtinEvents;

@@ -36,7 +36,7 @@ bus.subscribe('order.*', (event) => {
     const status: string = event.payload.status;
     void status;
   } else {
-    const type: 'order.requested' = event.type;
+    const type: 'order.requested' | 'order.cancel_requested' = event.type;
     void type;
   }
   // @ts-expect-error trade events are not matched by order.*
