@@ -316,7 +316,9 @@ export class CcxtProvider implements MarketDataProvider, ExecutionProvider, Acco
     try {
       raw = await this.call('createOrder', true, (ex) => ex.createOrder(market.symbol, args.type, req.side, req.quantity, args.price, args.params));
     } catch (err) {
-      if (err instanceof ProviderError && err.cause instanceof ccxt.DuplicateOrderId) {
+      // ccxt maps Binance's "Duplicate order sent." to a plain InvalidOrder, hence the message check.
+      const duplicate = err instanceof ProviderError && (err.cause instanceof ccxt.DuplicateOrderId || (err.cause instanceof ccxt.InvalidOrder && /duplicate/i.test(err.message)));
+      if (duplicate) {
         const existing = await this.fetchOrder(req.clientOrderId, market.symbol);
         if (existing !== undefined) return existing;
       }
