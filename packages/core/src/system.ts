@@ -61,6 +61,8 @@ export class TradebusSystem {
   private readonly stateStore: (agentId: string) => StateStore;
   private readonly validateOnPublish: boolean;
   private started = false;
+  /** Every logger handed out, so a level change reaches agents that already hold theirs. */
+  private readonly loggers: Logger[] = [];
 
   constructor(options: CreateSystemOptions = {}) {
     this.catalogue = new EventCatalogue(builtinEvents, ...(options.events ?? []));
@@ -105,7 +107,7 @@ export class TradebusSystem {
       catalogue: this.catalogue,
       clock: this.clock,
       source,
-      logger: this.logger.child({ agent: source }),
+      logger: this.childLogger({ agent: source }),
       validateOnPublish: this.validateOnPublish,
       onHandlerError,
     });
@@ -117,7 +119,7 @@ export class TradebusSystem {
       throw new TradebusError('AGENT_DUPLICATE', `An agent with id '${spec.id}' already exists: give each agent a unique id.`);
     }
     const config = validateSection(spec.definition.configSchema, spec.config, configPath);
-    const logger = this.logger.child({ agent: spec.id, kind: spec.definition.kind });
+    const logger = this.childLogger({ agent: spec.id, kind: spec.definition.kind });
     const agent = spec.definition.create({
       id: spec.id,
       kind: spec.definition.kind,
@@ -132,6 +134,18 @@ export class TradebusSystem {
     this.supervisor.add(agent, { dependsOn: spec.dependsOn, restart: spec.restart });
     if (this.started) void this.supervisor.startAgent(spec.id);
     return agent;
+  }
+
+  /** Changes the log level of the system and of every agent's logger. */
+  setLogLevel(level: string): void {
+    this.logger.level = level;
+    for (const l of this.loggers) l.level = level;
+  }
+
+  private childLogger(bindings: Record<string, string>): Logger {
+    const child = this.logger.child(bindings);
+    this.loggers.push(child);
+    return child;
   }
 
   agent<A extends BaseAgent<any, any> = BaseAgent<any, any>>(id: string): A {

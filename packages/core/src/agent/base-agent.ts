@@ -105,7 +105,11 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
       throw new TradebusError('AGENT_NOT_RECONFIGURABLE', `Agent '${this.id}' (${this.kind}) does not apply config changes while running: restart it with the new config instead.`);
     }
     const previous = this.currentConfig;
-    await this.onReconfigure(next, previous);
+    try {
+      await this.onReconfigure(next, previous);
+    } catch (err) {
+      throw new TradebusError('AGENT_RECONFIGURE_REFUSED', `Agent '${this.id}' refused the config change: ${errorMessage(err)}. Its previous config stays in force.`, { cause: err });
+    }
     this.currentConfig = next;
   }
 

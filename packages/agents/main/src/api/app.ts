@@ -1,0 +1,187 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { redactSecrets, type Envelope, type Logger, type SystemConfig, type TradebusSystem } from '@tradebus/core';
+import { HttpError, errorHandler, parseOr400 } from './errors.js';
+import type { SystemMetrics } from './metrics.js';
+import { buildOpenApi } from './openapi.js';
+import { agentActionParams, configPatchSchema, eventsQuerySchema, killSwitchSchema, listQuerySchema } from './schemas.js';
+
+/** Read access to recorded history; the launcher backs it with the data layer. */
+export interface ApiDataSource {
+  events(query: z.output<typeof eventsQuerySchema>): Promise<Envelope[]>;
+  orders(query: z.output<typeof listQuerySchema>): Promise<unknown[]>;
+  trades(query: z.output<typeof listQuerySchema>): Promise<unknown[]>;
+  positions(): Promise<unknown[]>;
+  account(): Promise<unknown>;
+}
+
+export interface ApiContext {
+  system: TradebusSystem;
+  /** The config as loaded (secrets are redacted before it is served). */
+  config: () => SystemConfig;
+  /** Applies a validated PATCH /config; returns what changed. */
+  patchConfig: (patch: z.output<typeof configPatchSchema>) => Promise<Record<string, unknown>>;
+  data: ApiDataSource;
+  metrics: SystemMetrics;
+  /** Bearer token for mutating routes; when undefined they answer 401 with instructions. */
+  token: string | undefined;
+  logger: Logger;
+  bodyLimit: string;
+  cors: false | string[];
+  startedAt: number;
+  version: string;
+}
+
+function sameToken(given: string, expected: string): boolean {
+  // Hash both so the comparison is constant-time whatever the lengths.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function createApiApp(ctx: ApiContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cache-Control', 'no-store');
+    const origin = req.headers.origin;
+    if (ctx.cors !== false && origin !== undefined && ctx.cors.includes(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+      res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      res.setHeader('Access-Control-Allow-Methods', 'GET, POST, PATCH');
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+    }
+    next();
+  });
+  app.use(express.json({ limit: ctx.bodyLimit }));
+
+  const requireToken = (req: Request, _res: Response, next: NextFunction): void => {
+    const header = req.headers.authorization;
+    if (ctx.token === undefined) {
+      throw new HttpError(401, 'API_TOKEN_NOT_CONFIGURED', 'Mutating routes need a bearer token, and none is configured: set TRADEBUS_API_TOKEN (or api.token) and restart.');
+    }
+    if (header === undefined || !header.startsWith('Bearer ')) {
+      throw new HttpError(401, 'UNAUTHENTICATED', 'Send the API token as "Authorization: Bearer <token>".');
+    }
+    if (!sameToken(header.slice('Bearer '.length).trim(), ctx.token)) {
+      throw new HttpError(403, 'FORBIDDEN', 'The API token is wrong.');
+    }
+    next();
+  };
+
+  app.get('/health', (_req, res) => {
+    const health = ctx.system.health.snapshot();
+    res.status(health.status === 'down' ? 503 : 200).json({ status: health.status, timestamp: health.timestamp });
+  });
+
+  app.get('/system/status', (_req, res) => {
+    const health = ctx.system.health.snapshot();
+    const config = ctx.config();
+    res.json({
+      name: config.system.name,
+      env: config.system.env,
+      version: ctx.version,
+      status: health.status,
+      startedAt: ctx.startedAt,
+      uptimeMs: Date.now() - ctx.startedAt,
+      pid: process.pid,
+      transport: ctx.system.transport.name,
+      transportStatus: ctx.system.transport.status,
+      clock: ctx.system.clock.kind,
+      agents: {
+        total: health.agents.length,
+        byStatus: health.agents.reduce<Record<string, number>>((acc, a) => ((acc[a.status] = (acc[a.status] ?? 0) + 1), acc), {}),
+      },
+    });
+  });
+
+  app.get('/agents/status', (_req, res) => {
+    const health = ctx.system.health.snapshot();
+    const local = new Map(ctx.system.supervisor.list().map((a) => [a.id, a]));
+    res.json({
+      status: health.status,
+      timestamp: health.timestamp,
+      agents: health.agents.map((a) => ({ ...a, local: local.has(a.agentId), restarts: local.get(a.agentId)?.restarts ?? 0 })),
+    });
+  });
+
+  app.get('/events/history', async (req, res) => {
+    const query = parseOr400(eventsQuerySchema, req.query, 'query');
+    const events = await ctx.data.events(query);
+    res.json({ count: events.length, events: redactSecrets(events.map((e) => ('toJSON' in e ? (e as { toJSON(): unknown }).toJSON() : e))) });
+  });
+
+  app.get('/config', (_req, res) => {
+    res.json(redactSecrets(ctx.config()));
+  });
+
+  app.patch('/config', requireToken, async (req, res) => {
+    const patch = parseOr400(configPatchSchema, req.body, 'body');
+    const changes = await ctx.patchConfig(patch);
+    res.json({ applied: redactSecrets(changes) });
+  });
+
+  app.post('/agents/:id/:action', requireToken, async (req, res) => {
+    const { id, action } = parseOr400(agentActionParams, req.params, 'params');
+    if (!ctx.system.supervisor.has(id)) {
+      const remote = ctx.system.health.agent(id);
+      throw remote
+        ? new HttpError(409, 'AGENT_REMOTE', `Agent '${id}' runs in another process (pid ${remote.pid} on ${remote.host}); start, stop or restart it there.`)
+        : new HttpError(404, 'AGENT_UNKNOWN', `No agent with id '${id}'. See GET /agents/status for the agents.`);
+    }
+    if (action === 'start') await ctx.system.supervisor.startAgent(id);
+    else if (action === 'stop') await ctx.system.supervisor.stopAgent(id);
+    else await ctx.system.supervisor.restartAgent(id);
+    res.json({ id, action, state: ctx.system.supervisor.get(id).state });
+  });
+
+  app.get('/orders', async (req, res) => {
+    res.json({ orders: await ctx.data.orders(parseOr400(listQuerySchema, req.query, 'query')) });
+  });
+  app.get('/trades', async (req, res) => {
+    res.json({ trades: await ctx.data.trades(parseOr400(listQuerySchema, req.query, 'query')) });
+  });
+  app.get('/positions', async (_req, res) => {
+    res.json({ positions: await ctx.data.positions() });
+  });
+  app.get('/account', async (_req, res) => {
+    res.json({ account: (await ctx.data.account()) ?? null });
+  });
+
+  app.post('/kill-switch', requireToken, (req, res) => {
+    const body = parseOr400(killSwitchSchema, req.body ?? {}, 'body');
+    const event = ctx.system.bus.publish('risk.command', {
+      action: body.action,
+      reason: body.reason,
+      by: body.by ?? 'api',
+      timestamp: ctx.system.clock.now(),
+    });
+    res.status(202).json({ accepted: true, eventId: event.id, action: body.action });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', ctx.metrics.registry.contentType);
+    res.send(await ctx.metrics.registry.metrics());
+  });
+
+  app.get('/openapi.json', (_req, res) => {
+    res.json(buildOpenApi(ctx.system.catalogue, ctx.version));
+  });
+
+  app.use((req: Request) => {
+    throw new HttpError(404, 'NOT_FOUND', `No route ${req.method} ${req.path}. The routes are listed at GET /openapi.json.`);
+  });
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,226 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import {
+  ConfigError,
+  LocalTransport,
+  WallClock,
+  createLogger,
+  createSystem,
+  validateSection,
+  type Clock,
+  type Logger,
+  type StateStore,
+  type SystemConfig,
+  type Transport,
+  type TradebusSystem,
+} from '@tradebus/core';
+import { createApiApp, type ApiDataSource } from './api/app.js';
+import { SystemMetrics } from './api/metrics.js';
+import type { configPatchSchema } from './api/schemas.js';
+import type { z } from 'zod';
+import type { PreparedSystem } from './prepare.js';
+
+export const VERSION = '0.1.0';
+
+export interface LaunchOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Serve the REST API (default: `api.enabled` of the config). */
+  api?: boolean;
+  /** Overrides `api.port` (0 picks a free port). */
+  apiPort?: number;
+  env?: Record<string, string | undefined>;
+  /** Builds the transport; defaults to what the config says. */
+  transport?: Transport;
+  /** Hooks for the data layer: per-agent state stores and the history the API serves. */
+  stateStore?: (agentId: string) => StateStore;
+  data?: ApiDataSource;
+  /** Named services beside the providers (e.g. for tests). */
+  services?: Record<string, unknown>;
+}
+
+export interface RunningSystem {
+  system: TradebusSystem;
+  config: SystemConfig;
+  /** Base URL of the REST API, when it is served. */
+  apiUrl: string | undefined;
+  /** Where the API token was written when none was configured. */
+  tokenFile: string | undefined;
+  stop(deadlineMs?: number): Promise<{ timedOut: string[] }>;
+}
+
+/** Resolves the API token: environment first, then config, else a generated one kept in the data dir. */
+export function resolveApiToken(config: SystemConfig, dataDir: string, env: Record<string, string | undefined>): { token: string; file: string | undefined } {
+  const fromEnv = env.TRADEBUS_API_TOKEN;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (fromEnv.length < 16) throw new ConfigError('TRADEBUS_API_TOKEN is too short: use at least 16 characters.', [{ path: 'TRADEBUS_API_TOKEN', message: 'use at least 16 characters' }]);
+    return { token: fromEnv, file: undefined };
+  }
+  if (config.api.token !== undefined) return { token: config.api.token, file: undefined };
+  const file = join(dataDir, 'api-token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), file };
+  mkdirSync(dataDir, { recursive: true });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { token, file };
+}
+
+/**
+ * Builds and starts a whole system from a prepared config: transport, providers, agents under the
+ * supervisor, the health monitor and the REST API.
+ */
+export async function launchSystem(prepared: PreparedSystem, options: LaunchOptions = {}): Promise<RunningSystem> {
+  const config = prepared.config;
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger({ level: config.log.level, name: config.system.name });
+  const clock = options.clock ?? new WallClock();
+  const transport = options.transport ?? createTransport(config);
+  const dataDir = resolve(prepared.baseDir, config.data.dir);
+
+  const system = createSystem({
+    transport,
+    clock,
+    logger,
+    heartbeatIntervalMs: config.system.heartbeatIntervalMs,
+    missedHeartbeats: config.system.missedHeartbeats,
+    stateStore: options.stateStore,
+    services: options.services,
+  });
+  for (const agent of prepared.agents) {
+    system.addAgent(
+      {
+        id: agent.entry.id,
+        definition: agent.definition,
+        config: agent.config,
+        // Dependencies on agents in other processes are met by those processes.
+        dependsOn: agent.entry.dependsOn.filter((d) => prepared.agents.some((a) => a.entry.id === d)),
+        restart: agent.entry.restart,
+      },
+      `${agent.path}.config`,
+    );
+  }
+
+  let currentConfig = config;
+  const metrics = new SystemMetrics(system);
+  let server: Server | undefined;
+  let apiUrl: string | undefined;
+  let tokenFile: string | undefined;
+  const serveApi = options.api ?? config.api.enabled;
+  const startedAt = Date.now();
+
+  await transport.connect();
+  metrics.start();
+  try {
+    await system.start();
+    if (serveApi) {
+      const { token, file } = resolveApiToken(config, dataDir, env);
+      tokenFile = file;
+      const app = createApiApp({
+        system,
+        config: () => currentConfig,
+        patchConfig: async (patch) => {
+          const { applied, next } = await applyConfigPatch(system, prepared, currentConfig, patch);
+          currentConfig = next;
+          system.bus.publish('config.changed', { changes: applied, by: 'api', timestamp: clock.now() });
+          return applied;
+        },
+        data: options.data ?? emptyData,
+        metrics,
+        token,
+        logger: logger.child({ component: 'api' }),
+        bodyLimit: config.api.bodyLimit,
+        cors: config.api.cors,
+        startedAt,
+        version: VERSION,
+      });
+      server = await listen(app, config.api.host, options.apiPort ?? config.api.port);
+      const address = server.address() as AddressInfo;
+      apiUrl = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+      logger.info({ url: apiUrl }, 'REST API listening');
+    }
+  } catch (err) {
+    await system.stop(config.system.shutdownDeadlineMs).catch(() => undefined);
+    throw err;
+  }
+
+  return {
+    system,
+    config,
+    apiUrl,
+    tokenFile,
+    async stop(deadlineMs = config.system.shutdownDeadlineMs) {
+      metrics.stop();
+      if (server !== undefined) await new Promise<void>((r) => server!.close(() => r()));
+      server?.closeAllConnections();
+      return system.stop(deadlineMs);
+    },
+  };
+}
+
+function createTransport(config: SystemConfig): Transport {
+  if (config.transport.kind === 'local') return new LocalTransport();
+  throw new ConfigError('transport.kind is "nats" but this build has no NATS transport.', [{ path: 'transport.kind', message: 'not available' }]);
+}
+
+const emptyData: ApiDataSource = {
+  events: async () => [],
+  orders: async () => [],
+  trades: async () => [],
+  positions: async () => [],
+  account: async () => undefined,
+};
+
+async function applyConfigPatch(
+  system: TradebusSystem,
+  prepared: PreparedSystem,
+  current: SystemConfig,
+  patch: z.output<typeof configPatchSchema>,
+): Promise<{ applied: Record<string, unknown>; next: SystemConfig }> {
+  const applied: Record<string, unknown> = {};
+  const next: SystemConfig = structuredClone(current);
+  // Validate every change before applying any, so a patch is all or nothing.
+  const plans: Array<{ id: string; config: unknown }> = [];
+  for (const [id, change] of Object.entries(patch.agents ?? {})) {
+    const prep = prepared.agents.find((a) => a.entry.id === id);
+    if (prep === undefined || !system.supervisor.has(id)) {
+      throw new ConfigError(`agents.${id}: no agent with that id runs in this process.`, [{ path: `agents.${id}`, message: 'unknown agent' }]);
+    }
+    const agent = system.supervisor.get(id);
+    if (!agent.reconfigurable) {
+      throw new ConfigError(`agents.${id}: this agent (${agent.kind}) does not apply changes while running; edit the config file and restart it.`, [
+        { path: `agents.${id}`, message: 'not hot-reloadable' },
+      ]);
+    }
+    const index = next.agents.findIndex((a) => a.id === id);
+    const merged = { ...((next.agents[index]?.config as Record<string, unknown> | undefined) ?? {}), ...change.config };
+    const validated = validateSection(prep.definition.configSchema, merged, `agents.${id}.config`);
+    plans.push({ id, config: validated });
+    if (index >= 0) next.agents[index] = { ...next.agents[index]!, config: merged };
+    applied[`agents.${id}.config`] = change.config;
+  }
+  for (const plan of plans) await system.supervisor.get(plan.id).reconfigure(plan.config);
+  if (patch.log !== undefined) {
+    system.setLogLevel(patch.log.level);
+    next.log = { ...next.log, level: patch.log.level };
+    applied['log.level'] = patch.log.level;
+  }
+  return { applied, next };
+}
+
+function listen(app: ReturnType<typeof createApiApp>, host: string, port: number): Promise<Server> {
+  return new Promise((resolvePromise, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolvePromise(server));
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new ConfigError(`api.port ${port} on ${host} is in use: stop the other process or choose another port (api.port, or TRADEBUS__API__PORT).`, [{ path: 'api.port', message: 'in use' }])
+          : err,
+      );
+    });
+  });
+}
