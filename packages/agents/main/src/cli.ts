@@ -89,8 +89,9 @@ async function runUntilSignal(prepared: Awaited<ReturnType<typeof prepareSystem>
     lines.push(`  REST API     ${running.apiUrl}  (try ${running.apiUrl}/agents/status)`);
     lines.push(`  Metrics      ${running.apiUrl}/metrics`);
   }
-  const dashboard = running.system.services.has('http:dashboard') ? running.system.services.get<string>('http:dashboard') : undefined;
-  if (dashboard) lines.push(`  Dashboard    ${dashboard}`);
+  for (const agent of prepared.agents) {
+    for (const link of running.system.agent(agent.entry.id).links()) lines.push(`  ${link.name.padEnd(12)} ${link.url}`);
+  }
   if (running.tokenFile) lines.push(`  API token    in ${running.tokenFile} (set TRADEBUS_API_TOKEN to choose your own)`);
   lines.push('  Stop with Ctrl-C.');
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -113,6 +113,11 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     this.currentConfig = next;
   }
 
+  /** Addresses this agent serves (a dashboard, say), printed by the launcher once the system runs. */
+  links(): Array<{ name: string; url: string }> {
+    return [];
+  }
+
   /** Override to accept config changes while running; throw to refuse a change. */
   protected onReconfigure(_next: C, _previous: C): void | Promise<void> {}
 
