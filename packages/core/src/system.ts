@@ -39,6 +39,12 @@ export interface CreateSystemOptions {
   services?: Record<string, unknown>;
   /** Validate payloads on publish in every agent's bus (useful in tests; costs time on the hot path). */
   validateOnPublish?: boolean;
+  /**
+   * Run the HealthMonitor in this process (default true). A process that runs one agent of a
+   * distributed system turns it off: one observer per system is enough, and every monitor would
+   * raise its own alerts.
+   */
+  monitorHealth?: boolean;
 }
 
 /**
@@ -61,8 +67,12 @@ export class TradebusSystem {
   private readonly stateStore: (agentId: string) => StateStore;
   private readonly validateOnPublish: boolean;
   private started = false;
+  private readonly monitorHealth: boolean;
+  private unwatchTransport: (() => void) | undefined;
+  private transportLostAt: number | undefined;
   /** Every logger handed out, so a level change reaches agents that already hold theirs. */
   private readonly loggers: Logger[] = [];
+  private readonly timingListeners = new Set<(type: string, seconds: number) => void>();
 
   constructor(options: CreateSystemOptions = {}) {
     this.catalogue = new EventCatalogue(builtinEvents, ...(options.events ?? []));
@@ -71,6 +81,7 @@ export class TradebusSystem {
     this.logger = options.logger ?? silentLogger();
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
     this.validateOnPublish = options.validateOnPublish ?? false;
+    this.monitorHealth = options.monitorHealth ?? true;
     const memoryStores = new Map<string, StateStore>();
     this.stateStore =
       options.stateStore ??
@@ -110,6 +121,9 @@ export class TradebusSystem {
       logger: this.childLogger({ agent: source }),
       validateOnPublish: this.validateOnPublish,
       onHandlerError,
+      onHandlerTiming: (type, seconds) => {
+        for (const listener of this.timingListeners) listener(type, seconds);
+      },
     });
   }
 
@@ -136,6 +150,12 @@ export class TradebusSystem {
     return agent;
   }
 
+  /** Receives sampled handler durations from every bus of this system (for latency metrics). */
+  onHandlerTiming(listener: (type: string, seconds: number) => void): () => void {
+    this.timingListeners.add(listener);
+    return () => this.timingListeners.delete(listener);
+  }
+
   /** Changes the log level of the system and of every agent's logger. */
   setLogLevel(level: string): void {
     this.logger.level = level;
@@ -154,7 +174,8 @@ export class TradebusSystem {
 
   async start(): Promise<void> {
     if (this.transport.status !== 'connected') await this.transport.connect();
-    this.health.start();
+    this.unwatchTransport ??= this.transport.onStatus((status, detail) => this.onTransportStatus(status, detail));
+    if (this.monitorHealth) this.health.start();
     this.started = true;
     await this.supervisor.start();
   }
@@ -164,8 +185,38 @@ export class TradebusSystem {
     const result = await this.supervisor.stop(deadlineMs);
     this.health.stop();
     this.started = false;
+    this.unwatchTransport?.();
+    this.unwatchTransport = undefined;
     await this.transport.close();
     return result;
+  }
+
+  /**
+   * Makes a lost bus connection visible: a warning alert when it drops (a networked transport
+   * buffers it and delivers it once the connection is back, so the outage shows in the event
+   * history with its time) and an info alert with the outage length when it returns.
+   */
+  private onTransportStatus(status: string, detail: string | undefined): void {
+    if (status === 'disconnected' && this.transportLostAt === undefined) {
+      this.transportLostAt = this.clock.now();
+      this.logger.warn({ transport: this.transport.name, detail }, 'bus connection lost');
+      this.transportAlert('warning', 'TRANSPORT_DISCONNECTED', `Lost the ${this.transport.name} bus connection${detail ? ` (${detail})` : ''}: events to and from other processes wait until it is back; durable publishes fail meanwhile.`);
+    } else if (status === 'connected' && this.transportLostAt !== undefined) {
+      const downMs = this.clock.now() - this.transportLostAt;
+      this.transportLostAt = undefined;
+      this.logger.info({ transport: this.transport.name, downMs }, 'bus connection back');
+      this.transportAlert('info', 'TRANSPORT_RECONNECTED', `The ${this.transport.name} bus connection is back after ${downMs} ms.`, { downMs });
+    } else if (status === 'closed' && this.started) {
+      this.logger.error({ transport: this.transport.name, detail }, 'bus connection closed for good: this process no longer sees other processes; restart it');
+    }
+  }
+
+  private transportAlert(level: 'info' | 'warning', code: string, message: string, details?: Record<string, unknown>): void {
+    try {
+      this.bus.publish('system.alert', { level, code, message, details, timestamp: this.clock.now() });
+    } catch (err) {
+      this.logger.warn({ err, code }, 'transport alert not published');
+    }
   }
 }
 

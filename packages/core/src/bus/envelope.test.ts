@@ -30,3 +30,24 @@ describe('envelopes', () => {
     expect({ ...toPlainEnvelope(e) }).toEqual(json);
   });
 });
+
+describe('handler timing', () => {
+  it('reports one handler run in 64, after async handlers settle', async () => {
+    const timings: Array<[string, number]> = [];
+    const bus = new EventBus<BuiltinEvents>({
+      transport: new LocalTransport(),
+      catalogue: new EventCatalogue(builtinEvents),
+      clock: new VirtualClock(0),
+      source: 'timed',
+      onHandlerTiming: (type, seconds) => void timings.push([type, seconds]),
+    });
+    bus.subscribe('price.tick', async () => {
+      await new Promise((r) => setTimeout(r, 2));
+    });
+    for (let i = 0; i < 128; i++) bus.publish('price.tick', { symbol: 'X/Y', price: i, timestamp: i });
+    expect(timings).toHaveLength(0);
+    await bus.idle();
+    expect(timings).toHaveLength(2);
+    expect(timings.every(([type, s]) => type === 'price.tick' && s >= 0.001)).toBe(true);
+  });
+});

@@ -57,6 +57,11 @@ export interface EventBusOptions {
   validateOnPublish?: boolean;
   /** Called after a handler throws or rejects (after logging and counting). */
   onHandlerError?: (failure: HandlerFailure) => void;
+  /**
+   * Receives the duration of one in every 64 handler runs (until an async handler settles), for
+   * latency metrics. Sampling keeps the cost off the hot path.
+   */
+  onHandlerTiming?: (type: string, seconds: number) => void;
   /** Default request timeout. */
   requestTimeoutMs?: number;
 }
@@ -91,6 +96,8 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   private readonly tag = newTag();
   private readonly validateOnPublish: boolean;
   private readonly onHandlerError: ((failure: HandlerFailure) => void) | undefined;
+  private readonly onHandlerTiming: ((type: string, seconds: number) => void) | undefined;
+  private timingCounter = 0;
   private readonly requestTimeoutMs: number;
   private seq = 0;
   private lastKnownType: string | undefined;
@@ -114,6 +121,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     this.logger = options.logger ?? silentLogger();
     this.validateOnPublish = options.validateOnPublish ?? false;
     this.onHandlerError = options.onHandlerError;
+    this.onHandlerTiming = options.onHandlerTiming;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   }
 
@@ -248,6 +256,10 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   private guard(handler: Handler<Envelope>): (envelope: Envelope) => void {
     return (envelope) => {
       this.eventsIn++;
+      if (this.onHandlerTiming !== undefined && (++this.timingCounter & 63) === 0) {
+        this.timed(handler, envelope);
+        return;
+      }
       let result: void | Promise<void>;
       try {
         result = handler(envelope);
@@ -266,6 +278,35 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
         );
       }
     };
+  }
+
+  private timed(handler: Handler<Envelope>, envelope: Envelope): void {
+    const started = performance.now();
+    const report = (): void => this.onHandlerTiming?.(envelope.type, (performance.now() - started) / 1000);
+    let result: void | Promise<void>;
+    try {
+      result = handler(envelope);
+    } catch (err) {
+      report();
+      this.recordFailure(toError(err), envelope);
+      return;
+    }
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      this.pending++;
+      (result as Promise<void>).then(
+        () => {
+          report();
+          this.settle();
+        },
+        (err: unknown) => {
+          report();
+          this.recordFailure(toError(err), envelope);
+          this.settle();
+        },
+      );
+      return;
+    }
+    report();
   }
 
   private serialGuard(handler: Handler<Envelope>): (envelope: Envelope) => void {

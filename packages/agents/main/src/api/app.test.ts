@@ -205,12 +205,14 @@ describe('REST API', () => {
       tradeId: 't9', symbol: 'BTC/USDT', side: 'long', quantity: 1, entryPrice: 100, exitPrice: 110, pnl: 9.5, pnlPct: 9.5, fees: 0.5,
       exitReason: 'take_profit', openedAt: 1, closedAt: 2,
     });
+    for (let i = 0; i < 70; i++) system.bus.publish('price.tick', { symbol: 'BTC/USDT', price: 100 + i, timestamp: i });
     const res = await get('/metrics');
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/tradebus_events_total\{type="trade.closed"\} 1/);
     expect(text).toMatch(/tradebus_realized_pnl 9.5/);
     expect(text).toMatch(/tradebus_agent_up\{agent="dial",kind="dial"\} 1/);
+    expect(text).toMatch(/tradebus_handler_duration_seconds_count\{type="price.tick"\} [1-9]/);
     expect(text).toMatch(/tradebus_trades_closed_total\{symbol="BTC\/USDT",result="win"\} 1/);
   });
 

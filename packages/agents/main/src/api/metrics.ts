@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Subscription, TradebusSystem } from '@tradebus/core';
 
 /**
@@ -16,7 +16,15 @@ export class SystemMetrics {
   private readonly positionQty = new Gauge({ name: 'tradebus_position_quantity', help: 'Signed position size per symbol', labelNames: ['symbol'], registers: [this.registry] });
   private readonly equity = new Gauge({ name: 'tradebus_account_equity', help: 'Account equity', labelNames: ['venue'], registers: [this.registry] });
   private readonly alerts = new Counter({ name: 'tradebus_alerts_total', help: 'system.alert events by level and code', labelNames: ['level', 'code'], registers: [this.registry] });
+  private readonly handlerLatency = new Histogram({
+    name: 'tradebus_handler_duration_seconds',
+    help: 'Event handler run time by event type (sampled: one run in 64 per agent)',
+    labelNames: ['type'],
+    buckets: [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1],
+    registers: [this.registry],
+  });
   private realizedSum = 0;
+  private stopTiming: (() => void) | undefined;
 
   constructor(private readonly system: TradebusSystem) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tradebus_process_' });
@@ -60,6 +68,7 @@ export class SystemMetrics {
   }
 
   start(): void {
+    this.stopTiming = this.system.onHandlerTiming((type, seconds) => this.handlerLatency.observe({ type }, seconds));
     const bus = this.system.bus;
     this.subscriptions.push(
       bus.subscribe('>', (e) => this.events.inc({ type: e.type })),
@@ -81,6 +90,7 @@ export class SystemMetrics {
   }
 
   stop(): void {
+    this.stopTiming?.();
     for (const s of this.subscriptions) s.unsubscribe();
     this.subscriptions.length = 0;
   }
