@@ -20,3 +20,8 @@ export * from './logger.js';
 export * from './di.js';
 export * from './system.js';
 export * from './main.js';
+export { NatsTransport, type NatsTransportStats } from './transports/nats/nats-transport.js';
+export { NATS_DEFAULTS, type NatsTransportOptions, type NatsTlsOptions } from './transports/nats/options.js';
+export { deadLetterSchema, wireEnvelopeSchema, type DeadLetter, type DeadLetterCode } from './transports/nats/codec.js';
+export { createTransport, type CreateTransportOptions } from './transports/create-transport.js';
+export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions } from './agent-process.js';

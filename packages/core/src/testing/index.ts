@@ -1,1 +1,2 @@
 export { runTransportContract, type TransportContractOptions } from './transport-contract.js';
+export { NatsServer, NatsServerError, findNatsServer, freePort, type NatsServerOptions } from './nats-server.js';

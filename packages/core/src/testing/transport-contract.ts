@@ -14,9 +14,27 @@ export interface TransportContractOptions {
    * networked transports pass something like a round trip to the server.
    */
   settle?: () => Promise<void>;
+  /**
+   * The transport persists durable events (order.*, trade.*...): a subscriber with a durable name
+   * receives what was published while it was away, and never the same event twice. Runs the
+   * extra tests for that.
+   */
+  durable?: boolean;
 }
 
 const tick = (symbol: string, price: number): BuiltinEvents['price.tick'] => ({ symbol, price, timestamp: 1_700_000_000_000 });
+const orderUpdate = (clientOrderId: string): BuiltinEvents['order.updated'] => ({
+  clientOrderId,
+  symbol: 'BTC/USDT',
+  side: 'buy',
+  type: 'market',
+  status: 'filled',
+  quantity: 1,
+  filledQuantity: 1,
+  fills: [],
+  fee: 0,
+  timestamp: 1_700_000_000_000,
+});
 
 async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
   const start = Date.now();
@@ -140,6 +158,8 @@ export function runTransportContract(name: string, options: TransportContractOpt
       handle.unsubscribe();
       await settle();
       pub.publish('price.tick', tick('A/B', 2));
+      // Let event 2 reach the server before the marker subscribes, or a networked marker may see it too.
+      await settle();
       const marker: number[] = [];
       sub.subscribe('price.tick', (e) => void marker.push(e.payload.price));
       await settle();
@@ -227,6 +247,72 @@ export function runTransportContract(name: string, options: TransportContractOpt
         client.request('agent.status', { agentId: 'x', kind: 'k', from: 'created', to: 'starting', timestamp: 1 }, { timeoutMs: 300 }),
       ).rejects.toMatchObject({ code: expect.stringMatching(/^(TIMEOUT|NO_RESPONDER)$/) });
     });
+
+    it('reports its connection through onStatus, and refuses to publish once closed', async () => {
+      const t = await options.create();
+      if (!transports.includes(t)) transports.push(t);
+      const seen: string[] = [];
+      const stop = t.onStatus((status) => seen.push(status));
+      if (t.status !== 'connected') await t.connect();
+      expect(t.status).toBe('connected');
+      const pub = await bus('publisher', t);
+      await t.close();
+      expect(t.status).toBe('closed');
+      expect(seen[seen.length - 1]).toBe('closed');
+      stop();
+      expect(() => pub.publish('price.tick', tick('A/B', 1))).toThrow(/closed/);
+    });
+
+    it('confirms a publish the publisher must not lose, and delivers it', async () => {
+      const pub = await bus('publisher');
+      const sub = await bus('subscriber');
+      const got: string[] = [];
+      sub.subscribe('order.updated', (e) => void got.push(e.payload.clientOrderId));
+      await settle();
+      const sent = await pub.publishConfirmed('order.updated', orderUpdate('confirmed-1'));
+      expect(sent.type).toBe('order.updated');
+      await eventually(() => expect(got).toEqual(['confirmed-1']));
+    });
+
+    if (options.durable) {
+      it('gives a durable subscriber what was published while it was away, each event once', async () => {
+        const durable = `contract-${Math.random().toString(36).slice(2, 10)}`;
+        const pub = await bus('publisher');
+        const first = await bus('subscriber-before');
+        const before: string[] = [];
+        first.subscribe('order.updated', (e) => void before.push(e.payload.clientOrderId), { durable });
+        await settle();
+        await pub.publishConfirmed('order.updated', orderUpdate('d1'));
+        await eventually(() => expect(before).toEqual(['d1']));
+        await settle();
+        await first.transport.close();
+        await pub.publishConfirmed('order.updated', orderUpdate('d2'));
+        await pub.publishConfirmed('order.updated', orderUpdate('d3'));
+        const second = await bus('subscriber-after');
+        const after: string[] = [];
+        second.subscribe('order.updated', (e) => void after.push(e.payload.clientOrderId), { durable });
+        await settle();
+        await eventually(() => expect(after).toEqual(['d2', 'd3']));
+        await pub.publishConfirmed('order.updated', orderUpdate('d4'));
+        await eventually(() => expect(after).toEqual(['d2', 'd3', 'd4']));
+        expect(before).toEqual(['d1']);
+      });
+
+      it('delivers a durable event once even when its envelope is published twice', async () => {
+        const pub = await bus('publisher');
+        const sub = await bus('subscriber');
+        const plain: string[] = [];
+        const durable: string[] = [];
+        sub.subscribe('order.updated', (e) => void plain.push(e.id));
+        sub.subscribe('order.updated', (e) => void durable.push(e.id), { durable: `contract-${Math.random().toString(36).slice(2, 10)}` });
+        await settle();
+        const envelope = await pub.publishConfirmed('order.updated', orderUpdate('twice'));
+        await pub.transport.publish(envelope);
+        const marker = await pub.publishConfirmed('order.updated', orderUpdate('marker'));
+        await eventually(() => expect(durable).toEqual([envelope.id, marker.id]));
+        await eventually(() => expect(plain).toEqual([envelope.id, marker.id]));
+      });
+    }
 
     it('rejects an unknown event name with a clear error', async () => {
       const pub = await bus('publisher');

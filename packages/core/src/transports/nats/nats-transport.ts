@@ -1,0 +1,929 @@
+import {
+  connect,
+  errors as natsErrors,
+  nanos,
+  type Msg,
+  type NatsConnection,
+  type Subscription as NatsSubscription,
+} from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { Envelope } from '../../bus/envelope.js';
+import { compilePattern } from '../../bus/subjects.js';
+import type {
+  Deliver,
+  Responder,
+  Transport,
+  TransportStatus,
+  TransportSubscribeOptions,
+  TransportSubscription,
+} from '../../bus/transport.js';
+import { NoResponderError, TimeoutError, TransportError, errorMessage, toError } from '../../errors.js';
+import type { EventCatalogue } from '../../events/catalogue.js';
+import { newId } from '../../ids.js';
+import { silentLogger } from '../../logger.js';
+import { decodeInbound, encodeEnvelope, type DeadLetter, type Decoded } from './codec.js';
+import { backoffDelay, connectionOptions, natsOptionsFromConfig, resolveOptions, type NatsTransportOptions, type ResolvedNatsOptions } from './options.js';
+import { RecentIds } from './recent-ids.js';
+import { assertDurableName, intersectPatterns, isSubsetPattern, normalizePatterns, patternToken } from './subjects.js';
+import type { NatsTransportConfig } from '../../config/schema.js';
+
+export interface NatsTransportStats {
+  /** Events the server accepted: handed to the connection (core) or acknowledged by JetStream (durable). */
+  published: number;
+  /** Envelopes handed to subscribers, after validation and the duplicate check. */
+  delivered: number;
+  /** Inbound messages that failed validation: sent to the dead-letter subject, never delivered. */
+  deadLettered: number;
+  /** Dead letters that could not be sent (connection down and buffer full); each one is logged. */
+  deadLettersDropped: number;
+  /** Repeats of an event id a subscription had already received (redeliveries, retried publishes), dropped. */
+  duplicatesDropped: number;
+  /** Well-formed events of types this process's catalogue does not know: not delivered (they cannot be checked). */
+  unknownTypes: number;
+  /** Times the connection came back after being lost. */
+  reconnects: number;
+  /** Publishes held in the buffer while disconnected, in total. */
+  bufferedPublishes: number;
+  /** Publishes waiting in the buffer right now. */
+  buffered: number;
+  /** Publishes refused because the buffer was full (the publisher got a TransportError). */
+  bufferOverflows: number;
+  /** Buffered publishes discarded because the transport was closed before the connection came back (logged). */
+  droppedOnClose: number;
+  /** Durable publishes sent again (same message id) after an unanswered attempt. */
+  durableRetries: number;
+  /** Durable publishes that were rejected: not confirmed by JetStream. */
+  durablePublishFailures: number;
+  /** JetStream acks saying the event was already stored (a retry of one that had made it). */
+  duplicatePublishes: number;
+  /** Failures setting up a durable subscription (retried until it works or is unsubscribed). */
+  subscriptionErrors: number;
+  requests: number;
+  /** Requests that arrived invalid and were answered with an error (also dead-lettered). */
+  invalidRequests: number;
+}
+
+/** Bytes of the original message kept in a dead letter. */
+const DEAD_LETTER_SAMPLE_BYTES = 64 * 1024;
+/** Dead-letter warnings logged per code before the log goes quiet (the count keeps going). */
+const DEAD_LETTER_LOG_LIMIT = 20;
+const DUPLICATE_WINDOW_MS = 120_000;
+const RESPONDER_QUEUE = 'tradebus-responders';
+const UNDERSCORE = 95;
+
+interface BufferedPublish {
+  subject: string;
+  data: Uint8Array;
+}
+
+type ReplyBody = { ok: false; error: { code: string; message: string } };
+
+/**
+ * The bus across processes and machines, on NATS.
+ *
+ * - Event `price.tick` travels on subject `<prefix>.price.tick`; subscription patterns are NATS
+ *   patterns (`order.*`, `trade.>`), queue groups are NATS queue groups, request/reply is NATS
+ *   request/reply (on `<prefix>._req.<type>`).
+ * - Every inbound message is decoded and checked (envelope shape, then the payload against the
+ *   catalogue). A bad one goes to `<prefix>._dlq.<type or unknown>` with the reason and the
+ *   original bytes, is counted in `stats.deadLettered`, and never reaches a handler.
+ * - Events matching `durable` patterns go through JetStream: `publish` returns a promise that
+ *   resolves on the JetStream ack (and rejects when the event could not be stored); subscribers
+ *   passing `durable: '<name>'` get a durable consumer and receive what they missed while down.
+ *   Every subscription drops event ids it has already seen, so a redelivery never reaches a
+ *   handler twice.
+ * - While the connection is down, non-durable publishes wait in a bounded buffer (sent in order on
+ *   reconnect); durable publishes and requests fail at once; nothing is dropped silently.
+ */
+export class NatsTransport implements Transport {
+  readonly name = 'nats';
+  readonly stats: NatsTransportStats = {
+    published: 0,
+    delivered: 0,
+    deadLettered: 0,
+    deadLettersDropped: 0,
+    duplicatesDropped: 0,
+    unknownTypes: 0,
+    reconnects: 0,
+    bufferedPublishes: 0,
+    buffered: 0,
+    bufferOverflows: 0,
+    droppedOnClose: 0,
+    durableRetries: 0,
+    durablePublishFailures: 0,
+    duplicatePublishes: 0,
+    subscriptionErrors: 0,
+    requests: 0,
+    invalidRequests: 0,
+  };
+  readonly options: Readonly<ResolvedNatsOptions>;
+  /** Durable patterns after normalisation (none covering another). */
+  readonly durablePatterns: readonly string[];
+  private readonly catalogue: EventCatalogue;
+  private readonly logger: Logger;
+  private readonly prefix: string;
+  private readonly prefixLength: number;
+  private readonly durableMatchers: Array<(type: string) => boolean>;
+  private readonly durableTypes = new Map<string, boolean>();
+  private readonly subjects = new Map<string, string>();
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private currentStatus: TransportStatus = 'idle';
+  private readonly statusListeners = new Set<(status: TransportStatus, detail?: string) => void>();
+  private buffer: BufferedPublish[] = [];
+  private disconnectedAt: number | undefined;
+  private readonly consumers = new Set<DurableConsumer>();
+  private readonly setups = new Set<Promise<void>>();
+  private readonly deadLetterLogCount = new Map<string, number>();
+  private readonly unknownTypesLogged = new Set<string>();
+
+  constructor(options: NatsTransportOptions) {
+    this.options = resolveOptions(options);
+    this.catalogue = options.catalogue;
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'nats-transport' });
+    this.prefix = this.options.prefix;
+    this.prefixLength = this.prefix.length + 1;
+    this.durablePatterns = normalizePatterns(this.options.durable);
+    this.durableMatchers = this.durablePatterns.map((p) => compilePattern(p));
+  }
+
+  /** A transport from the validated `transport:` section of a config file (`kind: nats`). */
+  static fromConfig(config: NatsTransportConfig, catalogue: EventCatalogue, logger?: Logger): NatsTransport {
+    return new NatsTransport(natsOptionsFromConfig(config, catalogue, logger));
+  }
+
+  get status(): TransportStatus {
+    return this.currentStatus;
+  }
+
+  /** The underlying NATS connection, for tools that need the raw client (undefined before connect). */
+  get connection(): NatsConnection | undefined {
+    return this.nc;
+  }
+
+  /** Subject an event type travels on. */
+  subjectOf(type: string): string {
+    let subject = this.subjects.get(type);
+    if (subject === undefined) {
+      subject = `${this.prefix}.${type}`;
+      this.subjects.set(type, subject);
+    }
+    return subject;
+  }
+
+  /** Subject where messages that failed validation are published. */
+  deadLetterSubject(type = 'unknown'): string {
+    return `${this.prefix}._dlq.${type}`;
+  }
+
+  /** True when events of `type` travel through JetStream. */
+  isDurableType(type: string): boolean {
+    let durable = this.durableTypes.get(type);
+    if (durable === undefined) {
+      durable = this.durableMatchers.some((m) => m(type));
+      this.durableTypes.set(type, durable);
+    }
+    return durable;
+  }
+
+  async connect(): Promise<void> {
+    if (this.currentStatus === 'closed') {
+      throw new TransportError('TRANSPORT_CLOSED', 'This NATS transport was closed: create a new NatsTransport to connect again.');
+    }
+    if (this.nc !== undefined) return;
+    const servers = Array.isArray(this.options.servers) ? this.options.servers.join(', ') : this.options.servers;
+    let nc: NatsConnection;
+    try {
+      nc = await connect(connectionOptions(this.options, () => this.reconnectDelay()));
+    } catch (err) {
+      throw new TransportError(
+        'NATS_CONNECT_FAILED',
+        `Cannot connect to NATS at ${servers}: ${errorMessage(err)}. Check that nats-server is running there (transport.servers), and the credentials or TLS files if it requires them.`,
+        { cause: err },
+      );
+    }
+    this.disconnectedAt = undefined;
+    try {
+      this.js = jetstream(nc, { timeout: this.options.ackTimeoutMs });
+      if (this.durablePatterns.length > 0 || this.options.deadLetterStream) {
+        this.jsm = await jetstreamManager(nc, { timeout: Math.max(this.options.ackTimeoutMs, 5_000) });
+        await this.ensureStreams(this.jsm);
+      }
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw new TransportError(
+        'NATS_JETSTREAM_UNAVAILABLE',
+        `Connected to NATS at ${servers}, but JetStream could not be set up: ${errorMessage(err)}. Start nats-server with JetStream (-js -sd <dir>, or 'jetstream {}' in its config), ` +
+          'or set transport.durable: [] and transport.deadLetterStream: false to run without persistence.',
+        { cause: err },
+      );
+    }
+    this.nc = nc;
+    this.watch(nc);
+    this.setStatus('connected', nc.getServer());
+  }
+
+  async close(): Promise<void> {
+    if (this.currentStatus === 'closed') return;
+    const nc = this.nc;
+    for (const consumer of [...this.consumers]) consumer.stop();
+    await Promise.allSettled([...this.consumers].map((c) => c.stopped));
+    if (this.buffer.length > 0) {
+      this.stats.droppedOnClose += this.buffer.length;
+      this.logger.error({ count: this.buffer.length }, 'transport closed while disconnected: buffered events were not sent');
+      this.buffer = [];
+      this.stats.buffered = 0;
+    }
+    this.setStatus('closed');
+    if (nc === undefined || nc.isClosed()) return;
+    // drain() delivers what has arrived and flushes pending acks; with no server it would wait, so it is bounded.
+    const drained = this.isLive(nc) ? withTimeout(nc.drain(), 2_000) : Promise.resolve(false);
+    if (!(await drained.catch(() => false))) await nc.close().catch(() => undefined);
+  }
+
+  publish(envelope: Envelope): void | Promise<void> {
+    const type = envelope.type;
+    const nc = this.usable(`publish '${type}'`);
+    const subject = this.subjectOf(type);
+    const data = encodeEnvelope(envelope);
+    if (data.length > this.options.maxPayloadBytes) {
+      throw new TransportError(
+        'EVENT_TOO_LARGE',
+        `Event '${type}' is ${data.length} bytes encoded, more than transport.maxPayloadBytes (${this.options.maxPayloadBytes}). Send less data per event, or raise the limit (also max_payload on the server).`,
+      );
+    }
+    if (this.isDurableType(type)) {
+      if (this.currentStatus !== 'connected') {
+        this.stats.durablePublishFailures++;
+        throw new TransportError(
+          'TRANSPORT_DISCONNECTED',
+          `Durable event '${type}' (id ${envelope.id}) was not published: the NATS connection is ${this.currentStatus}. Nothing was sent; publish it again once the transport is connected (onStatus).`,
+        );
+      }
+      return this.publishDurable(subject, data, envelope.id, type);
+    }
+    this.send(nc, subject, data, type);
+  }
+
+  subscribe(pattern: string, deliver: Deliver, options: TransportSubscribeOptions = {}): TransportSubscription {
+    const nc = this.usable(`subscribe to '${pattern}'`);
+    compilePattern(pattern);
+    if (options.durable !== undefined) return this.subscribeDurable(nc, pattern, deliver, options.durable, options.queue);
+    return this.subscribeCore(nc, pattern, deliver, options.queue, undefined, new RecentIds(this.options.dedupeWindow));
+  }
+
+  async request(envelope: Envelope, timeoutMs: number): Promise<Envelope> {
+    const type = envelope.type;
+    const nc = this.usable(`request '${type}'`);
+    if (this.currentStatus !== 'connected') {
+      throw new TransportError('TRANSPORT_DISCONNECTED', `Request '${type}' was not sent: the NATS connection is ${this.currentStatus}. Retry once it is connected again.`);
+    }
+    const data = encodeEnvelope(envelope);
+    if (data.length > this.options.maxPayloadBytes) {
+      throw new TransportError('EVENT_TOO_LARGE', `Request '${type}' is ${data.length} bytes encoded, more than transport.maxPayloadBytes (${this.options.maxPayloadBytes}).`);
+    }
+    this.stats.requests++;
+    let reply: Msg;
+    try {
+      reply = await nc.request(this.requestSubject(type), data, { timeout: timeoutMs });
+    } catch (err) {
+      if (err instanceof natsErrors.RequestError && err.isNoResponders()) throw new NoResponderError(type);
+      if (err instanceof natsErrors.NoRespondersError) throw new NoResponderError(type);
+      if (err instanceof natsErrors.TimeoutError) throw new TimeoutError(`Request '${type}'`, timeoutMs);
+      throw new TransportError('REQUEST_FAILED', `Request '${type}' failed: ${errorMessage(err)}`, { cause: err });
+    }
+    const decoded = decodeInbound(reply.data, type, this.catalogue, this.options.maxPayloadBytes, false);
+    if (decoded.ok !== true) {
+      const reason = decoded.ok === false ? decoded.reason : 'unknown type';
+      throw new TransportError('REPLY_INVALID', `The reply to request '${type}' is not a valid Tradebus envelope (${reason}). Check the responder's version.`);
+    }
+    return decoded.envelope;
+  }
+
+  respond(type: string, responder: Responder, options: TransportSubscribeOptions = {}): TransportSubscription {
+    const nc = this.usable(`respond to '${type}'`);
+    // Responders always form one queue group, so each request is answered exactly once.
+    const sub = nc.subscribe(this.requestSubject(type), {
+      queue: options.queue ?? RESPONDER_QUEUE,
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.logger.error({ err, type }, 'responder subscription failed');
+          return;
+        }
+        this.answer(msg, type, responder);
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  onStatus(listener: (status: TransportStatus, detail?: string) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /**
+   * Resolves once every subscription made so far is active on the server (durable consumers
+   * included) and what was published so far has reached it. Rejects if a durable subscription
+   * cannot be set up (a conflicting consumer, for instance).
+   */
+  async flush(): Promise<void> {
+    await Promise.all([...this.setups]);
+    const nc = this.nc;
+    if (nc !== undefined && this.currentStatus === 'connected') await nc.flush();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private usable(what: string): NatsConnection {
+    const nc = this.nc;
+    if (nc === undefined || this.currentStatus === 'closed') {
+      throw new TransportError(
+        this.currentStatus === 'closed' ? 'TRANSPORT_CLOSED' : 'TRANSPORT_NOT_CONNECTED',
+        `Cannot ${what}: the NATS transport is ${this.currentStatus === 'closed' ? 'closed' : 'not connected yet (call connect() first)'}.`,
+      );
+    }
+    return nc;
+  }
+
+  private isLive(nc: NatsConnection): boolean {
+    return !nc.isClosed() && this.disconnectedAt === undefined;
+  }
+
+  private requestSubject(type: string): string {
+    return `${this.prefix}._req.${type}`;
+  }
+
+  /** Core publish, or into the buffer while the connection is down. */
+  private send(nc: NatsConnection, subject: string, data: Uint8Array, what: string): void {
+    if (this.currentStatus === 'connected') {
+      nc.publish(subject, data);
+      this.stats.published++;
+      return;
+    }
+    if (this.buffer.length >= this.options.publishBufferSize) {
+      this.stats.bufferOverflows++;
+      throw new TransportError(
+        'PUBLISH_BUFFER_FULL',
+        `Event '${what}' was not published: the NATS connection is ${this.currentStatus} and the publish buffer is full (${this.options.publishBufferSize} events, transport.publishBufferSize). ` +
+          'Publish again once the transport is connected, or raise the buffer size.',
+      );
+    }
+    this.buffer.push({ subject, data });
+    this.stats.bufferedPublishes++;
+    this.stats.buffered = this.buffer.length;
+  }
+
+  private flushBuffer(nc: NatsConnection): void {
+    const pending = this.buffer;
+    this.buffer = [];
+    for (const m of pending) {
+      nc.publish(m.subject, m.data);
+      this.stats.published++;
+    }
+    this.stats.buffered = 0;
+    if (pending.length > 0) this.logger.info({ count: pending.length }, 'sent events buffered while disconnected');
+  }
+
+  /**
+   * Publishes through JetStream and resolves on its ack. An attempt that goes unanswered (timeout,
+   * connection lost) is repeated with the same message id until `durablePublishTimeoutMs`: the
+   * stream drops the copy if the first one had been stored, so the event is stored exactly once.
+   */
+  private async publishDurable(subject: string, data: Uint8Array, id: string, type: string): Promise<void> {
+    const js = this.js!;
+    const deadline = Date.now() + this.options.durablePublishTimeoutMs;
+    let attempts = 0;
+    let lastError: unknown;
+    for (;;) {
+      attempts++;
+      const left = deadline - Date.now();
+      try {
+        const ack = await js.publish(subject, data, { msgID: id, timeout: Math.max(100, Math.min(this.options.ackTimeoutMs, left)) });
+        this.stats.published++;
+        if (ack.duplicate) this.stats.duplicatePublishes++;
+        return;
+      } catch (err) {
+        lastError = err;
+        // The server answered with a definite refusal (limits, permissions): repeating will not help.
+        if (err instanceof JetStreamApiError || this.currentStatus === 'closed') break;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      await this.whenConnected(remaining);
+      await sleep(Math.min(Math.max(0, deadline - Date.now()), 50 * attempts));
+      if (this.currentStatus !== 'connected' || Date.now() >= deadline) break;
+      this.stats.durableRetries++;
+    }
+    this.stats.durablePublishFailures++;
+    throw new TransportError(
+      'DURABLE_PUBLISH_FAILED',
+      `Durable event '${type}' (id ${id}) was not confirmed by JetStream after ${attempts} attempt(s): ${errorMessage(lastError)}. ` +
+        'It may or may not be stored: publish the same envelope again (JetStream drops a repeat with the same id within 2 minutes), and check the server and stream.',
+      { cause: lastError },
+    );
+  }
+
+  private whenConnected(timeoutMs: number): Promise<boolean> {
+    if (this.currentStatus === 'connected') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        stop();
+        resolve(false);
+      }, timeoutMs);
+      const stop = this.onStatus((status) => {
+        if (status !== 'connected' && status !== 'closed') return;
+        clearTimeout(timer);
+        stop();
+        resolve(status === 'connected');
+      });
+    });
+  }
+
+  private subscribeCore(
+    nc: NatsConnection,
+    pattern: string,
+    deliver: Deliver,
+    queue: string | undefined,
+    skipType: ((type: string) => boolean) | undefined,
+    recent: RecentIds,
+  ): TransportSubscription {
+    const sub: NatsSubscription = nc.subscribe(this.subjectOf(pattern), {
+      queue,
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.logger.error({ err, pattern }, 'subscription failed');
+          return;
+        }
+        const type = msg.subject.slice(this.prefixLength);
+        // `_req` and `_dlq` subjects belong to the transport; '>' subscribers must not see them.
+        if (type.charCodeAt(0) === UNDERSCORE) return;
+        if (skipType !== undefined && skipType(type)) return;
+        const envelope = this.accept(msg.subject, type, msg.data);
+        if (envelope === undefined) return;
+        if (this.isDurableType(type) && !recent.add(envelope.id)) {
+          this.stats.duplicatesDropped++;
+          return;
+        }
+        this.stats.delivered++;
+        this.hand(deliver, envelope);
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  /**
+   * A durable subscription: one JetStream consumer per durable pattern the subscription overlaps
+   * (named after the durable name), plus a plain subscription for the non-durable events the
+   * pattern also selects. Both paths share one set of seen ids.
+   */
+  private subscribeDurable(nc: NatsConnection, pattern: string, deliver: Deliver, durable: string, queue: string | undefined): TransportSubscription {
+    assertDurableName(durable);
+    const parts = [...new Set(this.durablePatterns.map((d) => intersectPatterns(pattern, d)).filter((p): p is string => p !== undefined))];
+    const recent = new RecentIds(this.options.dedupeWindow);
+    if (parts.length === 0) {
+      this.logger.warn({ pattern, durable }, 'durable name ignored: the pattern selects no durable event types (transport.durable)');
+      return this.subscribeCore(nc, pattern, deliver, queue, undefined, recent);
+    }
+    const handles: TransportSubscription[] = [];
+    if (!this.durablePatterns.some((d) => isSubsetPattern(pattern, d))) {
+      handles.push(this.subscribeCore(nc, pattern, deliver, queue, (type) => this.isDurableType(type), recent));
+    }
+    for (const part of parts) {
+      const name = parts.length === 1 && part === pattern ? durable : `${durable}-${patternToken(part)}`;
+      const consumer = new DurableConsumer(this, name, this.subjectOf(part), deliver, recent);
+      this.consumers.add(consumer);
+      const setup = consumer.start().finally(() => this.setups.delete(setup));
+      // flush() reports a failed setup; nobody else has to handle the rejection.
+      setup.catch(() => undefined);
+      this.setups.add(setup);
+      handles.push({
+        unsubscribe: () => {
+          consumer.stop();
+          this.consumers.delete(consumer);
+        },
+      });
+    }
+    return { unsubscribe: () => handles.forEach((h) => h.unsubscribe()) };
+  }
+
+  /** @internal Decodes and checks one inbound message; dead-letters it and returns undefined when it is bad. */
+  accept(subject: string, type: string, data: Uint8Array): Envelope | undefined {
+    const decoded = decodeInbound(data, type, this.catalogue, this.options.maxPayloadBytes);
+    if (decoded.ok === true) return decoded.envelope;
+    if (decoded.ok === 'unknown-type') {
+      this.stats.unknownTypes++;
+      if (this.unknownTypesLogged.size < 100 && !this.unknownTypesLogged.has(decoded.type)) {
+        this.unknownTypesLogged.add(decoded.type);
+        this.logger.warn({ type: decoded.type }, 'event of a type this process does not know: not delivered (register it with defineEvents to receive it)');
+      }
+      return undefined;
+    }
+    this.deadLetter(subject, type, data, decoded);
+    return undefined;
+  }
+
+  /** @internal Hands an envelope to a subscriber; returns its promise when the subscriber returned one. */
+  hand(deliver: Deliver, envelope: Envelope): Promise<void> | undefined {
+    try {
+      const result = deliver(envelope);
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        return (result as Promise<void>).catch((err: unknown) => {
+          this.logger.error({ err: toError(err), type: envelope.type }, 'subscriber failed');
+        });
+      }
+    } catch (err) {
+      // The EventBus guards handlers itself; this only catches a subscriber that bypasses it.
+      this.logger.error({ err: toError(err), type: envelope.type }, 'subscriber failed');
+    }
+    return undefined;
+  }
+
+  private deadLetter(subject: string, type: string, data: Uint8Array, failure: Extract<Decoded, { ok: false }>): void {
+    this.stats.deadLettered++;
+    const knownType = this.catalogue.has(type) ? type : 'unknown';
+    const truncated = data.length > DEAD_LETTER_SAMPLE_BYTES;
+    const letter: DeadLetter = {
+      code: failure.code,
+      reason: failure.reason,
+      subject,
+      type: knownType,
+      receivedBy: this.options.name,
+      receivedAt: Date.now(),
+      size: data.length,
+      data: Buffer.from(data.buffer, data.byteOffset, truncated ? DEAD_LETTER_SAMPLE_BYTES : data.length).toString('base64'),
+      truncated,
+    };
+    if (failure.issues !== undefined) letter.issues = failure.issues.slice(0, 20);
+    const logged = this.deadLetterLogCount.get(failure.code) ?? 0;
+    if (logged < DEAD_LETTER_LOG_LIMIT) {
+      this.deadLetterLogCount.set(failure.code, logged + 1);
+      this.logger.warn({ subject, code: failure.code, reason: failure.reason, size: data.length }, 'invalid message dead-lettered');
+    }
+    const nc = this.nc;
+    if (nc === undefined || this.currentStatus === 'closed') return;
+    try {
+      this.send(nc, this.deadLetterSubject(knownType), Buffer.from(JSON.stringify(letter), 'utf8'), 'dead letter');
+    } catch (err) {
+      this.stats.deadLettersDropped++;
+      this.logger.error({ err: toError(err), subject, code: failure.code, reason: failure.reason }, 'dead letter could not be sent');
+    }
+  }
+
+  private answer(msg: Msg, type: string, responder: Responder): void {
+    if (msg.reply === undefined || msg.reply === '') {
+      this.deadLetter(msg.subject, type, msg.data, { ok: false, code: 'ENVELOPE_INVALID', reason: 'request without a reply subject' });
+      return;
+    }
+    const decoded = decodeInbound(msg.data, type, this.catalogue, this.options.maxPayloadBytes);
+    if (decoded.ok !== true) {
+      this.stats.invalidRequests++;
+      const reason = decoded.ok === false ? decoded.reason : `event type '${decoded.type}' is not known here`;
+      if (decoded.ok === false) this.deadLetter(msg.subject, type, msg.data, decoded);
+      this.reply(msg, type, { ok: false, error: { code: 'REQUEST_INVALID', message: `the request was rejected by the responder's transport: ${reason}` } });
+      return;
+    }
+    this.stats.delivered++;
+    Promise.resolve()
+      .then(() => responder(decoded.envelope))
+      .then(
+        (reply) => {
+          if (!msg.respond(encodeEnvelope(reply))) this.logger.warn({ type }, 'reply not sent: connection closed');
+        },
+        (err: unknown) => {
+          this.logger.error({ err: toError(err), type }, 'responder failed');
+          this.reply(msg, type, { ok: false, error: { code: 'RESPONDER_FAILED', message: errorMessage(err) } });
+        },
+      )
+      .catch((err: unknown) => this.logger.error({ err: toError(err), type }, 'reply could not be sent'));
+  }
+
+  /** A reply built by the transport itself, in the EventBus reply format. */
+  private reply(msg: Msg, type: string, body: ReplyBody): void {
+    const now = Date.now();
+    const envelope: Envelope = { id: newId(now), type, source: this.options.name, ts: now, seq: 0, payload: body };
+    msg.respond(encodeEnvelope(envelope));
+  }
+
+  private async ensureStreams(jsm: JetStreamManager): Promise<void> {
+    const maxAge = nanos(this.options.streamMaxAgeMs);
+    if (this.durablePatterns.length > 0) {
+      await this.ensureStream(jsm, this.options.streamName, this.durablePatterns.map((p) => this.subjectOf(p)), {
+        max_age: maxAge,
+        duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.options.streamMaxAgeMs)),
+      });
+    }
+    if (this.options.deadLetterStream) {
+      await this.ensureStream(jsm, `${this.options.streamName}_DLQ`, [`${this.prefix}._dlq.>`], {
+        max_age: maxAge,
+        max_msgs: 1_000_000,
+      });
+    }
+  }
+
+  /**
+   * Creates the stream, or adds our subjects to an existing one. Subjects are only ever added, so
+   * processes started with different `durable` lists never take persistence away from each other.
+   */
+  private async ensureStream(jsm: JetStreamManager, name: string, subjects: string[], extra: Partial<StreamConfig>): Promise<void> {
+    const existing = await jsm.streams.info(name).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === 10059) return undefined;
+      throw err;
+    });
+    if (existing === undefined) {
+      try {
+        await jsm.streams.add({
+          name,
+          subjects,
+          storage: StorageType.File,
+          retention: RetentionPolicy.Limits,
+          discard: DiscardPolicy.Old,
+          num_replicas: 1,
+          ...extra,
+        });
+        this.logger.info({ stream: name, subjects }, 'created JetStream stream');
+        return;
+      } catch (err) {
+        // Another process may have created it at the same moment; anything else is a real error.
+        const raced = await jsm.streams.info(name).catch(() => undefined);
+        if (raced === undefined) throw err;
+        return this.extendStream(jsm, name, raced.config, subjects);
+      }
+    }
+    return this.extendStream(jsm, name, existing.config, subjects);
+  }
+
+  private async extendStream(jsm: JetStreamManager, name: string, config: StreamConfig, subjects: string[]): Promise<void> {
+    const current = config.subjects ?? [];
+    const merged = dropCovered([...current, ...subjects]);
+    if (merged.length === current.length && merged.every((s) => current.includes(s))) return;
+    await jsm.streams.update(name, { ...config, subjects: merged });
+    this.logger.info({ stream: name, subjects: merged }, 'extended JetStream stream subjects');
+  }
+
+  private watch(nc: NatsConnection): void {
+    void (async () => {
+      for await (const s of nc.status()) {
+        switch (s.type) {
+          case 'disconnect':
+            this.disconnectedAt ??= Date.now();
+            this.setStatus('disconnected', `lost ${s.server}`);
+            break;
+          case 'reconnecting':
+            if (this.currentStatus !== 'reconnecting' && this.currentStatus !== 'closed') this.setStatus('reconnecting');
+            break;
+          case 'reconnect':
+            this.disconnectedAt = undefined;
+            this.stats.reconnects++;
+            // Buffered events go out before anything a status listener publishes, to keep their order.
+            this.flushBuffer(nc);
+            this.setStatus('connected', `reconnected to ${s.server}`);
+            break;
+          case 'error':
+            this.logger.error({ err: s.error }, 'NATS connection error');
+            break;
+          case 'slowConsumer':
+            this.logger.warn({ subject: s.sub.getSubject(), pending: s.pending }, 'slow consumer: the server is dropping messages for this subscription');
+            break;
+          case 'staleConnection':
+            this.logger.warn('NATS connection went silent; reconnecting');
+            break;
+          default:
+            break;
+        }
+      }
+    })().catch((err: unknown) => this.logger.error({ err: toError(err) }, 'status watcher failed'));
+    void nc.closed().then((err) => {
+      if (this.currentStatus === 'closed') return;
+      for (const consumer of [...this.consumers]) consumer.stop();
+      this.setStatus('closed', err ? `connection closed: ${err.message}` : 'connection closed');
+      if (this.buffer.length > 0) {
+        this.stats.droppedOnClose += this.buffer.length;
+        this.logger.error({ count: this.buffer.length }, 'connection closed for good: buffered events were not sent');
+        this.buffer = [];
+        this.stats.buffered = 0;
+      }
+    });
+  }
+
+  private reconnectDelay(): number {
+    const now = Date.now();
+    this.disconnectedAt ??= now;
+    return backoffDelay(now - this.disconnectedAt, this.options.reconnectWaitMs, this.options.reconnectMaxWaitMs, this.options.reconnectJitterMs);
+  }
+
+  private setStatus(status: TransportStatus, detail?: string): void {
+    if (status === this.currentStatus && status !== 'connected') return;
+    this.currentStatus = status;
+    if (status === 'connected' || status === 'disconnected' || status === 'closed') this.logger.info({ status, detail }, 'NATS transport status');
+    for (const listener of [...this.statusListeners]) {
+      try {
+        listener(status, detail);
+      } catch (err) {
+        this.logger.error({ err: toError(err) }, 'status listener failed');
+      }
+    }
+  }
+
+  /** @internal */
+  get jetstreamClient(): JetStreamClient | undefined {
+    return this.js;
+  }
+
+  /** @internal */
+  get jetstreamManagerClient(): JetStreamManager | undefined {
+    return this.jsm;
+  }
+
+  /** @internal */
+  get log(): Logger {
+    return this.logger;
+  }
+
+  /** @internal */
+  get isClosed(): boolean {
+    return this.currentStatus === 'closed';
+  }
+}
+
+/**
+ * One JetStream durable consumer feeding one subscription. The consumer outlives the process:
+ * unsubscribing stops reading but keeps the consumer, so the next start resumes after the last
+ * acknowledged event. Messages are acknowledged once the subscriber has taken them (after its
+ * promise settles when it returns one); invalid ones are dead-lettered and terminated.
+ */
+class DurableConsumer {
+  private messages: ConsumerMessages | undefined;
+  private halted = false;
+  private readonly inProgress = new Set<string>();
+  private resolveStopped!: () => void;
+  readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
+
+  constructor(
+    private readonly transport: NatsTransport,
+    readonly name: string,
+    private readonly filter: string,
+    private readonly deliver: Deliver,
+    private readonly recent: RecentIds,
+  ) {}
+
+  /** Sets up the consumer, retrying while the server is unreachable; rejects on a configuration conflict. */
+  async start(): Promise<void> {
+    let attempt = 0;
+    while (!this.halted) {
+      try {
+        await this.open();
+        return;
+      } catch (err) {
+        this.transport.stats.subscriptionErrors++;
+        if (err instanceof TransportError || this.transport.isClosed) {
+          this.transport.log.error({ err, consumer: this.name }, 'durable subscription cannot be set up');
+          this.stop();
+          throw err;
+        }
+        attempt++;
+        this.transport.log.warn({ err: toError(err), consumer: this.name, attempt }, 'durable subscription not ready yet; retrying');
+        await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.halted) return;
+    this.halted = true;
+    const messages = this.messages;
+    this.messages = undefined;
+    if (messages === undefined) {
+      this.resolveStopped();
+      return;
+    }
+    void messages
+      .close()
+      .catch(() => undefined)
+      .finally(() => this.resolveStopped());
+  }
+
+  private async open(): Promise<void> {
+    const t = this.transport;
+    const jsm = t.jetstreamManagerClient;
+    const js = t.jetstreamClient;
+    if (jsm === undefined || js === undefined) throw new TransportError('NATS_JETSTREAM_UNAVAILABLE', 'Durable subscriptions need JetStream: the transport has no JetStream manager.');
+    const stream = t.options.streamName;
+    const info = await jsm.consumers.info(stream, this.name).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === 10014) return undefined;
+      throw err;
+    });
+    if (info === undefined) {
+      await jsm.consumers.add(stream, {
+        durable_name: this.name,
+        ack_policy: AckPolicy.Explicit,
+        // A new durable starts with events published from now on; afterwards it resumes where it stopped.
+        deliver_policy: DeliverPolicy.New,
+        filter_subject: this.filter,
+        ack_wait: nanos(t.options.ackWaitMs),
+        max_deliver: -1,
+      });
+    } else if (info.config.filter_subject !== this.filter) {
+      throw new TransportError(
+        'NATS_DURABLE_CONFLICT',
+        `Durable consumer '${this.name}' on stream ${stream} already exists for '${info.config.filter_subject ?? '(all)'}', not '${this.filter}'. ` +
+          `Use another durable name, or delete the old consumer (nats consumer rm ${stream} ${this.name}).`,
+      );
+    } else if (info.config.ack_wait !== nanos(t.options.ackWaitMs)) {
+      await jsm.consumers.update(stream, this.name, { ack_wait: nanos(t.options.ackWaitMs) });
+    }
+    if (this.halted) return;
+    const consumer = await js.consumers.get(stream, this.name);
+    const messages = await consumer.consume({ callback: (m) => this.onMessage(m), max_messages: 256 });
+    if (this.halted) {
+      await messages.close().catch(() => undefined);
+      return;
+    }
+    this.messages = messages;
+    void this.watch(messages);
+  }
+
+  private async watch(messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const s of messages.status()) {
+        if (s.type === 'consumer_deleted' || (s.type === 'consumer_not_found' && s.count >= 3)) {
+          this.transport.log.error({ consumer: this.name, status: s.type }, 'durable consumer disappeared; creating it again (events published meanwhile are not replayed)');
+          if (this.halted || this.messages !== messages) return;
+          this.messages = undefined;
+          await messages.close().catch(() => undefined);
+          await this.start().catch(() => undefined);
+          return;
+        }
+      }
+    } catch (err) {
+      this.transport.log.warn({ err: toError(err), consumer: this.name }, 'durable consumer status watch ended');
+    }
+  }
+
+  private onMessage(m: JsMsg): void {
+    const t = this.transport;
+    const type = m.subject.slice(t.options.prefix.length + 1);
+    const envelope = t.accept(m.subject, type, m.data);
+    if (envelope === undefined) {
+      // Invalid (already dead-lettered) or of an unknown type: redelivering it would not change that.
+      m.term();
+      return;
+    }
+    const id = envelope.id;
+    if (this.inProgress.has(id)) return;
+    if (!this.recent.add(id)) {
+      t.stats.duplicatesDropped++;
+      m.ack();
+      return;
+    }
+    t.stats.delivered++;
+    const pending = t.hand(this.deliver, envelope);
+    if (pending === undefined) {
+      m.ack();
+      return;
+    }
+    this.inProgress.add(id);
+    void pending.finally(() => {
+      this.inProgress.delete(id);
+      m.ack();
+    });
+  }
+}
+
+/** Patterns minus those another one covers. */
+function dropCovered(patterns: string[]): string[] {
+  const unique = [...new Set(patterns)];
+  return unique.filter((p) => !unique.some((q) => q !== p && isSubsetPattern(p, q)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
