@@ -1,0 +1,973 @@
+import { silentLogger, type Clock, type Fill, type Logger } from '@tradebus/core';
+import { BadSymbolError, InsufficientFundsError, InvalidOrderError, NotSupportedError, OrderNotFoundError } from '../errors.js';
+import type {
+  AccountProvider,
+  AccountSnapshot,
+  Balance,
+  Candle,
+  ExecutionEventSource,
+  ExecutionListener,
+  ExecutionProvider,
+  MarketDataProvider,
+  MyTrade,
+  Order,
+  OrderRequest,
+  OrderSide,
+  Position,
+  Provider,
+  Tick,
+} from '../types.js';
+import { isTerminalStatus } from '../types.js';
+import { canonicalSymbol, splitSymbol, SymbolResolver } from '../util/symbols.js';
+import { validateOrderRequest } from '../validation.js';
+import { firstReach, pathPoints, type Direction } from './intrabar.js';
+
+export type SlippageModel =
+  | { model: 'none' }
+  /** A fixed adverse price move on every taker fill. */
+  | { model: 'bps'; bps: number }
+  /** `baseBps + impactBps × (quantity / bar volume)`, capped at `maxBps`: larger orders in thinner bars move price more. */
+  | { model: 'volume'; baseBps: number; impactBps: number; maxBps: number };
+
+export interface PaperExchangeOptions {
+  /** Provider name; also the venue name in account snapshots unless `venue` is given. */
+  id?: string;
+  venue?: string;
+  clock: Clock;
+  logger?: Logger;
+  /** Currency equity is reported in, e.g. USDT. */
+  quoteCurrency: string;
+  /** Starting balances by asset. */
+  balances: Record<string, number>;
+  /** Fee rates as fractions of notional (0.001 = 0.1 %), charged in the quote currency. */
+  fees?: { maker: number; taker: number };
+  slippage?: SlippageModel;
+  /**
+   * Caps how much of a resting limit order fills per bar (a share of the bar's volume) or per trade
+   * tick (a share of the trade's size); the rest stays open as partially filled. Off when undefined.
+   */
+  partialFills?: { maxVolumeShare: number } | undefined;
+  /** With candles only: a market order fills at the last close (`close`) or at the next bar's open (`next_open`). */
+  marketFillOnCandle?: 'close' | 'next_open';
+  /** A resting limit order fills when price touches its level (`touch`) or only when it trades beyond (`through`). */
+  limitFill?: 'touch' | 'through';
+  /** Leverage of linear perpetual symbols (BASE/QUOTE:QUOTE), default 1; per symbol in `leverageBySymbol`. */
+  leverage?: number;
+  leverageBySymbol?: Record<string, number>;
+  /** Maintenance margin rate for liquidation prices of leveraged positions. */
+  maintenanceMarginRate?: number;
+  /** Only candles of this timeframe drive matching (others just update the last price). Default: the first timeframe seen per symbol. */
+  candleTimeframe?: string | undefined;
+  /** Symbols the exchange accepts; any BASE/QUOTE symbol when left out. Unknown symbols are reported with near matches. */
+  symbols?: string[] | undefined;
+  /** `on_change`: an account snapshot after every fill, cancel or liquidation; `every_bar`: also after every closed bar. */
+  accountUpdates?: 'on_change' | 'every_bar';
+}
+
+interface LastPrice {
+  price: number;
+  bid: number;
+  ask: number;
+  /** Volume of the last bar, for the volume slippage model. */
+  barVolume: number | undefined;
+  source: 'tick' | 'candle';
+  timestamp: number;
+}
+
+interface SpotHolding {
+  quantity: number;
+  entryPrice: number;
+  realizedPnl: number;
+}
+
+interface FuturesPosition {
+  /** Signed size: positive long, negative short. */
+  quantity: number;
+  entryPrice: number;
+  leverage: number;
+  margin: number;
+  realizedPnl: number;
+}
+
+interface PaperOrder extends Order {
+  seq: number;
+  triggered: boolean;
+  /** Funds held for the order: quote (buys, futures margin) or base (spot sells). */
+  reserved: { asset: string; amount: number };
+  /** Fills not yet reported in an order update. */
+  unreported: Fill[];
+  /** Bar (open time) in which a resting order last filled, for the per-bar volume cap. */
+  lastBar: number | undefined;
+  barFilled: number;
+}
+
+type Category = 0 | 1 | 2; // stops, liquidation, targets: the order of processing within one bar
+
+interface MarketKind {
+  symbol: string;
+  base: string;
+  quote: string;
+  futures: boolean;
+}
+
+const EPS = 1e-12;
+
+/**
+ * A simulated venue for backtests and paper trading. It never sees the network: feed it market
+ * data with `onTick` / `onCandle` (or `attach` it to a market data provider) and it matches
+ * orders, charges fees and slippage, keeps balances and positions, and reports every change the
+ * way a live venue's user stream would. Deterministic: all time comes from the injected clock.
+ */
+export class PaperExchange implements ExecutionProvider, AccountProvider, ExecutionEventSource, Provider {
+  readonly kind = 'paper' as const;
+  readonly id: string;
+  readonly venue: string;
+  readonly marketData: MarketDataProvider | undefined = undefined;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly opts: Required<Omit<PaperExchangeOptions, 'id' | 'venue' | 'logger' | 'partialFills' | 'candleTimeframe' | 'symbols' | 'leverageBySymbol'>> &
+    Pick<PaperExchangeOptions, 'partialFills' | 'candleTimeframe' | 'leverageBySymbol'>;
+  private readonly resolver: SymbolResolver | undefined;
+  private readonly balances = new Map<string, { total: number; used: number }>();
+  private readonly spot = new Map<string, SpotHolding>();
+  private readonly futures = new Map<string, FuturesPosition>();
+  private readonly orders = new Map<string, PaperOrder>();
+  private readonly openOrders = new Set<PaperOrder>();
+  private readonly pendingMarket: PaperOrder[] = [];
+  private readonly prices = new Map<string, LastPrice>();
+  private readonly timeframes = new Map<string, string>();
+  private readonly trades: MyTrade[] = [];
+  private readonly listeners = new Set<ExecutionListener>();
+  private readonly outbox: Array<() => void> = [];
+  private flushing = false;
+  private accountDirty = false;
+  private seq = 0;
+  private tradeSeq = 0;
+
+  constructor(options: PaperExchangeOptions) {
+    this.id = options.id ?? 'paper';
+    this.venue = options.venue ?? this.id;
+    this.clock = options.clock;
+    this.logger = (options.logger ?? silentLogger()).child({ provider: this.id });
+    this.opts = {
+      clock: options.clock,
+      quoteCurrency: options.quoteCurrency,
+      balances: options.balances,
+      fees: options.fees ?? { maker: 0.001, taker: 0.001 },
+      slippage: options.slippage ?? { model: 'none' },
+      partialFills: options.partialFills,
+      marketFillOnCandle: options.marketFillOnCandle ?? 'close',
+      limitFill: options.limitFill ?? 'touch',
+      leverage: options.leverage ?? 1,
+      leverageBySymbol: options.leverageBySymbol,
+      maintenanceMarginRate: options.maintenanceMarginRate ?? 0.005,
+      candleTimeframe: options.candleTimeframe,
+      accountUpdates: options.accountUpdates ?? 'on_change',
+    };
+    for (const [asset, amount] of Object.entries(options.balances)) this.balances.set(asset, { total: amount, used: 0 });
+    this.resolver = options.symbols ? new SymbolResolver(options.symbols.map(canonicalSymbol), this.id) : undefined;
+  }
+
+  get execution(): ExecutionProvider {
+    return this;
+  }
+  get account(): AccountProvider {
+    return this;
+  }
+  get events(): ExecutionEventSource {
+    return this;
+  }
+
+  subscribe(listener: ExecutionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---------------------------------------------------------------- market data in
+
+  /** A quote or trade: triggers and fills against bid/ask (or the trade price when the tick has none). */
+  onTick(tick: Tick): void {
+    const symbol = canonicalSymbol(tick.symbol);
+    const bid = tick.bid ?? tick.price;
+    const ask = tick.ask ?? tick.price;
+    const prev = this.prices.get(symbol);
+    this.prices.set(symbol, { price: tick.price, bid, ask, barVolume: prev?.barVolume, source: 'tick', timestamp: tick.timestamp });
+    this.fillPendingMarket(symbol, (side) => (side === 'buy' ? ask : bid), undefined);
+    this.matchTick(symbol, tick.price, bid, ask, tick.volume);
+    this.flush();
+  }
+
+  /** A bar. Only closed bars match resting orders (using the intrabar path); forming bars update the last price. */
+  onCandle(candle: Candle): void {
+    const symbol = canonicalSymbol(candle.symbol);
+    const tf = this.opts.candleTimeframe ?? this.timeframes.get(symbol) ?? candle.timeframe;
+    if (!this.timeframes.has(symbol)) this.timeframes.set(symbol, tf);
+    if (!candle.closed || candle.timeframe !== tf) {
+      const prev = this.prices.get(symbol);
+      if (prev === undefined || prev.source === 'candle') {
+        this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: prev?.barVolume, source: 'candle', timestamp: candle.timestamp });
+      }
+      return;
+    }
+    this.fillPendingMarket(symbol, () => candle.open, candle.volume);
+    this.matchBar(symbol, candle);
+    this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: candle.volume, source: 'candle', timestamp: candle.timestamp });
+    if (this.opts.accountUpdates === 'every_bar') this.accountDirty = true;
+    this.flush();
+  }
+
+  /**
+   * Feeds the exchange from a market data provider until `signal` aborts: ticks of `symbols`, and
+   * their candles of `timeframe` when given. Resolves when every stream has ended.
+   */
+  async attach(source: MarketDataProvider, symbols: string[], signal: AbortSignal, timeframe?: string): Promise<void> {
+    const pumps: Array<Promise<void>> = [];
+    for (const symbol of symbols) {
+      pumps.push(
+        (async () => {
+          for await (const tick of source.watchTicks(symbol, signal)) this.onTick(tick);
+        })(),
+      );
+      if (timeframe !== undefined) {
+        pumps.push(
+          (async () => {
+            for await (const candle of source.watchCandles(symbol, timeframe, signal)) this.onCandle(candle);
+          })(),
+        );
+      }
+    }
+    await Promise.all(pumps);
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  async createOrder(request: OrderRequest): Promise<Order> {
+    return this.createOrderSync(request);
+  }
+
+  /** The same as `createOrder`, without the promise: for synchronous backtest drivers. */
+  createOrderSync(request: OrderRequest): Order {
+    const existing = this.orders.get(request?.clientOrderId);
+    if (existing !== undefined) return this.view(existing);
+    const req = validateOrderRequest(request, this.id);
+    const market = this.market(req.symbol);
+    const last = this.prices.get(market.symbol);
+    if (last === undefined) {
+      throw new InvalidOrderError(this.id, `no market data for ${market.symbol} yet: feed the paper exchange ticks or candles of it before trading`);
+    }
+    this.checkReduceOnly(req, market);
+    this.checkTrigger(req, last.price);
+    const now = this.clock.now();
+    const order: PaperOrder = {
+      clientOrderId: req.clientOrderId,
+      venueOrderId: `paper-${++this.seq}`,
+      symbol: market.symbol,
+      side: req.side,
+      type: req.type,
+      status: 'accepted',
+      quantity: req.quantity,
+      filledQuantity: 0,
+      remainingQuantity: req.quantity,
+      averagePrice: undefined,
+      price: req.price,
+      stopPrice: req.stopPrice,
+      reduceOnly: req.reduceOnly,
+      timeInForce: req.timeInForce ?? (req.type === 'market' ? undefined : 'GTC'),
+      fills: [],
+      fee: 0,
+      feeCurrency: market.quote,
+      reason: undefined,
+      createdAt: now,
+      updatedAt: now,
+      seq: this.seq,
+      triggered: false,
+      reserved: { asset: market.quote, amount: 0 },
+      unreported: [],
+      lastBar: undefined,
+      barFilled: 0,
+    };
+    this.placeOrder(order, market, last);
+    this.flush();
+    return this.view(order);
+  }
+
+  async cancelOrder(clientOrderId: string, symbol: string): Promise<Order> {
+    const order = this.orders.get(clientOrderId);
+    if (order === undefined || order.symbol !== this.market(symbol).symbol) throw new OrderNotFoundError(this.id, `${clientOrderId} on ${symbol}`);
+    if (!isTerminalStatus(order.status)) {
+      this.finish(order, 'cancelled', 'cancelled by request');
+      this.flush();
+    }
+    return this.view(order);
+  }
+
+  async fetchOrder(clientOrderId: string, _symbol: string): Promise<Order | undefined> {
+    const order = this.orders.get(clientOrderId);
+    return order === undefined ? undefined : this.view(order);
+  }
+
+  async fetchOpenOrders(symbol?: string): Promise<Order[]> {
+    const s = symbol === undefined ? undefined : this.market(symbol).symbol;
+    return [...this.openOrders].filter((o) => s === undefined || o.symbol === s).sort((a, b) => a.seq - b.seq).map((o) => this.view(o));
+  }
+
+  async fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<MyTrade[]> {
+    const s = this.market(symbol).symbol;
+    const list = this.trades.filter((t) => t.symbol === s && (since === undefined || t.timestamp >= since));
+    return limit === undefined ? list : list.slice(-limit);
+  }
+
+  // ---------------------------------------------------------------- account
+
+  async fetchBalances(): Promise<Balance[]> {
+    return this.balanceList();
+  }
+
+  async fetchPositions(symbols?: string[]): Promise<Position[]> {
+    const wanted = symbols === undefined ? undefined : new Set(symbols.map((s) => this.market(s).symbol));
+    return this.positionList().filter((p) => wanted === undefined || wanted.has(p.symbol));
+  }
+
+  /** Balances, positions and equity now, the payload of `account.updated`. */
+  accountSnapshot(): AccountSnapshot {
+    const positions = this.positionList();
+    const futuresUnrealized = positions.filter((p) => this.isFutures(p.symbol)).reduce((s, p) => s + p.unrealizedPnl, 0);
+    const spotUnrealized = positions.filter((p) => !this.isFutures(p.symbol)).reduce((s, p) => s + p.unrealizedPnl, 0);
+    let equity = futuresUnrealized;
+    for (const b of this.balanceList()) equity += b.total * (this.valueIn(b.asset, this.opts.quoteCurrency) ?? 0);
+    return {
+      venue: this.venue,
+      quoteCurrency: this.opts.quoteCurrency,
+      equity,
+      balances: this.balanceList(),
+      positions,
+      unrealizedPnl: futuresUnrealized + spotUnrealized,
+      timestamp: this.clock.now(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+
+  // ---------------------------------------------------------------- placement
+
+  private placeOrder(order: PaperOrder, market: MarketKind, last: LastPrice): void {
+    const immediate = order.type === 'market' || (order.type === 'limit' && this.marketable(order, last));
+    if (order.type === 'limit' && immediate && order.timeInForce === 'PO') {
+      throw new InvalidOrderError(this.id, `post-only order ${order.clientOrderId} would immediately match and take`);
+    }
+    if (immediate) {
+      const ref = order.side === 'buy' ? last.ask : last.bid;
+      let price = order.type === 'market' ? this.slipped(order.side, ref, order.quantity, last.barVolume) : this.boundedByLimit(order, this.slipped(order.side, ref, order.quantity, last.barVolume));
+      this.requireFunds(order, market, price, false);
+      this.register(order);
+      if (order.type === 'market' && last.source === 'candle' && this.opts.marketFillOnCandle === 'next_open') {
+        this.reserve(order, market, price);
+        this.pendingMarket.push(order);
+        return;
+      }
+      this.fillChecked(order, market, order.quantity, price, 'taker');
+      return;
+    }
+    if (order.timeInForce === 'IOC' || order.timeInForce === 'FOK') {
+      this.register(order);
+      this.finish(order, 'expired', `${order.timeInForce} order could not fill immediately`);
+      return;
+    }
+    const refPrice = order.type === 'stop_market' || order.type === 'take_profit' ? order.stopPrice! : order.price!;
+    this.requireFunds(order, market, refPrice, true);
+    this.register(order);
+    this.reserve(order, market, refPrice);
+  }
+
+  private register(order: PaperOrder): void {
+    this.orders.set(order.clientOrderId, order);
+    this.openOrders.add(order);
+    this.emitOrder(order);
+  }
+
+  private marketable(order: PaperOrder, last: LastPrice): boolean {
+    return order.side === 'buy' ? order.price! >= last.ask : order.price! <= last.bid;
+  }
+
+  private boundedByLimit(order: PaperOrder, price: number): number {
+    if (order.price === undefined) return price;
+    return order.side === 'buy' ? Math.min(price, order.price) : Math.max(price, order.price);
+  }
+
+  /** Stops and take-profits that would trigger at once are rejected, as venues do. */
+  private checkTrigger(req: OrderRequest, price: number): void {
+    if (req.stopPrice === undefined) return;
+    const dir = triggerDirection(req.type, req.side);
+    if (dir === undefined) return;
+    if (dir === 'up' ? price >= req.stopPrice : price <= req.stopPrice) {
+      throw new InvalidOrderError(this.id, `${req.type} ${req.side} order ${req.clientOrderId} would trigger immediately (last price ${price}, trigger ${req.stopPrice})`);
+    }
+  }
+
+  private checkReduceOnly(req: OrderRequest, market: MarketKind): void {
+    if (!req.reduceOnly) return;
+    const position = this.signedPosition(market);
+    const reduces = req.side === 'sell' ? position > EPS : position < -EPS;
+    if (!reduces) {
+      throw new InvalidOrderError(this.id, `reduce-only ${req.side} order ${req.clientOrderId} has no ${req.side === 'sell' ? 'long' : 'short'} ${market.symbol} position to reduce`);
+    }
+  }
+
+  // ---------------------------------------------------------------- funds
+
+  private leverageOf(symbol: string): number {
+    return this.opts.leverageBySymbol?.[symbol] ?? this.opts.leverage;
+  }
+
+  private balance(asset: string): { total: number; used: number } {
+    let b = this.balances.get(asset);
+    if (b === undefined) this.balances.set(asset, (b = { total: 0, used: 0 }));
+    return b;
+  }
+
+  private free(asset: string): number {
+    const b = this.balance(asset);
+    return b.total - b.used;
+  }
+
+  /** What an order needs held: quote for buys and futures margin, base for spot sells. */
+  private requirement(order: PaperOrder, market: MarketKind, price: number, quantity: number): { asset: string; amount: number } {
+    if (market.futures) {
+      const opening = order.reduceOnly ? 0 : this.openingQuantity(market, order.side, quantity);
+      return { asset: market.quote, amount: (opening * price) / this.leverageOf(market.symbol) + quantity * price * this.opts.fees.taker };
+    }
+    if (order.side === 'buy') return { asset: market.quote, amount: quantity * price * (1 + this.opts.fees.taker) };
+    return { asset: market.base, amount: quantity };
+  }
+
+  private requireFunds(order: PaperOrder, market: MarketKind, price: number, resting: boolean): void {
+    const need = this.requirement(order, market, price, order.quantity);
+    if (!market.futures && order.side === 'sell' && order.reduceOnly) return;
+    if (need.amount > this.free(need.asset) + EPS) {
+      throw new InsufficientFundsError(
+        this.id,
+        `${order.clientOrderId} needs ${round(need.amount)} ${need.asset}${resting ? ' held while it rests' : ''}, ${round(this.free(need.asset))} available`,
+      );
+    }
+  }
+
+  private reserve(order: PaperOrder, market: MarketKind, price: number): void {
+    const need = this.requirement(order, market, price, order.remainingQuantity);
+    order.reserved = need;
+    this.balance(need.asset).used += need.amount;
+  }
+
+  private release(order: PaperOrder): void {
+    if (order.reserved.amount <= 0) return;
+    const b = this.balance(order.reserved.asset);
+    b.used = Math.max(0, b.used - order.reserved.amount);
+    order.reserved = { asset: order.reserved.asset, amount: 0 };
+  }
+
+  // ---------------------------------------------------------------- matching
+
+  private fillPendingMarket(symbol: string, priceFor: (side: OrderSide) => number, barVolume: number | undefined): void {
+    for (let i = 0; i < this.pendingMarket.length; ) {
+      const order = this.pendingMarket[i]!;
+      if (order.symbol !== symbol) {
+        i++;
+        continue;
+      }
+      this.pendingMarket.splice(i, 1);
+      if (isTerminalStatus(order.status)) continue;
+      const market = this.market(symbol);
+      this.release(order);
+      this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, priceFor(order.side), order.remainingQuantity, barVolume), 'taker');
+    }
+  }
+
+  private matchTick(symbol: string, price: number, bid: number, ask: number, volume: number | undefined): void {
+    const market = this.market(symbol);
+    const strict = this.opts.limitFill === 'through';
+    const candidates = this.candidates(symbol);
+    for (const order of candidates) {
+      if (isTerminalStatus(order.status) || this.category(order) !== 0) continue;
+      const dir = triggerDirection(order.type, order.side)!;
+      if (!(dir === 'up' ? price >= order.stopPrice! : price <= order.stopPrice!)) continue;
+      order.triggered = true;
+      if (order.type === 'stop_limit') {
+        if (this.limitReachedAtQuote(order, bid, ask, strict)) this.fillResting(order, market, order.price!, 'taker', volume, undefined);
+        continue;
+      }
+      this.release(order);
+      this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, order.side === 'buy' ? ask : bid, order.remainingQuantity, undefined), 'taker');
+    }
+    this.checkLiquidation(market, (level, dir) => ((dir === 'down' ? price <= level : price >= level) ? level : undefined));
+    for (const order of candidates) {
+      if (isTerminalStatus(order.status) || this.category(order) !== 2) continue;
+      if (order.type === 'take_profit') {
+        const dir = triggerDirection(order.type, order.side)!;
+        if (!(dir === 'up' ? price >= order.stopPrice! : price <= order.stopPrice!)) continue;
+        this.release(order);
+        this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, order.side === 'buy' ? ask : bid, order.remainingQuantity, undefined), 'taker');
+        continue;
+      }
+      if (this.limitReachedAtQuote(order, bid, ask, strict) || (order.side === 'buy' ? price < order.price! : price > order.price!)) {
+        this.fillResting(order, market, order.price!, 'maker', volume, undefined);
+      }
+    }
+  }
+
+  private limitReachedAtQuote(order: PaperOrder, bid: number, ask: number, strict: boolean): boolean {
+    if (order.side === 'buy') return strict ? ask < order.price! : ask <= order.price!;
+    return strict ? bid > order.price! : bid >= order.price!;
+  }
+
+  private matchBar(symbol: string, bar: Candle): void {
+    const market = this.market(symbol);
+    const points = pathPoints(bar);
+    const strict = this.opts.limitFill === 'through';
+    const candidates = this.candidates(symbol);
+    // A stop-limit triggered in this bar has had its chance to fill in the rest of the bar already.
+    const triggeredHere = new Set<PaperOrder>();
+    type Planned = { order: PaperOrder; at: number; price: number };
+    const plan = (category: Category): Planned[] => {
+      const out: Planned[] = [];
+      for (const order of candidates) {
+        if (isTerminalStatus(order.status) || this.category(order) !== category || triggeredHere.has(order)) continue;
+        if (order.type === 'limit' || (order.type === 'stop_limit' && order.triggered)) {
+          const reach = firstReach(points, order.price!, order.side === 'buy' ? 'down' : 'up', 0, strict);
+          if (reach) out.push({ order, at: reach.at, price: order.price! });
+          continue;
+        }
+        const reach = firstReach(points, order.stopPrice!, triggerDirection(order.type, order.side)!);
+        if (reach) out.push({ order, at: reach.at, price: reach.price });
+      }
+      return out.sort((a, b) => a.at - b.at || a.order.seq - b.order.seq);
+    };
+
+    for (const { order, at, price } of plan(0)) {
+      if (isTerminalStatus(order.status)) continue;
+      order.triggered = true;
+      if (order.type === 'stop_limit') {
+        triggeredHere.add(order);
+        // Once triggered the order is a limit order: it fills at once if the trigger price is
+        // within its limit, otherwise later in the bar if the path comes back to the limit.
+        const marketableNow = order.side === 'buy' ? price <= order.price! : price >= order.price!;
+        if (marketableNow) {
+          this.fillResting(order, market, this.boundedByLimit(order, price), 'taker', undefined, undefined);
+        } else {
+          const later = firstReach(points, order.price!, order.side === 'buy' ? 'down' : 'up', at, strict);
+          if (later) this.fillResting(order, market, order.price!, 'maker', undefined, undefined);
+        }
+        continue;
+      }
+      this.release(order);
+      this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, price, order.remainingQuantity, bar.volume), 'taker');
+    }
+
+    this.checkLiquidation(market, (level, dir) => firstReach(points, level, dir)?.price);
+
+    for (const { order, price } of plan(2)) {
+      if (isTerminalStatus(order.status)) continue;
+      if (order.type === 'take_profit') {
+        this.release(order);
+        this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, price, order.remainingQuantity, bar.volume), 'taker');
+      } else {
+        this.fillResting(order, market, price, 'maker', bar.volume, bar.timestamp);
+      }
+    }
+  }
+
+  /** Open orders of a symbol in placement order, as a snapshot (orders placed while matching wait for the next price). */
+  private candidates(symbol: string): PaperOrder[] {
+    return [...this.openOrders].filter((o) => o.symbol === symbol && !this.pendingMarket.includes(o)).sort((a, b) => a.seq - b.seq);
+  }
+
+  private category(order: PaperOrder): Category {
+    if ((order.type === 'stop_market' || order.type === 'stop_limit') && !order.triggered) return 0;
+    return 2;
+  }
+
+  /** A resting limit order (or triggered stop-limit) fills, capped by the volume share when partial fills are on. */
+  private fillResting(order: PaperOrder, market: MarketKind, price: number, liquidity: 'maker' | 'taker', volume: number | undefined, bar: number | undefined): void {
+    let quantity = order.remainingQuantity;
+    const share = this.opts.partialFills?.maxVolumeShare;
+    if (share !== undefined && volume !== undefined && liquidity === 'maker') {
+      if (bar !== undefined && order.lastBar !== bar) {
+        order.lastBar = bar;
+        order.barFilled = 0;
+      }
+      const cap = share * volume - (bar !== undefined ? order.barFilled : 0);
+      quantity = Math.min(quantity, Math.max(0, cap));
+      if (quantity <= EPS) return;
+      if (bar !== undefined) order.barFilled += quantity;
+    }
+    const reservedBefore = order.reserved.amount;
+    const remainingBefore = order.remainingQuantity;
+    this.release(order);
+    this.fillChecked(order, market, quantity, price, liquidity);
+    // The unfilled rest keeps its share of the hold.
+    if (!isTerminalStatus(order.status) && remainingBefore > 0) {
+      const keep = reservedBefore * (order.remainingQuantity / remainingBefore);
+      order.reserved = { asset: order.reserved.asset, amount: keep };
+      this.balance(order.reserved.asset).used += keep;
+    }
+  }
+
+  /** Fills after re-checking reduce-only and funds against the state at this moment. */
+  private fillChecked(order: PaperOrder, market: MarketKind, quantity: number, price: number, liquidity: 'maker' | 'taker'): void {
+    let qty = quantity;
+    if (order.reduceOnly) {
+      const position = Math.abs(this.signedPosition(market));
+      const reduces = order.side === 'sell' ? this.signedPosition(market) > EPS : this.signedPosition(market) < -EPS;
+      if (!reduces) {
+        this.finish(order, 'expired', 'reduce-only order has no position left to reduce');
+        return;
+      }
+      qty = Math.min(qty, position);
+    }
+    const need = this.requirement(order, market, price, qty);
+    const skipFundsCheck = !market.futures && order.side === 'sell' && order.reduceOnly;
+    if (!skipFundsCheck && need.amount > this.free(need.asset) + EPS) {
+      this.finish(order, 'expired', `insufficient funds when the order came to fill: needs ${round(need.amount)} ${need.asset}, ${round(this.free(need.asset))} available`);
+      return;
+    }
+    const before = this.signedPosition(market);
+    this.fill(order, market, qty, price, liquidity);
+    // Like venues do, reduce-only orders go once their position is closed (the other leg of a
+    // stop/target pair, the remainder of this order).
+    if (Math.abs(before) > EPS && Math.abs(this.signedPosition(market)) <= EPS) {
+      for (const o of this.candidates(market.symbol)) if (o.reduceOnly) this.finish(o, 'expired', 'position closed; reduce-only order dropped');
+    }
+  }
+
+  // ---------------------------------------------------------------- fills and accounting
+
+  private fill(order: PaperOrder, market: MarketKind, quantity: number, price: number, liquidity: 'maker' | 'taker'): void {
+    if (quantity <= EPS) return;
+    const now = this.clock.now();
+    const notional = quantity * price;
+    const fee = notional * (liquidity === 'maker' ? this.opts.fees.maker : this.opts.fees.taker);
+    if (market.futures) this.applyFuturesFill(market, order.side, quantity, price, fee);
+    else this.applySpotFill(market, order.side, quantity, price, fee);
+    const fill: Fill = { tradeId: `paper-t-${++this.tradeSeq}`, price, quantity, fee, feeCurrency: market.quote, liquidity, timestamp: now };
+    const filledBefore = order.filledQuantity;
+    order.filledQuantity = filledBefore + quantity;
+    order.remainingQuantity = Math.max(0, order.quantity - order.filledQuantity);
+    if (order.remainingQuantity <= EPS * order.quantity) order.remainingQuantity = 0;
+    order.averagePrice = ((order.averagePrice ?? 0) * filledBefore + notional) / order.filledQuantity;
+    order.fee += fee;
+    order.fills.push(fill);
+    order.unreported.push(fill);
+    order.updatedAt = now;
+    this.trades.push({ ...fill, symbol: market.symbol, side: order.side, venueOrderId: order.venueOrderId, clientOrderId: order.clientOrderId });
+    if (order.remainingQuantity === 0) {
+      order.status = 'filled';
+      this.release(order);
+      this.openOrders.delete(order);
+    } else {
+      order.status = 'partially_filled';
+    }
+    this.emitOrder(order);
+    this.accountDirty = true;
+  }
+
+  private applySpotFill(market: MarketKind, side: OrderSide, quantity: number, price: number, fee: number): void {
+    const quote = this.balance(market.quote);
+    const base = this.balance(market.base);
+    const holding = this.spot.get(market.symbol) ?? { quantity: 0, entryPrice: 0, realizedPnl: 0 };
+    if (side === 'buy') {
+      quote.total -= quantity * price + fee;
+      base.total += quantity;
+      holding.entryPrice = (holding.entryPrice * holding.quantity + quantity * price) / (holding.quantity + quantity);
+      holding.quantity += quantity;
+    } else {
+      base.total -= quantity;
+      quote.total += quantity * price - fee;
+      const closed = Math.min(quantity, holding.quantity);
+      holding.realizedPnl += closed * (price - holding.entryPrice) - fee;
+      holding.quantity -= closed;
+      if (holding.quantity <= EPS) holding.quantity = 0;
+    }
+    this.spot.set(market.symbol, holding);
+  }
+
+  private applyFuturesFill(market: MarketKind, side: OrderSide, quantity: number, price: number, fee: number): void {
+    const wallet = this.balance(market.quote);
+    const leverage = this.leverageOf(market.symbol);
+    const pos = this.futures.get(market.symbol) ?? { quantity: 0, entryPrice: 0, leverage, margin: 0, realizedPnl: 0 };
+    const signed = side === 'buy' ? quantity : -quantity;
+    wallet.total -= fee;
+    pos.realizedPnl -= fee;
+    if (pos.quantity === 0 || Math.sign(pos.quantity) === Math.sign(signed)) {
+      const size = Math.abs(pos.quantity) + quantity;
+      pos.entryPrice = (pos.entryPrice * Math.abs(pos.quantity) + price * quantity) / size;
+      pos.quantity += signed;
+      pos.leverage = leverage;
+      const margin = (quantity * price) / leverage;
+      pos.margin += margin;
+      wallet.used += margin;
+    } else {
+      const closing = Math.min(quantity, Math.abs(pos.quantity));
+      const pnl = closing * (price - pos.entryPrice) * Math.sign(pos.quantity);
+      wallet.total += pnl;
+      pos.realizedPnl += pnl;
+      const released = pos.margin * (closing / Math.abs(pos.quantity));
+      pos.margin -= released;
+      wallet.used = Math.max(0, wallet.used - released);
+      pos.quantity += Math.sign(signed) * closing;
+      const opening = quantity - closing;
+      if (Math.abs(pos.quantity) <= EPS) {
+        pos.quantity = 0;
+        pos.margin = 0;
+      }
+      if (opening > EPS) {
+        pos.quantity = Math.sign(signed) * opening;
+        pos.entryPrice = price;
+        pos.leverage = leverage;
+        pos.margin = (opening * price) / leverage;
+        wallet.used += pos.margin;
+      }
+    }
+    this.futures.set(market.symbol, pos);
+  }
+
+  /** Isolated-margin liquidation: the position is closed at its liquidation price and its margin is lost. */
+  private checkLiquidation(market: MarketKind, reached: (level: number, direction: Direction) => number | undefined): void {
+    if (!market.futures) return;
+    const pos = this.futures.get(market.symbol);
+    if (pos === undefined || pos.quantity === 0) return;
+    const liq = this.liquidationPrice(pos);
+    const price = reached(liq, pos.quantity > 0 ? 'down' : 'up');
+    if (price === undefined) return;
+    const quantity = Math.abs(pos.quantity);
+    const wallet = this.balance(market.quote);
+    const loss = pos.margin;
+    wallet.total -= loss;
+    wallet.used = Math.max(0, wallet.used - pos.margin);
+    pos.realizedPnl -= loss;
+    const side: OrderSide = pos.quantity > 0 ? 'sell' : 'buy';
+    pos.quantity = 0;
+    pos.margin = 0;
+    const now = this.clock.now();
+    const id = `liquidation-${++this.seq}`;
+    const fill: Fill = { tradeId: `paper-t-${++this.tradeSeq}`, price: liq, quantity, fee: 0, feeCurrency: market.quote, liquidity: 'taker', timestamp: now };
+    const order: PaperOrder = {
+      clientOrderId: id,
+      venueOrderId: id,
+      symbol: market.symbol,
+      side,
+      type: 'market',
+      status: 'filled',
+      quantity,
+      filledQuantity: quantity,
+      remainingQuantity: 0,
+      averagePrice: liq,
+      reduceOnly: true,
+      fills: [fill],
+      fee: 0,
+      feeCurrency: market.quote,
+      reason: `liquidated at ${round(liq)}: the position's margin (${round(loss)} ${market.quote}) is lost`,
+      createdAt: now,
+      updatedAt: now,
+      seq: this.seq,
+      triggered: true,
+      reserved: { asset: market.quote, amount: 0 },
+      unreported: [fill],
+      lastBar: undefined,
+      barFilled: 0,
+    };
+    this.orders.set(id, order);
+    this.trades.push({ ...fill, symbol: market.symbol, side, venueOrderId: id, clientOrderId: id });
+    this.logger.warn({ symbol: market.symbol, price: liq }, 'paper position liquidated');
+    this.emitOrder(order);
+    this.accountDirty = true;
+    // Reduce-only orders of the symbol have nothing left to reduce.
+    for (const o of this.candidates(market.symbol)) if (o.reduceOnly) this.finish(o, 'expired', 'position liquidated');
+  }
+
+  private liquidationPrice(pos: FuturesPosition): number {
+    const mmr = this.opts.maintenanceMarginRate;
+    const lev = pos.leverage;
+    return pos.quantity > 0 ? pos.entryPrice * (1 - 1 / lev + mmr) : pos.entryPrice * (1 + 1 / lev - mmr);
+  }
+
+  private finish(order: PaperOrder, status: 'cancelled' | 'expired' | 'rejected', reason: string): void {
+    this.release(order);
+    order.status = status;
+    order.reason = reason;
+    order.updatedAt = this.clock.now();
+    this.openOrders.delete(order);
+    const i = this.pendingMarket.indexOf(order);
+    if (i >= 0) this.pendingMarket.splice(i, 1);
+    this.emitOrder(order);
+    this.accountDirty = true;
+  }
+
+  // ---------------------------------------------------------------- reporting
+
+  private view(order: PaperOrder): Order {
+    return {
+      clientOrderId: order.clientOrderId,
+      venueOrderId: order.venueOrderId,
+      symbol: order.symbol,
+      side: order.side,
+      type: order.type,
+      status: order.status,
+      quantity: order.quantity,
+      filledQuantity: order.filledQuantity,
+      remainingQuantity: order.remainingQuantity,
+      averagePrice: order.averagePrice,
+      price: order.price,
+      stopPrice: order.stopPrice,
+      reduceOnly: order.reduceOnly,
+      timeInForce: order.timeInForce,
+      fills: order.fills.map((f) => ({ ...f })),
+      fee: order.fee,
+      feeCurrency: order.feeCurrency,
+      reason: order.reason,
+      createdAt: order.createdAt,
+      updatedAt: order.updatedAt,
+    };
+  }
+
+  private emitOrder(order: PaperOrder): void {
+    const update = { order: this.view(order), fills: order.unreported.splice(0) };
+    this.outbox.push(() => {
+      for (const l of this.listeners) l.order?.(update);
+    });
+  }
+
+  /**
+   * Delivers queued updates after the state change that caused them is complete, so a listener
+   * that places an order from inside a callback never sees (or mutates) a half-applied fill.
+   */
+  private flush(): void {
+    if (this.accountDirty) {
+      this.accountDirty = false;
+      const snapshot = this.accountSnapshot();
+      this.outbox.push(() => {
+        for (const l of this.listeners) l.account?.(snapshot);
+      });
+    }
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.outbox.length > 0) {
+        const deliver = this.outbox.shift()!;
+        try {
+          deliver();
+        } catch (err) {
+          this.logger.error({ err }, 'paper exchange listener threw');
+        }
+        if (this.accountDirty && this.outbox.length === 0) {
+          this.accountDirty = false;
+          const snapshot = this.accountSnapshot();
+          this.outbox.push(() => {
+            for (const l of this.listeners) l.account?.(snapshot);
+          });
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private balanceList(): Balance[] {
+    const out: Balance[] = [];
+    for (const [asset, b] of this.balances) {
+      if (Math.abs(b.total) <= EPS && b.used <= EPS) continue;
+      out.push({ asset, free: b.total - b.used, used: b.used, total: b.total });
+    }
+    return out.sort((a, b) => a.asset.localeCompare(b.asset));
+  }
+
+  private positionList(): Position[] {
+    const now = this.clock.now();
+    const out: Position[] = [];
+    for (const [symbol, h] of this.spot) {
+      if (h.quantity <= EPS) continue;
+      const mark = this.prices.get(symbol)?.price;
+      out.push({
+        symbol,
+        side: 'long',
+        quantity: h.quantity,
+        entryPrice: h.entryPrice,
+        markPrice: mark,
+        unrealizedPnl: mark === undefined ? 0 : (mark - h.entryPrice) * h.quantity,
+        realizedPnl: h.realizedPnl,
+        leverage: 1,
+        timestamp: now,
+      });
+    }
+    for (const [symbol, p] of this.futures) {
+      if (p.quantity === 0) continue;
+      const mark = this.prices.get(symbol)?.price;
+      out.push({
+        symbol,
+        side: p.quantity > 0 ? 'long' : 'short',
+        quantity: Math.abs(p.quantity),
+        entryPrice: p.entryPrice,
+        markPrice: mark,
+        unrealizedPnl: mark === undefined ? 0 : (mark - p.entryPrice) * p.quantity,
+        realizedPnl: p.realizedPnl,
+        leverage: p.leverage,
+        liquidationPrice: this.liquidationPrice(p),
+        marginMode: 'isolated',
+        margin: p.margin,
+        timestamp: now,
+      });
+    }
+    return out.sort((a, b) => a.symbol.localeCompare(b.symbol));
+  }
+
+  /** Price of one unit of `asset` in `currency`, from the last prices seen (direct or inverted pair). */
+  private valueIn(asset: string, currency: string): number | undefined {
+    if (asset === currency) return 1;
+    const direct = this.prices.get(`${asset}/${currency}`)?.price;
+    if (direct !== undefined) return direct;
+    const inverse = this.prices.get(`${currency}/${asset}`)?.price;
+    return inverse !== undefined && inverse > 0 ? 1 / inverse : undefined;
+  }
+
+  private isFutures(symbol: string): boolean {
+    return symbol.includes(':');
+  }
+
+  private signedPosition(market: MarketKind): number {
+    return market.futures ? (this.futures.get(market.symbol)?.quantity ?? 0) : (this.spot.get(market.symbol)?.quantity ?? 0);
+  }
+
+  /** Quantity of an order that would open or add to a position (the rest closes one). */
+  private openingQuantity(market: MarketKind, side: OrderSide, quantity: number): number {
+    const pos = this.signedPosition(market);
+    const closing = side === 'buy' ? Math.max(0, -pos) : Math.max(0, pos);
+    return Math.max(0, quantity - closing);
+  }
+
+  private slipped(side: OrderSide, price: number, quantity: number, barVolume: number | undefined): number {
+    const s = this.opts.slippage;
+    let bps = 0;
+    if (s.model === 'bps') bps = s.bps;
+    else if (s.model === 'volume') bps = Math.min(s.maxBps, s.baseBps + (barVolume && barVolume > 0 ? s.impactBps * (quantity / barVolume) : 0));
+    return side === 'buy' ? price * (1 + bps / 10_000) : price * (1 - bps / 10_000);
+  }
+
+  private market(input: string): MarketKind {
+    const symbol = this.resolver ? this.resolver.resolve(input) : canonicalSymbol(input);
+    const { base, quote, settle } = splitSymbol(symbol);
+    if (quote === '') throw new BadSymbolError(this.id, input, this.resolver?.suggest(input) ?? []);
+    if (settle !== undefined && settle !== quote) {
+      throw new NotSupportedError(this.id, `inverse contract ${symbol} (margin in ${settle})`);
+    }
+    return { symbol, base, quote, futures: settle !== undefined };
+  }
+}
+
+function triggerDirection(type: string, side: OrderSide): Direction | undefined {
+  if (type === 'stop_market' || type === 'stop_limit') return side === 'buy' ? 'up' : 'down';
+  if (type === 'take_profit') return side === 'buy' ? 'down' : 'up';
+  return undefined;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e8) / 1e8;
+}
