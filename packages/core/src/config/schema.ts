@@ -43,10 +43,35 @@ export const natsTransportSchema = z
       .array(z.string())
       .default(['order.*', 'trade.*', 'position.*', 'account.*'])
       .describe('Event patterns that travel through JetStream and survive a subscriber being down'),
-    publishBufferSize: z.number().int().nonnegative().default(10_000),
-    reconnectWaitMs: z.number().int().positive().default(500),
-    maxReconnectAttempts: z.number().int().default(-1),
-    maxPayloadBytes: z.number().int().positive().default(1_048_576),
+    publishBufferSize: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(10_000)
+      .describe('Non-durable events held while disconnected; beyond it publish throws'),
+    reconnectWaitMs: z.number().int().positive().default(500).describe('First reconnect delay; later ones double up to reconnectMaxWaitMs'),
+    reconnectMaxWaitMs: z.number().int().positive().optional().describe('Longest reconnect delay (default 3000)'),
+    reconnectJitterMs: z.number().int().nonnegative().optional().describe('Random delay added to each reconnect attempt (default 500)'),
+    maxReconnectAttempts: z.number().int().min(-1).default(-1).describe('-1: never give up'),
+    maxPayloadBytes: z.number().int().positive().default(1_048_576).describe('Largest envelope accepted in either direction'),
+    ackTimeoutMs: z.number().int().positive().optional().describe('How long one JetStream publish waits for its ack (default 2000)'),
+    durablePublishTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('How long a durable publish keeps retrying with the same message id before it rejects (default 10000)'),
+    ackWaitMs: z.number().int().positive().optional().describe('How long JetStream waits for a durable subscriber to ack before redelivering (default 30000)'),
+    dedupeWindow: z.number().int().positive().optional().describe('Event ids remembered per subscription to drop repeats (default 10000)'),
+    streamName: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "use letters, digits, '-' and '_'")
+      .optional()
+      .describe('JetStream stream for durable events (default: the prefix in capitals, dots as underscores)'),
+    streamMaxAgeMs: z.number().int().positive().optional().describe('How long durable events and dead letters are kept (default 7 days)'),
+    deadLetterStream: z.boolean().optional().describe('Keep dead letters in the <stream>_DLQ stream (default true)'),
+    connectTimeoutMs: z.number().int().positive().optional(),
+    pingIntervalMs: z.number().int().positive().optional(),
   })
   .strict();
 

@@ -208,9 +208,11 @@ export class NatsTransport implements Transport {
     }
     if (this.nc !== undefined) return;
     const servers = Array.isArray(this.options.servers) ? this.options.servers.join(', ') : this.options.servers;
+    // Built outside the try: an unreadable TLS file is a config error, not a connection failure.
+    const clientOptions = connectionOptions(this.options, () => this.reconnectDelay());
     let nc: NatsConnection;
     try {
-      nc = await connect(connectionOptions(this.options, () => this.reconnectDelay()));
+      nc = await connect(clientOptions);
     } catch (err) {
       throw new TransportError(
         'NATS_CONNECT_FAILED',

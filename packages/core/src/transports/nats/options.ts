@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { NatsTransportConfig } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import type { EventCatalogue } from '../../events/catalogue.js';
+import { streamNameFor } from './subjects.js';
 
 export interface NatsTlsOptions {
   /** CA certificate (PEM) that signed the server's certificate. */
@@ -116,7 +117,7 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
     durablePublishTimeoutMs: options.durablePublishTimeoutMs ?? NATS_DEFAULTS.durablePublishTimeoutMs,
     ackWaitMs: options.ackWaitMs ?? NATS_DEFAULTS.ackWaitMs,
     dedupeWindow: options.dedupeWindow ?? NATS_DEFAULTS.dedupeWindow,
-    streamName: options.streamName ?? prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_'),
+    streamName: options.streamName ?? streamNameFor(prefix),
     streamMaxAgeMs: options.streamMaxAgeMs ?? NATS_DEFAULTS.streamMaxAgeMs,
     deadLetterStream: options.deadLetterStream ?? NATS_DEFAULTS.deadLetterStream,
     connectTimeoutMs: options.connectTimeoutMs ?? NATS_DEFAULTS.connectTimeoutMs,
