@@ -84,24 +84,24 @@ export const systemConfigSchema = z
   .object({
     system: z
       .object({
-        name: z.string().default('tradebus'),
-        env: z.string().regex(/^[a-z0-9_-]+$/i).default('dev'),
-        heartbeatIntervalMs: z.number().int().positive().default(5_000),
-        missedHeartbeats: z.number().int().positive().default(3),
-        shutdownDeadlineMs: z.number().int().positive().default(10_000),
+        name: z.string().default('tradebus').describe('Name shown in logs, the API and the dashboard'),
+        env: z.string().regex(/^[a-z0-9_-]+$/i).default('dev').describe('Environment name (dev, paper, live...)'),
+        heartbeatIntervalMs: z.number().int().positive().default(5_000).describe('How often every agent publishes agent.heartbeat'),
+        missedHeartbeats: z.number().int().positive().default(3).describe('Heartbeats an agent may miss before it counts as down'),
+        shutdownDeadlineMs: z.number().int().positive().default(10_000).describe('Time agents get to stop on SIGINT/SIGTERM before the process exits with code 1'),
       })
       .strict()
       .prefault({}),
     log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), pretty: z.boolean().default(false) })
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level; TRADEBUS_LOG_LEVEL overrides it for library use') })
       .strict()
       .prefault({}),
     transport: transportConfigSchema.default({ kind: 'local' }),
     data: z
       .object({
-        dir: z.string().default('./data'),
-        fsync: z.enum(['always', 'batch', 'never']).default('batch'),
-        fsyncIntervalMs: z.number().int().positive().default(50),
+        dir: z.string().default('./data').describe('Data directory, relative to the config file'),
+        fsync: z.enum(['always', 'batch', 'never']).default('batch').describe('When appends are fsynced: every write, batched every fsyncIntervalMs, or left to the OS'),
+        fsyncIntervalMs: z.number().int().positive().default(50).describe('Batch window of fsync: batch'),
         journal: z
           .object({
             enabled: z.boolean().default(true),
@@ -118,12 +118,12 @@ export const systemConfigSchema = z
       .prefault({}),
     api: z
       .object({
-        enabled: z.boolean().default(true),
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(7070),
+        enabled: z.boolean().default(true).describe('Serve the REST API'),
+        host: z.string().default('127.0.0.1').describe('Interface of the REST API; keep it on loopback unless it sits behind a proxy with TLS'),
+        port: z.number().int().min(0).max(65535).default(7070).describe('REST API port (0 picks a free one)'),
         token: z.string().min(16, 'use at least 16 characters').optional().describe('Bearer token for mutating routes; prefer TRADEBUS_API_TOKEN'),
-        bodyLimit: z.string().default('100kb'),
-        cors: z.union([z.literal(false), z.array(z.string())]).default(false),
+        bodyLimit: z.string().default('100kb').describe('Largest request body; larger ones get 413'),
+        cors: z.union([z.literal(false), z.array(z.string())]).default(false).describe('Origins allowed by CORS; off by default'),
       })
       .strict()
       .prefault({}),
