@@ -1,0 +1,343 @@
+import { BaseAgent, candleSchema, errorMessage, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle } from '@tradebus/core';
+import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
+import type { MarketDataProvider } from '@tradebus/providers';
+import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
+import type { StrategyRunnerConfig } from './config.js';
+import { resolveMarketData } from './market-data.js';
+
+const HISTORY_MARGIN = 10;
+
+interface Buffered {
+  candle: StrategyCandle;
+  envelope: Envelope | undefined;
+}
+
+interface Series {
+  key: string;
+  symbol: string;
+  timeframe: string;
+  strategies: Strategy[];
+  indicators: Array<{ name: string; indicator: CandleIndicator }>;
+  /** False until warm-up is done; live bars wait in `buffer` meanwhile. */
+  ready: boolean;
+  buffer: Buffered[];
+  /** Open time of the newest closed bar consumed (history or live). */
+  lastBar: number | undefined;
+  /** Open time of the newest bar warm-up consumed: signals start after it. */
+  warmedUpTo: number | undefined;
+  historyBars: number;
+  liveBars: number;
+  signals: number;
+  lastIndicatorsAt: number;
+  indicatorTimer: TimerHandle | undefined;
+  latestBar: StrategyCandle | undefined;
+}
+
+/** What `series()` reports for one symbol and timeframe. */
+export interface SeriesReport {
+  key: string;
+  symbol: string;
+  timeframe: string;
+  ready: boolean;
+  historyBars: number;
+  liveBars: number;
+  signals: number;
+  lastBar: number | undefined;
+  warmedUpTo: number | undefined;
+  strategies: string[];
+}
+
+/**
+ * Runs strategies on closed candles from the bus. Per symbol and timeframe it keeps streaming
+ * indicators and the configured strategies, warms them up from the provider's history before
+ * anything is published (live bars arriving meanwhile wait, then go through in order), and
+ * publishes `signal.generated` exactly as the strategies produce them, plus `indicator.updated`
+ * at the configured rate.
+ */
+export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
+  private provider!: MarketDataProvider;
+  private readonly seriesByKey = new Map<string, Series>();
+  private readonly failingStrategies = new Set<string>();
+
+  constructor(
+    context: AgentContext<StrategyRunnerConfig>,
+    private readonly registry?: StrategyRegistry,
+  ) {
+    super(context);
+  }
+
+  series(): SeriesReport[] {
+    return [...this.seriesByKey.values()].map((s) => ({
+      key: s.key,
+      symbol: s.symbol,
+      timeframe: s.timeframe,
+      ready: s.ready,
+      historyBars: s.historyBars,
+      liveBars: s.liveBars,
+      signals: s.signals,
+      lastBar: s.lastBar,
+      warmedUpTo: s.warmedUpTo,
+      strategies: s.strategies.map((x) => x.id),
+    }));
+  }
+
+  protected override initialize(): void {
+    this.provider = resolveMarketData(this.services, this.config.provider);
+    this.seriesByKey.clear();
+    this.failingStrategies.clear();
+    // Fresh strategy instances on every start: their state is rebuilt from history, never half-kept.
+    const options = this.registry === undefined ? { path: 'strategies' } : { path: 'strategies', registry: this.registry };
+    const strategies = createStrategies(this.config.strategies, options);
+    const timeframes = [...new Set(this.config.timeframes)];
+    for (const symbol of new Set(this.config.symbols)) {
+      for (const timeframe of timeframes) {
+        const key = `${symbol}|${timeframe}`;
+        this.seriesByKey.set(key, {
+          key,
+          symbol,
+          timeframe,
+          strategies: strategies.filter((s) => s.timeframe === timeframe || (s.timeframe === undefined && timeframes.length === 1)),
+          indicators: Object.entries(this.config.indicators).map(([name, spec]) => ({ name, indicator: createIndicator(spec, { path: `indicators.${name}` }) })),
+          ready: false,
+          buffer: [],
+          lastBar: undefined,
+          warmedUpTo: undefined,
+          historyBars: 0,
+          liveBars: 0,
+          signals: 0,
+          lastIndicatorsAt: Number.NEGATIVE_INFINITY,
+          indicatorTimer: undefined,
+          latestBar: undefined,
+        });
+      }
+    }
+  }
+
+  protected run(): void {
+    // Subscribe before fetching history, so no bar can fall between the two.
+    this.subscribe('candle.closed', (envelope) => this.onClosed(envelope.payload, envelope));
+    if (this.config.formingSignals) this.subscribe('candle.updated', (envelope) => this.onForming(envelope.payload, envelope));
+    if (this.config.ticks) this.subscribe('price.tick', (envelope) => this.onTick(envelope.payload, envelope));
+    for (const series of this.seriesByKey.values()) {
+      this.background(`warmup ${series.key}`, (signal) => this.warmUp(series, signal));
+    }
+  }
+
+  private onClosed(payload: CandleEvent, envelope: Envelope | undefined): void {
+    const series = this.seriesByKey.get(`${payload.symbol}|${payload.timeframe}`);
+    if (series === undefined) return;
+    const candle = this.checkCandle(payload, series);
+    if (candle === undefined) return;
+    if (!series.ready) {
+      series.buffer.push({ candle, envelope });
+      return;
+    }
+    this.consume(series, candle, envelope);
+  }
+
+  private consume(series: Series, candle: StrategyCandle, envelope: Envelope | undefined): void {
+    // The runner's own indicators need the same guard the strategies have: a repeated bar would
+    // be counted twice.
+    if (series.lastBar !== undefined && candle.timestamp <= series.lastBar) return;
+    series.lastBar = candle.timestamp;
+    series.liveBars++;
+    for (const { indicator } of series.indicators) indicator.update(candle);
+    for (const strategy of series.strategies) {
+      this.publishSignals(strategy, () => strategy.onCandle(candle), envelope, series);
+    }
+    series.latestBar = candle;
+    this.publishIndicators(series);
+  }
+
+  private onForming(payload: CandleEvent, envelope: Envelope): void {
+    const series = this.seriesByKey.get(`${payload.symbol}|${payload.timeframe}`);
+    if (series === undefined || !series.ready) return;
+    const candle = this.checkCandle(payload, series);
+    if (candle === undefined) return;
+    const asOf = this.clock.now();
+    for (const strategy of series.strategies) {
+      this.publishSignals(strategy, () => strategy.onCandleUpdate(candle, asOf), envelope, series);
+    }
+  }
+
+  private onTick(tick: BuiltinEvents['price.tick'], envelope: Envelope): void {
+    if (!Number.isFinite(tick.price) || !Number.isFinite(tick.timestamp)) return;
+    for (const series of this.seriesByKey.values()) {
+      if (series.symbol !== tick.symbol || !series.ready) continue;
+      for (const strategy of series.strategies) this.publishSignals(strategy, () => strategy.onTick(tick), envelope, series);
+    }
+  }
+
+  /** Runs one strategy step; a strategy that throws is reported and skipped, the others go on. */
+  private publishSignals(strategy: Strategy, step: () => Signal[], envelope: Envelope | undefined, series: Series): void {
+    let signals: Signal[];
+    try {
+      signals = step();
+    } catch (err) {
+      this.recordError(err);
+      this.logger.error({ err: toError(err), strategy: strategy.id, series: series.key }, 'strategy failed on a bar; no signal from it');
+      if (!this.failingStrategies.has(strategy.id)) {
+        this.failingStrategies.add(strategy.id);
+        this.alert('error', 'STRATEGY_FAILED', `Strategy '${strategy.id}' threw on ${series.key}: ${errorMessage(err)}. Its signals for that bar are skipped.`, {
+          strategyId: strategy.id,
+          symbol: series.symbol,
+          timeframe: series.timeframe,
+        });
+      }
+      return;
+    }
+    for (const signal of signals) {
+      this.publish('signal.generated', signal, envelope === undefined ? undefined : { cause: envelope });
+      series.signals++;
+    }
+  }
+
+  private async warmUp(series: Series, signal: AbortSignal): Promise<void> {
+    const history = await this.fetchHistory(series, signal);
+    if (signal.aborted) return;
+    // The history and the buffered live bars overlap: sort them into one series without repeats.
+    const firstLive = series.buffer[0]?.candle.timestamp ?? Number.POSITIVE_INFINITY;
+    const warm = history.filter((c) => c.timestamp < firstLive).slice(-this.historyLength(series));
+    for (const candle of warm) {
+      for (const { indicator } of series.indicators) indicator.update(candle);
+      for (const strategy of series.strategies) {
+        try {
+          strategy.warmUp([candle]);
+        } catch (err) {
+          this.recordError(err);
+          this.logger.warn({ err: toError(err), strategy: strategy.id, series: series.key }, 'warm-up bar rejected');
+        }
+      }
+      series.lastBar = candle.timestamp;
+    }
+    series.historyBars = warm.length;
+    series.warmedUpTo = series.lastBar;
+    series.latestBar = warm.at(-1);
+    series.ready = true;
+    this.logger.info(
+      { series: series.key, bars: warm.length, ready: series.strategies.map((s) => ({ id: s.id, ready: s.isReady(series.symbol) })) },
+      'warmed up from history',
+    );
+    const buffered = series.buffer;
+    series.buffer = [];
+    if (series.latestBar !== undefined && buffered.length === 0) this.publishIndicators(series);
+    for (const { candle, envelope } of buffered) this.consume(series, candle, envelope);
+  }
+
+  /**
+   * Closed bars before now, oldest first. A provider that cannot answer is retried a few times;
+   * after that the strategies warm up on live bars instead (they emit nothing until they have
+   * seen enough), so a history outage delays signals rather than stopping the runner.
+   */
+  private async fetchHistory(series: Series, signal: AbortSignal): Promise<StrategyCandle[]> {
+    const { retries, retryDelayMs } = this.config.warmup;
+    const wanted = this.historyLength(series);
+    if (wanted === 0) return [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // A few bars more than needed: bars that close while the request is out reach the runner
+        // live as well and are cut from the history, which must still hold `wanted` before them.
+        const raw = await this.provider.fetchOHLCV(series.symbol, series.timeframe, undefined, wanted + HISTORY_MARGIN);
+        const now = this.clock.now();
+        const bars: StrategyCandle[] = [];
+        for (const c of [...raw].sort((a, b) => a.timestamp - b.timestamp)) {
+          // Only finished bars, and none from the future of a replay whose provider knows more than the clock.
+          if (!c.closed || (barCloseTime(c.timestamp, series.timeframe) ?? Number.POSITIVE_INFINITY) > now) continue;
+          const candle = this.checkCandle({ ...c, symbol: series.symbol, timeframe: series.timeframe }, series);
+          if (candle !== undefined && (bars.length === 0 || candle.timestamp > bars[bars.length - 1]!.timestamp)) bars.push(candle);
+        }
+        return bars;
+      } catch (err) {
+        this.recordError(err);
+        if (signal.aborted) return [];
+        if (attempt >= retries) {
+          this.alert('warning', 'WARMUP_HISTORY_UNAVAILABLE', `No history for ${series.key} from '${this.config.provider}' (${errorMessage(err)}): strategies warm up on live bars, so their first signals come later.`, {
+            symbol: series.symbol,
+            timeframe: series.timeframe,
+          });
+          return [];
+        }
+        this.logger.warn({ err: toError(err), series: series.key, attempt: attempt + 1 }, 'history fetch failed, retrying');
+        if (!(await sleep(this.clock, retryDelayMs * (attempt + 1), signal))) return [];
+      }
+    }
+  }
+
+  private historyLength(series: Series): number {
+    if (this.config.warmup.bars !== undefined) return this.config.warmup.bars;
+    let needed = 0;
+    for (const s of series.strategies) needed = Math.max(needed, s.warmupBars);
+    for (const { indicator } of series.indicators) needed = Math.max(needed, indicator.warmupPeriod);
+    if (needed === 0) return 0;
+    // Exponential averages keep a trace of their seed: more history brings them closer to the
+    // values a chart shows.
+    return Math.min(1_000, Math.max(100, needed * 3));
+  }
+
+  private publishIndicators(series: Series): void {
+    const { mode, minIntervalMs } = this.config.indicatorUpdates;
+    if (mode === 'off' || series.latestBar === undefined) return;
+    if (series.indicators.length === 0 && !this.config.indicatorUpdates.includeStrategies) return;
+    if (mode === 'every-bar') {
+      this.emitIndicators(series);
+      return;
+    }
+    const now = this.clock.now();
+    if (now - series.lastIndicatorsAt >= minIntervalMs) {
+      series.indicatorTimer?.cancel();
+      series.indicatorTimer = undefined;
+      this.emitIndicators(series);
+      return;
+    }
+    // Throttled, but the latest values still go out once the interval is over.
+    series.indicatorTimer ??= this.after(series.lastIndicatorsAt + minIntervalMs - now, () => {
+      series.indicatorTimer = undefined;
+      this.emitIndicators(series);
+    });
+  }
+
+  private emitIndicators(series: Series): void {
+    const bar = series.latestBar;
+    if (bar === undefined) return;
+    series.lastIndicatorsAt = this.clock.now();
+    const values: Record<string, number | null> = {};
+    for (const { name, indicator } of series.indicators) {
+      const value = indicator.value;
+      if (value === undefined) values[name] = null;
+      else if (typeof value === 'number') values[name] = Number.isFinite(value) ? value : null;
+      else for (const [field, x] of Object.entries(value)) values[`${name}.${field}`] = Number.isFinite(x) ? x : null;
+    }
+    if (this.config.indicatorUpdates.includeStrategies) {
+      for (const strategy of series.strategies) {
+        for (const [name, value] of Object.entries(strategy.indicatorValues(series.symbol))) values[`${strategy.id}.${name}`] = value;
+      }
+    }
+    this.publish('indicator.updated', { symbol: series.symbol, timeframe: series.timeframe, timestamp: bar.timestamp, values });
+  }
+
+  private checkCandle(payload: unknown, series: Series): StrategyCandle | undefined {
+    const parsed = candleSchema.safeParse(payload);
+    if (!parsed.success || parsed.data.high < parsed.data.low) {
+      const why = parsed.success ? 'high is below low' : parsed.error.message;
+      this.recordError(new Error(`invalid candle on ${series.key}: ${why}`));
+      this.logger.warn({ series: series.key, why }, 'invalid candle dropped');
+      return undefined;
+    }
+    return parsed.data;
+  }
+}
+
+function sleep(clock: { setTimeout(fn: () => void, ms: number): { cancel(): void } }, ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      timer.cancel();
+      resolve(false);
+    };
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
