@@ -1,1 +1,19 @@
-export {};
+import { defineAgent } from '@tradebus/core';
+import { TradeManagerAgent } from './agent.js';
+import { tradeManagerConfigSchema, type TradeManagerConfig } from './config.js';
+
+export { TradeManagerAgent } from './agent.js';
+export { tradeManagerConfigSchema, type TradeManagerConfig, type TradeManagerConfigInput } from './config.js';
+export { clientOrderIdFor, tradeIdFor, adoptedTradeIdFor } from './ids.js';
+export { sizeEntry, kellyFraction, type EdgeStats, type SizingInput, type SizingResult } from './sizing.js';
+export type { SignalAggregator, SignalDecision, AggregationResult } from './aggregation.js';
+export type { Book, TradeRecord, OrderRecord, RiskSnapshot, TradeStatus } from './state.js';
+
+export const agent = defineAgent<TradeManagerConfig>({
+  kind: 'trade-manager',
+  description: 'Clearing house: aggregates signals, applies risk and sizing, requests orders, books fills into trades and positions, manages exits',
+  configSchema: tradeManagerConfigSchema,
+  create: (context) => new TradeManagerAgent(context),
+});
+
+export default agent;

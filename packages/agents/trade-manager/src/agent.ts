@@ -1,0 +1,1121 @@
+import { BaseAgent, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
+import { ATR } from '@tradebus/indicators';
+import {
+  QTY_EPSILON,
+  averageEntryPrice,
+  averageExitPrice,
+  direction,
+  feeInQuote,
+  openQuantity,
+  pnlPct,
+  realizedPnl,
+  tradeExposure,
+  tradeRisk,
+  unrealizedPnl,
+} from './accounting.js';
+import { passthroughAggregator, type AggregationResult, type SignalAggregator, type SignalDecision } from './aggregation.js';
+import type { TradeManagerConfig } from './config.js';
+import { advanceCounterfactual } from './counterfactual.js';
+import { exitFor, trailStop, type PriceRange } from './exits.js';
+import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
+import { RiskRules, initialRisk, type RiskAction } from './risk.js';
+import { defaultStop, defaultTarget, sizeEntry, type EdgeStats } from './sizing.js';
+import {
+  emptyBook,
+  isTerminal,
+  type Book,
+  type Counterfactual,
+  type OrderPurpose,
+  type OrderRecord,
+  type OrderRequest,
+  type OrderUpdate,
+  type PositionSide,
+  type RiskSnapshot,
+  type StrategyRecord,
+  type TradeRecord,
+} from './state.js';
+import { timeframeMs } from './timeframes.js';
+
+type Signal = BuiltinEvents['signal.generated'];
+type Candle = BuiltinEvents['candle.closed'];
+
+/** What the manager keeps in its store, under one key so a crash never leaves it half written. */
+interface PersistedState {
+  version: 1;
+  book: Book;
+  risk: RiskSnapshot;
+  records: Record<string, StrategyRecord>;
+}
+
+interface MarketState {
+  timeframe: string;
+  /** Last bars (high/low/close), enough to rebuild the ATR after a restart. */
+  bars: Array<[number, number, number]>;
+  last?: number | undefined;
+  lastBarTime?: number | undefined;
+}
+
+const STATE_KEY = 'state';
+const MARKET_KEY = 'market';
+const COUNTERFACTUALS_KEY = 'counterfactuals';
+const AGGREGATOR_KEY = 'aggregator';
+const SEEN_LIMIT = 5_000;
+const INTENT_RETRY_MS = 5_000;
+
+/**
+ * The clearing house between strategies and the venue. It turns signals into sized order intents
+ * under the risk rules, books fills into trades and positions, manages exits, and says why it took
+ * or refused every signal. It is the only writer of its books; everything it knows arrives as
+ * events, and everything it decides leaves as events.
+ *
+ * All events are handled one at a time, in arrival order, through one queue: a fill can never be
+ * booked halfway through a signal decision, and the state is persisted after each event, before
+ * the intents it produced are published.
+ */
+export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
+  private book: Book = emptyBook();
+  private risk!: RiskRules;
+  private records: Record<string, StrategyRecord> = {};
+  private markets: Record<string, MarketState> = {};
+  private readonly atr = new Map<string, ATR>();
+  private counterfactuals: Counterfactual[] = [];
+  private aggregator: SignalAggregator = passthroughAggregator();
+  private chain: Promise<void> = Promise.resolve();
+  private dirty = { state: false, market: false, counterfactuals: false, aggregator: false };
+  private outbox: Array<() => void> = [];
+  private housekeeping: TimerHandle | undefined;
+  private housekeepingAt: number | undefined;
+  private lastRisk: { discrete: string; numeric: string; at: number } | undefined;
+
+  constructor(context: AgentContext<TradeManagerConfig>, aggregator?: SignalAggregator) {
+    super(context);
+    if (aggregator !== undefined) this.aggregator = aggregator;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  protected override async initialize(): Promise<void> {
+    const saved = await this.store.get<PersistedState>(STATE_KEY);
+    const now = this.clock.now();
+    if (saved !== undefined && saved.version === 1) {
+      this.book = { ...emptyBook(), ...saved.book };
+      this.records = saved.records ?? {};
+      this.risk = new RiskRules(this.config, saved.risk);
+    } else {
+      this.book = emptyBook();
+      this.records = {};
+      this.risk = new RiskRules(this.config, initialRisk(now, this.config.equity.initial));
+    }
+    this.markets = (await this.store.get<Record<string, MarketState>>(MARKET_KEY)) ?? {};
+    this.atr.clear();
+    for (const [symbol, m] of Object.entries(this.markets)) {
+      const atr = this.atrFor(symbol);
+      for (const [high, low, close] of m.bars) atr.update({ high, low, close });
+    }
+    this.counterfactuals = (await this.store.get<Counterfactual[]>(COUNTERFACTUALS_KEY)) ?? [];
+    const aggregatorState = await this.store.get<unknown>(AGGREGATOR_KEY);
+    if (aggregatorState !== undefined) this.aggregator.restore(aggregatorState);
+    const open = Object.values(this.book.trades).filter((t) => t.status !== 'closed' && t.status !== 'cancelled');
+    if (open.length > 0 || saved !== undefined) {
+      this.logger.info({ trades: open.length, orders: Object.keys(this.book.orders).length }, 'state restored');
+    }
+  }
+
+  protected run(): void {
+    this.subscribe('signal.generated', (e) => this.enqueue('signal.generated', () => this.onSignal(e)));
+    this.subscribe('order.updated', (e) => this.enqueue('order.updated', () => this.onOrderUpdated(e)));
+    this.subscribe('candle.closed', (e) => this.enqueue('candle.closed', () => this.onCandle(e.payload)));
+    this.subscribe('price.tick', (e) => this.enqueue('price.tick', () => this.onTick(e.payload)));
+    this.subscribe('account.updated', (e) => this.enqueue('account.updated', () => this.onAccount(e.payload)));
+    this.subscribe('risk.command', (e) => this.enqueue('risk.command', () => this.onRiskCommand(e)));
+    this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', () => this.onReconcile(e)));
+    if (this.config.positionSnapshotIntervalMs > 0) {
+      this.every(this.config.positionSnapshotIntervalMs, () => this.enqueue('snapshot', () => this.publishAllPositions()));
+    }
+    void this.enqueue('startup', () => this.onStartup());
+  }
+
+  protected override async cleanup(): Promise<void> {
+    await this.chain;
+  }
+
+  /** Resolves once every event received so far has been handled and persisted (tests, replays). */
+  async whenIdle(): Promise<void> {
+    let seen: Promise<void> | undefined;
+    while (seen !== this.chain) {
+      seen = this.chain;
+      await seen;
+    }
+  }
+
+  /** A copy of the books, for tests and the API. */
+  snapshot(): { book: Book; risk: RiskSnapshot; records: Record<string, StrategyRecord>; equity: number } {
+    return structuredClone({ book: this.book, risk: this.risk.state, records: this.records, equity: this.equity() });
+  }
+
+  private enqueue(what: string, fn: () => void | Promise<void>): Promise<void> {
+    const next = this.chain.then(async () => {
+      try {
+        // Day roll-over, cooldowns and breaker expiry first: a decision must see the rules as they stand now.
+        if (this.risk.evaluate(this.clock.now(), this.equity())) this.changed();
+        await fn();
+      } catch (err) {
+        this.recordError(err);
+        this.logger.error({ err: toError(err), in: what }, 'trade manager handler failed');
+        this.alert('error', 'TRADE_MANAGER_HANDLER_FAILED', `Handling ${what} failed: ${toError(err).message}`);
+      }
+      try {
+        this.afterEvent();
+        await this.flush();
+      } catch (err) {
+        // Nothing derived from an unsaved state leaves the agent: a restart must not find intents
+        // at the venue that its books do not hold.
+        this.outbox = [];
+        this.recordError(err);
+        this.logger.error({ err: toError(err) }, 'trade manager state not saved');
+        this.alert('critical', 'TRADE_MANAGER_STATE_NOT_SAVED', `State could not be saved: ${toError(err).message}. Intents of this event were not sent; check the data directory.`);
+        return;
+      }
+      this.drainOutbox();
+      this.reschedule();
+    });
+    this.chain = next;
+    return next;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.dirty.state) {
+      this.dirty.state = false;
+      const state: PersistedState = { version: 1, book: this.book, risk: this.risk.state, records: this.records };
+      await this.store.set(STATE_KEY, state);
+    }
+    if (this.dirty.market) {
+      this.dirty.market = false;
+      await this.store.set(MARKET_KEY, this.markets);
+    }
+    if (this.dirty.counterfactuals) {
+      this.dirty.counterfactuals = false;
+      await this.store.set(COUNTERFACTUALS_KEY, this.counterfactuals);
+    }
+    if (this.dirty.aggregator) {
+      this.dirty.aggregator = false;
+      await this.store.set(AGGREGATOR_KEY, this.aggregator.snapshot());
+    }
+  }
+
+  /**
+   * Events produced while handling an event wait here until the state that produced them is
+   * saved: an intent never reaches the executor before the books that know about it are on disk.
+   */
+  private emit<K extends keyof BuiltinEvents & string>(type: K, payload: BuiltinEvents[K]): void {
+    this.outbox.push(() => this.publish(type, payload));
+  }
+
+  private drainOutbox(): void {
+    const out = this.outbox;
+    this.outbox = [];
+    for (const publish of out) publish();
+  }
+
+  /** One timer for everything that is due with time alone: intent retries, exit retries, time stops, limit timeouts, aggregation windows. */
+  private reschedule(): void {
+    const now = this.clock.now();
+    let due: number | undefined;
+    const at = (t: number | undefined): void => {
+      if (t !== undefined && (due === undefined || t < due)) due = t;
+    };
+    for (const o of Object.values(this.book.orders)) if (!o.acknowledged && !isTerminal(o.status)) at(o.updatedAt + INTENT_RETRY_MS);
+    for (const t of this.activeTrades()) {
+      if (t.status === 'closing' || t.pendingExit !== undefined) at((t.lastExitAttemptAt ?? now) + this.config.exits.exitRetryMs);
+      if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) at(t.openedAt + this.config.exits.timeStopMs);
+      if (t.status === 'pending' && this.config.entry.type === 'limit') at(t.requestedAt + this.config.entry.timeoutMs);
+    }
+    at(this.aggregator.nextDeadline());
+    if (due === this.housekeepingAt) return;
+    this.housekeeping?.cancel();
+    this.housekeeping = undefined;
+    this.housekeepingAt = due;
+    if (due !== undefined) {
+      this.housekeeping = this.after(Math.max(0, due - now), () => {
+        this.housekeeping = undefined;
+        this.housekeepingAt = undefined;
+        void this.enqueue('housekeeping', () => this.onHousekeeping());
+      });
+    }
+  }
+
+  private changed(): void {
+    this.dirty.state = true;
+  }
+
+  private async onStartup(): Promise<void> {
+    this.changed();
+    // Intents the executor may never have seen (published just before a crash, or while it was
+    // down) go out again; it recognises their client order ids and answers with the order's state.
+    for (const order of Object.values(this.book.orders)) {
+      if (!isTerminal(order.status)) this.emit('order.requested', order.request);
+    }
+    this.publishAllPositions();
+    this.publishRiskState(true);
+  }
+
+  private async onHousekeeping(): Promise<void> {
+    const now = this.clock.now();
+    for (const order of Object.values(this.book.orders)) {
+      if (!order.acknowledged && !isTerminal(order.status) && now - order.updatedAt >= INTENT_RETRY_MS) {
+        order.updatedAt = now;
+        this.changed();
+        this.logger.warn({ clientOrderId: order.request.clientOrderId }, 'no answer from the executor yet; sending the intent again');
+        this.emit('order.requested', order.request);
+      }
+    }
+    for (const trade of this.activeTrades()) await this.manageTrade(trade, undefined);
+    const flushed = this.aggregator.flush(now);
+    if (flushed.decisions.length > 0 || flushed.rejected.length > 0) await this.applyAggregation(flushed);
+  }
+
+  // ---------------------------------------------------------------- signals
+
+  private async onSignal(event: Envelope<'signal.generated', Signal>): Promise<void> {
+    const signal = event.payload;
+    if (this.book.seenSignals.includes(signal.id)) {
+      this.logger.debug({ signalId: signal.id }, 'signal already decided, ignored');
+      return;
+    }
+    this.remember(this.book.seenSignals, signal.id);
+    this.changed();
+    const now = this.clock.now();
+    const early: string[] = [];
+    if (this.config.symbols !== undefined && !this.config.symbols.includes(signal.symbol)) early.push(`${signal.symbol} is not in the traded symbols`);
+    if (this.config.maxSignalAgeMs > 0 && now - signal.timestamp > this.config.maxSignalAgeMs) {
+      early.push(`signal is ${now - signal.timestamp} ms old, the limit is ${this.config.maxSignalAgeMs} ms`);
+    }
+    if (early.length > 0) {
+      this.reject(signal, early, undefined);
+      return;
+    }
+    const result = this.aggregator.add(signal, now);
+    this.dirty.aggregator = true;
+    await this.applyAggregation(result);
+  }
+
+  private async applyAggregation(result: AggregationResult): Promise<void> {
+    for (const r of result.rejected) this.reject(r.signal, r.reasons, undefined);
+    for (const decision of result.decisions) await this.decide(decision);
+  }
+
+  private async decide(decision: SignalDecision): Promise<void> {
+    const now = this.clock.now();
+    const active = this.activeTrades().filter((t) => t.symbol === decision.symbol);
+    if (decision.side === 'flat') {
+      if (active.length === 0) return this.rejectAll(decision, ['no position to close']);
+      for (const t of active) await this.requestExit(t, 'signal', 'exit');
+      return this.acceptAll(decision, ['closes the position'], undefined, undefined);
+    }
+    const side: PositionSide = decision.side;
+    if (active.some((t) => t.side === side)) return this.rejectAll(decision, [`a ${side} position on ${decision.symbol} is already open`]);
+    const opposite = active.filter((t) => t.side !== side);
+    if (opposite.length > 0) {
+      if (!this.config.exitOnOppositeSignal) return this.rejectAll(decision, [`an opposite position on ${decision.symbol} is open`]);
+      for (const t of opposite) await this.requestExit(t, 'opposite signal', 'exit');
+      return this.acceptAll(decision, ['closes the opposite position; no reversal in the same step'], undefined, undefined);
+    }
+
+    const reasons: string[] = [];
+    if (side === 'short' && !this.config.allowShort) reasons.push('short positions are disabled (allowShort: false)');
+    reasons.push(...this.risk.entryBlockers(now, decision.symbol, this.activeTrades().length));
+    const equity = this.equity();
+    const market = this.markets[decision.symbol];
+    const entryPrice = decision.price > 0 ? decision.price : (market?.last ?? 0);
+    if (!(entryPrice > 0)) reasons.push(`no price known for ${decision.symbol}`);
+    const exposure = this.exposure();
+    const sizing = sizeEntry(this.config, {
+      symbol: decision.symbol,
+      side,
+      entryPrice: entryPrice > 0 ? entryPrice : 1,
+      stopLoss: decision.stopLoss,
+      takeProfit: decision.takeProfit,
+      confidence: decision.confidence,
+      atr: this.atr.get(decision.symbol)?.value,
+      equity,
+      edge: this.edgeFor(decision.strategyId),
+      symbolExposure: exposure.bySymbol[decision.symbol] ?? 0,
+      totalExposure: exposure.total,
+      heat: this.heat(),
+    });
+    reasons.push(...sizing.rejections);
+    if (reasons.length > 0) {
+      for (const signal of decision.signals) this.reject(signal, reasons, { stop: sizing.stopLoss, target: sizing.takeProfit, entry: entryPrice });
+      return;
+    }
+
+    const tradeId = tradeIdFor(decision.signals.map((s) => s.id));
+    if (this.book.trades[tradeId] !== undefined || this.book.closedTrades.includes(tradeId)) {
+      this.logger.warn({ tradeId }, 'trade for these signals exists already; not opening another');
+      return;
+    }
+    const trade: TradeRecord = {
+      id: tradeId,
+      symbol: decision.symbol,
+      side,
+      status: 'pending',
+      strategyId: decision.strategyId,
+      signalId: decision.signals[0]?.id,
+      signalIds: decision.signals.map((s) => s.id),
+      adopted: false,
+      plannedQuantity: sizing.quantity,
+      plannedEntryPrice: entryPrice,
+      entryQuantity: 0,
+      entryValue: 0,
+      exitQuantity: 0,
+      exitValue: 0,
+      fees: 0,
+      stopLoss: sizing.stopLoss,
+      initialStop: sizing.stopLoss,
+      takeProfit: sizing.takeProfit,
+      trailingActive: false,
+      requestedAt: now,
+      openedPublished: false,
+      exitRevision: 0,
+      stopRevision: 0,
+      targetRevision: 0,
+      realizedPnl: 0,
+    };
+    this.book.trades[tradeId] = trade;
+    this.risk.onEntry(now);
+    const e = this.config.entry;
+    const limitPrice = e.type === 'limit' ? entryPrice * (1 - (direction(side) * e.limitOffsetBps) / 10_000) : undefined;
+    const order = this.newOrder(trade, 'entry', {
+      side: side === 'long' ? 'buy' : 'sell',
+      type: e.type,
+      quantity: sizing.quantity,
+      price: limitPrice,
+      reduceOnly: false,
+      timeInForce: e.type === 'limit' ? 'GTC' : undefined,
+      signalId: trade.signalId,
+      strategyId: trade.strategyId,
+    });
+    trade.entryOrderId = order.request.clientOrderId;
+    this.emit('order.requested', order.request);
+    this.acceptAll(decision, sizing.notes, order.request.clientOrderId, sizing.quantity);
+    this.publishRiskState(false);
+  }
+
+  private acceptAll(decision: SignalDecision, reasons: string[], clientOrderId: string | undefined, quantity: number | undefined): void {
+    const now = this.clock.now();
+    for (const s of decision.signals) {
+      this.emit('signal.decided', {
+        signalId: s.id,
+        strategyId: s.strategyId,
+        symbol: s.symbol,
+        side: s.side,
+        decision: 'accepted',
+        reasons: decision.signals.length > 1 ? [...reasons, `aggregated: ${decision.reason}`] : reasons,
+        clientOrderId,
+        quantity,
+        timestamp: now,
+      });
+    }
+  }
+
+  private rejectAll(decision: SignalDecision, reasons: string[]): void {
+    for (const s of decision.signals) this.reject(s, reasons, undefined);
+  }
+
+  /** Publishes the rejection and starts following what the signal would have done. */
+  private reject(signal: Signal, reasons: string[], levels: { stop: number; target?: number | undefined; entry: number } | undefined): void {
+    const now = this.clock.now();
+    this.emit('signal.decided', {
+      signalId: signal.id,
+      strategyId: signal.strategyId,
+      symbol: signal.symbol,
+      side: signal.side,
+      decision: 'rejected',
+      reasons,
+      timestamp: now,
+    });
+    const cf = this.config.counterfactual;
+    if (!cf.enabled || signal.side === 'flat') return;
+    if (this.counterfactuals.length >= cf.maxTracked) {
+      this.logger.debug({ signalId: signal.id }, 'too many rejected signals followed; this one is not');
+      return;
+    }
+    const side: PositionSide = signal.side;
+    const entry = levels?.entry ?? signal.price;
+    if (!(entry > 0)) return;
+    const atr = this.atr.get(signal.symbol)?.value;
+    const stop = signal.stopLoss ?? levels?.stop ?? defaultStop(this.config, side, entry, atr);
+    const target = signal.takeProfit ?? levels?.target ?? defaultTarget(this.config, side, entry, stop);
+    if (!(direction(side) * (entry - stop) > 0)) return;
+    this.counterfactuals.push({ signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now });
+    this.dirty.counterfactuals = true;
+  }
+
+  // ---------------------------------------------------------------- orders and fills
+
+  private newOrder(
+    trade: TradeRecord,
+    purpose: OrderPurpose,
+    spec: Omit<OrderRequest, 'clientOrderId' | 'symbol' | 'purpose' | 'tradeId' | 'timestamp'>,
+  ): OrderRecord {
+    const now = this.clock.now();
+    let clientOrderId: string;
+    if (purpose === 'entry') clientOrderId = clientOrderIdFor(trade.id, 'entry', 0);
+    else if (purpose === 'stop_loss' || purpose === 'trailing_stop') clientOrderId = clientOrderIdFor(trade.id, 'stop_loss', trade.stopRevision++);
+    else if (purpose === 'take_profit' && spec.type !== 'market') clientOrderId = clientOrderIdFor(trade.id, 'take_profit', trade.targetRevision++);
+    else clientOrderId = clientOrderIdFor(trade.id, 'exit', trade.exitRevision++);
+    const request: OrderRequest = {
+      clientOrderId,
+      symbol: trade.symbol,
+      purpose,
+      tradeId: trade.id,
+      timestamp: now,
+      ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)),
+    } as OrderRequest;
+    const record: OrderRecord = {
+      request,
+      tradeId: trade.id,
+      status: 'requested',
+      filledQuantity: 0,
+      fillIds: [],
+      acknowledged: false,
+      updatedAt: now,
+    };
+    this.book.orders[clientOrderId] = record;
+    this.changed();
+    return record;
+  }
+
+  private async onOrderUpdated(event: Envelope<'order.updated', OrderUpdate>): Promise<void> {
+    const u = event.payload;
+    const order = this.book.orders[u.clientOrderId];
+    if (order === undefined) {
+      if (u.purpose === 'adopt') this.trackAdoptedOrder(u);
+      else if (u.tradeId !== undefined && this.book.closedTrades.includes(u.tradeId) && u.fills.length > 0) {
+        this.alert('critical', 'FILL_AFTER_TRADE_CLOSED', `Order ${u.clientOrderId} filled ${u.filledQuantity} ${u.symbol} after its trade ${u.tradeId} was closed: the venue position may differ from the books until account-sync reconciles it.`, { clientOrderId: u.clientOrderId });
+      }
+      return;
+    }
+    const now = this.clock.now();
+    const trade = this.book.trades[order.tradeId];
+    order.acknowledged = true;
+    order.updatedAt = now;
+    if (u.reason !== undefined) order.reason = u.reason;
+    let filled = 0;
+    for (const fill of u.fills) {
+      if (order.fillIds.includes(fill.tradeId)) continue;
+      order.fillIds.push(fill.tradeId);
+      filled += fill.quantity;
+      if (trade === undefined) continue;
+      const fee = feeInQuote(trade.symbol, fill.fee, fill.feeCurrency, fill.price);
+      trade.fees += fee;
+      if (order.request.purpose === 'entry' || order.request.purpose === 'adopt') {
+        trade.entryQuantity += fill.quantity;
+        trade.entryValue += fill.quantity * fill.price;
+      } else {
+        trade.exitQuantity += fill.quantity;
+        trade.exitValue += fill.quantity * fill.price;
+      }
+      (this.markets[trade.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] }).last = fill.price;
+    }
+    order.filledQuantity = Math.max(order.filledQuantity, u.filledQuantity);
+    if (!isTerminal(order.status)) order.status = u.status;
+    else if (u.status !== order.status) this.logger.warn({ clientOrderId: u.clientOrderId, from: order.status, to: u.status }, 'update after a final state ignored');
+    this.changed();
+    if (trade === undefined) return;
+    if (trade.status === 'closed' || trade.status === 'cancelled') {
+      if (filled > 0) {
+        this.alert('critical', 'FILL_AFTER_TRADE_CLOSED', `Order ${u.clientOrderId} filled ${filled} ${trade.symbol} after trade ${trade.id} ended: account-sync will reconcile the venue position.`);
+      }
+      this.retire(trade);
+      return;
+    }
+    if (u.status === 'rejected' && order.request.purpose !== 'entry') {
+      this.alert('error', 'EXIT_ORDER_REJECTED', `${order.request.purpose} order ${u.clientOrderId} for ${trade.symbol} was rejected: ${u.reason ?? 'no reason given'}`, { tradeId: trade.id });
+    }
+    await this.advanceTrade(trade, order);
+    if (filled > 0) this.publishPosition(trade.symbol);
+  }
+
+  /** Moves a trade along its lifecycle after one of its orders changed. */
+  private async advanceTrade(trade: TradeRecord, order: OrderRecord): Promise<void> {
+    const now = this.clock.now();
+    const purpose = order.request.purpose;
+    if (purpose === 'entry') {
+      if (trade.status === 'pending' && trade.entryQuantity > 0) {
+        trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
+        trade.openedAt = now;
+      }
+      if (isTerminal(order.status)) {
+        if (trade.entryQuantity <= 0) {
+          trade.status = 'cancelled';
+          trade.closedAt = now;
+          this.retire(trade);
+          this.logger.info({ tradeId: trade.id, reason: order.reason }, 'entry ended without a fill');
+          if (order.status === 'rejected') {
+            this.alert('warning', 'ENTRY_REJECTED', `Entry ${order.request.clientOrderId} for ${trade.symbol} was rejected: ${order.reason ?? 'no reason given'}`, { tradeId: trade.id });
+          }
+          return;
+        }
+        if (!trade.openedPublished) {
+          trade.openedPublished = true;
+          this.emit('trade.opened', {
+            tradeId: trade.id,
+            symbol: trade.symbol,
+            side: trade.side,
+            quantity: trade.entryQuantity,
+            entryPrice: averageEntryPrice(trade),
+            stopLoss: trade.stopLoss,
+            takeProfit: trade.takeProfit,
+            strategyId: trade.strategyId,
+            signalId: trade.signalId,
+            fees: trade.fees,
+            openedAt: trade.openedAt ?? now,
+          });
+        }
+        if (trade.status === 'open') this.placeProtection(trade);
+      }
+    }
+    if (openQuantity(trade) === 0 && trade.entryQuantity > 0 && this.entryDone(trade)) {
+      const protective = purpose === 'stop_loss' || purpose === 'trailing_stop' || (purpose === 'take_profit' && order.request.type !== 'market');
+      const reason = protective ? this.exitReasonOf(trade, order) : (trade.pendingExit?.reason ?? this.exitReasonOf(trade, order));
+      this.closeTrade(trade, reason);
+      return;
+    }
+    if (trade.status === 'closing') {
+      await this.continueExit(trade);
+      return;
+    }
+    if (trade.status === 'open' && isTerminal(order.status) && (purpose === 'stop_loss' || purpose === 'trailing_stop' || purpose === 'take_profit')) {
+      // A protective order that ended without closing the trade (replaced, cancelled by the venue,
+      // refused): put it back if the venue should hold one.
+      this.placeProtection(trade);
+    }
+  }
+
+  private entryDone(trade: TradeRecord): boolean {
+    const entry = trade.entryOrderId !== undefined ? this.book.orders[trade.entryOrderId] : undefined;
+    return entry === undefined || isTerminal(entry.status);
+  }
+
+  private exitReasonOf(trade: TradeRecord, order: OrderRecord): string {
+    switch (order.request.purpose) {
+      case 'stop_loss':
+      case 'trailing_stop':
+        return trade.trailingActive ? 'trailing_stop' : 'stop_loss';
+      case 'take_profit':
+        return 'take_profit';
+      default:
+        return 'exit';
+    }
+  }
+
+  private liveOrder(id: string | undefined): OrderRecord | undefined {
+    if (id === undefined) return undefined;
+    const order = this.book.orders[id];
+    return order !== undefined && !isTerminal(order.status) ? order : undefined;
+  }
+
+  /** Stop-loss and take-profit orders at the venue, when configured, for what is open. */
+  private placeProtection(trade: TradeRecord): void {
+    if (!this.config.exits.protectiveOrdersAtVenue || trade.status !== 'open') return;
+    const qty = openQuantity(trade);
+    if (qty === 0) return;
+    const exitSide = trade.side === 'long' ? 'sell' : 'buy';
+    const reduceOnly = this.config.exits.reduceOnly;
+    const orders: OrderRecord[] = [];
+    if (trade.stopLoss !== undefined && this.liveOrder(trade.stopOrderId) === undefined && !this.recentlyFailed(trade.stopOrderId)) {
+      const o = this.newOrder(trade, trade.trailingActive ? 'trailing_stop' : 'stop_loss', {
+        side: exitSide,
+        type: 'stop_market',
+        quantity: qty,
+        stopPrice: trade.stopLoss,
+        reduceOnly,
+      });
+      trade.stopOrderId = o.request.clientOrderId;
+      orders.push(o);
+    }
+    if (trade.takeProfit !== undefined && this.liveOrder(trade.targetOrderId) === undefined && !this.recentlyFailed(trade.targetOrderId)) {
+      const o = this.newOrder(trade, 'take_profit', { side: exitSide, type: 'take_profit', quantity: qty, stopPrice: trade.takeProfit, reduceOnly });
+      trade.targetOrderId = o.request.clientOrderId;
+      orders.push(o);
+    }
+    this.publishAfterPersist(orders);
+  }
+
+  /** A protective order the venue refused is not sent again and again; the manager watches that level itself. */
+  private recentlyFailed(id: string | undefined): boolean {
+    const o = id === undefined ? undefined : this.book.orders[id];
+    return o !== undefined && o.status === 'rejected';
+  }
+
+  private publishAfterPersist(orders: OrderRecord[]): void {
+    for (const o of orders) this.emit('order.requested', o.request);
+  }
+
+  private cancelOrder(order: OrderRecord, reason: string): void {
+    if (isTerminal(order.status)) return;
+    const now = this.clock.now();
+    if (order.cancelRequestedAt !== undefined && now - order.cancelRequestedAt < this.config.exits.exitRetryMs) return;
+    order.cancelRequestedAt = now;
+    this.changed();
+    this.emit('order.cancel_requested', { clientOrderId: order.request.clientOrderId, symbol: order.request.symbol, reason, tradeId: order.tradeId, timestamp: now });
+  }
+
+  /** Starts closing a trade: cancel what protects it at the venue first, then send the exit. */
+  private async requestExit(trade: TradeRecord, reason: string, purpose: OrderPurpose): Promise<void> {
+    if (trade.status === 'closed' || trade.status === 'cancelled') return;
+    if (trade.pendingExit !== undefined) return;
+    trade.pendingExit = { reason, purpose, since: this.clock.now() };
+    if (trade.status === 'open') trade.status = 'closing';
+    this.changed();
+    await this.continueExit(trade);
+  }
+
+  private async continueExit(trade: TradeRecord): Promise<void> {
+    const exit = trade.pendingExit;
+    if (exit === undefined) return;
+    const entry = this.liveOrder(trade.entryOrderId);
+    if (entry !== undefined) this.cancelOrder(entry, `closing trade: ${exit.reason}`);
+    if (trade.status === 'pending') return;
+    let waiting = false;
+    for (const id of [trade.stopOrderId, trade.targetOrderId]) {
+      const o = this.liveOrder(id);
+      if (o !== undefined) {
+        this.cancelOrder(o, `closing trade: ${exit.reason}`);
+        waiting = true;
+      }
+    }
+    if (waiting) return;
+    const working = Object.values(this.book.orders).some(
+      (o) => o.tradeId === trade.id && !isTerminal(o.status) && o.request.purpose !== 'entry',
+    );
+    if (working) return;
+    const qty = openQuantity(trade);
+    if (qty === 0) return;
+    const now = this.clock.now();
+    if (trade.lastExitAttemptAt !== undefined && now - trade.lastExitAttemptAt < this.config.exits.exitRetryMs) return;
+    trade.lastExitAttemptAt = now;
+    const order = this.newOrder(trade, exit.purpose, {
+      side: trade.side === 'long' ? 'sell' : 'buy',
+      type: 'market',
+      quantity: qty,
+      reduceOnly: this.config.exits.reduceOnly,
+    });
+    this.publishAfterPersist([order]);
+  }
+
+  private closeTrade(trade: TradeRecord, reason: string): void {
+    const now = this.clock.now();
+    trade.status = 'closed';
+    trade.closedAt = now;
+    trade.exitReason = reason;
+    const pnl = realizedPnl(trade);
+    trade.realizedPnl = pnl;
+    const pct = pnlPct(pnl, trade);
+    for (const id of [trade.stopOrderId, trade.targetOrderId, trade.entryOrderId]) {
+      const o = this.liveOrder(id);
+      if (o !== undefined) this.cancelOrder(o, 'trade closed');
+    }
+    this.emit('trade.closed', {
+      tradeId: trade.id,
+      symbol: trade.symbol,
+      side: trade.side,
+      quantity: trade.entryQuantity,
+      entryPrice: averageEntryPrice(trade),
+      exitPrice: averageExitPrice(trade) ?? averageEntryPrice(trade),
+      pnl,
+      pnlPct: pct,
+      fees: trade.fees,
+      strategyId: trade.strategyId,
+      exitReason: reason,
+      openedAt: trade.openedAt ?? trade.requestedAt,
+      closedAt: now,
+    });
+    this.risk.onTradeClosed(now, trade.symbol, pnl);
+    if (trade.strategyId !== undefined && !trade.adopted) {
+      const r = (this.records[trade.strategyId] ??= { trades: 0, wins: 0, winPctSum: 0, lossPctSum: 0 });
+      r.trades++;
+      if (pnl > 0) {
+        r.wins++;
+        r.winPctSum += pct;
+      } else {
+        r.lossPctSum += -pct;
+      }
+    }
+    this.retire(trade);
+    this.publishPosition(trade.symbol);
+  }
+
+  /** Drops a finished trade from the books once none of its orders can still change. */
+  private retire(trade: TradeRecord): void {
+    this.remember(this.book.closedTrades, trade.id);
+    const orders = Object.values(this.book.orders).filter((o) => o.tradeId === trade.id);
+    // Kept while a cancel is still in flight, so its answer finds the trade.
+    if (orders.every((o) => isTerminal(o.status))) {
+      delete this.book.trades[trade.id];
+      for (const o of orders) delete this.book.orders[o.request.clientOrderId];
+    }
+    this.changed();
+  }
+
+  private trackAdoptedOrder(u: OrderUpdate): void {
+    const known = this.book.adoptedOrders[u.clientOrderId];
+    if (isTerminal(u.status)) {
+      if (known !== undefined) {
+        delete this.book.adoptedOrders[u.clientOrderId];
+        this.changed();
+      }
+      return;
+    }
+    this.book.adoptedOrders[u.clientOrderId] = {
+      clientOrderId: u.clientOrderId,
+      symbol: u.symbol,
+      side: u.side,
+      status: u.status,
+      quantity: u.quantity,
+      filledQuantity: u.filledQuantity,
+      seenAt: known?.seenAt ?? this.clock.now(),
+    };
+    this.changed();
+  }
+
+  // ---------------------------------------------------------------- market data and exits
+
+  private onCandle(candle: Candle): void | Promise<void> {
+    if (this.config.symbols !== undefined && !this.config.symbols.includes(candle.symbol)) return;
+    let market = this.markets[candle.symbol];
+    const wanted = this.config.timeframe ?? (market !== undefined && market.timeframe !== '' ? market.timeframe : candle.timeframe);
+    if (candle.timeframe !== wanted) return;
+    if (market === undefined) this.markets[candle.symbol] = market = { timeframe: wanted, bars: [] };
+    else market.timeframe = wanted;
+    if (market.lastBarTime !== undefined && candle.timestamp <= market.lastBarTime) return;
+    market.lastBarTime = candle.timestamp;
+    market.last = candle.close;
+    market.bars.push([candle.high, candle.low, candle.close]);
+    const keep = this.config.sizing.volatility.atrPeriod + 1;
+    if (market.bars.length > keep) market.bars.splice(0, market.bars.length - keep);
+    this.atrFor(candle.symbol).update(candle);
+    this.dirty.market = true;
+    const closeTime = candle.timestamp + (timeframeMs(candle.timeframe) ?? 0);
+    const range: PriceRange = { high: candle.high, low: candle.low, close: candle.close };
+    this.followCounterfactuals(candle.symbol, range, closeTime);
+    return this.onPrice(candle.symbol, range, closeTime, true);
+  }
+
+  private onTick(tick: BuiltinEvents['price.tick']): void | Promise<void> {
+    if (this.config.symbols !== undefined && !this.config.symbols.includes(tick.symbol)) return;
+    const market = (this.markets[tick.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] });
+    market.last = tick.price;
+    return this.onPrice(tick.symbol, { high: tick.price, low: tick.price, close: tick.price }, tick.timestamp, false);
+  }
+
+  private async onPrice(symbol: string, range: PriceRange, observedUntil: number, barClose: boolean): Promise<void> {
+    let any = false;
+    for (const trade of this.activeTrades()) {
+      if (trade.symbol !== symbol) continue;
+      any = true;
+      await this.manageTrade(trade, { range, observedUntil, barClose });
+    }
+    if (any) this.publishPosition(symbol);
+  }
+
+  /** Exit rules for one trade on a new price (or on the timer, with no price). */
+  private async manageTrade(trade: TradeRecord, price: { range: PriceRange; observedUntil: number; barClose: boolean } | undefined): Promise<void> {
+    const now = this.clock.now();
+    if (trade.status === 'pending') {
+      const entry = this.liveOrder(trade.entryOrderId);
+      if (entry !== undefined && entry.request.type === 'limit' && now - trade.requestedAt >= this.config.entry.timeoutMs) {
+        this.cancelOrder(entry, 'limit entry not filled in time');
+      }
+      if (trade.pendingExit !== undefined) await this.continueExit(trade);
+      return;
+    }
+    if (trade.status === 'closing') {
+      await this.continueExit(trade);
+      return;
+    }
+    if (trade.status !== 'open') return;
+    // A range from before the fill says nothing about this trade.
+    if (price !== undefined && trade.openedAt !== undefined && price.observedUntil <= trade.openedAt) return;
+    const venue = { stop: this.liveOrder(trade.stopOrderId) !== undefined, target: this.liveOrder(trade.targetOrderId) !== undefined };
+    const close = price?.range.close ?? this.markets[trade.symbol]?.last;
+    const range = price?.range ?? (close !== undefined ? { high: close, low: close, close } : undefined);
+    if (range === undefined) return;
+    // Levels as they stood before this bar: a bar's low may have come before its high, so a stop
+    // trailed up by this bar's high applies from the next bar on.
+    const trigger = exitFor(this.config, trade, range, now, venue);
+    if (trigger !== undefined) {
+      await this.requestExit(trade, trigger.reason, trigger.purpose);
+      return;
+    }
+    if (price !== undefined) {
+      const stopBefore = trade.stopLoss;
+      if (trailStop(this.config, trade, price.range, this.atr.get(trade.symbol)?.value)) {
+        this.changed();
+        if (price.barClose) this.replaceVenueStop(trade, stopBefore);
+      }
+    }
+  }
+
+  private replaceVenueStop(trade: TradeRecord, previousStop: number | undefined): void {
+    const live = this.liveOrder(trade.stopOrderId);
+    if (live === undefined || trade.stopLoss === undefined || previousStop === undefined) return;
+    const venueStop = live.request.stopPrice ?? previousStop;
+    const movedPct = (Math.abs(trade.stopLoss - venueStop) / venueStop) * 100;
+    if (movedPct < this.config.exits.trailing.venueUpdateStepPct) return;
+    // Cancel first, place the new stop once the venue confirms (advanceTrade → placeProtection):
+    // two live stops could both trigger and sell twice.
+    this.cancelOrder(live, 'trailing stop moved');
+  }
+
+  private followCounterfactuals(symbol: string, range: PriceRange, closeTime: number): void {
+    if (this.counterfactuals.length === 0) return;
+    const now = this.clock.now();
+    const remaining: Counterfactual[] = [];
+    for (const cf of this.counterfactuals) {
+      if (cf.symbol !== symbol || closeTime <= cf.since) {
+        remaining.push(cf);
+        continue;
+      }
+      const outcome = advanceCounterfactual(cf, range);
+      if (outcome === undefined) {
+        remaining.push(cf);
+        continue;
+      }
+      this.emit('signal.decided', {
+        signalId: cf.signalId,
+        strategyId: cf.strategyId,
+        symbol: cf.symbol,
+        side: cf.side,
+        decision: 'outcome',
+        reasons: [`would have closed at ${outcome.exitReason}`],
+        outcome: { exitPrice: outcome.exitPrice, pnlPct: outcome.pnlPct, exitReason: outcome.exitReason, closedAt: now },
+        timestamp: now,
+      });
+    }
+    this.counterfactuals = remaining;
+    this.dirty.counterfactuals = true;
+  }
+
+  // ---------------------------------------------------------------- account, risk commands, reconciliation
+
+  private onAccount(account: BuiltinEvents['account.updated']): void {
+    if (this.config.equity.source === 'internal') return;
+    if (this.config.equity.venue !== undefined && account.venue !== this.config.equity.venue) return;
+    if (this.risk.state.accountEquity !== account.equity) {
+      this.risk.state.accountEquity = account.equity;
+      this.changed();
+    }
+  }
+
+  private async onRiskCommand(event: Envelope<'risk.command', BuiltinEvents['risk.command']>): Promise<void> {
+    const { action, reason, by } = event.payload;
+    const changed = this.risk.command(action as RiskAction, this.equity());
+    this.changed();
+    this.alert(action === 'kill' ? 'warning' : 'info', `RISK_${action.toUpperCase()}`, `Risk command '${action}' by ${by}: ${reason}`);
+    if (action === 'kill') {
+      for (const trade of this.activeTrades()) {
+        const entry = this.liveOrder(trade.entryOrderId);
+        if (entry !== undefined) this.cancelOrder(entry, `kill switch: ${reason}`);
+      }
+    }
+    if (changed) this.publishRiskState(true);
+  }
+
+  private async onReconcile(event: Envelope<'position.reconcile', BuiltinEvents['position.reconcile']>): Promise<void> {
+    const r = event.payload;
+    const now = this.clock.now();
+    if (r.action === 'adopt') {
+      const id = adoptedTradeIdFor(r.venue, r.symbol, r.side, r.timestamp);
+      if (this.book.trades[id] !== undefined || this.book.closedTrades.includes(id)) return;
+      const atr = this.atr.get(r.symbol)?.value;
+      const stop = defaultStop(this.config, r.side, r.price, atr);
+      const trade: TradeRecord = {
+        id,
+        symbol: r.symbol,
+        side: r.side,
+        status: 'open',
+        strategyId: 'adopted',
+        signalIds: [],
+        adopted: true,
+        plannedQuantity: r.quantity,
+        plannedEntryPrice: r.price,
+        entryQuantity: r.quantity,
+        entryValue: r.quantity * r.price,
+        exitQuantity: 0,
+        exitValue: 0,
+        fees: 0,
+        stopLoss: stop,
+        initialStop: stop,
+        takeProfit: defaultTarget(this.config, r.side, r.price, stop),
+        trailingActive: false,
+        requestedAt: now,
+        openedAt: now,
+        openedPublished: true,
+        exitRevision: 0,
+        stopRevision: 0,
+        targetRevision: 0,
+        realizedPnl: 0,
+      };
+      this.book.trades[id] = trade;
+      this.changed();
+      this.alert('warning', 'POSITION_ADOPTED', `Adopted a ${r.side} position of ${r.quantity} ${r.symbol} found at ${r.venue}: ${r.reason}. It is now managed with stop ${stop}.`, { tradeId: id });
+      this.emit('trade.opened', {
+        tradeId: id,
+        symbol: r.symbol,
+        side: r.side,
+        quantity: r.quantity,
+        entryPrice: r.price,
+        stopLoss: trade.stopLoss,
+        takeProfit: trade.takeProfit,
+        strategyId: 'adopted',
+        fees: 0,
+        openedAt: now,
+      });
+      this.placeProtection(trade);
+      this.publishPosition(r.symbol);
+      return;
+    }
+    // resolve: the venue no longer holds what the books say; book it out at the given price.
+    let missing = r.quantity;
+    const trades = this.activeTrades()
+      .filter((t) => t.symbol === r.symbol && t.side === r.side && openQuantity(t) > 0)
+      .sort((a, b) => (b.openedAt ?? 0) - (a.openedAt ?? 0));
+    for (const trade of trades) {
+      if (missing <= QTY_EPSILON) break;
+      const q = Math.min(openQuantity(trade), missing);
+      missing -= q;
+      trade.exitQuantity += q;
+      trade.exitValue += q * r.price;
+      this.changed();
+      if (openQuantity(trade) === 0) {
+        for (const id of [trade.stopOrderId, trade.targetOrderId]) {
+          const o = this.liveOrder(id);
+          if (o !== undefined) this.cancelOrder(o, 'position gone at the venue');
+        }
+        this.closeTrade(trade, 'reconciled');
+      }
+    }
+    this.alert('warning', 'POSITION_RESOLVED', `Booked out ${r.quantity - missing} ${r.symbol} (${r.side}) the venue no longer holds: ${r.reason}`);
+    this.publishPosition(r.symbol);
+  }
+
+  // ---------------------------------------------------------------- portfolio numbers and publishing
+
+  private activeTrades(): TradeRecord[] {
+    return Object.values(this.book.trades).filter((t) => t.status === 'pending' || t.status === 'open' || t.status === 'closing');
+  }
+
+  private equity(): number {
+    const source = this.config.equity.source;
+    const account = this.risk.state.accountEquity;
+    if (source !== 'internal' && account !== undefined) return account;
+    let equity = this.config.equity.initial + this.risk.state.realizedPnl;
+    for (const t of this.activeTrades()) equity += unrealizedPnl(t, this.markets[t.symbol]?.last) + realizedPnl(t);
+    return equity;
+  }
+
+  private exposure(): { total: number; bySymbol: Record<string, number> } {
+    const bySymbol: Record<string, number> = {};
+    let total = 0;
+    for (const t of this.activeTrades()) {
+      const e = tradeExposure(t, this.markets[t.symbol]?.last);
+      bySymbol[t.symbol] = (bySymbol[t.symbol] ?? 0) + e;
+      total += e;
+    }
+    return { total, bySymbol };
+  }
+
+  private heat(): number {
+    let heat = 0;
+    for (const t of this.activeTrades()) heat += tradeRisk(t);
+    return heat;
+  }
+
+  private edgeFor(strategyId: string): EdgeStats | undefined {
+    const r = this.records[strategyId];
+    if (r === undefined || r.trades === 0) return undefined;
+    const losses = r.trades - r.wins;
+    const avgWin = r.wins > 0 ? r.winPctSum / r.wins : 0;
+    const avgLoss = losses > 0 ? r.lossPctSum / losses : 0;
+    return { trades: r.trades, winRate: r.wins / r.trades, payoff: avgLoss > 0 ? avgWin / avgLoss : avgWin > 0 ? Infinity : 0 };
+  }
+
+  private atrFor(symbol: string): ATR {
+    let atr = this.atr.get(symbol);
+    if (atr === undefined) this.atr.set(symbol, (atr = new ATR(this.config.sizing.volatility.atrPeriod)));
+    return atr;
+  }
+
+  private publishPosition(symbol: string): void {
+    const trades = this.activeTrades().filter((t) => t.symbol === symbol && openQuantity(t) > 0);
+    const mark = this.markets[symbol]?.last;
+    let net = 0;
+    let cost = 0;
+    let unrealized = 0;
+    let realized = 0;
+    for (const t of trades) {
+      const q = openQuantity(t);
+      net += direction(t.side) * q;
+      cost += q * averageEntryPrice(t);
+      unrealized += unrealizedPnl(t, mark);
+      realized += realizedPnl(t);
+    }
+    const qty = Math.abs(net);
+    this.emit('position.updated', {
+      symbol,
+      side: qty <= QTY_EPSILON ? 'flat' : net > 0 ? 'long' : 'short',
+      quantity: qty <= QTY_EPSILON ? 0 : qty,
+      entryPrice: qty <= QTY_EPSILON ? 0 : cost / trades.reduce((s, t) => s + openQuantity(t), 0),
+      markPrice: mark,
+      unrealizedPnl: unrealized,
+      realizedPnl: realized,
+      timestamp: this.clock.now(),
+    });
+  }
+
+  private publishAllPositions(): void {
+    const symbols = new Set(this.activeTrades().filter((t) => openQuantity(t) > 0).map((t) => t.symbol));
+    for (const symbol of symbols) this.publishPosition(symbol);
+  }
+
+  /** Runs after every event: day roll-over, breakers, queued intents, and risk.state on change. */
+  private afterEvent(): void {
+    const now = this.clock.now();
+    if (this.risk.evaluate(now, this.equity())) this.changed();
+    this.publishRiskState(false);
+  }
+
+  private publishRiskState(force: boolean): void {
+    const now = this.clock.now();
+    const equity = this.equity();
+    const exposure = this.exposure();
+    const s = this.risk.state;
+    const payload = {
+      killSwitch: s.killSwitch,
+      reducingOnly: s.reducingOnly,
+      breakers: this.risk.breakerList(),
+      equity,
+      peakEquity: s.peakEquity,
+      drawdownPct: this.risk.drawdownPct(equity),
+      dailyPnl: this.risk.dailyPnl(equity),
+      openPositions: this.activeTrades().length,
+      exposure: exposure.total,
+      heat: equity > 0 ? (this.heat() / equity) * 100 : 0,
+      timestamp: now,
+    };
+    const discrete = JSON.stringify([payload.killSwitch, payload.reducingOnly, payload.breakers, payload.openPositions]);
+    const numeric = JSON.stringify([equity, payload.peakEquity, payload.dailyPnl, payload.exposure, payload.heat].map((n) => Number(n.toPrecision(8))));
+    const last = this.lastRisk;
+    const numericDue = last === undefined || (numeric !== last.numeric && now - last.at >= this.config.riskStateIntervalMs);
+    if (!force && last !== undefined && discrete === last.discrete && !numericDue) return;
+    this.lastRisk = { discrete, numeric, at: now };
+    this.emit('risk.state', payload);
+  }
+
+  private remember(list: string[], id: string): void {
+    list.push(id);
+    if (list.length > SEEN_LIMIT) list.splice(0, list.length - SEEN_LIMIT);
+  }
+}

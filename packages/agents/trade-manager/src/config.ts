@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+const pct = (what: string) => z.number().finite().nonnegative().describe(what);
+const positiveMs = z.number().int().nonnegative();
+
+const marketRules = z
+  .object({
+    quantityStep: z.number().positive().optional().describe('Order quantities are rounded down to a multiple of this'),
+    minQuantity: z.number().nonnegative().optional(),
+    minNotional: z.number().nonnegative().optional().describe('Smallest order value in quote currency'),
+  })
+  .strict();
+
+export const tradeManagerConfigSchema = z
+  .object({
+    symbols: z.array(z.string().min(1)).optional().describe('Only trade these symbols; every symbol when absent'),
+    timeframe: z
+      .string()
+      .optional()
+      .describe('Candle timeframe used for exits, ATR and counterfactuals; the first one seen per symbol when absent'),
+    allowShort: z.boolean().default(false).describe('Open short positions on short signals (needs a derivatives venue)'),
+    exitOnOppositeSignal: z.boolean().default(true),
+    equity: z
+      .object({
+        initial: z.number().positive().default(10_000).describe('Equity assumed until the first account.updated'),
+        source: z
+          .enum(['auto', 'account', 'internal'])
+          .default('auto')
+          .describe("auto: account.updated once one arrived, the manager's own books before; internal: initial + realised + unrealised P&L"),
+        venue: z.string().optional().describe('Only account.updated from this venue counts'),
+      })
+      .strict()
+      .prefault({}),
+    aggregation: z
+      .unknown()
+      .optional()
+      .describe('Signal aggregation settings, passed to @tradebus/strategies'),
+    entry: z
+      .object({
+        type: z.enum(['market', 'limit']).default('market'),
+        limitOffsetBps: z.number().nonnegative().default(0).describe('Limit entries: price improvement from the signal price, in basis points'),
+        timeoutMs: positiveMs.default(15 * 60_000).describe('Limit entries: cancel what is not filled after this long'),
+      })
+      .strict()
+      .prefault({}),
+    sizing: z
+      .object({
+        riskPerTradePct: pct('Fixed-fractional: percent of equity lost when the stop is hit').default(1),
+        defaultStopPct: pct('Stop distance when the signal has none and no ATR stop applies').default(2),
+        atrStopMultiple: z.number().nonnegative().default(0).describe('Stop at this many ATRs when the signal has none (0: use defaultStopPct)'),
+        rewardRisk: z.number().nonnegative().default(2).describe('Target at this multiple of the stop distance when the signal has none (0: no target)'),
+        maxPositionPct: pct('Largest position value as percent of equity').default(100),
+        minNotional: z.number().nonnegative().default(0),
+        quantityStep: z.number().positive().optional(),
+        markets: z.record(z.string(), marketRules).default({}),
+        kelly: z
+          .object({
+            enabled: z.boolean().default(true),
+            minTrades: z.number().int().positive().default(20).describe('Closed trades of a strategy before Kelly sizing applies'),
+            fraction: z.number().positive().max(1).default(0.5).describe('Fraction of the full Kelly bet'),
+            maxRiskPct: pct('Upper bound of the Kelly risk per trade').default(2),
+          })
+          .strict()
+          .prefault({}),
+        confidence: z
+          .object({
+            enabled: z.boolean().default(true),
+            min: z.number().min(0).max(1).default(0).describe('Signals below this confidence are rejected'),
+            floor: z.number().min(0).max(1).default(0.25).describe('Smallest size multiplier a low confidence can give'),
+          })
+          .strict()
+          .prefault({}),
+        volatility: z
+          .object({
+            enabled: z.boolean().default(false),
+            atrPeriod: z.number().int().positive().default(14),
+            targetAtrPct: z.number().positive().default(1).describe('ATR (percent of price) at which the size is unchanged'),
+            minMultiplier: z.number().positive().default(0.25),
+            maxMultiplier: z.number().positive().default(1.5),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxOpenPositions: z.number().int().nonnegative().default(5),
+        maxExposurePerSymbolPct: pct('Position value per symbol as percent of equity').default(50),
+        maxTotalExposurePct: pct('Value of all positions as percent of equity').default(200),
+        maxPortfolioHeatPct: pct('Sum of what every open trade loses at its stop, as percent of equity').default(6),
+        maxTradesPerDay: z.number().int().nonnegative().default(50),
+        minTimeBetweenTradesMs: positiveMs.default(0),
+        symbolCooldownAfterLossMs: positiveMs.default(0),
+      })
+      .strict()
+      .prefault({}),
+    breakers: z
+      .object({
+        dailyLossPct: pct('Trip when the day loses this percent of its starting equity (0: off)').default(5),
+        dailyLossCooldownMs: positiveMs
+          .optional()
+          .describe('Resume after this long, with a fresh allowance from the equity at that moment; until the next UTC day when absent'),
+        maxDrawdownPct: pct('Trip when equity is this far below its peak (0: off)').default(20),
+        drawdownCooldownMs: positiveMs.default(24 * 3_600_000).describe('After it, the peak restarts from the current equity'),
+        maxConsecutiveLosses: z.number().int().nonnegative().default(5).describe('0: off'),
+        consecutiveLossCooldownMs: positiveMs.default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
+    exits: z
+      .object({
+        protectiveOrdersAtVenue: z
+          .boolean()
+          .default(false)
+          .describe('Place stop-loss and take-profit orders at the venue; otherwise the manager watches prices and exits itself'),
+        reduceOnly: z.boolean().default(true).describe('Mark exit and protective orders reduce-only (turn off for spot venues that refuse the flag)'),
+        trailing: z
+          .object({
+            enabled: z.boolean().default(false),
+            distancePct: z.number().positive().optional(),
+            atrMultiple: z.number().positive().optional(),
+            activationPct: pct('Start trailing once the trade is this far in profit').default(0),
+            venueUpdateStepPct: pct('Replace a venue stop only when it moved this much').default(0.1),
+          })
+          .strict()
+          .prefault({}),
+        timeStopMs: positiveMs.default(0).describe('Close a trade open this long (0: off)'),
+        exitRetryMs: positiveMs.default(30_000).describe('Try again when an exit order was rejected or cancelled'),
+      })
+      .strict()
+      .prefault({}),
+    counterfactual: z
+      .object({
+        enabled: z.boolean().default(true),
+        maxBars: z.number().int().positive().default(288).describe('Give up following a rejected signal after this many candles'),
+        maxTracked: z.number().int().positive().default(500),
+      })
+      .strict()
+      .prefault({}),
+    maxSignalAgeMs: positiveMs.default(0).describe('Reject signals older than this (0: off)'),
+    positionSnapshotIntervalMs: positiveMs.default(60_000).describe('Republish every open position this often, for reconciliation (0: off)'),
+    riskStateIntervalMs: positiveMs.default(60_000).describe('Publish risk.state at most this often when only the numbers changed'),
+  })
+  .strict();
+
+export type TradeManagerConfig = z.output<typeof tradeManagerConfigSchema>;
+export type TradeManagerConfigInput = z.input<typeof tradeManagerConfigSchema>;
