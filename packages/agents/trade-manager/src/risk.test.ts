@@ -159,7 +159,7 @@ describe('exposure rules', () => {
     await x.signal({ price: 100, stopLoss: 98 }); // 100 at risk of a 150 budget
     const s = await x.signal({ symbol: 'ETH/USDT', price: 100, stopLoss: 98 });
     expect(x.decision(s.id)!.reasons).toContain('capped by max portfolio heat');
-    expect(x.decision(s.id)!.quantity * 2).toBeLessThanOrEqual(50 + 1e-6);
+    expect(x.decision(s.id)!.quantity! * 2).toBeLessThanOrEqual(50 + 1e-6);
     expect(x.of('risk.state').at(-1)!.heat).toBeCloseTo(1.5, 1);
   });
 
