@@ -251,6 +251,33 @@ export interface ExecutionEventSource {
   subscribe(listener: ExecutionListener): () => void;
 }
 
+/** Synchronous delivery of every market data record, before any `watch*` consumer sees it. */
+export interface MarketDataListener {
+  candle?(candle: Candle): void;
+  tick?(tick: Tick): void;
+  /** Missing bars found in the data (replay): reported, never filled in. */
+  gap?(gap: DataGap): void;
+}
+
+export interface DataGap {
+  symbol: string;
+  timeframe: string;
+  /** Open time of the first missing bar. */
+  from: number;
+  /** Open time of the last missing bar. */
+  to: number;
+  missingBars: number;
+}
+
+/**
+ * A market data source that can drive a simulation directly (replay, synthetic). A paper exchange
+ * attached here sees each bar before strategies do, so orders placed on a bar's close are matched
+ * from the next bar on: no look-ahead.
+ */
+export interface MarketDataFeed {
+  addListener(listener: MarketDataListener): () => void;
+}
+
 export type ProviderKind = 'ccxt' | 'paper' | 'replay' | 'synthetic';
 
 /**
@@ -267,6 +294,8 @@ export interface Provider {
   readonly account?: AccountProvider | undefined;
   /** Present when the provider pushes order/account changes; poll `fetchOrder` otherwise. */
   readonly events?: ExecutionEventSource | undefined;
+  /** Present on simulated data sources (replay, synthetic). */
+  readonly feed?: MarketDataFeed | undefined;
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>;
 }

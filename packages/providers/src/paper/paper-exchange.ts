@@ -8,6 +8,7 @@ import type {
   ExecutionEventSource,
   ExecutionListener,
   ExecutionProvider,
+  MarketDataListener,
   MarketDataProvider,
   MyTrade,
   Order,
@@ -118,7 +119,7 @@ const EPS = 1e-12;
  * orders, charges fees and slippage, keeps balances and positions, and reports every change the
  * way a live venue's user stream would. Deterministic: all time comes from the injected clock.
  */
-export class PaperExchange implements ExecutionProvider, AccountProvider, ExecutionEventSource, Provider {
+export class PaperExchange implements ExecutionProvider, AccountProvider, ExecutionEventSource, MarketDataListener, Provider {
   readonly kind = 'paper' as const;
   readonly id: string;
   readonly venue: string;
@@ -214,6 +215,15 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: candle.volume, source: 'candle', timestamp: candle.timestamp });
     if (this.opts.accountUpdates === 'every_bar') this.accountDirty = true;
     this.flush();
+  }
+
+  /** MarketDataListener: lets a replay or synthetic feed drive the exchange (`feed.addListener(paper)`). */
+  candle(candle: Candle): void {
+    this.onCandle(candle);
+  }
+
+  tick(tick: Tick): void {
+    this.onTick(tick);
   }
 
   /**

@@ -1,0 +1,237 @@
+import { readFile } from 'node:fs/promises';
+import { extname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { silentLogger, TradebusError, VirtualClock, type Clock, type Logger } from '@tradebus/core';
+import type { Candle, DataGap, Market, MarketDataFeed, MarketDataListener, MarketDataProvider, OrderBookTop, Provider, Tick, Ticker } from '../types.js';
+import { canonicalSymbol } from '../util/symbols.js';
+import { MarketTimeline, type TimelineRecord, type TimelineSummary } from '../util/timeline.js';
+import { timeframeToMs } from '../util/timeframes.js';
+import { parseCandles, parseTrades } from './parse.js';
+
+export type ReplaySource =
+  | { type: 'candles'; file: string; symbol: string; timeframe: string; format?: 'csv' | 'json' | undefined }
+  | { type: 'trades'; file: string; symbol: string; format?: 'csv' | 'json' | undefined };
+
+export interface ReplayProviderOptions {
+  id?: string;
+  venue?: string;
+  /** A VirtualClock for backtests (advanced to each record's time); with a WallClock the replay waits for real time. */
+  clock: Clock;
+  logger?: Logger;
+  sources: ReplaySource[];
+  /** Relative file paths are resolved against this directory (the config file's), else the working directory. */
+  baseDir?: string;
+  /** `max` (default) or a multiple of real time for demos: 1, 60, 3600... */
+  speed?: number | 'max';
+  /** Longest wall-clock pause between two records at a speed factor; longer data gaps are shortened to it. */
+  maxPauseMs?: number;
+  /** Records up to this time are history (served by fetchOHLCV), not played. */
+  startAt?: number;
+  /** Alternative to `startAt`: hold back the first N bars of every candle source as history. */
+  warmupBars?: number;
+  /** Records after this time are left out. */
+  endAt?: number;
+  /** Pacing hooks, replaceable for tests. */
+  wallSleep?: (ms: number) => Promise<void>;
+  wallNow?: () => number;
+}
+
+type PlayRecord = TimelineRecord | { kind: 'gap'; time: number; gap: DataGap };
+
+/**
+ * Market data from files: candles (CSV/JSON) and tick-level trades, several symbols merged in
+ * time order, played on a virtual clock as fast as consumers keep up, or at a speed factor for
+ * demos. A bar is played at its close time; a trade at its own time. Missing bars are reported
+ * (`gaps()`, the `gap` listener, a warning in the log), never invented.
+ */
+export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provider {
+  readonly kind = 'replay' as const;
+  readonly id: string;
+  readonly venue: string;
+  private readonly options: ReplayProviderOptions;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly timeline: MarketTimeline;
+  private loading: Promise<void> | undefined;
+  private future: PlayRecord[] = [];
+  private running: Promise<TimelineSummary> | undefined;
+  private start_: number | undefined;
+
+  constructor(options: ReplayProviderOptions) {
+    if (options.sources.length === 0) throw new TradebusError('REPLAY_NO_SOURCES', 'A replay needs at least one data source: list files under sources.');
+    this.options = options;
+    this.id = options.id ?? 'replay';
+    this.venue = options.venue ?? this.id;
+    this.clock = options.clock;
+    this.logger = (options.logger ?? silentLogger()).child({ provider: this.id });
+    this.timeline = new MarketTimeline({
+      id: this.id,
+      clock: options.clock,
+      logger: options.logger,
+      speed: options.speed,
+      maxPauseMs: options.maxPauseMs,
+      wallSleep: options.wallSleep,
+      wallNow: options.wallNow,
+    });
+    for (const s of options.sources) this.timeline.registerSymbol(canonicalSymbol(s.symbol), s.type === 'candles' ? s.timeframe : undefined);
+  }
+
+  get marketData(): MarketDataProvider {
+    return this;
+  }
+  get feed(): MarketDataFeed {
+    return this;
+  }
+
+  /** Time of the replay position when it starts (after `load()`): the end of the history part. */
+  get startTime(): number | undefined {
+    return this.start_;
+  }
+
+  /**
+   * Reads and checks every file, splits history from what is to be played, and moves a virtual
+   * clock that is behind to the start (call it before agents start timers on that clock).
+   */
+  load(): Promise<void> {
+    this.loading ??= this.loadFiles();
+    return this.loading;
+  }
+
+  /** Plays the data to the end (or `stop()`); watchers' streams end afterwards. Starting twice returns the same run. */
+  start(): Promise<TimelineSummary> {
+    this.running ??= (async () => {
+      await this.load();
+      const records = this.future;
+      this.future = [];
+      const timeline = this.timeline;
+      const summary = await timeline.run(
+        (function* () {
+          for (const r of records) {
+            if (r.kind === 'gap') {
+              timeline.reportGap(r.gap);
+              continue;
+            }
+            yield r;
+          }
+        })(),
+      );
+      this.logger.info({ records: summary.records, gaps: summary.gaps.length }, 'replay finished');
+      return summary;
+    })();
+    return this.running;
+  }
+
+  /** Resolves with the summary when the replay has finished; undefined before `start()`. */
+  get done(): Promise<TimelineSummary> | undefined {
+    return this.running;
+  }
+
+  pause(): void {
+    this.timeline.pause();
+  }
+  resume(): void {
+    this.timeline.resume();
+  }
+  stop(): void {
+    this.timeline.stop();
+  }
+
+  /** Missing bars found so far (all of them once loaded). */
+  gaps(): DataGap[] {
+    return this.timeline.gaps();
+  }
+
+  addListener(listener: MarketDataListener): () => void {
+    return this.timeline.addListener(listener);
+  }
+
+  async loadMarkets(): Promise<Market[]> {
+    return this.timeline.markets();
+  }
+
+  async fetchTicker(symbol: string): Promise<Ticker> {
+    await this.load();
+    return this.timeline.fetchTicker(symbol);
+  }
+
+  async fetchOrderBookTop(symbol: string): Promise<OrderBookTop> {
+    await this.load();
+    return this.timeline.fetchOrderBookTop(symbol);
+  }
+
+  async fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
+    await this.load();
+    return this.timeline.fetchOHLCV(symbol, timeframe, since, limit);
+  }
+
+  watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick> {
+    return this.timeline.watchTicks(symbol, signal);
+  }
+
+  watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
+    return this.timeline.watchCandles(symbol, timeframe, signal);
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+  }
+
+  private async loadFiles(): Promise<void> {
+    const all: Array<{ record: PlayRecord; source: number; seq: number }> = [];
+    const warmupEnds: number[] = [];
+    for (const [index, source] of this.options.sources.entries()) {
+      const path = isAbsolute(source.file) ? source.file : resolvePath(this.options.baseDir ?? process.cwd(), source.file);
+      const format = source.format ?? (extname(path).toLowerCase() === '.json' ? 'json' : 'csv');
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        throw new TradebusError('REPLAY_FILE_UNREADABLE', `${this.id}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). Check sources[${index}].file.`, {
+          cause: err,
+        });
+      }
+      const symbol = canonicalSymbol(source.symbol);
+      let seq = 0;
+      if (source.type === 'candles') {
+        const tfMs = timeframeToMs(source.timeframe);
+        const bars = parseCandles(path, text, format, symbol, source.timeframe);
+        if (this.options.warmupBars !== undefined && bars.length > 0) {
+          const last = bars[Math.min(this.options.warmupBars, bars.length) - 1];
+          if (last !== undefined) warmupEnds.push(last.timestamp + tfMs);
+        }
+        let previous: Candle | undefined;
+        for (const bar of bars) {
+          if (previous !== undefined && bar.timestamp - previous.timestamp > tfMs) {
+            const missing = Math.round((bar.timestamp - previous.timestamp) / tfMs) - 1;
+            const gap: DataGap = { symbol, timeframe: source.timeframe, from: previous.timestamp + tfMs, to: bar.timestamp - tfMs, missingBars: missing };
+            // Known once the first missing bar should have closed.
+            all.push({ record: { kind: 'gap', time: gap.from + tfMs, gap }, source: index, seq: seq++ });
+          }
+          all.push({ record: { kind: 'candle', time: bar.timestamp + tfMs, candle: bar }, source: index, seq: seq++ });
+          previous = bar;
+        }
+      } else {
+        for (const tick of parseTrades(path, text, format, symbol)) all.push({ record: { kind: 'trade', time: tick.timestamp, tick }, source: index, seq: seq++ });
+      }
+    }
+    all.sort((a, b) => a.record.time - b.record.time || a.source - b.source || a.seq - b.seq);
+    const startAt = this.options.startAt ?? (warmupEnds.length > 0 ? Math.max(...warmupEnds) : undefined);
+    const endAt = this.options.endAt ?? Number.POSITIVE_INFINITY;
+    for (const { record } of all) {
+      if (record.time > endAt) break;
+      if (startAt !== undefined && record.time <= startAt) {
+        if (record.kind === 'gap') this.timeline.reportGap(record.gap);
+        else this.timeline.addHistory(record);
+        continue;
+      }
+      this.future.push(record);
+    }
+    this.start_ = startAt ?? this.future[0]?.time;
+    if (this.start_ !== undefined && this.clock instanceof VirtualClock && this.clock.now() < this.start_) {
+      if (this.clock.pendingTimers > 0) {
+        this.logger.warn({ from: this.clock.now(), to: this.start_ }, 'moving a virtual clock with pending timers to the replay start; create the clock at the start time or load the replay before starting agents');
+      }
+      this.clock.advanceTo(this.start_);
+    }
+    this.logger.info({ sources: this.options.sources.length, history: all.length - this.future.length, toPlay: this.future.length }, 'replay data loaded');
+  }
+}
