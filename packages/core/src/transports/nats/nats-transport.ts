@@ -350,6 +350,18 @@ export class NatsTransport implements Transport {
     if (nc !== undefined && this.currentStatus === 'connected') await nc.flush();
   }
 
+  /**
+   * How far behind a durable subscriber is, from the server's view: events it has not received
+   * yet (`pending`) and events it received but has not acknowledged (`ackPending`). `consumer` is
+   * the durable name, or `<durable>-<pattern>` for a subscription split over several patterns.
+   */
+  async durableInfo(consumer: string): Promise<{ pending: number; ackPending: number; redelivered: number }> {
+    const jsm = this.jsm;
+    if (jsm === undefined) throw new TransportError('NATS_JETSTREAM_UNAVAILABLE', 'No durable events on this transport: transport.durable is empty or it is not connected.');
+    const info = await jsm.consumers.info(this.options.streamName, consumer);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   private usable(what: string): NatsConnection {
