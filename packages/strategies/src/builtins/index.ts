@@ -1,0 +1,28 @@
+import type { AnyStrategyDefinition } from '../types.js';
+import { adxTrend } from './adx-trend.js';
+import { bollingerReversion } from './bollinger-reversion.js';
+import { donchianBreakout } from './donchian-breakout.js';
+import { emaCross } from './ema-cross.js';
+import { macdCross } from './macd-cross.js';
+import { rsiDivergence } from './rsi-divergence.js';
+import { rsiReversion } from './rsi-reversion.js';
+
+export { adxTrend, adxTrendParams, type AdxTrendParams } from './adx-trend.js';
+export { bollingerReversion, bollingerReversionParams, type BollingerReversionParams } from './bollinger-reversion.js';
+export { donchianBreakout, donchianBreakoutParams, type DonchianBreakoutParams } from './donchian-breakout.js';
+export { emaCross, emaCrossParams, type EmaCrossParams } from './ema-cross.js';
+export { macdCross, macdCrossParams, type MacdCrossParams } from './macd-cross.js';
+export { rsiDivergence, rsiDivergenceParams, type RsiDivergenceParams } from './rsi-divergence.js';
+export { rsiReversion, rsiReversionParams, type RsiReversionParams } from './rsi-reversion.js';
+export { atrLevels, confidenceFrom, crossedAbove, crossedBelow } from './common.js';
+
+/** Every built-in strategy definition, in documentation order. */
+export const builtinStrategies: readonly AnyStrategyDefinition[] = [
+  emaCross,
+  rsiReversion,
+  macdCross,
+  bollingerReversion,
+  donchianBreakout,
+  adxTrend,
+  rsiDivergence,
+];
