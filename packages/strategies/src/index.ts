@@ -22,3 +22,34 @@ export { defineStrategy, StrategyInstance } from './strategy.js';
 export { StrategyRegistry, strategyConfigSchema, type CreateStrategyOptions, type StrategyConfig } from './registry.js';
 export { builtinRegistry, createStrategies, createStrategy } from './create.js';
 export * from './builtins/index.js';
+export {
+  SignalAggregator,
+  aggregateSignals,
+  aggregatorConfigSchema,
+  type AggregationContext,
+  type AggregationResult,
+  type AggregationRule,
+  type AggregatorConfig,
+  type AggregatorConfigInput,
+  type RuleNote,
+  type SignalDecision,
+  type TrackRecordSource,
+} from './aggregation/aggregator.js';
+export {
+  RegimeDetector,
+  regimeDetectorConfigSchema,
+  regimes,
+  type Regime,
+  type RegimeDetectorConfig,
+  type RegimeSource,
+} from './aggregation/regime.js';
+export {
+  TrackRecord,
+  closedTradeSchema,
+  trackRecordConfigSchema,
+  type ClosedTrade,
+  type StrategyStats,
+  type TrackRecordConfig,
+  type TrackRecordConfigInput,
+  type TrackRecordSnapshot,
+} from './aggregation/track-record.js';
