@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { BuiltinEvents } from '@tradebus/core';
+import {
+  computeMetrics,
+  groupStats,
+  type BenchmarkPoint,
+  type ClosedTrade,
+  type EquityPoint,
+  type GroupStats,
+  type PerformanceMetrics,
+} from './metrics.js';
+import { renderHtml } from './html.js';
+
+export type OpenTrade = BuiltinEvents['trade.opened'];
+
+export interface OrderCounts {
+  requested: number;
+  filled: number;
+  partiallyFilled: number;
+  cancelled: number;
+  rejected: number;
+  expired: number;
+}
+
+/** How the run went, as opposed to what it produced: the only part of a report that changes between identical runs. */
+export interface RunInfo {
+  candles: number;
+  events: number;
+  wallMs: number;
+  candlesPerSecond: number;
+  peakRssBytes?: number;
+}
+
+/** A backtest report: everything the JSON file holds and the HTML page shows. */
+export interface BacktestReport {
+  format: 'tradebus-backtest-report';
+  version: 1;
+  name: string;
+  /** Config file the backtest ran, when it came from one. */
+  config: string | undefined;
+  quoteCurrency: string;
+  timeframe: string;
+  barIntervalMs: number;
+  symbols: string[];
+  metrics: PerformanceMetrics;
+  byStrategy: Record<string, GroupStats>;
+  bySymbol: Record<string, GroupStats>;
+  /** [timestamp, equity, exposed (0/1)] per bar. */
+  equity: Array<[number, number, 0 | 1]>;
+  trades: ClosedTrade[];
+  /** Trades still open when the data ran out (marked to market in the equity curve). */
+  openTrades: OpenTrade[];
+  orders: OrderCounts;
+  benchmark: { name: string } | undefined;
+  /** Things the reader should know: data gaps, rejected orders, agents that failed. */
+  warnings: string[];
+  /** SHA-256 of the trade log CSV: equal hashes, identical trades. */
+  tradeLogSha256: string;
+  run: RunInfo;
+}
+
+export interface BuildReportInput {
+  name: string;
+  config?: string | undefined;
+  quoteCurrency: string;
+  timeframe: string;
+  barIntervalMs: number;
+  symbols: string[];
+  equity: EquityPoint[];
+  trades: ClosedTrade[];
+  openTrades?: OpenTrade[];
+  orders?: OrderCounts;
+  fees?: number;
+  riskFreeRate?: number;
+  periodsPerYear?: number;
+  benchmark?: { name: string; series: BenchmarkPoint[] } | undefined;
+  warnings?: string[];
+  run: RunInfo;
+}
+
+export function emptyOrderCounts(): OrderCounts {
+  return { requested: 0, filled: 0, partiallyFilled: 0, cancelled: 0, rejected: 0, expired: 0 };
+}
+
+/** Trades in the order they closed; ties broken by id so two identical runs list them identically. */
+export function sortTrades(trades: readonly ClosedTrade[]): ClosedTrade[] {
+  return [...trades].sort((a, b) => a.closedAt - b.closedAt || a.openedAt - b.openedAt || (a.tradeId < b.tradeId ? -1 : a.tradeId > b.tradeId ? 1 : 0));
+}
+
+export function buildReport(input: BuildReportInput): BacktestReport {
+  const trades = sortTrades(input.trades);
+  const metrics = computeMetrics(input.equity, trades, {
+    barIntervalMs: input.barIntervalMs,
+    periodsPerYear: input.periodsPerYear,
+    riskFreeRate: input.riskFreeRate,
+    fees: input.fees,
+    benchmark: input.benchmark?.series,
+  });
+  const startEquity = metrics.startEquity;
+  const csv = tradesToCsv(trades);
+  return {
+    format: 'tradebus-backtest-report',
+    version: 1,
+    name: input.name,
+    config: input.config,
+    quoteCurrency: input.quoteCurrency,
+    timeframe: input.timeframe,
+    barIntervalMs: input.barIntervalMs,
+    symbols: [...input.symbols],
+    metrics,
+    byStrategy: groupStats(trades, (t) => t.strategyId ?? '(none)', startEquity),
+    bySymbol: groupStats(trades, (t) => t.symbol, startEquity),
+    equity: input.equity.map((p) => [p.timestamp, p.equity, p.exposed === true ? 1 : 0]),
+    trades,
+    openTrades: input.openTrades ?? [],
+    orders: input.orders ?? emptyOrderCounts(),
+    benchmark: input.benchmark === undefined ? undefined : { name: input.benchmark.name },
+    warnings: input.warnings ?? [],
+    tradeLogSha256: sha256(csv),
+    run: input.run,
+  };
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+const CSV_COLUMNS = [
+  'tradeId',
+  'strategyId',
+  'symbol',
+  'side',
+  'quantity',
+  'entryPrice',
+  'exitPrice',
+  'openedAt',
+  'closedAt',
+  'pnl',
+  'pnlPct',
+  'fees',
+  'exitReason',
+] as const;
+
+function csvField(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = typeof value === 'number' ? numberText(value) : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Shortest text that reads back as the same double: the CSV loses nothing. */
+function numberText(n: number): string {
+  return Number.isFinite(n) ? String(n) : '';
+}
+
+/** The trade log as RFC 4180 CSV with ISO-8601 UTC times; the file the determinism check hashes. */
+export function tradesToCsv(trades: readonly ClosedTrade[]): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const t of trades) {
+    lines.push(
+      CSV_COLUMNS.map((c) => {
+        const v = t[c];
+        if ((c === 'openedAt' || c === 'closedAt') && typeof v === 'number') return new Date(v).toISOString();
+        return csvField(v);
+      }).join(','),
+    );
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+export interface WrittenReport {
+  dir: string;
+  json: string;
+  html: string;
+  csv: string;
+}
+
+/** Writes report.json, report.html and trades.csv into `dir` (created when missing). */
+export function writeReport(report: BacktestReport, dir: string): WrittenReport {
+  const out = resolve(dir);
+  mkdirSync(out, { recursive: true });
+  const files = { dir: out, json: join(out, 'report.json'), html: join(out, 'report.html'), csv: join(out, 'trades.csv') };
+  writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(files.html, renderHtml(report));
+  writeFileSync(files.csv, tradesToCsv(report.trades));
+  return files;
+}
