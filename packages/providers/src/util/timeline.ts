@@ -43,6 +43,9 @@ interface CandleSeries {
 /** Builds bars of one timeframe from finer pieces (trades or smaller bars). */
 class BarBuilder {
   private forming: Candle | undefined;
+  /** The first bar, when its first bar piece started after the bar's open: part of it lies before the data. */
+  private partial = false;
+  private first = true;
   constructor(
     readonly symbol: string,
     readonly timeframe: string,
@@ -60,6 +63,8 @@ class BarBuilder {
     const bucket = barOpenTime(start, this.timeframeMs);
     if (this.forming !== undefined && this.forming.timestamp !== bucket) out.push(...this.close());
     if (this.forming === undefined) {
+      this.partial = this.first && end > start && start > bucket;
+      this.first = false;
       this.forming = { symbol: this.symbol, timeframe: this.timeframe, timestamp: bucket, open, high, low, close, volume, closed: false };
     } else {
       const f = this.forming;
@@ -73,12 +78,16 @@ class BarBuilder {
   }
 
   peek(): Candle | undefined {
-    return this.forming === undefined ? undefined : { ...this.forming };
+    return this.forming === undefined || this.partial ? undefined : { ...this.forming };
   }
 
   close(): Candle[] {
     const f = this.forming;
     this.forming = undefined;
+    if (this.partial) {
+      this.partial = false;
+      return [];
+    }
     return f === undefined ? [] : [{ ...f, closed: true }];
   }
 }
