@@ -362,6 +362,35 @@ describe('custom strategies', () => {
   });
 });
 
+test('the example of docs/strategies.md type-checks and runs', () => {
+  const keltnerBreakout = defineStrategy({
+    type: 'keltner-breakout',
+    description: 'Long when the close leaves the Keltner channel upwards.',
+    params: z.strictObject({ period: z.number().int().min(2).default(20) }),
+    indicators: (p) => ({ channel: { type: 'keltner', period: p.period }, atr: { type: 'atr', period: 14 } }),
+    memory: () => ({ breakouts: 0 }),
+    evaluate({ candle, previousCandle, values, previous }) {
+      if (previousCandle.close <= previous.channel.upper && candle.close > values.channel.upper) {
+        return {
+          side: 'long',
+          confidence: 0.6,
+          reason: `close ${candle.close} left the Keltner channel`,
+          stopLoss: values.channel.middle,
+        };
+      }
+    },
+    commit({ candle, values, memory }) {
+      if (candle.close > values.channel.upper) memory.breakouts++;
+    },
+  });
+  const registry = builtinRegistry().register(keltnerBreakout);
+  const strategy = createStrategy({ type: 'keltner-breakout', params: { period: 30 } }, { registry });
+  expect(strategy.warmupBars).toBe(31);
+  const signals = feed(strategy, eth);
+  expect(signals.length).toBeGreaterThan(10);
+  expect(signals.every((s) => s.side === 'long' && s.stopLoss! < s.price)).toBe(true);
+});
+
 test('barCloseTime handles fixed bars and calendar months', () => {
   expect(barCloseTime(0, '5m')).toBe(300_000);
   expect(barCloseTime(0, '4h')).toBe(4 * 3_600_000);
