@@ -25,3 +25,4 @@ export { NATS_DEFAULTS, type NatsTransportOptions, type NatsTlsOptions } from '.
 export { deadLetterSchema, wireEnvelopeSchema, type DeadLetter, type DeadLetterCode } from './transports/nats/codec.js';
 export { createTransport, type CreateTransportOptions } from './transports/create-transport.js';
 export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions } from './agent-process.js';
+export * from './data/index.js';

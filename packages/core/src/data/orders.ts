@@ -1,0 +1,268 @@
+import { rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Low } from 'lowdb';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { builtinEvents, type BuiltinEvents } from '../events/builtin.js';
+import { errorMessage } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { DataCorruptedError } from './errors.js';
+import { openDocument, type DurableJsonFile, type DurableJsonFileOptions } from './durable-file.js';
+import {
+  DEFAULT_QUERY_LIMIT,
+  isTerminalOrderStatus,
+  type OrderQuery,
+  type OrderRecord,
+  type OrderRepository,
+  type OrderStatus,
+  type OrderUpdate,
+} from './repositories.js';
+import type { SegmentLog } from './segment-log.js';
+import { checkLimit, validateRecord } from './validate.js';
+
+const orderUpdateSchema = builtinEvents['order.updated'].extend({
+  strategyId: z.string().optional(),
+  signalId: z.string().optional(),
+  timeInForce: builtinEvents['order.requested'].shape.timeInForce,
+});
+const orderRecordSchema = orderUpdateSchema.extend({ createdAt: z.number() });
+
+const checkpointSchema = z.object({
+  version: z.literal(1),
+  /** Every order-log record up to this seq is reflected here. */
+  seq: z.number().int().nonnegative(),
+  open: z.array(orderRecordSchema),
+  recent: z.array(orderRecordSchema),
+});
+type Checkpoint = z.output<typeof checkpointSchema>;
+
+/** Terminal orders kept in memory for late updates and fast lookups. */
+const RECENT_LIMIT = 1000;
+/** Durable updates between two checkpoints. */
+const CHECKPOINT_EVERY = 500;
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+function mergeFills(previous: OrderRecord['fills'], incoming: OrderRecord['fills']): OrderRecord['fills'] {
+  if (incoming.length === 0) return previous;
+  const seen = new Set(previous.map((f) => f.tradeId));
+  const added = incoming.filter((f) => !seen.has(f.tradeId));
+  return added.length === 0 ? previous : [...previous, ...added];
+}
+
+/** An update that must not overwrite `previous`: older, or a regression at the same instant. */
+function isStale(previous: OrderRecord, update: OrderUpdate): boolean {
+  if (update.timestamp < previous.timestamp) return true;
+  if (update.timestamp > previous.timestamp) return false;
+  return (isTerminalOrderStatus(previous.status) && !isTerminalOrderStatus(update.status)) || update.filledQuantity < previous.filledQuantity;
+}
+
+export function mergeOrder(previous: OrderRecord | undefined, update: OrderUpdate): OrderRecord {
+  if (previous === undefined) return { ...(withoutUndefined(update) as OrderUpdate), fills: [...update.fills], createdAt: update.timestamp };
+  const fills = mergeFills(previous.fills, update.fills);
+  if (isStale(previous, update)) return { ...previous, fills };
+  return { ...previous, ...(withoutUndefined(update) as OrderUpdate), fills, createdAt: previous.createdAt };
+}
+
+/**
+ * Orders on the segmented log (every state, tagged by symbol, stamped with the update time) plus
+ * in-memory maps of open and recently closed orders. A checkpoint document of those maps,
+ * written every few hundred durable updates and on close, bounds the work of a restart to the
+ * records after it.
+ */
+export class LogOrderRepository implements OrderRepository {
+  private readonly open = new Map<string, OrderRecord>();
+  private readonly recent = new Map<string, OrderRecord>();
+  // What is durable: the checkpoint must never claim a state whose log record could still be lost.
+  private readonly durableOpen = new Map<string, OrderRecord>();
+  private readonly durableRecent = new Map<string, OrderRecord>();
+  private durableSeq = 0;
+  private sinceCheckpoint = 0;
+  private checkpointWrite: Promise<void> | undefined;
+
+  private constructor(
+    private readonly log: SegmentLog,
+    private readonly checkpoint: { db: Low<Checkpoint>; file: DurableJsonFile<Checkpoint> },
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(log: SegmentLog, options: DurableJsonFileOptions & { logger?: Logger } = {}): Promise<LogOrderRepository> {
+    const logger = options.logger ?? silentLogger();
+    const empty: Checkpoint = { version: 1, seq: 0, open: [], recent: [] };
+    const path = join(log.dir, 'checkpoint.json');
+    let checkpoint: { db: Low<Checkpoint>; file: DurableJsonFile<Checkpoint> };
+    try {
+      checkpoint = await openDocument<Checkpoint>(path, empty, options);
+    } catch (err) {
+      if (!(err instanceof DataCorruptedError)) throw err;
+      // The checkpoint only summarises the order log, so a damaged one is set aside and rebuilt.
+      const aside = `${path}.${Date.now()}.corrupt`;
+      await rename(path, aside);
+      logger.warn({ file: path, movedTo: aside, err: errorMessage(err) }, 'order checkpoint unreadable: rebuilding open orders from the order log');
+      checkpoint = await openDocument<Checkpoint>(path, empty, options);
+    }
+    const repo = new LogOrderRepository(log, checkpoint, logger);
+    await repo.recover();
+    return repo;
+  }
+
+  private async recover(): Promise<void> {
+    let start = 0;
+    const parsed = checkpointSchema.safeParse(this.checkpoint.db.data);
+    const lastSeq = this.log.stats().lastSeq;
+    if (parsed.success && parsed.data.seq <= lastSeq) {
+      for (const r of [...parsed.data.recent, ...parsed.data.open]) this.apply(r, 0);
+      start = parsed.data.seq;
+    } else if (parsed.success && parsed.data.seq > 0) {
+      this.logger.warn({ checkpointSeq: parsed.data.seq, lastSeq }, 'order checkpoint is ahead of the order log (restored from another backup?): rebuilding from the log');
+    } else if (!parsed.success) {
+      this.logger.warn('order checkpoint has an unexpected shape: rebuilding from the order log');
+    }
+    let replayed = 0;
+    for await (const r of this.log.scan<OrderRecord>({ afterSeq: start, order: 'asc' })) {
+      this.apply(r.data, r.seq);
+      replayed++;
+    }
+    this.durableSeq = Math.max(start, lastSeq);
+    if (replayed >= CHECKPOINT_EVERY || !parsed.success) await this.writeCheckpoint();
+  }
+
+  /** Applies a durable record (recovery) to both the live and the durable maps. */
+  private apply(record: OrderRecord, seq: number): void {
+    place(this.open, this.recent, record);
+    place(this.durableOpen, this.durableRecent, record);
+    if (seq > this.durableSeq) this.durableSeq = seq;
+  }
+
+  async upsert(update: OrderUpdate): Promise<OrderRecord> {
+    const valid = validateRecord(orderUpdateSchema, update, `order update '${update?.clientOrderId ?? '?'}'`);
+    const previous = this.open.get(valid.clientOrderId) ?? this.recent.get(valid.clientOrderId);
+    return this.store(mergeOrder(previous, valid));
+  }
+
+  async recordRequested(request: BuiltinEvents['order.requested']): Promise<OrderRecord> {
+    const req = validateRecord(builtinEvents['order.requested'], request, `order request '${request?.clientOrderId ?? '?'}'`);
+    const existing = await this.get(req.clientOrderId);
+    if (existing !== undefined) return existing;
+    const record: OrderRecord = {
+      clientOrderId: req.clientOrderId,
+      symbol: req.symbol,
+      side: req.side,
+      type: req.type,
+      status: 'requested',
+      quantity: req.quantity,
+      filledQuantity: 0,
+      price: req.price,
+      stopPrice: req.stopPrice,
+      reduceOnly: req.reduceOnly,
+      purpose: req.purpose,
+      tradeId: req.tradeId,
+      strategyId: req.strategyId,
+      signalId: req.signalId,
+      timeInForce: req.timeInForce,
+      fills: [],
+      fee: 0,
+      timestamp: req.timestamp,
+      createdAt: req.timestamp,
+    };
+    return this.store(withoutUndefined(record) as OrderRecord);
+  }
+
+  private async store(record: OrderRecord): Promise<OrderRecord> {
+    place(this.open, this.recent, record);
+    const seq = await this.log.append(record.symbol, record.timestamp, record);
+    // Acknowledgements arrive in seq order, so the durable maps follow the log exactly.
+    place(this.durableOpen, this.durableRecent, record);
+    this.durableSeq = seq;
+    if (++this.sinceCheckpoint >= CHECKPOINT_EVERY && this.checkpointWrite === undefined) {
+      this.checkpointWrite = this.writeCheckpoint()
+        .catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'order checkpoint not written (the order log still has everything)'))
+        .finally(() => (this.checkpointWrite = undefined));
+    }
+    return structuredClone(record);
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    this.sinceCheckpoint = 0;
+    this.checkpoint.db.data = {
+      version: 1,
+      seq: this.durableSeq,
+      open: [...this.durableOpen.values()],
+      recent: [...this.durableRecent.values()],
+    };
+    await this.checkpoint.db.write();
+  }
+
+  async get(clientOrderId: string): Promise<OrderRecord | undefined> {
+    const known = this.open.get(clientOrderId) ?? this.recent.get(clientOrderId);
+    if (known !== undefined) return structuredClone(known);
+    for await (const r of this.log.scan<OrderRecord>({ order: 'desc' })) {
+      if (r.data.clientOrderId === clientOrderId) return r.data;
+    }
+    return undefined;
+  }
+
+  async listOpen(filter: { symbol?: string | undefined } = {}): Promise<OrderRecord[]> {
+    const out: OrderRecord[] = [];
+    for (const o of this.open.values()) if (filter.symbol === undefined || o.symbol === filter.symbol) out.push(structuredClone(o));
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async query(query: OrderQuery = {}): Promise<OrderRecord[]> {
+    const limit = checkLimit(query.limit, DEFAULT_QUERY_LIMIT);
+    const statuses = query.status === undefined ? undefined : new Set<OrderStatus>(Array.isArray(query.status) ? query.status : [query.status]);
+    const symbol = query.symbol;
+    const scan = this.log.scan<OrderRecord>({
+      tag: symbol === undefined ? undefined : (t) => t === symbol,
+      since: query.since,
+      until: query.until,
+      order: 'desc',
+    });
+    // Newest first: the first record seen of an order is its latest state in the window.
+    const seen = new Set<string>();
+    const out: OrderRecord[] = [];
+    const wantAll = query.order === 'asc';
+    for await (const r of scan) {
+      if (seen.has(r.data.clientOrderId)) continue;
+      seen.add(r.data.clientOrderId);
+      if (statuses !== undefined && !statuses.has(r.data.status)) continue;
+      out.push(r.data);
+      if (!wantAll && out.length >= limit) break;
+    }
+    return wantAll ? out.reverse().slice(0, limit) : out;
+  }
+
+  async history(clientOrderId: string): Promise<OrderRecord[]> {
+    const symbol = (this.open.get(clientOrderId) ?? this.recent.get(clientOrderId))?.symbol;
+    const out: OrderRecord[] = [];
+    for await (const r of this.log.scan<OrderRecord>({ tag: symbol === undefined ? undefined : (t) => t === symbol, order: 'asc' })) {
+      if (r.data.clientOrderId === clientOrderId) out.push(r.data);
+    }
+    return out;
+  }
+
+  /** Writes the checkpoint after everything is durable: a restart then replays nothing. */
+  async close(): Promise<void> {
+    await this.checkpointWrite;
+    await this.log.flush();
+    await this.writeCheckpoint();
+    await this.checkpoint.file.idle();
+  }
+}
+
+function place(open: Map<string, OrderRecord>, recent: Map<string, OrderRecord>, record: OrderRecord): void {
+  const id = record.clientOrderId;
+  if (isTerminalOrderStatus(record.status)) {
+    open.delete(id);
+    recent.delete(id); // re-insert at the end: the map's order is its recency
+    recent.set(id, record);
+    if (recent.size > RECENT_LIMIT) recent.delete(recent.keys().next().value!);
+  } else {
+    recent.delete(id);
+    open.set(id, record);
+  }
+}
