@@ -219,3 +219,45 @@ describe('trade manager: state survives a restart', () => {
     expect(new Set(resent).size).toBe(resent.length);
   });
 });
+
+describe('trade manager: aggregation of signals published together', () => {
+  it('merges agreeing strategies into one trade, drops weak and opposed signals, and decides each signal', async () => {
+    h = await startHarness({ aggregation: { minConfidence: 0.5, conflict: 'strongest' } });
+    const [a, b, weak, long, short] = await h.signals([
+      { strategyId: 'alpha', symbol: 'BTC/USDT', confidence: 0.9, stopLoss: 98 },
+      { strategyId: 'beta', symbol: 'BTC/USDT', confidence: 0.7, stopLoss: 97 },
+      { strategyId: 'gamma', symbol: 'XRP/USDT', confidence: 0.3 },
+      { strategyId: 'alpha', symbol: 'ETH/USDT', confidence: 0.8 },
+      { strategyId: 'beta', symbol: 'ETH/USDT', side: 'short', confidence: 0.6 },
+    ]);
+    const entries = h.requests('entry');
+    expect(entries.map((e) => e.symbol).sort()).toEqual(['BTC/USDT', 'ETH/USDT']);
+    const btc = entries.find((e) => e.symbol === 'BTC/USDT')!;
+    // One trade for both BTC signals, booked to the stronger one, with its stop.
+    expect(btc.tradeId).toBe(tradeIdFor([a!.id, b!.id]));
+    expect(btc.strategyId).toBe('alpha');
+    expect(h.decision(a!.id)).toMatchObject({ decision: 'accepted', clientOrderId: btc.clientOrderId });
+    expect(h.decision(b!.id)).toMatchObject({ decision: 'accepted', clientOrderId: btc.clientOrderId });
+    expect(h.decision(b!.id)!.reasons).toContain(`merged into ${a!.id}`);
+    expect(h.decision(weak!.id)).toMatchObject({ decision: 'rejected' });
+    expect(h.decision(weak!.id)!.reasons.join(' ')).toMatch(/min-confidence: adjusted confidence 0.30/);
+    expect(h.decision(long!.id)!.decision).toBe('accepted');
+    expect(h.decision(short!.id)!.reasons.join(' ')).toMatch(/conflict: opposed by a stronger long/);
+    expect(h.of('signal.decided').filter((d) => d.decision !== 'outcome')).toHaveLength(5);
+  });
+
+  it('feeds closed trades into the track record that scales confidence', async () => {
+    h = await startHarness({ sizing: { confidence: { enabled: true, floor: 0 } } });
+    await h.signal({ price: 100, stopLoss: 98 });
+    h.venue.price = 99;
+    await h.signal({ side: 'flat', price: 99 });
+    const record = h.tm.snapshot().trackRecord;
+    expect(record.strategies.alpha).toHaveLength(1);
+    expect(record.strategies.alpha![0]!.pnl).toBeLessThan(0);
+    // One loss (profit factor 0) against the neutral prior of 20 trades: factor (1 × 0 + 20) / 21.
+    h.venue.price = 100;
+    const s = await h.signal({ price: 100, stopLoss: 98 });
+    const equity = 10_000 + h.of('trade.closed')[0]!.pnl;
+    expect(h.decision(s.id)!.quantity).toBeCloseTo(((equity / 100) / 2) * (20 / 21), 6);
+  });
+});

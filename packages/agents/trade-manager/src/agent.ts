@@ -13,7 +13,8 @@ import {
   tradeRisk,
   unrealizedPnl,
 } from './accounting.js';
-import { passthroughAggregator, type AggregationResult, type SignalAggregator, type SignalDecision } from './aggregation.js';
+import { RegimeDetector, SignalAggregator, TrackRecord, type TrackRecordSnapshot } from '@tradebus/strategies';
+import { decideBatch, type BatchOutcome, type TradeDecision } from './aggregation.js';
 import type { TradeManagerConfig } from './config.js';
 import { advanceCounterfactual } from './counterfactual.js';
 import { exitFor, trailStop, type PriceRange } from './exits.js';
@@ -31,7 +32,6 @@ import {
   type OrderUpdate,
   type PositionSide,
   type RiskSnapshot,
-  type StrategyRecord,
   type TradeRecord,
 } from './state.js';
 import { timeframeMs } from './timeframes.js';
@@ -44,7 +44,7 @@ interface PersistedState {
   version: 1;
   book: Book;
   risk: RiskSnapshot;
-  records: Record<string, StrategyRecord>;
+  trackRecord: TrackRecordSnapshot;
 }
 
 interface MarketState {
@@ -58,7 +58,6 @@ interface MarketState {
 const STATE_KEY = 'state';
 const MARKET_KEY = 'market';
 const COUNTERFACTUALS_KEY = 'counterfactuals';
-const AGGREGATOR_KEY = 'aggregator';
 const SEEN_LIMIT = 5_000;
 const INTENT_RETRY_MS = 5_000;
 
@@ -75,21 +74,23 @@ const INTENT_RETRY_MS = 5_000;
 export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private book: Book = emptyBook();
   private risk!: RiskRules;
-  private records: Record<string, StrategyRecord> = {};
+  private trackRecord!: TrackRecord;
+  private aggregator!: SignalAggregator;
+  private regime: RegimeDetector | undefined;
+  /** Events handed to the queue and not yet started: a batch of signals is decided when none are left. */
+  private waiting = 0;
   private markets: Record<string, MarketState> = {};
   private readonly atr = new Map<string, ATR>();
   private counterfactuals: Counterfactual[] = [];
-  private aggregator: SignalAggregator = passthroughAggregator();
   private chain: Promise<void> = Promise.resolve();
-  private dirty = { state: false, market: false, counterfactuals: false, aggregator: false };
+  private dirty = { state: false, market: false, counterfactuals: false };
   private outbox: Array<() => void> = [];
   private housekeeping: TimerHandle | undefined;
   private housekeepingAt: number | undefined;
   private lastRisk: { discrete: string; numeric: string; at: number } | undefined;
 
-  constructor(context: AgentContext<TradeManagerConfig>, aggregator?: SignalAggregator) {
+  constructor(context: AgentContext<TradeManagerConfig>) {
     super(context);
-    if (aggregator !== undefined) this.aggregator = aggregator;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -99,11 +100,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const now = this.clock.now();
     if (saved !== undefined && saved.version === 1) {
       this.book = { ...emptyBook(), ...saved.book };
-      this.records = saved.records ?? {};
+      this.trackRecord = TrackRecord.fromJSON(saved.trackRecord, this.config.trackRecord);
       this.risk = new RiskRules(this.config, saved.risk);
     } else {
       this.book = emptyBook();
-      this.records = {};
+      this.trackRecord = new TrackRecord(this.config.trackRecord);
       this.risk = new RiskRules(this.config, initialRisk(now, this.config.equity.initial));
     }
     this.markets = (await this.store.get<Record<string, MarketState>>(MARKET_KEY)) ?? {};
@@ -113,8 +114,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       for (const [high, low, close] of m.bars) atr.update({ high, low, close });
     }
     this.counterfactuals = (await this.store.get<Counterfactual[]>(COUNTERFACTUALS_KEY)) ?? [];
-    const aggregatorState = await this.store.get<unknown>(AGGREGATOR_KEY);
-    if (aggregatorState !== undefined) this.aggregator.restore(aggregatorState);
+    this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
+    this.regime = this.config.aggregation.regime.enabled ? new RegimeDetector(this.config.regime, { path: 'regime' }) : undefined;
     const open = Object.values(this.book.trades).filter((t) => t.status !== 'closed' && t.status !== 'cancelled');
     if (open.length > 0 || saved !== undefined) {
       this.logger.info({ trades: open.length, orders: Object.keys(this.book.orders).length }, 'state restored');
@@ -149,16 +150,21 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   /** A copy of the books, for tests and the API. */
-  snapshot(): { book: Book; risk: RiskSnapshot; records: Record<string, StrategyRecord>; equity: number } {
-    return structuredClone({ book: this.book, risk: this.risk.state, records: this.records, equity: this.equity() });
+  snapshot(): { book: Book; risk: RiskSnapshot; trackRecord: TrackRecordSnapshot; equity: number } {
+    return structuredClone({ book: this.book, risk: this.risk.state, trackRecord: this.trackRecord.toJSON(), equity: this.equity() });
   }
 
   private enqueue(what: string, fn: () => void | Promise<void>): Promise<void> {
+    this.waiting++;
     const next = this.chain.then(async () => {
+      this.waiting--;
       try {
         // Day roll-over, cooldowns and breaker expiry first: a decision must see the rules as they stand now.
         if (this.risk.evaluate(this.clock.now(), this.equity())) this.changed();
         await fn();
+        // Signals published together (one bar close) are queued together: decide them once the
+        // queue has nothing more, so aggregation sees the whole batch.
+        if (this.waiting === 0 && this.config.aggregationWindowMs === 0 && this.book.batch.length > 0) await this.decideBatch();
       } catch (err) {
         this.recordError(err);
         this.logger.error({ err: toError(err), in: what }, 'trade manager handler failed');
@@ -186,7 +192,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private async flush(): Promise<void> {
     if (this.dirty.state) {
       this.dirty.state = false;
-      const state: PersistedState = { version: 1, book: this.book, risk: this.risk.state, records: this.records };
+      const state: PersistedState = { version: 1, book: this.book, risk: this.risk.state, trackRecord: this.trackRecord.toJSON() };
       await this.store.set(STATE_KEY, state);
     }
     if (this.dirty.market) {
@@ -196,10 +202,6 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (this.dirty.counterfactuals) {
       this.dirty.counterfactuals = false;
       await this.store.set(COUNTERFACTUALS_KEY, this.counterfactuals);
-    }
-    if (this.dirty.aggregator) {
-      this.dirty.aggregator = false;
-      await this.store.set(AGGREGATOR_KEY, this.aggregator.snapshot());
     }
   }
 
@@ -230,7 +232,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) at(t.openedAt + this.config.exits.timeStopMs);
       if (t.status === 'pending' && this.config.entry.type === 'limit') at(t.requestedAt + this.config.entry.timeoutMs);
     }
-    at(this.aggregator.nextDeadline());
+    if (this.book.batch.length > 0 && this.book.batchSince !== undefined) at(this.book.batchSince + this.config.aggregationWindowMs);
     if (due === this.housekeepingAt) return;
     this.housekeeping?.cancel();
     this.housekeeping = undefined;
@@ -270,8 +272,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       }
     }
     for (const trade of this.activeTrades()) await this.manageTrade(trade, undefined);
-    const flushed = this.aggregator.flush(now);
-    if (flushed.decisions.length > 0 || flushed.rejected.length > 0) await this.applyAggregation(flushed);
+    if (this.book.batch.length > 0 && this.book.batchSince !== undefined && now >= this.book.batchSince + this.config.aggregationWindowMs) {
+      await this.decideBatch();
+    }
   }
 
   // ---------------------------------------------------------------- signals
@@ -294,17 +297,27 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       this.reject(signal, early, undefined);
       return;
     }
-    const result = this.aggregator.add(signal, now);
-    this.dirty.aggregator = true;
-    await this.applyAggregation(result);
+    this.book.batch.push(signal);
+    this.book.batchSince ??= now;
   }
 
-  private async applyAggregation(result: AggregationResult): Promise<void> {
-    for (const r of result.rejected) this.reject(r.signal, r.reasons, undefined);
-    for (const decision of result.decisions) await this.decide(decision);
+  /** Decides the signals collected so far as one batch (everything published for one bar close, typically). */
+  private async decideBatch(): Promise<void> {
+    const signals = this.book.batch;
+    if (signals.length === 0) return;
+    this.book.batch = [];
+    this.book.batchSince = undefined;
+    this.changed();
+    const outcome: BatchOutcome = decideBatch(this.aggregator, signals, {
+      now: this.clock.now(),
+      trackRecord: this.trackRecord,
+      ...(this.regime !== undefined ? { regime: this.regime } : {}),
+    });
+    for (const r of outcome.rejected) this.reject(r.signal, r.reasons, undefined);
+    for (const decision of outcome.decisions) await this.decide(decision);
   }
 
-  private async decide(decision: SignalDecision): Promise<void> {
+  private async decide(decision: TradeDecision): Promise<void> {
     const now = this.clock.now();
     const active = this.activeTrades().filter((t) => t.symbol === decision.symbol);
     if (decision.side === 'flat') {
@@ -401,7 +414,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.publishRiskState(false);
   }
 
-  private acceptAll(decision: SignalDecision, reasons: string[], clientOrderId: string | undefined, quantity: number | undefined): void {
+  private acceptAll(decision: TradeDecision, reasons: string[], clientOrderId: string | undefined, quantity: number | undefined): void {
     const now = this.clock.now();
     for (const s of decision.signals) {
       this.emit('signal.decided', {
@@ -410,7 +423,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         symbol: s.symbol,
         side: s.side,
         decision: 'accepted',
-        reasons: decision.signals.length > 1 ? [...reasons, `aggregated: ${decision.reason}`] : reasons,
+        reasons: s.id === decision.signals[0]!.id ? reasons : [...reasons, `merged into ${decision.signals[0]!.id}`],
         clientOrderId,
         quantity,
         timestamp: now,
@@ -418,7 +431,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
   }
 
-  private rejectAll(decision: SignalDecision, reasons: string[]): void {
+  private rejectAll(decision: TradeDecision, reasons: string[]): void {
     for (const s of decision.signals) this.reject(s, reasons, undefined);
   }
 
@@ -734,14 +747,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     });
     this.risk.onTradeClosed(now, trade.symbol, pnl);
     if (trade.strategyId !== undefined && !trade.adopted) {
-      const r = (this.records[trade.strategyId] ??= { trades: 0, wins: 0, winPctSum: 0, lossPctSum: 0 });
-      r.trades++;
-      if (pnl > 0) {
-        r.wins++;
-        r.winPctSum += pct;
-      } else {
-        r.lossPctSum += -pct;
-      }
+      this.trackRecord.record({ tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt: now });
     }
     this.retire(trade);
     this.publishPosition(trade.symbol);
@@ -936,7 +942,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         symbol: r.symbol,
         side: r.side,
         status: 'open',
-        strategyId: 'adopted',
+        strategyId: undefined,
         signalIds: [],
         adopted: true,
         plannedQuantity: r.quantity,
@@ -969,7 +975,6 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         entryPrice: r.price,
         stopLoss: trade.stopLoss,
         takeProfit: trade.takeProfit,
-        strategyId: 'adopted',
         fees: 0,
         openedAt: now,
       });
@@ -1034,12 +1039,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private edgeFor(strategyId: string): EdgeStats | undefined {
-    const r = this.records[strategyId];
-    if (r === undefined || r.trades === 0) return undefined;
-    const losses = r.trades - r.wins;
-    const avgWin = r.wins > 0 ? r.winPctSum / r.wins : 0;
-    const avgLoss = losses > 0 ? r.lossPctSum / losses : 0;
-    return { trades: r.trades, winRate: r.wins / r.trades, payoff: avgLoss > 0 ? avgWin / avgLoss : avgWin > 0 ? Infinity : 0 };
+    const stats = this.trackRecord.stats(strategyId);
+    if (stats.count === 0) return undefined;
+    const avgLoss = Math.abs(stats.averageLossPct);
+    const payoff = avgLoss > 0 ? stats.averageWinPct / avgLoss : stats.averageWinPct > 0 ? Infinity : 0;
+    return { trades: stats.count, winRate: stats.winRate, payoff };
   }
 
   private atrFor(symbol: string): ATR {

@@ -1,3 +1,4 @@
+import { aggregatorConfigSchema, regimeDetectorConfigSchema, trackRecordConfigSchema } from '@tradebus/strategies';
 import { z } from 'zod';
 
 const pct = (what: string) => z.number().finite().nonnegative().describe(what);
@@ -31,10 +32,12 @@ export const tradeManagerConfigSchema = z
       })
       .strict()
       .prefault({}),
-    aggregation: z
-      .unknown()
-      .optional()
-      .describe('Signal aggregation settings, passed to @tradebus/strategies'),
+    aggregation: aggregatorConfigSchema.prefault({}).describe('How signals are combined (@tradebus/strategies SignalAggregator)'),
+    aggregationWindowMs: positiveMs
+      .default(0)
+      .describe('Collect signals this long before deciding on them as one batch; 0: decide once no more events are waiting'),
+    trackRecord: trackRecordConfigSchema.prefault({}).describe("Per-strategy record of closed trades: aggregation's confidence factor and Kelly sizing"),
+    regime: regimeDetectorConfigSchema.prefault({}).describe('Market regime per symbol, used when aggregation.regime.enabled'),
     entry: z
       .object({
         type: z.enum(['market', 'limit']).default('market'),

@@ -103,13 +103,6 @@ export interface Counterfactual {
   since: number;
 }
 
-export interface StrategyRecord {
-  trades: number;
-  wins: number;
-  /** Sums of winning and losing trade returns, in percent (losses as positive numbers). */
-  winPctSum: number;
-  lossPctSum: number;
-}
 
 /** A foreign order at the venue that account-sync reported and the manager keeps an eye on. */
 export interface AdoptedOrder {
@@ -128,7 +121,10 @@ export interface Book {
   adoptedOrders: Record<string, AdoptedOrder>;
   /** Signals and trades already decided, newest last: redelivered ones are ignored. */
   seenSignals: string[];
+  /** Signals waiting to be aggregated as one batch, and when the first of them arrived. */
+  batch: BuiltinEvents['signal.generated'][];
+  batchSince?: number | undefined;
   closedTrades: string[];
 }
 
-export const emptyBook = (): Book => ({ trades: {}, orders: {}, adoptedOrders: {}, seenSignals: [], closedTrades: [] });
+export const emptyBook = (): Book => ({ trades: {}, orders: {}, adoptedOrders: {}, seenSignals: [], batch: [], closedTrades: [] });

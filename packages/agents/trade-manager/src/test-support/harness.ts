@@ -10,6 +10,7 @@ type Request = BuiltinEvents['order.requested'];
 /** Limits wide open, so a test sees only the rule it switches on. */
 export const permissive: TradeManagerConfigInput = {
   equity: { initial: 10_000, source: 'auto' },
+  aggregation: { minConfidence: 0 },
   sizing: {
     riskPerTradePct: 1,
     defaultStopPct: 2,
@@ -124,6 +125,8 @@ export interface Harness {
   of<K extends keyof BuiltinEvents & string>(type: K): Array<BuiltinEvents[K]>;
   idle(): Promise<void>;
   signal(over?: Partial<Signal>): Promise<Signal>;
+  /** Publishes several signals back to back (one batch for aggregation), then waits. */
+  signals(list: Array<Partial<Signal>>): Promise<Signal[]>;
   candle(bar: { open?: number; high: number; low: number; close: number; symbol?: string; timeframe?: string }): Promise<void>;
   account(equity: number): Promise<void>;
   command(action: BuiltinEvents['risk.command']['action']): Promise<void>;
@@ -155,6 +158,17 @@ export async function startHarness(config: TradeManagerConfigInput = {}, options
   const idle = () => tm.whenIdle();
   await idle();
   let barTime = Math.floor(clock.now() / BAR) * BAR;
+  const makeSignal = (over: Partial<Signal>): Signal => ({
+    id: `sig-${++signalSeq}`,
+    strategyId: 'alpha',
+    symbol: 'BTC/USDT',
+    side: 'long',
+    confidence: 1,
+    price: venue.price,
+    reason: 'test',
+    timestamp: clock.now(),
+    ...over,
+  });
   const h: Harness = {
     system,
     clock,
@@ -164,18 +178,14 @@ export async function startHarness(config: TradeManagerConfigInput = {}, options
     events,
     of: (type) => events.filter((e) => e.type === type).map((e) => e.payload as never),
     idle,
+    async signals(list) {
+      const out = list.map((over) => makeSignal(over));
+      for (const s of out) system.bus.publish('signal.generated', s);
+      await idle();
+      return out;
+    },
     async signal(over = {}) {
-      const s: Signal = {
-        id: `sig-${++signalSeq}`,
-        strategyId: 'alpha',
-        symbol: 'BTC/USDT',
-        side: 'long',
-        confidence: 1,
-        price: venue.price,
-        reason: 'test',
-        timestamp: clock.now(),
-        ...over,
-      };
+      const s = makeSignal(over);
       system.bus.publish('signal.generated', s);
       await idle();
       return s;
