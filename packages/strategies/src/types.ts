@@ -142,7 +142,6 @@ export interface StrategyDefinition<P extends object, I extends IndicatorSpecMap
   onTick?(ctx: TickContext<P, I, M>): DraftResult;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyStrategyDefinition = StrategyDefinition<any, any, any>;
 
 /** Where one symbol's series stands. */
