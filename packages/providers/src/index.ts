@@ -1,2 +1,25 @@
 export * from './types.js';
 export * from './errors.js';
+export { orderRequestSchema, validateOrderRequest } from './validation.js';
+export { canonicalSymbol, splitSymbol, SymbolResolver } from './util/symbols.js';
+export { timeframeToMs, barOpenTime } from './util/timeframes.js';
+export { CandleCloser } from './util/candle-closer.js';
+export { MarketTimeline, UnsupportedTimeframeError, NoDataYetError, type TimelineRecord, type TimelineSummary } from './util/timeline.js';
+export {
+  CcxtProvider,
+  credentialsFromEnv,
+  credentialEnvNames,
+  ccxtExchangeIds,
+  assertKnownExchange,
+  type CcxtProviderOptions,
+  type CcxtCredentials,
+  type CcxtExchange,
+} from './ccxt/provider.js';
+export { mapCcxtError } from './ccxt/errors.js';
+export { PaperExchange, type PaperExchangeOptions, type SlippageModel } from './paper/paper-exchange.js';
+export { pathPoints, firstReach, type BarPrices } from './paper/intrabar.js';
+export { ReplayProvider, type ReplayProviderOptions, type ReplaySource } from './replay/replay-provider.js';
+export { ReplayDataError } from './replay/parse.js';
+export { SyntheticProvider, SeededRandom, syntheticCandles, type SyntheticProviderOptions, type SyntheticSymbol, type SyntheticSeriesOptions } from './synthetic/synthetic-provider.js';
+export * from './config.js';
+export * from './factory.js';

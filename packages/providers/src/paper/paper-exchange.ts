@@ -123,7 +123,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   readonly kind = 'paper' as const;
   readonly id: string;
   readonly venue: string;
-  readonly marketData: MarketDataProvider | undefined = undefined;
+  private linkedMarketData: MarketDataProvider | undefined;
+  private unlink: (() => void) | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly opts: Required<Omit<PaperExchangeOptions, 'id' | 'venue' | 'logger' | 'partialFills' | 'candleTimeframe' | 'symbols' | 'leverageBySymbol'>> &
@@ -167,6 +168,26 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     };
     for (const [asset, amount] of Object.entries(options.balances)) this.balances.set(asset, { total: amount, used: 0 });
     this.resolver = options.symbols ? new SymbolResolver(options.symbols.map(canonicalSymbol), this.id) : undefined;
+  }
+
+  /** The market data provider whose prices drive this exchange, when linked (see `linkMarketData`). */
+  get marketData(): MarketDataProvider | undefined {
+    return this.linkedMarketData;
+  }
+
+  /**
+   * Records which provider's prices drive this exchange, so agents that need market data can use
+   * this provider for both; `unlink` runs on close.
+   */
+  linkMarketData(source: MarketDataProvider, unlink: () => void): void {
+    this.unlink?.();
+    this.linkedMarketData = source;
+    this.unlink = unlink;
+  }
+
+  /** A price feed into this exchange failed: logged, since fills stop until it recovers. */
+  reportFeedError(err: unknown): void {
+    this.logger.error({ err }, 'paper exchange price feed ended with an error; orders will not fill until it is fed again');
   }
 
   get execution(): ExecutionProvider {
@@ -357,6 +378,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   }
 
   async close(): Promise<void> {
+    this.unlink?.();
+    this.unlink = undefined;
     this.listeners.clear();
   }
 

@@ -1,0 +1,151 @@
+import { z } from 'zod';
+
+/**
+ * Settings of each provider kind, under `providers.<name>` in the system config. Secrets never
+ * live here: API keys come from the environment (`TRADEBUS_<NAME>_API_KEY` / `_SECRET`).
+ */
+
+const SECRET_FIELDS = ['apiKey', 'apikey', 'api_key', 'secret', 'apiSecret', 'password', 'passphrase', 'privateKey', 'token', 'uid'];
+
+const positiveInt = z.number().int().positive();
+const epochOrDate = z
+  .union([z.number().int().nonnegative(), z.string().min(1)])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: 'custom', message: `'${v}' is not a date: use epoch milliseconds or an ISO date such as 2024-01-31T00:00:00Z` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+const speed = z.union([z.literal('max'), z.number().positive()]).default('max').describe("'max' or a multiple of real time (1, 60, 3600...)");
+const timeframe = z.string().regex(/^\d+[smhdw]$/, 'use a number followed by s, m, h, d or w, e.g. 5m');
+const symbol = z.string().min(3).describe('Unified symbol, e.g. BTC/USDT or BTC/USDT:USDT');
+
+export const ccxtProviderConfigSchema = z
+  .object({
+    kind: z.literal('ccxt'),
+    exchange: z.string().min(1).describe('ccxt exchange id, e.g. binance'),
+    sandbox: z.boolean().default(false),
+    defaultType: z.enum(['spot', 'swap', 'future', 'margin']).optional(),
+    timeoutMs: positiveInt.default(10_000),
+    websocket: z.boolean().default(true),
+    pollIntervalMs: positiveInt.default(2_000),
+    candleCloseGraceMs: z.number().int().nonnegative().default(2_000),
+    checkExistingBeforeCreate: z.boolean().default(true),
+    orderBookDepth: positiveInt.optional(),
+    options: z.record(z.string(), z.unknown()).default({}).describe('ccxt exchange options, passed through'),
+  })
+  .strict();
+
+const slippageSchema = z.union([
+  z.number().nonnegative().transform((bps) => ({ model: 'bps' as const, bps })),
+  z.object({ model: z.literal('none') }).strict(),
+  z.object({ model: z.literal('bps'), bps: z.number().nonnegative() }).strict(),
+  z
+    .object({ model: z.literal('volume'), baseBps: z.number().nonnegative().default(0), impactBps: z.number().nonnegative(), maxBps: z.number().positive().default(100) })
+    .strict(),
+]);
+
+export const paperProviderConfigSchema = z
+  .object({
+    kind: z.literal('paper'),
+    venue: z.string().optional(),
+    quoteCurrency: z.string().min(1).default('USDT'),
+    balances: z.record(z.string(), z.number().nonnegative()).default({ USDT: 10_000 }),
+    fees: z.object({ maker: z.number().min(0).max(0.1), taker: z.number().min(0).max(0.1) }).strict().default({ maker: 0.001, taker: 0.001 }),
+    slippage: slippageSchema.default({ model: 'none' }).describe('basis points, or { model: bps | volume | none, ... }'),
+    partialFills: z.object({ maxVolumeShare: z.number().positive().max(1) }).strict().optional(),
+    marketFillOnCandle: z.enum(['close', 'next_open']).default('close'),
+    limitFill: z.enum(['touch', 'through']).default('touch'),
+    leverage: z.number().min(1).max(125).default(1),
+    leverageBySymbol: z.record(z.string(), z.number().min(1).max(125)).optional(),
+    maintenanceMarginRate: z.number().min(0).max(0.5).default(0.005),
+    candleTimeframe: timeframe.optional(),
+    symbols: z.array(symbol).optional().describe('Symbols it accepts (and follows, when its market data is a live provider)'),
+    accountUpdates: z.enum(['on_change', 'every_bar']).default('on_change'),
+    marketData: z.string().optional().describe('Name of the provider whose prices drive this paper exchange'),
+    timeframe: timeframe.optional().describe('Candles to follow from a live market data provider, besides ticks'),
+  })
+  .strict();
+
+const replaySourceSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('candles'), file: z.string().min(1), symbol, timeframe, format: z.enum(['csv', 'json']).optional() }).strict(),
+  z.object({ type: z.literal('trades'), file: z.string().min(1), symbol, format: z.enum(['csv', 'json']).optional() }).strict(),
+]);
+
+export const replayProviderConfigSchema = z
+  .object({
+    kind: z.literal('replay'),
+    venue: z.string().optional(),
+    sources: z.array(replaySourceSchema).min(1, 'list at least one data file'),
+    speed,
+    maxPauseMs: positiveInt.default(2_000),
+    startAt: epochOrDate.optional(),
+    warmupBars: z.number().int().nonnegative().optional(),
+    endAt: epochOrDate.optional(),
+    baseDir: z.string().optional().describe('Directory relative file paths start from; default: the config file directory'),
+  })
+  .strict()
+  .refine((c) => c.startAt === undefined || c.warmupBars === undefined, { message: 'give startAt or warmupBars, not both', path: ['warmupBars'] });
+
+export const syntheticSymbolSchema = z
+  .object({
+    symbol,
+    startPrice: z.number().positive(),
+    drift: z.number().default(0),
+    volatility: z.number().nonnegative().default(0.5),
+    jumpIntensity: z.number().nonnegative().default(0),
+    jumpMean: z.number().default(0),
+    jumpStd: z.number().nonnegative().default(0.05),
+    volume: z.number().positive().default(1_000),
+  })
+  .strict();
+
+export const syntheticProviderConfigSchema = z
+  .object({
+    kind: z.literal('synthetic'),
+    venue: z.string().optional(),
+    seed: z.union([z.number(), z.string()]).default(1),
+    symbols: z.array(syntheticSymbolSchema).min(1, 'list at least one symbol'),
+    timeframe: timeframe.default('1m'),
+    stepsPerBar: positiveInt.max(10_000).default(12),
+    start: epochOrDate.optional(),
+    historyBars: z.number().int().nonnegative().default(200),
+    bars: positiveInt.optional(),
+    speed,
+    maxPauseMs: positiveInt.default(2_000),
+  })
+  .strict();
+
+export const PROVIDER_KINDS = ['ccxt', 'paper', 'replay', 'synthetic'] as const;
+
+export const providerConfigSchemas = {
+  ccxt: ccxtProviderConfigSchema,
+  paper: paperProviderConfigSchema,
+  replay: replayProviderConfigSchema,
+  synthetic: syntheticProviderConfigSchema,
+} as const;
+
+export type CcxtProviderConfig = z.output<typeof ccxtProviderConfigSchema>;
+export type PaperProviderConfig = z.output<typeof paperProviderConfigSchema>;
+export type ReplayProviderConfig = z.output<typeof replayProviderConfigSchema>;
+export type SyntheticProviderConfig = z.output<typeof syntheticProviderConfigSchema>;
+export type ProviderConfig = CcxtProviderConfig | PaperProviderConfig | ReplayProviderConfig | SyntheticProviderConfig;
+export type ProviderConfigInput =
+  | z.input<typeof ccxtProviderConfigSchema>
+  | z.input<typeof paperProviderConfigSchema>
+  | z.input<typeof replayProviderConfigSchema>
+  | z.input<typeof syntheticProviderConfigSchema>;
+
+/** Keys that look like credentials, anywhere in a provider's settings. */
+export function findSecretFields(value: unknown, path: string[] = []): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  const found: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    if (SECRET_FIELDS.some((s) => s.toLowerCase() === k.toLowerCase())) found.push([...path, k].join('.'));
+    else found.push(...findSecretFields(v, [...path, k]));
+  }
+  return found;
+}

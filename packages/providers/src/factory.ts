@@ -1,0 +1,221 @@
+import { dirname } from 'node:path';
+import { ConfigError, nearMatches, silentLogger, TradebusError, validateSection, type Clock, type Logger } from '@tradebus/core';
+import { CcxtProvider, assertKnownExchange, credentialEnvNames, type CcxtExchange } from './ccxt/provider.js';
+import { findSecretFields, PROVIDER_KINDS, providerConfigSchemas, type ProviderConfig } from './config.js';
+import { PaperExchange } from './paper/paper-exchange.js';
+import { ReplayProvider } from './replay/replay-provider.js';
+import { SyntheticProvider } from './synthetic/synthetic-provider.js';
+import type { AccountProvider, ExecutionProvider, MarketDataProvider, Provider } from './types.js';
+
+export interface ProviderDeps {
+  clock: Clock;
+  logger?: Logger;
+  /** Environment for credentials; process.env by default. */
+  env?: Record<string, string | undefined>;
+  /** Path of the config file, so relative data paths resolve next to it. */
+  configFile?: string;
+  /** Providers created so far, for a paper exchange that follows another provider's prices. */
+  providers?: ReadonlyMap<string, Provider>;
+  /** A ready ccxt instance per provider name (advanced use and offline tests). */
+  ccxtInstances?: Record<string, CcxtExchange>;
+}
+
+function issue(path: string, message: string): ConfigError {
+  return new ConfigError(`Invalid configuration:\n  - ${path}: ${message}\nFix this key and try again (see docs/providers.md).`, [{ path, message }]);
+}
+
+/** Validates `providers.<name>` against its kind's schema; errors name the offending key. */
+export function parseProviderConfig(name: string, raw: unknown): ProviderConfig {
+  const path = `providers.${name}`;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw issue(path, 'expected an object with a kind');
+  const kind = (raw as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !(PROVIDER_KINDS as readonly string[]).includes(kind)) {
+    const suggestions = typeof kind === 'string' ? nearMatches(kind, PROVIDER_KINDS) : [];
+    const hint = suggestions.length > 0 ? ` Did you mean '${suggestions[0]}'?` : '';
+    throw issue(`${path}.kind`, `unknown provider kind ${JSON.stringify(kind ?? null)}: use one of ${PROVIDER_KINDS.join(', ')}.${hint}`);
+  }
+  const secrets = findSecretFields(raw);
+  if (secrets.length > 0) {
+    const exchange = typeof (raw as { exchange?: unknown }).exchange === 'string' ? (raw as { exchange: string }).exchange : name;
+    const env = credentialEnvNames(name, exchange);
+    throw issue(
+      `${path}.${secrets[0]}`,
+      `credentials are read from the environment only, never from the config file: remove this key and set ${env.apiKey[0]} and ${env.secret[0]} (or ${env.apiKey.at(-1)} / ${env.secret.at(-1)})`,
+    );
+  }
+  return validateSection(providerConfigSchemas[kind as keyof typeof providerConfigSchemas] as typeof providerConfigSchemas.ccxt, raw, path) as ProviderConfig;
+}
+
+/**
+ * Builds the provider configured under `providers.<name>`. The config is validated first (errors
+ * name the key); a ccxt exchange id or a paper exchange's `marketData` that does not exist is
+ * reported with near matches.
+ */
+export function createProvider(name: string, rawConfig: unknown, deps: ProviderDeps): Provider {
+  const config = parseProviderConfig(name, rawConfig);
+  const logger = deps.logger ?? silentLogger();
+  const baseDir = deps.configFile ? dirname(deps.configFile) : undefined;
+  switch (config.kind) {
+    case 'ccxt': {
+      const instance = deps.ccxtInstances?.[name];
+      if (instance === undefined) {
+        try {
+          assertKnownExchange(config.exchange);
+        } catch (err) {
+          throw issue(`providers.${name}.exchange`, (err as Error).message);
+        }
+      }
+      return new CcxtProvider({
+        id: name,
+        exchange: config.exchange,
+        clock: deps.clock,
+        logger,
+        env: deps.env,
+        sandbox: config.sandbox,
+        defaultType: config.defaultType,
+        timeoutMs: config.timeoutMs,
+        websocket: config.websocket,
+        pollIntervalMs: config.pollIntervalMs,
+        candleCloseGraceMs: config.candleCloseGraceMs,
+        checkExistingBeforeCreate: config.checkExistingBeforeCreate,
+        orderBookDepth: config.orderBookDepth,
+        exchangeOptions: config.options,
+        instance,
+      });
+    }
+    case 'replay':
+      return new ReplayProvider({
+        id: name,
+        venue: config.venue,
+        clock: deps.clock,
+        logger,
+        sources: config.sources,
+        baseDir: config.baseDir ?? baseDir,
+        speed: config.speed,
+        maxPauseMs: config.maxPauseMs,
+        startAt: config.startAt,
+        warmupBars: config.warmupBars,
+        endAt: config.endAt,
+      });
+    case 'synthetic':
+      return new SyntheticProvider({
+        id: name,
+        venue: config.venue,
+        clock: deps.clock,
+        logger,
+        seed: config.seed,
+        symbols: config.symbols,
+        timeframe: config.timeframe,
+        stepsPerBar: config.stepsPerBar,
+        start: config.start,
+        historyBars: config.historyBars,
+        bars: config.bars,
+        speed: config.speed,
+        maxPauseMs: config.maxPauseMs,
+      });
+    case 'paper': {
+      const paper = new PaperExchange({
+        id: name,
+        venue: config.venue,
+        clock: deps.clock,
+        logger,
+        quoteCurrency: config.quoteCurrency,
+        balances: config.balances,
+        fees: config.fees,
+        slippage: config.slippage,
+        partialFills: config.partialFills,
+        marketFillOnCandle: config.marketFillOnCandle,
+        limitFill: config.limitFill,
+        leverage: config.leverage,
+        leverageBySymbol: config.leverageBySymbol,
+        maintenanceMarginRate: config.maintenanceMarginRate,
+        candleTimeframe: config.candleTimeframe,
+        symbols: config.symbols,
+        accountUpdates: config.accountUpdates,
+      });
+      if (config.marketData !== undefined) linkPaper(name, paper, config, deps.providers ?? new Map());
+      return paper;
+    }
+  }
+}
+
+function linkPaper(name: string, paper: PaperExchange, config: Extract<ProviderConfig, { kind: 'paper' }>, providers: ReadonlyMap<string, Provider>): void {
+  const sourceName = config.marketData!;
+  const source = providers.get(sourceName);
+  if (source === undefined) {
+    const suggestions = nearMatches(sourceName, providers.keys());
+    const known = [...providers.keys()];
+    throw issue(
+      `providers.${name}.marketData`,
+      `no provider named '${sourceName}'.${suggestions.length > 0 ? ` Did you mean '${suggestions[0]}'?` : ''} Known: ${known.join(', ') || 'none'}`,
+    );
+  }
+  if (source.marketData === undefined) throw issue(`providers.${name}.marketData`, `provider '${sourceName}' (${source.kind}) has no market data`);
+  if (source.feed !== undefined) {
+    paper.linkMarketData(source.marketData, source.feed.addListener(paper));
+    return;
+  }
+  if (config.symbols === undefined || config.symbols.length === 0) {
+    throw issue(
+      `providers.${name}.symbols`,
+      `'${sourceName}' is a live provider: list the symbols the paper exchange should follow (or leave marketData out and feed it ticks and candles yourself)`,
+    );
+  }
+  const controller = new AbortController();
+  paper.linkMarketData(source.marketData, () => controller.abort());
+  void paper.attach(source.marketData, config.symbols, controller.signal, config.timeframe).catch((err: unknown) => {
+    paper.reportFeedError(err);
+  });
+}
+
+/**
+ * Builds every provider of a `providers` config section: data providers first, then paper
+ * exchanges (which may follow one of them). Provider names are the keys of the section.
+ */
+export function createProviders(section: Record<string, unknown>, deps: ProviderDeps): Map<string, Provider> {
+  const created = new Map<string, Provider>(deps.providers ?? []);
+  const entries = Object.entries(section);
+  const isPaper = (raw: unknown): boolean => raw !== null && typeof raw === 'object' && (raw as { kind?: unknown }).kind === 'paper';
+  for (const [name, raw] of [...entries.filter(([, r]) => !isPaper(r)), ...entries.filter(([, r]) => isPaper(r))]) {
+    created.set(name, createProvider(name, raw, { ...deps, providers: created }));
+  }
+  return created;
+}
+
+/** The service name a provider is registered under in the system's service registry. */
+export function providerServiceName(name: string): string {
+  return `provider:${name}`;
+}
+
+/** Registers providers so agents find them with `getProvider(services, name)`. */
+export function registerProviders(registry: { register(name: string, value: unknown): unknown }, providers: ReadonlyMap<string, Provider>): void {
+  for (const [name, provider] of providers) registry.register(providerServiceName(name), provider);
+}
+
+export class ProviderRoleError extends TradebusError {
+  constructor(name: string, kind: string, role: string) {
+    super('PROVIDER_ROLE_MISSING', `Provider '${name}' (${kind}) cannot serve as ${role}. Point this agent at a provider that can (see docs/providers.md).`, {
+      details: { name, kind, role },
+    });
+  }
+}
+
+/** The provider registered under `name` (see `registerProviders`); the error lists what is registered. */
+export function getProvider(services: { get<T>(name: string): T }, name: string): Provider {
+  return services.get<Provider>(providerServiceName(name));
+}
+
+export function requireMarketData(provider: Provider): MarketDataProvider {
+  if (provider.marketData === undefined) throw new ProviderRoleError(provider.id, provider.kind, 'market data');
+  return provider.marketData;
+}
+
+export function requireExecution(provider: Provider): ExecutionProvider {
+  if (provider.execution === undefined) throw new ProviderRoleError(provider.id, provider.kind, 'execution');
+  return provider.execution;
+}
+
+export function requireAccount(provider: Provider): AccountProvider {
+  if (provider.account === undefined) throw new ProviderRoleError(provider.id, provider.kind, 'account');
+  return provider.account;
+}
