@@ -1,14 +1,12 @@
+import { TradebusError } from '@tradebus/core';
+
 /**
  * Errors thrown by this package. Each has a stable `code` so callers can branch on it without
  * parsing messages.
  */
-export class IndicatorError extends Error {
-  readonly code: string;
-
+export class IndicatorError extends TradebusError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
+    super(code, message, options);
   }
 }
 
