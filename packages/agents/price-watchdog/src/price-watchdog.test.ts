@@ -1,6 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MemoryStateStore, VirtualClock, createSystem, type CandleEvent, type StateStore } from '@tradebus/core';
-import { NetworkError, type Candle } from '@tradebus/providers';
+import { NetworkError, ReplayProvider, type Candle } from '@tradebus/providers';
 import { agent, Backoff, type PriceWatchdogAgent, type PriceWatchdogConfigInput } from './index.js';
 import { ScriptedProvider, readCandles, settle } from './test-support/scripted-provider.js';
 
@@ -75,6 +76,28 @@ describe('price-watchdog config', () => {
     expect(JSON.stringify(bad.error?.issues)).toContain('timeframe');
     const badTf = agent.configSchema.safeParse({ provider: 'binance', symbols: ['BTC/USDT'], timeframes: ['5 minutes'] });
     expect(badTf.error?.issues[0]?.path).toEqual(['timeframes', 0]);
+  });
+});
+
+describe('price-watchdog provider lookup', () => {
+  it("uses the market-data role of a launcher's provider and names a provider that has none", async () => {
+    const scripted = new ScriptedProvider();
+    const full = { id: 'venue', kind: 'paper', venue: 'venue', marketData: scripted, close: async () => undefined };
+    const system = createSystem({
+      clock: new VirtualClock(0),
+      services: { 'provider:venue': full, 'provider:orders': { ...full, marketData: undefined } },
+      agents: [
+        { id: 'ok', definition: agent, config: { provider: 'venue', symbols: [SYMBOL], ticks: false } },
+        { id: 'wrong', definition: agent, config: { provider: 'orders', symbols: [SYMBOL] }, restart: { maxRestarts: 0 } },
+      ],
+    });
+    await system.start();
+    await settle();
+    expect(system.agent('ok').state).toBe('running');
+    expect(scripted.candleStreams).toHaveLength(1);
+    expect(system.agent('wrong').state).toBe('failed');
+    expect(system.agent('wrong').detail).toContain("Provider 'orders' (paper) cannot serve as market data");
+    await system.stop();
   });
 });
 
@@ -257,6 +280,49 @@ describe('price-watchdog reconnect and backfill', () => {
     await second.live(10);
     expect(times(second.closed)).toEqual(expectedTimes(6, 10));
     await second.system.stop();
+  });
+});
+
+describe('price-watchdog on the replay provider', () => {
+  it('publishes every bar of real candle data once, in order, with a tick per bar', async () => {
+    const clock = new VirtualClock(0);
+    const file = fileURLToPath(new URL('../test-data/binance-XRP-ETH-5m.csv', import.meta.url));
+    const replay = new ReplayProvider({ clock, sources: [{ type: 'candles', file, symbol: SYMBOL, timeframe: TF }] });
+    await replay.load();
+    const system = createSystem({
+      clock,
+      heartbeatIntervalMs: 3_600_000,
+      validateOnPublish: true,
+      services: { 'provider:replay': replay },
+      agents: [
+        {
+          id: 'prices',
+          definition: agent,
+          config: { provider: 'replay', symbols: [SYMBOL], timeframes: [TF], stale: { tickMs: 2 * BAR } },
+        },
+      ],
+    });
+    const closed: CandleEvent[] = [];
+    const ticks: number[] = [];
+    const alerts: string[] = [];
+    system.bus.subscribe('candle.closed', (e) => {
+      closed.push(e.payload);
+    });
+    system.bus.subscribe('price.tick', (e) => {
+      ticks.push(e.payload.price);
+    });
+    system.bus.subscribe('system.alert', (e) => {
+      alerts.push(e.payload.code);
+    });
+    await system.start();
+    const summary = await replay.start();
+    await settle();
+    expect(summary.records).toBe(bars.length);
+    expect(closed).toEqual(bars.map(({ closed: _, ...c }) => c));
+    expect(ticks).toEqual(bars.map((c) => c.close));
+    // Data flowed on every bar: nothing went stale while the replay played.
+    expect(alerts).not.toContain('FEED_STALE');
+    await system.stop();
   });
 });
 

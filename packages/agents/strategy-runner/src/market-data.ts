@@ -1,21 +1,17 @@
-import { TradebusError, type ServiceRegistry } from '@tradebus/core';
-import type { MarketDataProvider } from '@tradebus/providers';
+import type { ServiceRegistry } from '@tradebus/core';
+import { ProviderRoleError, providerServiceName, type MarketDataProvider } from '@tradebus/providers';
 
 /**
  * The market-data role of the service registered as `provider:<name>`. The launcher registers
  * what `createProvider` returns (a provider with a `marketData` role); code that builds a system
  * by hand may register a bare MarketDataProvider. Both are accepted.
  */
-export function resolveMarketData(services: ServiceRegistry, providerName: string, field = 'provider'): MarketDataProvider {
-  const service = services.get<unknown>(`provider:${providerName}`);
+export function resolveMarketData(services: ServiceRegistry, providerName: string): MarketDataProvider {
+  const service = services.get<unknown>(providerServiceName(providerName));
   if (isMarketData(service)) return service;
-  const role = typeof service === 'object' && service !== null ? (service as { marketData?: unknown }).marketData : undefined;
-  if (isMarketData(role)) return role;
-  throw new TradebusError(
-    'PROVIDER_NO_MARKET_DATA',
-    `Provider '${providerName}' (config key ${field}) does not supply market data: name a provider of kind ccxt, replay or synthetic.`,
-    { details: { provider: providerName } },
-  );
+  const { marketData, kind } = typeof service === 'object' && service !== null ? (service as { marketData?: unknown; kind?: unknown }) : {};
+  if (isMarketData(marketData)) return marketData;
+  throw new ProviderRoleError(providerName, typeof kind === 'string' ? kind : 'unknown kind', 'market data');
 }
 
 function isMarketData(value: unknown): value is MarketDataProvider {
