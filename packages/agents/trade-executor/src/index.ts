@@ -1,1 +1,17 @@
-export {};
+import { defineAgent } from '@tradebus/core';
+import { TradeExecutorAgent } from './agent.js';
+import { tradeExecutorConfigSchema, type TradeExecutorConfig } from './config.js';
+
+export { TradeExecutorAgent, ExecutorConfigError, type ExecutedOrder } from './agent.js';
+export { tradeExecutorConfigSchema, type TradeExecutorConfig, type TradeExecutorConfigInput } from './config.js';
+export { canTransition, isFinal, nextStatuses } from './order-state.js';
+export { TokenBucket } from './token-bucket.js';
+
+export const agent = defineAgent<TradeExecutorConfig>({
+  kind: 'trade-executor',
+  description: 'Places order intents at a venue (live, paper or disabled), exactly once per client order id, throttled and retried only when safe',
+  configSchema: tradeExecutorConfigSchema,
+  create: (context) => new TradeExecutorAgent(context),
+});
+
+export default agent;

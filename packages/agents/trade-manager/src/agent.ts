@@ -226,7 +226,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const at = (t: number | undefined): void => {
       if (t !== undefined && (due === undefined || t < due)) due = t;
     };
-    for (const o of Object.values(this.book.orders)) if (!o.acknowledged && !isTerminal(o.status)) at(o.updatedAt + INTENT_RETRY_MS);
+    for (const o of Object.values(this.book.orders)) {
+      if (isTerminal(o.status)) continue;
+      if (!o.acknowledged) at(o.updatedAt + INTENT_RETRY_MS);
+      if (o.cancelRequestedAt !== undefined) at(o.cancelRequestedAt + this.config.exits.exitRetryMs);
+    }
     for (const t of this.activeTrades()) {
       if (t.status === 'closing' || t.pendingExit !== undefined) at((t.lastExitAttemptAt ?? now) + this.config.exits.exitRetryMs);
       if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) at(t.openedAt + this.config.exits.timeStopMs);
@@ -255,7 +259,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     // Intents the executor may never have seen (published just before a crash, or while it was
     // down) go out again; it recognises their client order ids and answers with the order's state.
     for (const order of Object.values(this.book.orders)) {
-      if (!isTerminal(order.status)) this.emit('order.requested', order.request);
+      if (isTerminal(order.status)) continue;
+      this.emit('order.requested', order.request);
+      if (order.cancelRequestedAt !== undefined) {
+        const now = this.clock.now();
+        this.emit('order.cancel_requested', { clientOrderId: order.request.clientOrderId, symbol: order.request.symbol, reason: order.cancelReason ?? 'cancel not confirmed before a restart', tradeId: order.tradeId, timestamp: now });
+      }
     }
     this.publishAllPositions();
     this.publishRiskState(true);
@@ -270,6 +279,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         this.logger.warn({ clientOrderId: order.request.clientOrderId }, 'no answer from the executor yet; sending the intent again');
         this.emit('order.requested', order.request);
       }
+      // A cancel without an answer goes out again (cancelOrder spaces the attempts).
+      if (order.cancelRequestedAt !== undefined && !isTerminal(order.status)) this.cancelOrder(order, order.cancelReason ?? 'cancel not confirmed');
     }
     for (const trade of this.activeTrades()) await this.manageTrade(trade, undefined);
     if (this.book.batch.length > 0 && this.book.batchSince !== undefined && now >= this.book.batchSince + this.config.aggregationWindowMs) {
@@ -671,6 +682,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const now = this.clock.now();
     if (order.cancelRequestedAt !== undefined && now - order.cancelRequestedAt < this.config.exits.exitRetryMs) return;
     order.cancelRequestedAt = now;
+    order.cancelReason = reason;
     this.changed();
     this.emit('order.cancel_requested', { clientOrderId: order.request.clientOrderId, symbol: order.request.symbol, reason, tradeId: order.tradeId, timestamp: now });
   }

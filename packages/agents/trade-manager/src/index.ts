@@ -6,7 +6,7 @@ export { TradeManagerAgent } from './agent.js';
 export { tradeManagerConfigSchema, type TradeManagerConfig, type TradeManagerConfigInput } from './config.js';
 export { clientOrderIdFor, tradeIdFor, adoptedTradeIdFor } from './ids.js';
 export { sizeEntry, kellyFraction, type EdgeStats, type SizingInput, type SizingResult } from './sizing.js';
-export type { SignalAggregator, SignalDecision, AggregationResult } from './aggregation.js';
+export { decideBatch, type TradeDecision, type BatchOutcome } from './aggregation.js';
 export type { Book, TradeRecord, OrderRecord, RiskSnapshot, TradeStatus } from './state.js';
 
 export const agent = defineAgent<TradeManagerConfig>({

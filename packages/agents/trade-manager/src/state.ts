@@ -19,6 +19,7 @@ export interface OrderRecord {
   fillIds: string[];
   /** Set when a cancel was requested, so it is not requested again on every candle. */
   cancelRequestedAt?: number | undefined;
+  cancelReason?: string | undefined;
   /** True once the executor acknowledged the intent with any order.updated. */
   acknowledged: boolean;
   updatedAt: number;

@@ -1,0 +1,639 @@
+import { BaseAgent, TradebusError, builtinEvents, toError, type AgentContext, type BuiltinEvents, type Fill } from '@tradebus/core';
+import {
+  OrderNotFoundError,
+  ProviderError,
+  RateLimitError,
+  type Candle,
+  type ExecutionProvider,
+  type Order,
+  type OrderRequest as VenueOrderRequest,
+  type Provider,
+  type Tick,
+} from '@tradebus/providers';
+import type { TradeExecutorConfig } from './config.js';
+import { canTransition, isFinal, type OrderStatus } from './order-state.js';
+import { TokenBucket } from './token-bucket.js';
+
+export type OrderRequest = BuiltinEvents['order.requested'];
+type CancelRequest = BuiltinEvents['order.cancel_requested'];
+
+/** What the executor remembers about one client order id; persisted before every venue call. */
+export interface ExecutedOrder {
+  request: OrderRequest;
+  status: OrderStatus;
+  venueOrderId?: string | undefined;
+  filledQuantity: number;
+  averagePrice?: number | undefined;
+  fee: number;
+  /** Every fill published so far, oldest first: republished in full when the manager asks again. */
+  fills: Fill[];
+  /** The venue reports totals only for this order; fills are derived from changes of the totals. */
+  synthesizedFills: boolean;
+  reason?: string | undefined;
+  receivedAt: number;
+  updatedAt: number;
+  /** Placement failed in a way that leaves open whether the venue has the order. */
+  outcomeUnknownSince?: number | undefined;
+  /** A cancel that arrived while the order was being placed; carried out once placement is done. */
+  cancelRequested?: string | undefined;
+}
+
+/** A provider the executor can feed market data to (the paper exchange). */
+interface MarketDataSink {
+  onTick(tick: Tick): void;
+  onCandle(candle: Candle): void;
+}
+
+const KEY_PREFIX = 'order:';
+const requestSchema = builtinEvents['order.requested'];
+const cancelSchema = builtinEvents['order.cancel_requested'];
+
+/** Buckets per venue object: executors sharing a provider share its limit. */
+const buckets = new WeakMap<object, TokenBucket>();
+
+export class ExecutorConfigError extends TradebusError {
+  constructor(message: string) {
+    super('EXECUTOR_CONFIG', message);
+  }
+}
+
+/**
+ * Places the trade manager's order intents at a venue, exactly once each. Every client order id
+ * is written to the store before the venue is called, so after a crash the executor asks the venue
+ * what became of each order in flight instead of placing it again; retries happen only for errors
+ * that are safe to retry, and each retry first asks the venue whether the order exists.
+ */
+export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
+  private provider!: Provider;
+  private execution: ExecutionProvider | undefined;
+  private bucket!: TokenBucket;
+  private readonly orders = new Map<string, ExecutedOrder>();
+  private readonly inFlight = new Set<string>();
+  /** Cancels for ids not seen yet: the intent may still be queued behind others. */
+  private readonly earlyCancels = new Map<string, string>();
+  private writes: Promise<void> = Promise.resolve();
+  private ready: Promise<void> = Promise.resolve();
+  private unsubscribeProvider: (() => void) | undefined;
+  private polling: Promise<void> | undefined;
+  private illegalTransitions = 0;
+
+  constructor(context: AgentContext<TradeExecutorConfig>) {
+    super(context);
+  }
+
+  protected override async initialize(): Promise<void> {
+    const c = this.config;
+    this.orders.clear();
+    this.inFlight.clear();
+    for (const key of await this.store.keys()) {
+      if (!key.startsWith(KEY_PREFIX)) continue;
+      const record = await this.store.get<ExecutedOrder>(key);
+      if (record !== undefined) this.orders.set(record.request.clientOrderId, record);
+    }
+    if (c.mode === 'disabled' && !this.services.has(`provider:${c.provider}`)) {
+      // Never touches a venue, so it does not need one.
+      this.provider = { id: c.provider, kind: 'paper', venue: 'none', close: async () => undefined };
+      this.bucket = new TokenBucket(this.clock, c.rateLimit.capacity, c.rateLimit.refillPerSecond);
+      return;
+    }
+    this.provider = this.services.get<Provider>(`provider:${c.provider}`);
+    this.execution = this.provider.execution;
+    if (c.mode !== 'disabled' && this.execution === undefined) {
+      throw new ExecutorConfigError(`Provider '${c.provider}' cannot execute orders: give the executor a provider with execution (paper or an exchange with API keys).`);
+    }
+    if (c.mode === 'paper' && this.provider.kind !== 'paper') {
+      throw new ExecutorConfigError(
+        `mode 'paper' needs a paper provider, but '${c.provider}' is a ${this.provider.kind} provider that could place real orders. Use a provider of kind 'paper', or set mode: 'live' if real orders are intended.`,
+      );
+    }
+    if (c.mode === 'paper' && c.feedMarketData === true && !isSink(this.provider)) {
+      throw new ExecutorConfigError(`Provider '${c.provider}' does not accept market data; set feedMarketData: false.`);
+    }
+    let bucket = buckets.get(this.provider);
+    if (bucket === undefined) buckets.set(this.provider, (bucket = new TokenBucket(this.clock, c.rateLimit.capacity, c.rateLimit.refillPerSecond)));
+    this.bucket = bucket;
+  }
+
+  protected run(): void {
+    let release!: () => void;
+    this.ready = new Promise<void>((resolve) => (release = resolve));
+    this.subscribe(
+      'order.requested',
+      async (e) => {
+        await this.ready;
+        await this.onRequest(e.payload);
+      },
+      { serial: true },
+    );
+    this.subscribe(
+      'order.cancel_requested',
+      async (e) => {
+        await this.ready;
+        await this.onCancel(e.payload);
+      },
+      { serial: true },
+    );
+    const feed = this.config.feedMarketData === 'auto' ? this.provider.marketData === undefined : this.config.feedMarketData;
+    if (this.config.mode === 'paper' && feed && isSink(this.provider)) {
+      const sink = this.provider;
+      // Synchronous, in bus order: the paper exchange sees each bar before any order decided on it.
+      this.subscribe('candle.closed', (e) => sink.onCandle({ ...e.payload, closed: true }));
+      this.subscribe('price.tick', (e) => sink.onTick(e.payload));
+    }
+    if (this.config.mode !== 'disabled' && this.provider.events !== undefined) {
+      this.unsubscribeProvider = this.provider.events.subscribe({ order: (u) => this.onVenueUpdate(u.order, u.fills) });
+    }
+    if (this.config.mode !== 'disabled') {
+      this.every(this.config.pollIntervalMs, () => {
+        if (this.polling !== undefined) return;
+        this.polling = this.poll().finally(() => (this.polling = undefined));
+        return this.polling;
+      });
+    }
+    this.background('startup-reconciliation', async () => {
+      try {
+        await this.reconcileOnStart();
+      } finally {
+        release();
+      }
+    });
+  }
+
+  protected override async cleanup(): Promise<void> {
+    this.unsubscribeProvider?.();
+    this.unsubscribeProvider = undefined;
+    await this.writes;
+  }
+
+  /** The executor's view of an order, for tests and the API. */
+  order(clientOrderId: string): ExecutedOrder | undefined {
+    const o = this.orders.get(clientOrderId);
+    return o === undefined ? undefined : structuredClone(o);
+  }
+
+  get refusedTransitions(): number {
+    return this.illegalTransitions;
+  }
+
+  /** Resolves once every event received so far has been handled and its state written (tests, replays). */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const writes = this.writes;
+      await this.ready;
+      await this.bus.idle();
+      await this.polling;
+      await writes;
+      if (writes === this.writes && this.bus.stats.pending === 0 && this.polling === undefined) return;
+    }
+  }
+
+  // ---------------------------------------------------------------- intents
+
+  private async onRequest(payload: OrderRequest): Promise<void> {
+    const parsed = requestSchema.safeParse(payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.alert('error', 'ORDER_REQUEST_INVALID', `Refused an invalid order.requested: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? ''}`, {
+        clientOrderId: (payload as { clientOrderId?: unknown })?.clientOrderId,
+      });
+      return;
+    }
+    const request = parsed.data;
+    const known = this.orders.get(request.clientOrderId);
+    if (known !== undefined) {
+      if (!sameOrder(known.request, request)) {
+        this.alert('error', 'CLIENT_ORDER_ID_REUSED', `Client order id ${request.clientOrderId} was requested again with different terms; the first order stands and nothing new is placed.`, {
+          clientOrderId: request.clientOrderId,
+        });
+      }
+      // The sender did not see our answer (a restart, a redelivery): tell it again, with every fill.
+      this.publishState(known, known.fills);
+      return;
+    }
+    const now = this.clock.now();
+    const record: ExecutedOrder = {
+      request,
+      status: 'requested',
+      filledQuantity: 0,
+      fee: 0,
+      fills: [],
+      synthesizedFills: false,
+      receivedAt: now,
+      updatedAt: now,
+    };
+    this.orders.set(request.clientOrderId, record);
+    if (this.config.mode === 'disabled') return this.refuse(record, 'execution is disabled (mode: disabled): no order was sent to the venue');
+    const early = this.earlyCancels.get(request.clientOrderId);
+    if (early !== undefined) {
+      this.earlyCancels.delete(request.clientOrderId);
+      return this.refuse(record, `cancelled before it was placed (${early})`, 'cancelled');
+    }
+    const age = now - request.timestamp;
+    if (request.purpose === 'entry' && this.config.maxRequestAgeMs > 0 && age > this.config.maxRequestAgeMs) {
+      return this.refuse(record, `entry intent is ${age} ms old (limit ${this.config.maxRequestAgeMs} ms): not placed on stale information`);
+    }
+    await this.place(record, false);
+  }
+
+  private async refuse(record: ExecutedOrder, reason: string, status: 'rejected' | 'cancelled' = 'rejected'): Promise<void> {
+    record.status = status;
+    record.reason = reason;
+    record.updatedAt = this.clock.now();
+    await this.persist(record);
+    this.publishState(record, []);
+    this.logger.warn({ clientOrderId: record.request.clientOrderId, reason }, 'order intent rejected');
+  }
+
+  /**
+   * Places an order, retrying only what is safe to retry. `lookFirst` asks the venue before the
+   * first attempt too (an order that may already have been sent before a restart).
+   */
+  private async place(record: ExecutedOrder, lookFirst: boolean): Promise<void> {
+    const cid = record.request.clientOrderId;
+    const exec = this.execution!;
+    this.inFlight.add(cid);
+    try {
+      if (record.status === 'requested') {
+        record.status = 'submitted';
+        record.updatedAt = this.clock.now();
+      }
+      // Durable before the venue hears of it: a restart finds this id and asks before placing.
+      await this.persist(record);
+      this.publishState(record, []);
+      const r = this.config.retry;
+      let outcomeUnknown = false;
+      let lastError: unknown;
+      for (let attempt = 1; attempt <= r.maxAttempts; attempt++) {
+        if (attempt > 1 || lookFirst) {
+          const found = await this.lookup(record);
+          if (found === 'failed') {
+            outcomeUnknown = true;
+            await this.clock.sleep(backoff(r, attempt));
+            continue;
+          }
+          if (found !== undefined) {
+            this.applyOrder(record, found, undefined);
+            return;
+          }
+        }
+        await this.bucket.take();
+        try {
+          const order = await exec.createOrder(venueRequest(record.request));
+          this.applyOrder(record, order, undefined);
+          record.outcomeUnknownSince = undefined;
+          return;
+        } catch (err) {
+          lastError = err;
+          const providerError = err instanceof ProviderError ? err : undefined;
+          if (providerError !== undefined && !providerError.retryable && !providerError.outcomeUnknown) {
+            this.reject(record, providerError.message);
+            return;
+          }
+          // Anything else may or may not have reached the venue.
+          if (providerError === undefined || providerError.outcomeUnknown) outcomeUnknown = true;
+          if (err instanceof RateLimitError && err.retryAfterMs !== undefined) this.bucket.pause(err.retryAfterMs);
+          this.logger.warn({ err: toError(err), clientOrderId: cid, attempt }, 'order placement failed; will look the order up and retry');
+          if (attempt < r.maxAttempts) await this.clock.sleep(backoff(r, attempt));
+        }
+      }
+      if (outcomeUnknown) {
+        record.outcomeUnknownSince ??= this.clock.now();
+        record.reason = `placement outcome unknown after ${r.maxAttempts} attempts: ${toError(lastError).message}`;
+        this.alert('error', 'ORDER_OUTCOME_UNKNOWN', `Order ${cid} (${record.request.symbol}) may or may not be at the venue: ${toError(lastError).message}. It is looked up every ${this.config.pollIntervalMs} ms and never placed twice.`, {
+          clientOrderId: cid,
+        });
+      } else {
+        this.reject(record, `not placed after ${r.maxAttempts} attempts: ${toError(lastError).message}`);
+      }
+    } finally {
+      this.inFlight.delete(cid);
+      if (record.cancelRequested !== undefined && !isFinal(record.status)) await this.cancel(record, record.cancelRequested);
+      await this.persist(record);
+    }
+  }
+
+  /** The venue's view of an order; 'failed' when the venue could not be asked. */
+  private async lookup(record: ExecutedOrder): Promise<Order | undefined | 'failed'> {
+    try {
+      await this.bucket.take();
+      return await this.execution!.fetchOrder(record.request.clientOrderId, record.request.symbol);
+    } catch (err) {
+      if (err instanceof RateLimitError && err.retryAfterMs !== undefined) this.bucket.pause(err.retryAfterMs);
+      this.logger.warn({ err: toError(err), clientOrderId: record.request.clientOrderId }, 'order lookup failed');
+      return 'failed';
+    }
+  }
+
+  private reject(record: ExecutedOrder, reason: string): void {
+    if (isFinal(record.status)) return;
+    record.status = 'rejected';
+    record.reason = reason;
+    record.outcomeUnknownSince = undefined;
+    record.updatedAt = this.clock.now();
+    this.publishState(record, []);
+    void this.persist(record);
+  }
+
+  // ---------------------------------------------------------------- cancels
+
+  private async onCancel(payload: CancelRequest): Promise<void> {
+    const parsed = cancelSchema.safeParse(payload);
+    if (!parsed.success) {
+      this.alert('error', 'CANCEL_REQUEST_INVALID', `Refused an invalid order.cancel_requested: ${parsed.error.issues[0]?.message ?? ''}`);
+      return;
+    }
+    const { clientOrderId, symbol, reason } = parsed.data;
+    const record = this.orders.get(clientOrderId);
+    if (record === undefined) {
+      this.earlyCancels.set(clientOrderId, reason);
+      if (this.earlyCancels.size > 1_000) this.earlyCancels.delete(this.earlyCancels.keys().next().value!);
+      if (this.config.mode === 'disabled') return;
+      // Not seen yet: either the intent is still queued (handled when it arrives) or this store
+      // lost it; cancelling at the venue is the safe move for the second case.
+      try {
+        await this.bucket.take();
+        const order = await this.execution!.cancelOrder(clientOrderId, symbol);
+        this.logger.warn({ clientOrderId }, 'cancelled an order this executor has no record of');
+        this.onVenueUpdate(order, order.fills);
+      } catch (err) {
+        if (!(err instanceof OrderNotFoundError)) this.logger.warn({ err: toError(err), clientOrderId }, 'cancel of an unknown order failed');
+      }
+      return;
+    }
+    if (isFinal(record.status)) {
+      this.publishState(record, []);
+      return;
+    }
+    if (this.inFlight.has(clientOrderId)) {
+      record.cancelRequested = reason;
+      await this.persist(record);
+      return;
+    }
+    await this.cancel(record, reason);
+  }
+
+  private async cancel(record: ExecutedOrder, reason: string): Promise<void> {
+    const cid = record.request.clientOrderId;
+    const r = this.config.retry;
+    for (let attempt = 1; attempt <= r.maxAttempts && !isFinal(record.status); attempt++) {
+      try {
+        await this.bucket.take();
+        const order = await this.execution!.cancelOrder(cid, record.request.symbol);
+        if (order.status === 'cancelled' && order.reason === undefined) order.reason = reason;
+        this.applyOrder(record, order, undefined);
+        break;
+      } catch (err) {
+        if (err instanceof OrderNotFoundError) {
+          const found = await this.lookup(record);
+          if (found !== undefined && found !== 'failed') this.applyOrder(record, found, undefined);
+          else if (found === undefined && record.status === 'submitted') this.reject(record, `cancelled before the venue accepted it (${reason})`);
+          break;
+        }
+        if (err instanceof ProviderError && !err.retryable && !err.outcomeUnknown) {
+          this.alert('error', 'CANCEL_FAILED', `Cancel of ${cid} refused by the venue: ${err.message}`, { clientOrderId: cid });
+          const found = await this.lookup(record);
+          if (found !== undefined && found !== 'failed') this.applyOrder(record, found, undefined);
+          break;
+        }
+        if (err instanceof RateLimitError && err.retryAfterMs !== undefined) this.bucket.pause(err.retryAfterMs);
+        if (attempt === r.maxAttempts) {
+          this.alert('error', 'CANCEL_FAILED', `Cancel of ${cid} failed after ${attempt} attempts: ${toError(err).message}`, { clientOrderId: cid });
+        } else {
+          await this.clock.sleep(backoff(r, attempt));
+        }
+      }
+    }
+    record.cancelRequested = undefined;
+    await this.persist(record);
+  }
+
+  // ---------------------------------------------------------------- venue updates
+
+  private onVenueUpdate(order: Order, fills: Fill[] | undefined): void {
+    const record = this.orders.get(order.clientOrderId);
+    if (record === undefined) {
+      // Not placed by us (a liquidation, a manual order): make it visible, flagged for adoption.
+      this.logger.warn({ clientOrderId: order.clientOrderId, status: order.status }, 'update for an order this executor did not place');
+      this.publish('order.updated', {
+        ...updateFields(order),
+        purpose: 'adopt',
+        fills: fills ?? [],
+        timestamp: this.clock.now(),
+      });
+      return;
+    }
+    this.applyOrder(record, order, fills);
+  }
+
+  /**
+   * Folds the venue's view of an order into the record: new fills (never the same fill twice),
+   * then the status if the state machine allows the move. Publishes when something changed.
+   */
+  private applyOrder(record: ExecutedOrder, order: Order, pushed: Fill[] | undefined): void {
+    const cid = record.request.clientOrderId;
+    const fresh: Fill[] = [];
+    const reported = [...(pushed ?? []), ...order.fills];
+    if (reported.length > 0 && !record.synthesizedFills) {
+      const seen = new Set(record.fills.map((f) => f.tradeId));
+      for (const f of reported) {
+        if (seen.has(f.tradeId)) continue;
+        seen.add(f.tradeId);
+        fresh.push(f);
+      }
+    } else if (order.filledQuantity > record.filledQuantity + 1e-12) {
+      // Totals only: one fill for the change, priced so the averages add up.
+      record.synthesizedFills = true;
+      const delta = order.filledQuantity - record.filledQuantity;
+      const avg = order.averagePrice ?? order.price ?? record.averagePrice ?? 0;
+      const before = (record.averagePrice ?? 0) * record.filledQuantity;
+      const price = Math.max(0, (avg * order.filledQuantity - before) / delta);
+      fresh.push({
+        tradeId: `${cid}@${order.filledQuantity}`,
+        price: Number.isFinite(price) ? price : avg,
+        quantity: delta,
+        fee: Math.max(0, order.fee - record.fee),
+        feeCurrency: order.feeCurrency ?? '',
+        liquidity: 'taker',
+        timestamp: order.updatedAt,
+      });
+    }
+    let changed = fresh.length > 0;
+    if (order.status !== record.status) {
+      if (canTransition(record.status, order.status) || (record.status === 'requested' && canTransition('submitted', order.status))) {
+        record.status = order.status;
+        changed = true;
+      } else {
+        this.illegalTransitions++;
+        this.logger.warn({ clientOrderId: cid, from: record.status, to: order.status }, 'illegal order state transition refused');
+      }
+    }
+    record.fills.push(...fresh);
+    record.filledQuantity = Math.max(record.filledQuantity, order.filledQuantity);
+    if (order.averagePrice !== undefined) record.averagePrice = order.averagePrice;
+    record.fee = Math.max(record.fee, order.fee);
+    if (order.venueOrderId !== undefined) record.venueOrderId = order.venueOrderId;
+    if (order.reason !== undefined && order.reason !== record.reason) {
+      record.reason = order.reason;
+      changed = true;
+    }
+    if (isFinal(record.status)) record.outcomeUnknownSince = undefined;
+    if (!changed) return;
+    record.updatedAt = this.clock.now();
+    this.publishState(record, fresh);
+    void this.persist(record);
+  }
+
+  private publishState(record: ExecutedOrder, fills: Fill[]): void {
+    const r = record.request;
+    this.publish('order.updated', {
+      clientOrderId: r.clientOrderId,
+      venueOrderId: record.venueOrderId,
+      symbol: r.symbol,
+      side: r.side,
+      type: r.type,
+      status: record.status,
+      quantity: r.quantity,
+      filledQuantity: record.filledQuantity,
+      averagePrice: record.averagePrice,
+      price: r.price,
+      stopPrice: r.stopPrice,
+      reduceOnly: r.reduceOnly,
+      purpose: r.purpose,
+      tradeId: r.tradeId,
+      fills,
+      fee: record.fee,
+      reason: record.reason,
+      timestamp: this.clock.now(),
+    });
+  }
+
+  // ---------------------------------------------------------------- reconciliation
+
+  /** After a restart: what became of every order that was not finished? */
+  private async reconcileOnStart(): Promise<void> {
+    if (this.config.mode === 'disabled') return;
+    const open = [...this.orders.values()].filter((o) => !isFinal(o.status));
+    if (open.length > 0) this.logger.info({ orders: open.length }, 'reconciling orders in flight at the last stop');
+    for (const record of open) {
+      const found = await this.lookup(record);
+      if (found === 'failed') {
+        record.outcomeUnknownSince ??= this.clock.now();
+        continue;
+      }
+      if (found !== undefined) {
+        this.applyOrder(record, found, undefined);
+        if (!isFinal(record.status)) this.publishState(record, []);
+        continue;
+      }
+      if (record.status === 'requested' || record.status === 'submitted') {
+        // Persisted, never reached the venue: place it now, unless it is an entry gone stale.
+        const age = this.clock.now() - record.request.timestamp;
+        if (record.request.purpose === 'entry' && this.config.maxRequestAgeMs > 0 && age > this.config.maxRequestAgeMs) {
+          this.reject(record, `entry was not placed before a restart and is now ${age} ms old: not placed on stale information`);
+        } else {
+          await this.place(record, false);
+        }
+        continue;
+      }
+      record.outcomeUnknownSince ??= this.clock.now();
+      this.alert('error', 'ORDER_MISSING_AT_VENUE', `Order ${record.request.clientOrderId} was ${record.status} but the venue no longer knows it.`, {
+        clientOrderId: record.request.clientOrderId,
+      });
+    }
+    await this.writes;
+  }
+
+  /** Polls orders a push stream does not cover: all open ones without push, unknown outcomes always. */
+  private async poll(): Promise<void> {
+    {
+      const push = this.provider.events !== undefined;
+      for (const record of [...this.orders.values()]) {
+        const cid = record.request.clientOrderId;
+        if (isFinal(record.status) || this.inFlight.has(cid)) continue;
+        if (push && record.outcomeUnknownSince === undefined) continue;
+        const found = await this.lookup(record);
+        if (found === 'failed') continue;
+        if (found !== undefined) {
+          this.applyOrder(record, found, undefined);
+          continue;
+        }
+        const now = this.clock.now();
+        if (record.outcomeUnknownSince !== undefined && now - record.outcomeUnknownSince >= this.config.unknownOutcomeTimeoutMs) {
+          this.reject(record, `the venue has no order ${cid} ${Math.round((now - record.outcomeUnknownSince) / 1000)} s after placement failed: it was never placed`);
+        }
+      }
+      this.prune();
+    }
+  }
+
+  /** Forgets the oldest finished orders beyond `keepFinishedOrders`. */
+  private prune(): void {
+    const finished = [...this.orders.values()].filter((o) => isFinal(o.status));
+    const excess = finished.length - this.config.keepFinishedOrders;
+    if (excess <= 0) return;
+    finished.sort((a, b) => a.updatedAt - b.updatedAt);
+    for (const o of finished.slice(0, excess)) {
+      this.orders.delete(o.request.clientOrderId);
+      const key = KEY_PREFIX + o.request.clientOrderId;
+      this.writes = this.writes.then(() => this.store.delete(key));
+    }
+  }
+
+  /** Queues a write of the record as it is now; writes land in order. */
+  private persist(record: ExecutedOrder): Promise<void> {
+    const snapshot = structuredClone(record);
+    const key = KEY_PREFIX + record.request.clientOrderId;
+    const write = this.writes.then(() => this.store.set(key, snapshot));
+    this.writes = write.catch((err: unknown) => {
+      this.recordError(err);
+      this.alert('critical', 'EXECUTOR_STATE_NOT_SAVED', `Order state of ${record.request.clientOrderId} could not be saved: ${toError(err).message}`);
+    });
+    return write;
+  }
+}
+
+function isSink(p: unknown): p is MarketDataSink {
+  const s = p as Partial<MarketDataSink> | undefined;
+  return typeof s?.onCandle === 'function' && typeof s.onTick === 'function';
+}
+
+function backoff(r: TradeExecutorConfig['retry'], attempt: number): number {
+  return Math.min(r.maxDelayMs, r.initialDelayMs * r.factor ** (attempt - 1));
+}
+
+function venueRequest(r: OrderRequest): VenueOrderRequest {
+  return {
+    clientOrderId: r.clientOrderId,
+    symbol: r.symbol,
+    side: r.side,
+    type: r.type,
+    quantity: r.quantity,
+    price: r.price,
+    stopPrice: r.stopPrice,
+    reduceOnly: r.reduceOnly,
+    timeInForce: r.timeInForce,
+  };
+}
+
+function sameOrder(a: OrderRequest, b: OrderRequest): boolean {
+  return a.symbol === b.symbol && a.side === b.side && a.type === b.type && a.quantity === b.quantity && a.price === b.price && a.stopPrice === b.stopPrice;
+}
+
+function updateFields(order: Order): Omit<BuiltinEvents['order.updated'], 'fills' | 'timestamp' | 'purpose'> {
+  return {
+    clientOrderId: order.clientOrderId,
+    venueOrderId: order.venueOrderId,
+    symbol: order.symbol,
+    side: order.side,
+    type: order.type,
+    status: order.status,
+    quantity: order.quantity,
+    filledQuantity: order.filledQuantity,
+    averagePrice: order.averagePrice,
+    price: order.price,
+    stopPrice: order.stopPrice,
+    reduceOnly: order.reduceOnly,
+    fee: order.fee,
+    reason: order.reason,
+  };
+}
