@@ -482,7 +482,8 @@ export class CcxtProvider implements MarketDataProvider, ExecutionProvider, Acco
         items = await step();
         backoff = 500;
       } catch (err) {
-        if (signal.aborted) return;
+        // Closing the provider (or the consumer leaving) ends the stream quietly.
+        if (signal.aborted || this.closed) return;
         if (err instanceof ProviderError && err.retryable) {
           const wait = err instanceof ProviderError && 'retryAfterMs' in err && typeof err.retryAfterMs === 'number' ? Math.max(err.retryAfterMs, backoff) : backoff;
           this.logger.warn({ stream: what, code: err.code, waitMs: wait }, 'stream error; retrying');

@@ -31,6 +31,13 @@ export class CandleCloser {
       const row = sorted[i]!;
       const ts = row[0];
       if (ts <= this.lastClosed) continue;
+      // Streams that deliver only changed bars (ccxt.pro's newUpdates) never resend the previous
+      // bar: a newer bar means the one we were forming is final.
+      if (this.forming !== undefined && ts > this.forming.timestamp) {
+        out.push({ ...this.forming, closed: true });
+        this.lastClosed = this.forming.timestamp;
+        this.forming = undefined;
+      }
       const candle = this.toCandle(row);
       const newerExists = i < sorted.length - 1;
       if (newerExists || ts + this.timeframeMs + this.graceMs <= now) {
