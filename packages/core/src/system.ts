@@ -28,6 +28,8 @@ export interface CreateSystemOptions {
   agents?: SystemAgentSpec[];
   /** Custom event sets (from `defineEvents`) beside the built-in catalogue. */
   events?: EventSchemas[];
+  /** A catalogue to share with a transport built beforehand; `events` are registered into it. */
+  catalogue?: EventCatalogue;
   transport?: Transport;
   clock?: Clock;
   logger?: Logger;
@@ -75,7 +77,8 @@ export class TradebusSystem {
   private readonly timingListeners = new Set<(type: string, seconds: number) => void>();
 
   constructor(options: CreateSystemOptions = {}) {
-    this.catalogue = new EventCatalogue(builtinEvents, ...(options.events ?? []));
+    this.catalogue = options.catalogue ?? new EventCatalogue(builtinEvents);
+    for (const set of options.events ?? []) this.catalogue.register(set);
     this.transport = options.transport ?? new LocalTransport();
     this.clock = options.clock ?? new WallClock();
     this.logger = options.logger ?? silentLogger();
@@ -133,6 +136,7 @@ export class TradebusSystem {
       throw new TradebusError('AGENT_DUPLICATE', `An agent with id '${spec.id}' already exists: give each agent a unique id.`);
     }
     const config = validateSection(spec.definition.configSchema, spec.config, configPath);
+    if (spec.definition.events) this.catalogue.register(spec.definition.events);
     const logger = this.childLogger({ agent: spec.id, kind: spec.definition.kind });
     const agent = spec.definition.create({
       id: spec.id,

@@ -5,19 +5,26 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
   ConfigError,
+  DATA_STORE_SERVICE,
   LocalTransport,
+  NatsTransport,
+  openDataStore,
+  type DataStore,
   WallClock,
   createLogger,
   createSystem,
   validateSection,
   type Clock,
   type Logger,
-  type StateStore,
+  EventCatalogue,
+  builtinEvents,
   type SystemConfig,
   type Transport,
   type TradebusSystem,
 } from '@tradebus/core';
-import { createApiApp, type ApiDataSource } from './api/app.js';
+import { createProviders, registerProviders } from '@tradebus/providers';
+import { createApiApp } from './api/app.js';
+import { HistoryRecorder, dataSourceOf } from './recorder.js';
 import { SystemMetrics } from './api/metrics.js';
 import type { configPatchSchema } from './api/schemas.js';
 import type { z } from 'zod';
@@ -35,9 +42,8 @@ export interface LaunchOptions {
   env?: Record<string, string | undefined>;
   /** Builds the transport; defaults to what the config says. */
   transport?: Transport;
-  /** Hooks for the data layer: per-agent state stores and the history the API serves. */
-  stateStore?: (agentId: string) => StateStore;
-  data?: ApiDataSource;
+  /** Use this data store instead of opening `data.dir` (tests, backtests). */
+  dataStore?: DataStore;
   /** Named services beside the providers (e.g. for tests). */
   services?: Record<string, unknown>;
 }
@@ -78,18 +84,38 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger({ level: config.log.level, name: config.system.name });
   const clock = options.clock ?? new WallClock();
-  const transport = options.transport ?? createTransport(config);
+  const catalogue = new EventCatalogue(builtinEvents, ...prepared.agents.flatMap((a) => (a.definition.events ? [a.definition.events] : [])));
+  const transport = options.transport ?? createTransport(config, catalogue, logger);
   const dataDir = resolve(prepared.baseDir, config.data.dir);
+  const data =
+    options.dataStore ??
+    (await openDataStore({
+      dir: dataDir,
+      fsync: config.data.fsync,
+      fsyncIntervalMs: config.data.fsyncIntervalMs,
+      journal: config.data.journal,
+      logger: logger.child({ component: 'data' }),
+    }));
+  const ownsData = options.dataStore === undefined;
 
-  const system = createSystem({
-    transport,
-    clock,
-    logger,
-    heartbeatIntervalMs: config.system.heartbeatIntervalMs,
-    missedHeartbeats: config.system.missedHeartbeats,
-    stateStore: options.stateStore,
-    services: options.services,
-  });
+  let system: TradebusSystem;
+  try {
+    const providers = createProviders(resolveProviderPaths(config.providers, prepared.baseDir), { clock, logger: logger.child({ component: 'providers' }), env });
+    system = createSystem({
+      catalogue,
+      transport,
+      clock,
+      logger,
+      heartbeatIntervalMs: config.system.heartbeatIntervalMs,
+      missedHeartbeats: config.system.missedHeartbeats,
+      stateStore: data.stateStore,
+      services: { ...options.services, [DATA_STORE_SERVICE]: data },
+    });
+    registerProviders(system.services, providers);
+  } catch (err) {
+    if (ownsData) await data.close();
+    throw err;
+  }
   for (const agent of prepared.agents) {
     system.addAgent(
       {
@@ -112,8 +138,12 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const serveApi = options.api ?? config.api.enabled;
   const startedAt = Date.now();
 
+  const recorder = new HistoryRecorder(data, system.createBus('recorder'), logger.child({ component: 'recorder' }));
+  const journal = config.data.journal.enabled ? data.journal.attach(system.createBus('journal'), { types: config.data.journal.types, exclude: config.data.journal.exclude }) : undefined;
+
   await transport.connect();
   metrics.start();
+  recorder.start();
   try {
     await system.start();
     if (serveApi) {
@@ -128,7 +158,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
           system.bus.publish('config.changed', { changes: applied, by: 'api', timestamp: clock.now() });
           return applied;
         },
-        data: options.data ?? emptyData,
+        data: dataSourceOf(data),
         metrics,
         token,
         logger: logger.child({ component: 'api' }),
@@ -144,6 +174,9 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     }
   } catch (err) {
     await system.stop(config.system.shutdownDeadlineMs).catch(() => undefined);
+    recorder.stop();
+    journal?.unsubscribe();
+    if (ownsData) await data.close();
     throw err;
   }
 
@@ -156,23 +189,29 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       metrics.stop();
       if (server !== undefined) await new Promise<void>((r) => server!.close(() => r()));
       server?.closeAllConnections();
-      return system.stop(deadlineMs);
+      const result = await system.stop(deadlineMs);
+      recorder.stop();
+      journal?.unsubscribe();
+      if (ownsData) await data.close();
+      return result;
     },
   };
 }
 
-function createTransport(config: SystemConfig): Transport {
+function createTransport(config: SystemConfig, catalogue: EventCatalogue, logger: Logger): Transport {
   if (config.transport.kind === 'local') return new LocalTransport();
-  throw new ConfigError('transport.kind is "nats" but this build has no NATS transport.', [{ path: 'transport.kind', message: 'not available' }]);
+  return NatsTransport.fromConfig(config.transport, catalogue, logger);
 }
 
-const emptyData: ApiDataSource = {
-  events: async () => [],
-  orders: async () => [],
-  trades: async () => [],
-  positions: async () => [],
-  account: async () => undefined,
-};
+/** File paths in provider settings are relative to the config file, like every path in it. */
+function resolveProviderPaths(section: Record<string, unknown>, baseDir: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(section)) {
+    const entry = raw as Record<string, unknown>;
+    out[name] = entry.kind === 'replay' && entry.baseDir === undefined ? { ...entry, baseDir } : entry;
+  }
+  return out;
+}
 
 async function applyConfigPatch(
   system: TradebusSystem,

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Clock, TimerHandle } from '../clock.js';
 import { TradebusError, errorMessage, toError } from '../errors.js';
-import type { EventMap } from '../events/catalogue.js';
+import type { EventMap, EventSchemas } from '../events/catalogue.js';
 import type { BuiltinEvents } from '../events/builtin.js';
 import type { Envelope, EnvelopeOf } from '../bus/envelope.js';
 import type { EventBus, Handler, PublishOptions, SubscribeOptions, Subscription } from '../bus/event-bus.js';
@@ -368,6 +368,8 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
 export interface AgentDefinition<C = unknown, E extends EventMap = BuiltinEvents> {
   kind: string;
   description?: string;
+  /** The agent's own event types (from `defineEvents`), registered when the agent is loaded. */
+  events?: EventSchemas;
   configSchema: z.ZodType<C>;
   create(context: AgentContext<C, E>): BaseAgent<C, E>;
 }
