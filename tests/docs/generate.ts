@@ -102,7 +102,7 @@ export function configReferenceMarkdown(): string {
     '',
     '## Secrets and environment',
     '',
-    '- A string value `${NAME}` is replaced by the environment variable `NAME` (an error names the key when it is not set).',
+    '- A string value `${NAME}` is replaced by the environment variable `NAME` (an error names the key when it is not set); `${NAME:-fallback}` uses `fallback` when `NAME` is unset or empty.',
     '- `TRADEBUS__SECTION__KEY=value` overrides `section.key` (double underscores between keys, `SNAKE_CASE` becomes `camelCase`; JSON values are parsed).',
     '- `TRADEBUS_API_TOKEN` sets the REST API token.',
     '',

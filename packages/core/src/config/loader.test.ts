@@ -67,6 +67,13 @@ describe('config loader', () => {
     expect(config.system.heartbeatIntervalMs).toBe(250);
   });
 
+  it('uses the fallback of ${NAME:-fallback} when NAME is unset or empty', () => {
+    const yaml = 'system:\n  env: ${MODE:-paper}\n';
+    expect(parseConfig(yaml, { env: {} }).system.env).toBe('paper');
+    expect(parseConfig(yaml, { env: { MODE: '' } }).system.env).toBe('paper');
+    expect(parseConfig(yaml, { env: { MODE: 'live' } }).system.env).toBe('live');
+  });
+
   it('says which environment variable is missing and where it is used', () => {
     const err = issuesOf(() => parseConfig('api:\n  token: ${NOT_SET_ANYWHERE}\n', { env: {} }));
     expect(err.issues[0]).toMatchObject({ path: 'api.token' });

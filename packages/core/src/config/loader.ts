@@ -16,7 +16,7 @@ export interface LoadConfigOptions<S extends z.ZodType> {
  * Reads a JSON or YAML config file and validates it.
  *
  * Secrets stay out of the file: a string value `${NAME}` is replaced by the environment variable
- * NAME, and `TRADEBUS__API__TOKEN=...` sets `api.token` (double underscore between keys; values
+ * NAME (`${NAME:-fallback}` when it may be unset), and `TRADEBUS__API__TOKEN=...` sets `api.token` (double underscore between keys; values
  * are parsed as JSON when they look like JSON, else kept as strings).
  */
 export function loadConfigFile<S extends z.ZodType = typeof systemConfigSchema>(
@@ -95,12 +95,12 @@ export function formatMessage(source: string, issues: ConfigIssue[]): string {
   return `Invalid configuration in ${source}:\n${lines.join('\n')}\nFix these keys and try again (see docs/configuration.md).`;
 }
 
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function substituteEnv(value: unknown, env: Record<string, string | undefined>, path: Array<string | number>, missing: ConfigIssue[]): unknown {
   if (typeof value === 'string') {
-    return value.replace(ENV_REF, (whole, name: string) => {
-      const v = env[name];
+    return value.replace(ENV_REF, (whole, name: string, fallback: string | undefined) => {
+      const v = env[name] === undefined || env[name] === '' ? fallback : env[name];
       if (v === undefined) {
         missing.push({ path: formatPath(path), message: `refers to environment variable ${name}, which is not set: export it or remove the reference` });
         return whole;

@@ -102,14 +102,21 @@ export const systemConfigSchema = z
         dir: z.string().default('./data').describe('Data directory, relative to the config file'),
         fsync: z.enum(['always', 'batch', 'never']).default('batch').describe('When appends are fsynced: every write, batched every fsyncIntervalMs, or left to the OS'),
         fsyncIntervalMs: z.number().int().positive().default(50).describe('Batch window of fsync: batch'),
+        verifyOnOpen: z
+          .enum(['tail', 'all'])
+          .default('tail')
+          .describe("Checksums checked on start: 'tail' the segments a crash can have torn, 'all' every segment (slower start on a large store)"),
         journal: z
           .object({
-            enabled: z.boolean().default(true),
-            types: z.array(z.string()).default(['>']),
-            exclude: z.array(z.string()).default(['agent.heartbeat', 'price.tick', 'candle.updated']),
-            maxSegmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
-            maxAgeDays: z.number().positive().optional(),
-            maxTotalBytes: z.number().int().positive().optional(),
+            enabled: z.boolean().default(true).describe('Record bus events in the event journal'),
+            types: z.array(z.string()).default(['>']).describe("Event types or patterns to record ('order.*', 'trade.>', '>' for all)"),
+            exclude: z
+              .array(z.string())
+              .default(['agent.heartbeat', 'price.tick', 'candle.updated'])
+              .describe('Event types or patterns never recorded'),
+            maxSegmentBytes: z.number().int().positive().default(64 * 1024 * 1024).describe('Size at which a journal segment is sealed and a new one started'),
+            maxAgeDays: z.number().positive().optional().describe('Delete sealed journal segments whose newest event is older than this'),
+            maxTotalBytes: z.number().int().positive().optional().describe('Delete the oldest sealed journal segments while the journal is larger than this'),
           })
           .strict()
           .prefault({}),
