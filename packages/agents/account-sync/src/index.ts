@@ -1,1 +1,15 @@
-export {};
+import { defineAgent } from '@tradebus/core';
+import { AccountSyncAgent } from './agent.js';
+import { accountSyncConfigSchema, type AccountSyncConfig } from './config.js';
+
+export { AccountSyncAgent, AccountSyncConfigError, type Discrepancy, type SeenOrder, type SeenPosition } from './agent.js';
+export { accountSyncConfigSchema, type AccountSyncConfig, type AccountSyncConfigInput } from './config.js';
+
+export const agent = defineAgent<AccountSyncConfig>({
+  kind: 'account-sync',
+  description: 'Balances, positions and open orders from the venue; account.updated; reconciliation with the trade manager',
+  configSchema: accountSyncConfigSchema,
+  create: (context) => new AccountSyncAgent(context),
+});
+
+export default agent;
