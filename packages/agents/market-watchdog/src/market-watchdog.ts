@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents } from '@tradebus/core';
-import type { Market, MarketDataProvider } from '@tradebus/providers';
+import { SymbolResolver, canonicalSymbol, type Market, type MarketDataProvider } from '@tradebus/providers';
 import type { MarketWatchdogConfig } from './config.js';
 import { providerVenue, resolveMarketData } from './market-data.js';
 
@@ -35,6 +35,7 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
   private marketsLoadedAt = Number.NEGATIVE_INFINITY;
   private truncationReported = false;
   private marketsAlerted = false;
+  private excluded = new Set<string>();
   private lastSnapshot: MarketSnapshot | undefined;
 
   constructor(context: AgentContext<MarketWatchdogConfig>) {
@@ -140,9 +141,13 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
 
   private candidates(markets: Market[]): Array<{ symbol: string; market: Market | undefined }> {
     const bySymbol = new Map(markets.map((m) => [m.symbol, m]));
+    // Configured symbols may be written as btc/usdt or BTCUSDT: match them to the venue's spelling.
+    const resolver = new SymbolResolver(markets.map((m) => ({ symbol: m.symbol })), this.config.provider);
+    const unified = (input: string): string => resolver.tryResolve(input) ?? canonicalSymbol(input);
+    this.excluded = new Set(this.config.universe.exclude.map(unified));
     let list: Array<{ symbol: string; market: Market | undefined }>;
     if (this.config.symbols !== undefined) {
-      list = [...new Set(this.config.symbols)].map((symbol) => ({ symbol, market: bySymbol.get(symbol) }));
+      list = [...new Set(this.config.symbols.map(unified))].map((symbol) => ({ symbol, market: bySymbol.get(symbol) }));
     } else {
       const quotes = this.config.quotes === undefined ? undefined : new Set(this.config.quotes.map((q) => q.toUpperCase()));
       const types = new Set(this.config.types);
@@ -172,7 +177,7 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
     const reasons = info.reasons;
     if (market === undefined) reasons.push('not listed by the venue');
     else if (!market.active) reasons.push('inactive on the venue');
-    if (rules.exclude.includes(symbol)) reasons.push('excluded by configuration');
+    if (this.excluded.has(symbol)) reasons.push('excluded by configuration');
     if (rules.excludeStablecoinPairs && rules.stablecoins.some((s) => s.toUpperCase() === base.toUpperCase())) reasons.push(`stablecoin pair (${base})`);
     // Markets the static rules already rule out cost no requests.
     if (reasons.length > 0) return info;

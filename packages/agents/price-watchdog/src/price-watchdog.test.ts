@@ -101,6 +101,28 @@ describe('price-watchdog provider lookup', () => {
   });
 });
 
+describe('price-watchdog symbols', () => {
+  const listed = (symbol: string) => {
+    const [base, quote] = symbol.split('/') as [string, string];
+    return { symbol, base, quote, settle: quote, type: 'spot' as const, contractSize: 1, active: true, precision: {}, limits: { amount: {}, price: {}, cost: {} } };
+  };
+
+  it('matches symbols written as venue ids or in lower case to the venue market, and fails naming near matches for an unknown one', async () => {
+    const provider = new ScriptedProvider();
+    provider.markets = [listed(SYMBOL), listed('BTC/USDT')];
+    const t = await setup({ symbols: ['xrpeth', 'btc-usdt'] }, { provider });
+    expect(t.watchdog.feeds().map((f) => f.symbol)).toEqual([SYMBOL, 'BTC/USDT']);
+    await t.live(0);
+    expect(t.closed.map((c) => c.symbol)).toEqual([SYMBOL]);
+    await t.system.stop();
+
+    const bad = await setup({ symbols: ['XPR/ETH'] }, { provider });
+    expect(bad.watchdog.state).toBe('failed');
+    expect(bad.watchdog.detail).toContain("unknown symbol 'XPR/ETH'. Did you mean 'XRP/ETH'");
+    await bad.system.stop();
+  });
+});
+
 describe('price-watchdog streams', () => {
   it('publishes forming updates and exactly one candle.closed per bar, in order', async () => {
     const t = await setup();

@@ -3,7 +3,7 @@ import { BaseAgent, TradebusError, errorMessage, toError, type AgentContext } fr
 import { ProviderError, RateLimitError, type Candle, type MarketDataProvider, type Tick } from '@tradebus/providers';
 import { Backoff } from './backoff.js';
 import type { PriceWatchdogConfig } from './config.js';
-import { resolveMarketData } from './market-data.js';
+import { resolveMarketData, resolveSymbols } from './market-data.js';
 import { timeframeMs } from './timeframe.js';
 
 // Providers can be third-party code: what they hand over is checked before it reaches the bus.
@@ -128,10 +128,12 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
 
   protected override async initialize(): Promise<void> {
     this.provider = resolveMarketData(this.services, this.config.provider);
-    const now = this.clock.now();
     const { stale } = this.config;
     this.feedList.length = 0;
-    const symbols = [...new Set(this.config.symbols)];
+    const symbols = await resolveSymbols(this.provider, this.config.symbols, (err) =>
+      this.logger.warn({ err: toError(err) }, 'market list unavailable; using the configured symbols in canonical form'),
+    );
+    const now = this.clock.now();
     for (const symbol of symbols) {
       if (this.config.candles) {
         for (const timeframe of [...new Set(this.config.timeframes)]) {

@@ -1,5 +1,5 @@
 import type { ServiceRegistry } from '@tradebus/core';
-import { ProviderRoleError, providerServiceName, type MarketDataProvider } from '@tradebus/providers';
+import { ProviderRoleError, SymbolResolver, canonicalSymbol, providerServiceName, type Market, type MarketDataProvider } from '@tradebus/providers';
 
 /**
  * The market-data role of the service registered as `provider:<name>`. The launcher registers
@@ -21,4 +21,25 @@ function isMarketData(value: unknown): value is MarketDataProvider {
     typeof (value as MarketDataProvider).watchCandles === 'function' &&
     typeof (value as MarketDataProvider).fetchOHLCV === 'function'
   );
+}
+
+/**
+ * Unified symbols for what the user wrote (`btc/usdt`, `BTCUSDT`, `BTC-USDT`...), as the provider
+ * spells them, so events carry the same symbol whoever publishes them. An unknown symbol throws
+ * BadSymbolError with near matches. When the market list cannot be read, the canonical form is
+ * used and `onUnavailable` is told why.
+ */
+export async function resolveSymbols(provider: MarketDataProvider, inputs: readonly string[], onUnavailable: (err: unknown) => void): Promise<string[]> {
+  let markets: Market[] | undefined;
+  try {
+    markets = await provider.loadMarkets();
+  } catch (err) {
+    onUnavailable(err);
+  }
+  if (markets === undefined || markets.length === 0) return [...new Set(inputs.map(canonicalSymbol))];
+  const resolver = new SymbolResolver(
+    markets.map((m) => ({ symbol: m.symbol })),
+    provider.id,
+  );
+  return [...new Set(inputs.map((s) => resolver.resolve(s)))];
 }

@@ -208,6 +208,18 @@ describe('strategy-runner indicator.updated', () => {
   });
 });
 
+describe('strategy-runner symbols', () => {
+  it('follows a symbol written in lower case under its unified name', async () => {
+    const t = await setup({ symbols: ['xrp/usdt:usdt'] });
+    await settle();
+    expect(t.runner.series().map((s) => s.symbol)).toEqual([SYMBOL]);
+    const live = candles.slice(LIVE, LIVE + 300);
+    for (const c of live) t.closeBar(c);
+    expect(t.signals).toEqual(direct(candles.slice(LIVE - WARMUP, LIVE), live));
+    await t.system.stop();
+  });
+});
+
 describe('strategy-runner isolation', () => {
   it('a strategy that throws is reported once and skipped; the other strategies keep signalling', async () => {
     const broken = defineStrategy({

@@ -3,7 +3,7 @@ import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
 import type { StrategyRunnerConfig } from './config.js';
-import { resolveMarketData } from './market-data.js';
+import { resolveMarketData, resolveSymbols } from './market-data.js';
 
 const HISTORY_MARGIN = 10;
 
@@ -81,15 +81,18 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     }));
   }
 
-  protected override initialize(): void {
+  protected override async initialize(): Promise<void> {
     this.provider = resolveMarketData(this.services, this.config.provider);
+    const symbols = await resolveSymbols(this.provider, this.config.symbols, (err) =>
+      this.logger.warn({ err: toError(err) }, 'market list unavailable; using the configured symbols in canonical form'),
+    );
     this.seriesByKey.clear();
     this.failingStrategies.clear();
     // Fresh strategy instances on every start: their state is rebuilt from history, never half-kept.
     const options = this.registry === undefined ? { path: 'strategies' } : { path: 'strategies', registry: this.registry };
     const strategies = createStrategies(this.config.strategies, options);
     const timeframes = [...new Set(this.config.timeframes)];
-    for (const symbol of new Set(this.config.symbols)) {
+    for (const symbol of symbols) {
       for (const timeframe of timeframes) {
         const key = `${symbol}|${timeframe}`;
         this.seriesByKey.set(key, {

@@ -86,8 +86,11 @@ export class ScriptedProvider implements MarketDataProvider {
   /** Streams opened while this is above zero fail on their first read (the venue is still unreachable). */
   streamFailures = 0;
 
+  /** What `loadMarkets` answers. */
+  markets: Market[] = [];
+
   async loadMarkets(): Promise<Market[]> {
-    return [];
+    return this.markets;
   }
 
   async fetchTicker(symbol: string): Promise<Ticker> {
