@@ -8,6 +8,7 @@ import {
   type ConfigIssue,
   type SystemConfig,
 } from '@tradebus/core';
+import { parseProviderConfig } from '@tradebus/providers';
 import { resolveAgentDefinition } from './resolve.js';
 
 export interface PreparedAgent {
@@ -43,6 +44,14 @@ export async function prepareSystem(configPath: string, options: { only?: string
     ids.add(entry.id);
     for (const dep of entry.dependsOn) {
       if (!config.agents.some((a) => a.id === dep)) issues.push({ path: `${path}.dependsOn`, message: `'${dep}' is not the id of an agent in this config` });
+    }
+  }
+  for (const [name, raw] of Object.entries(config.providers)) {
+    try {
+      parseProviderConfig(name, raw);
+    } catch (err) {
+      if (err instanceof ConfigError) issues.push(...err.issues);
+      else throw err;
     }
   }
   if (options.only !== undefined) {

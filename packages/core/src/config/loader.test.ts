@@ -74,6 +74,13 @@ describe('config loader', () => {
     expect(parseConfig(yaml, { env: { MODE: 'live' } }).system.env).toBe('live');
   });
 
+  it('gives a value that is one reference the type of what it resolves to', () => {
+    const config = parseConfig('api:\n  port: ${PORT:-7171}\n  enabled: ${API_ON}\nsystem:\n  name: bot-${PORT:-1}\n', { env: { API_ON: 'false' } });
+    expect(config.api.port).toBe(7171);
+    expect(config.api.enabled).toBe(false);
+    expect(config.system.name).toBe('bot-1');
+  });
+
   it('says which environment variable is missing and where it is used', () => {
     const err = issuesOf(() => parseConfig('api:\n  token: ${NOT_SET_ANYWHERE}\n', { env: {} }));
     expect(err.issues[0]).toMatchObject({ path: 'api.token' });

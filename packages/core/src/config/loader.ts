@@ -99,14 +99,18 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function substituteEnv(value: unknown, env: Record<string, string | undefined>, path: Array<string | number>, missing: ConfigIssue[]): unknown {
   if (typeof value === 'string') {
-    return value.replace(ENV_REF, (whole, name: string, fallback: string | undefined) => {
+    // A value that is one reference and nothing else takes the type of what it resolves to
+    // (`speed: ${SPEED:-600}` is the number 600), as an override does.
+    const whole = value.match(/^\$\{[^}]+\}$/) !== null;
+    const replaced = value.replace(ENV_REF, (ref, name: string, fallback: string | undefined) => {
       const v = env[name] === undefined || env[name] === '' ? fallback : env[name];
       if (v === undefined) {
         missing.push({ path: formatPath(path), message: `refers to environment variable ${name}, which is not set: export it or remove the reference` });
-        return whole;
+        return ref;
       }
       return v;
     });
+    return whole && replaced !== value ? parseOverride(replaced) : replaced;
   }
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], missing));
   if (value !== null && typeof value === 'object') {
