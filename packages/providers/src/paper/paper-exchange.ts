@@ -611,7 +611,10 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
 
   /** Open orders of a symbol in placement order, as a snapshot (orders placed while matching wait for the next price). */
   private candidates(symbol: string): PaperOrder[] {
-    return [...this.openOrders].filter((o) => o.symbol === symbol && !this.pendingMarket.includes(o)).sort((a, b) => a.seq - b.seq);
+    // The set keeps insertion order, which is placement order.
+    const out: PaperOrder[] = [];
+    for (const o of this.openOrders) if (o.symbol === symbol && (this.pendingMarket.length === 0 || !this.pendingMarket.includes(o))) out.push(o);
+    return out;
   }
 
   private category(order: PaperOrder): Category {
