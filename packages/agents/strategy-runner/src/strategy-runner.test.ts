@@ -220,6 +220,50 @@ describe('strategy-runner symbols', () => {
   });
 });
 
+describe('strategy-runner forming bars and ticks', () => {
+  it('with formingSignals publishes the provisional signals the strategies give for forming bars', async () => {
+    const t = await setup({ formingSignals: true });
+    await settle();
+    const history = candles.slice(LIVE - WARMUP, LIVE);
+    const live = candles.slice(LIVE, LIVE + 300);
+    const strategies = createStrategies(STRATEGIES);
+    for (const s of strategies) s.warmUp(history);
+    const expected: Signal[] = [];
+    for (const c of live) {
+      t.clock.advanceTo(c.timestamp + BAR / 2);
+      t.system.bus.publish('candle.updated', c);
+      for (const s of strategies) expected.push(...s.onCandleUpdate(c, c.timestamp + BAR / 2));
+      t.closeBar(c);
+      for (const s of strategies) expected.push(...s.onCandle(c));
+    }
+    expect(expected.some((x) => x.id.endsWith(':forming'))).toBe(true);
+    expect(t.signals).toEqual(expected);
+    await t.system.stop();
+  });
+
+  it('with ticks feeds price.tick to strategies that react to them, and not before warm-up', async () => {
+    const spike = defineStrategy({
+      type: 'tick-spike',
+      description: 'Long when a tick trades 1 % above the last close',
+      params: z.strictObject({}),
+      indicators: () => ({ sma: { type: 'sma', period: 2 } }),
+      evaluate: () => undefined,
+      onTick: ({ tick, lastCandle }) => (tick.price > lastCandle.close * 1.01 ? { side: 'long', confidence: 0.5, reason: 'spike' } : undefined),
+    });
+    const definition = createStrategyRunnerAgent({ registry: builtinRegistry().register(spike) });
+    const t = await setup({ ticks: true, strategies: [{ type: 'tick-spike', id: 'spike' }] }, { definition, prepare: (p) => p.hold() });
+    const last = candles[LIVE - 1]!;
+    const tick = (price: number, timestamp: number) => t.system.bus.publish('price.tick', { symbol: SYMBOL, price, timestamp });
+    tick(last.close * 2, t.clock.now());
+    t.provider.release();
+    await settle();
+    tick(last.close, t.clock.now() + 1);
+    tick(last.close * 1.02, t.clock.now() + 2);
+    expect(t.signals.map((s) => s.id)).toEqual([`spike:${SYMBOL}:${TF}:tick:${t.clock.now() + 2}:long`]);
+    await t.system.stop();
+  });
+});
+
 describe('strategy-runner isolation', () => {
   it('a strategy that throws is reported once and skipped; the other strategies keep signalling', async () => {
     const broken = defineStrategy({
