@@ -129,6 +129,23 @@ describe('SegmentLog', () => {
     await log.close();
   });
 
+  it('keeps batch syncs and segment rotations apart under a steady stream of appends', async () => {
+    const dir = await tempDir();
+    // A 1 ms sync interval and 2 KiB segments make the sync timer fire during rotations.
+    const log = await SegmentLog.open({ dir, fsync: 'batch', fsyncIntervalMs: 1, maxSegmentBytes: 2048, blockBytes: 512 });
+    const pending: Promise<number>[] = [];
+    for (let i = 0; i < 3000; i++) {
+      pending.push(log.append('t', i, { i, pad: 'p'.repeat(40) }));
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 0));
+    }
+    const seqs = await Promise.all(pending);
+    expect(seqs.at(-1)).toBe(3000);
+    expect(log.stats().state).toBe('open');
+    expect(segmentsOf(dir).length).toBeGreaterThan(50);
+    expect(await log.verify()).toEqual([]);
+    await log.close();
+  });
+
   it('quarantines a torn last line, logs file and offset, and reads everything before it', async () => {
     const dir = await tempDir();
     const log = await SegmentLog.open({ dir, fsync: 'never' });

@@ -81,6 +81,11 @@ export interface LogScanOptions {
   beforeSeq?: number;
   order?: 'asc' | 'desc';
   /**
+   * Only records whose line contains this exact text, e.g. `"clientOrderId":"abc"` (lines are
+   * compact JSON). Checked on the raw bytes before parsing, so lookups by a field stay cheap.
+   */
+  contains?: string;
+  /**
    * Consulted before each block (and segment) is read, after the records of the previous one
    * were consumed: return true to skip it. Lets a caller stop early once it has enough.
    */
@@ -353,6 +358,8 @@ export class SegmentLog {
   private unsynced: Queued[] = [];
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
+  /** Set while a rotation runs; resolves when it is done. */
+  private rotation: Promise<void> | undefined;
   private retentionHolds = 0;
   private corruptReads = 0;
   private readonly reportedCorruption = new Set<string>();
@@ -639,8 +646,15 @@ export class SegmentLog {
   }
 
   /** Seals the segment being written and starts writing `next`. */
-  private async rotateTo(next: Segment): Promise<void> {
+  private rotateTo(next: Segment): Promise<void> {
+    this.rotation = this.rotate(next).finally(() => (this.rotation = undefined));
+    return this.rotation;
+  }
+
+  private async rotate(next: Segment): Promise<void> {
     const old = this.writeSeg;
+    // While rotating, the batch sync stays out of the way: the rotation syncs and acknowledges
+    // the old segment itself, and a timer firing meanwhile must not touch the closing file.
     if (this.syncTimer !== undefined) {
       clearTimeout(this.syncTimer);
       this.syncTimer = undefined;
@@ -648,12 +662,13 @@ export class SegmentLog {
     try {
       if (this.syncing !== undefined) await this.syncing;
       if (this.state === 'failed') return;
-      await this.fh!.datasync();
+      const oldFh = this.fh!;
+      await oldFh.datasync();
       const acked = this.unsynced;
       this.unsynced = [];
       for (const item of acked) item.resolve(item.seq);
-      await this.fh!.close();
       this.fh = undefined;
+      await oldFh.close();
       await this.writeIndex(old, true);
       old.sealed = true;
       this.fh = await open(next.path, 'a');
@@ -671,7 +686,7 @@ export class SegmentLog {
   }
 
   private scheduleSync(): void {
-    if (this.syncTimer !== undefined || this.syncing !== undefined) return;
+    if (this.syncTimer !== undefined || this.syncing !== undefined || this.rotation !== undefined) return;
     this.syncTimer = setTimeout(() => {
       this.syncTimer = undefined;
       void this.syncNow();
@@ -681,6 +696,8 @@ export class SegmentLog {
   /** fdatasyncs the active file and acknowledges everything written before the sync started. */
   private syncNow(): Promise<void> {
     if (this.syncing !== undefined) return this.syncing;
+    // A rotation syncs and acknowledges everything written to the segment it seals.
+    if (this.rotation !== undefined) return this.rotation;
     if (this.state === 'failed' || this.fh === undefined) return Promise.resolve();
     const fh = this.fh;
     const waiters = this.unsynced;
@@ -784,6 +801,7 @@ export class SegmentLog {
     const since = options.since ?? -Infinity;
     const until = options.until ?? Infinity;
     const tagOk = options.tag;
+    const needle = options.contains === undefined ? undefined : Buffer.from(options.contains, 'utf8');
     const views = this.segments.map((seg) => ({
       seg,
       limit: seg.written,
@@ -819,7 +837,7 @@ export class SegmentLog {
             if (bytesRead === 0) break;
             got += bytesRead;
           }
-          const records = this.decodeBlock<T>(seg.path, block.offset, buf.subarray(0, got), afterSeq, beforeSeq, since, until, tagOk);
+          const records = this.decodeBlock<T>(seg.path, block.offset, buf.subarray(0, got), afterSeq, beforeSeq, since, until, tagOk, needle);
           if (desc) records.reverse();
           for (const r of records) yield r;
         }
@@ -838,6 +856,7 @@ export class SegmentLog {
     since: number,
     until: number,
     tagOk: ((tag: string) => boolean) | undefined,
+    needle: Buffer | undefined,
   ): LogRecord<T>[] {
     const out: LogRecord<T>[] = [];
     let start = 0;
@@ -848,7 +867,14 @@ export class SegmentLog {
       const h = decodeHeader(line);
       if (typeof h === 'string') {
         this.reportCorruptRead(file, base + start, h);
-      } else if (h.seq > afterSeq && h.seq < beforeSeq && h.ts >= since && h.ts <= until && (tagOk === undefined || tagOk(h.tag))) {
+      } else if (
+        h.seq > afterSeq &&
+        h.seq < beforeSeq &&
+        h.ts >= since &&
+        h.ts <= until &&
+        (tagOk === undefined || tagOk(h.tag)) &&
+        (needle === undefined || line.indexOf(needle) !== -1)
+      ) {
         const rec = JSON.parse(line.toString('utf8')) as { data: T };
         out.push({ seq: h.seq, ts: h.ts, tag: h.tag, data: rec.data });
       }
