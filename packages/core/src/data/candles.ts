@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { candleSchema } from '../events/builtin.js';
-import { DataArgumentError } from './errors.js';
+import { DataClosedError } from './errors.js';
 import { decodeFileKey, encodeFileKey, isNotFound } from './fs-utils.js';
 import type { CandleQuery, CandleRecord, CandleRepository } from './repositories.js';
 import { SegmentLog, type SegmentLogOptions } from './segment-log.js';
@@ -24,7 +24,7 @@ export class LogCandleRepository implements CandleRepository {
   ) {}
 
   private seriesLog(symbol: string, timeframe: string): Promise<SegmentLog> {
-    if (this.closed) return Promise.reject(new DataArgumentError('The candle store is closed.'));
+    if (this.closed) return Promise.reject(new DataClosedError('The candle store', 'closed'));
     const key = `${encodeFileKey(symbol)}${SEPARATOR}${encodeFileKey(timeframe)}`;
     let log = this.logs.get(key);
     if (log === undefined) {

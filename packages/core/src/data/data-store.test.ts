@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../clock.js';
+import { validateConfig } from '../config/loader.js';
 import { openDocument } from './durable-file.js';
 import { DataArgumentError, DataCorruptedError, DataLockedError } from './errors.js';
 import { openDataStore, type DataStore } from './data-store.js';
@@ -54,6 +55,16 @@ describe('DataStore', () => {
     expect(JSON.parse(readFileSync(join(dir, '.lock'), 'utf8'))).toMatchObject({ pid: process.pid });
     await again.close();
     expect(existsSync(join(dir, '.lock'))).toBe(false);
+  });
+
+  it('opens from the validated data section of a system config', async () => {
+    const dir = await tempDir();
+    const config = validateConfig({ data: { dir, fsync: 'always', journal: { exclude: ['price.*'] } } }, { env: {} });
+    const store = await track(openDataStore(config.data));
+    expect(store.dir).toBe(dir);
+    expect(store.journalRecordingEnabled).toBe(true);
+    await store.journal.append(envelope(1));
+    expect((await store.journal.query())[0]?.envelope.id).toBe('e1');
   });
 
   it('validates its options and names the bad key', async () => {

@@ -200,7 +200,7 @@ export class LogOrderRepository implements OrderRepository {
   async get(clientOrderId: string): Promise<OrderRecord | undefined> {
     const known = this.open.get(clientOrderId) ?? this.recent.get(clientOrderId);
     if (known !== undefined) return structuredClone(known);
-    for await (const r of this.log.scan<OrderRecord>({ order: 'desc' })) {
+    for await (const r of this.log.scan<OrderRecord>({ order: 'desc', contains: idField(clientOrderId) })) {
       if (r.data.clientOrderId === clientOrderId) return r.data;
     }
     return undefined;
@@ -239,7 +239,7 @@ export class LogOrderRepository implements OrderRepository {
   async history(clientOrderId: string): Promise<OrderRecord[]> {
     const symbol = (this.open.get(clientOrderId) ?? this.recent.get(clientOrderId))?.symbol;
     const out: OrderRecord[] = [];
-    for await (const r of this.log.scan<OrderRecord>({ tag: symbol === undefined ? undefined : (t) => t === symbol, order: 'asc' })) {
+    for await (const r of this.log.scan<OrderRecord>({ tag: symbol === undefined ? undefined : (t) => t === symbol, order: 'asc', contains: idField(clientOrderId) })) {
       if (r.data.clientOrderId === clientOrderId) out.push(r.data);
     }
     return out;
@@ -252,6 +252,11 @@ export class LogOrderRepository implements OrderRepository {
     await this.writeCheckpoint();
     await this.checkpoint.file.idle();
   }
+}
+
+/** How the id appears in a stored record (compact JSON), for a cheap pre-filter of lines. */
+function idField(clientOrderId: string): string {
+  return `"clientOrderId":${JSON.stringify(clientOrderId)}`;
 }
 
 function place(open: Map<string, OrderRecord>, recent: Map<string, OrderRecord>, record: OrderRecord): void {

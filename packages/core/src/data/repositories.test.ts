@@ -139,8 +139,10 @@ describe('orders', () => {
     expect((await store.orders.query({ until: 1150 })).map((o) => `${o.clientOrderId}:${o.status}`)).toEqual(['b:accepted', 'a:accepted']);
     expect((await store.orders.query({ symbol: 'BTC/USDT', status: ['filled', 'accepted'] })).map((o) => o.clientOrderId)).toEqual(['a']);
     expect((await store.orders.query({ order: 'asc', limit: 2 })).map((o) => o.clientOrderId)).toEqual(['b', 'a']);
-    // A terminal order not held in memory is still found in the log.
+    // Only the latest 1000 closed orders stay in memory; older ones are found in the log.
+    await Promise.all(Array.from({ length: 1001 }, (_, i) => store.orders.upsert(update(`later-${i}`, { status: 'filled', filledQuantity: 2, timestamp: 2000 + i }))));
     expect((await store.orders.get('c'))?.status).toBe('cancelled');
+    expect((await store.orders.history('c')).map((o) => o.status)).toEqual(['cancelled']);
     expect(await store.orders.get('nope')).toBeUndefined();
   });
 

@@ -34,7 +34,8 @@ export class LogTradeRepository implements TradeRepository {
   }
 
   async get(tradeId: string): Promise<TradeRecord | undefined> {
-    for await (const r of this.log.scan<TradeRecord>({ order: 'desc' })) if (r.data.tradeId === tradeId) return r.data;
+    const contains = `"tradeId":${JSON.stringify(tradeId)}`;
+    for await (const r of this.log.scan<TradeRecord>({ order: 'desc', contains })) if (r.data.tradeId === tradeId) return r.data;
     return undefined;
   }
 }
