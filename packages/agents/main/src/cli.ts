@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, runMain, TradebusError } from '@tradebus/core';
+import { addBacktestCommand } from './backtest/command.js';
 import { launchSystem, VERSION } from './launcher.js';
 import { prepareSystem } from './prepare.js';
 import { formatStatusTable } from './status.js';
@@ -41,8 +43,11 @@ export function buildCli(): Command {
           `'tradebus agent' runs one agent per process, and agents in different processes meet only over NATS: set transport.kind: nats in ${prepared.source} (see docs/nats.md), or use 'tradebus run' for one process.`,
         );
       }
-      await runUntilSignal(prepared, { api: opts.api, apiPort: opts.port });
+      // Each agent process keeps its own data files: two processes never write one store.
+      await runUntilSignal(prepared, { api: opts.api, apiPort: opts.port, dataSubdir: join('agents', id) });
     });
+
+  addBacktestCommand(program);
 
   program
     .command('validate-config')
@@ -80,7 +85,7 @@ function parsePort(value: string): number {
   return n;
 }
 
-async function runUntilSignal(prepared: Awaited<ReturnType<typeof prepareSystem>>, options: { api?: boolean; apiPort?: number }): Promise<void> {
+async function runUntilSignal(prepared: Awaited<ReturnType<typeof prepareSystem>>, options: { api?: boolean; apiPort?: number; dataSubdir?: string }): Promise<void> {
   const running = await launchSystem(prepared, options);
   const lines = [
     `Tradebus '${prepared.config.system.name}' is running ${prepared.agents.length} agent(s) on the ${running.system.transport.name} bus.`,

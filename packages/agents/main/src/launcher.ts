@@ -42,6 +42,8 @@ export interface LaunchOptions {
   env?: Record<string, string | undefined>;
   /** Builds the transport; defaults to what the config says. */
   transport?: Transport;
+  /** A folder under `data.dir` for this process (one agent per process keeps its own files). */
+  dataSubdir?: string;
   /** Use this data store instead of opening `data.dir` (tests, backtests). */
   dataStore?: DataStore;
   /** Named services beside the providers (e.g. for tests). */
@@ -86,7 +88,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const clock = options.clock ?? new WallClock();
   const catalogue = new EventCatalogue(builtinEvents, ...prepared.agents.flatMap((a) => (a.definition.events ? [a.definition.events] : [])));
   const transport = options.transport ?? createTransport(config, catalogue, logger);
-  const dataDir = resolve(prepared.baseDir, config.data.dir);
+  const dataDir = resolve(prepared.baseDir, config.data.dir, options.dataSubdir ?? '.');
   const data =
     options.dataStore ??
     (await openDataStore({
@@ -97,6 +99,14 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       logger: logger.child({ component: 'data' }),
     }));
   const ownsData = options.dataStore === undefined;
+  // Subscriptions below need a connected transport (NATS refuses them before).
+  try {
+    await transport.connect();
+  } catch (err) {
+    await transport.close().catch(() => undefined);
+    if (ownsData) await data.close();
+    throw err;
+  }
 
   let system: TradebusSystem;
   try {
@@ -113,6 +123,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     });
     registerProviders(system.services, providers);
   } catch (err) {
+    await transport.close().catch(() => undefined);
     if (ownsData) await data.close();
     throw err;
   }
@@ -141,7 +152,6 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const recorder = new HistoryRecorder(data, system.createBus('recorder'), logger.child({ component: 'recorder' }));
   const journal = config.data.journal.enabled ? data.journal.attach(system.createBus('journal'), { types: config.data.journal.types, exclude: config.data.journal.exclude }) : undefined;
 
-  await transport.connect();
   metrics.start();
   recorder.start();
   try {
