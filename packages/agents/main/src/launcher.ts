@@ -96,7 +96,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       fsync: config.data.fsync,
       fsyncIntervalMs: config.data.fsyncIntervalMs,
       journal: config.data.journal,
-      logger: logger.child({ component: 'data' }),
+      logger,
     }));
   const ownsData = options.dataStore === undefined;
   // Subscriptions below need a connected transport (NATS refuses them before).
