@@ -6,3 +6,4 @@ export { createApiApp, type ApiContext, type ApiDataSource } from './api/app.js'
 export { SystemMetrics } from './api/metrics.js';
 export { buildOpenApi } from './api/openapi.js';
 export { formatStatusTable } from './status.js';
+export * from './backtest/index.js';

@@ -10,7 +10,7 @@ import type { BacktestReport } from './report.js';
 const CHART_WIDTH = 1000;
 const EQUITY_HEIGHT = 300;
 const DRAWDOWN_HEIGHT = 120;
-const PAD = { left: 70, right: 16, top: 12, gap: 28, bottom: 24 };
+const PAD = { left: 84, right: 16, top: 22, gap: 34, bottom: 24 };
 const MAX_TRADE_ROWS = 5_000;
 
 export function escapeHtml(text: string): string {
@@ -137,9 +137,13 @@ export function renderChart(report: BacktestReport): { svg: string; data: ChartP
   const height = ddTop + DRAWDOWN_HEIGHT + PAD.bottom;
   const parts: string[] = [];
   parts.push(`<svg id="chart" viewBox="0 0 ${CHART_WIDTH} ${height}" role="img" aria-label="Equity and drawdown">`);
-  for (const v of niceTicks(eMin, eMax, 5)) {
+  const equityTicks = niceTicks(eMin, eMax, 5);
+  // As many decimals as the tick step needs, so labels stay short and distinct.
+  const step = equityTicks.length > 1 ? equityTicks[1]! - equityTicks[0]! : Math.abs(eMax) || 1;
+  const decimals = Math.min(8, Math.max(0, -Math.floor(Math.log10(step))));
+  for (const v of equityTicks) {
     parts.push(`<line class="grid" x1="${PAD.left}" x2="${CHART_WIDTH - PAD.right}" y1="${f(yE(v))}" y2="${f(yE(v))}"/>`);
-    parts.push(`<text class="axis" x="${PAD.left - 6}" y="${f(yE(v) + 4)}" text-anchor="end">${escapeHtml(formatMoney(v))}</text>`);
+    parts.push(`<text class="axis" x="${PAD.left - 6}" y="${f(yE(v) + 4)}" text-anchor="end">${escapeHtml(formatNumber(v, decimals))}</text>`);
   }
   for (const v of niceTicks(ddMin, 0, 3)) {
     parts.push(`<line class="grid" x1="${PAD.left}" x2="${CHART_WIDTH - PAD.right}" y1="${f(yD(v))}" y2="${f(yD(v))}"/>`);
@@ -149,8 +153,8 @@ export function renderChart(report: BacktestReport): { svg: string; data: ChartP
     if (v < t0 || v > t1) continue;
     parts.push(`<text class="axis" x="${f(x(v))}" y="${height - 6}" text-anchor="middle">${formatTime(v).slice(0, 10)}</text>`);
   }
-  parts.push(`<text class="label" x="${PAD.left + 4}" y="${eTop + 14}">Equity (${escapeHtml(report.quoteCurrency)})</text>`);
-  parts.push(`<text class="label" x="${PAD.left + 4}" y="${ddTop + 14}">Drawdown</text>`);
+  parts.push(`<text class="label" x="${PAD.left}" y="${eTop - 8}">Equity (${escapeHtml(report.quoteCurrency)})</text>`);
+  parts.push(`<text class="label" x="${PAD.left}" y="${ddTop - 10}">Drawdown</text>`);
   parts.push(`<path class="equity" d="${equityPath}"/>`);
   parts.push(`<path class="drawdown" d="${ddPath}"/>`);
   parts.push(`<line id="cursor" class="cursor" x1="0" x2="0" y1="${eTop}" y2="${ddTop + DRAWDOWN_HEIGHT}" visibility="hidden"/>`);
@@ -321,6 +325,9 @@ ${chart.svg}
 <table class="kv"><tbody>${metricRows(m, quote)
     .map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`)
     .join('')}</tbody></table>
+<p class="muted">Signals: ${report.signals.generated} generated, ${report.signals.accepted} accepted, ${report.signals.rejected} rejected${
+    report.signals.topRejections.length > 0 ? ` (most often: ${report.signals.topRejections.map((r) => `${escapeHtml(r.reason)} ×${r.count}`).join('; ')})` : ''
+  }.</p>
 <p class="muted">Orders: ${o.requested} requested, ${o.filled} filled, ${o.partiallyFilled} partially filled, ${o.cancelled} cancelled, ${o.rejected} rejected, ${o.expired} expired.</p>
 <div class="scroll">${groupTable('By strategy', report.byStrategy)}</div>
 <div class="scroll">${groupTable('By symbol', report.bySymbol)}</div>

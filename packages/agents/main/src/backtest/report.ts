@@ -24,6 +24,18 @@ export interface OrderCounts {
   expired: number;
 }
 
+export interface SignalCounts {
+  generated: number;
+  accepted: number;
+  rejected: number;
+  /** Why signals were turned down (numbers in the reasons replaced by #), most frequent first. */
+  topRejections: Array<{ reason: string; count: number }>;
+}
+
+export function emptySignalCounts(): SignalCounts {
+  return { generated: 0, accepted: 0, rejected: 0, topRejections: [] };
+}
+
 /** How the run went, as opposed to what it produced: the only part of a report that changes between identical runs. */
 export interface RunInfo {
   candles: number;
@@ -53,6 +65,7 @@ export interface BacktestReport {
   /** Trades still open when the data ran out (marked to market in the equity curve). */
   openTrades: OpenTrade[];
   orders: OrderCounts;
+  signals: SignalCounts;
   benchmark: { name: string } | undefined;
   /** Things the reader should know: data gaps, rejected orders, agents that failed. */
   warnings: string[];
@@ -72,6 +85,7 @@ export interface BuildReportInput {
   trades: ClosedTrade[];
   openTrades?: OpenTrade[];
   orders?: OrderCounts;
+  signals?: SignalCounts;
   fees?: number;
   riskFreeRate?: number;
   periodsPerYear?: number;
@@ -116,6 +130,7 @@ export function buildReport(input: BuildReportInput): BacktestReport {
     trades,
     openTrades: input.openTrades ?? [],
     orders: input.orders ?? emptyOrderCounts(),
+    signals: input.signals ?? emptySignalCounts(),
     benchmark: input.benchmark === undefined ? undefined : { name: input.benchmark.name },
     warnings: input.warnings ?? [],
     tradeLogSha256: sha256(csv),

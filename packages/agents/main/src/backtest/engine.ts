@@ -1,0 +1,549 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import {
+  ConfigError,
+  LocalTransport,
+  TradebusError,
+  VirtualClock,
+  createLogger,
+  createSystem,
+  type BuiltinEvents,
+  type Logger,
+  type TradebusSystem,
+} from '@tradebus/core';
+import {
+  createProviders,
+  registerProviders,
+  timeframeToMs,
+  type Candle,
+  type DataGap,
+  type PaperExchange,
+  type Provider,
+  type Tick,
+  type TimelineSummary,
+} from '@tradebus/providers';
+import { prepareSystem, type PreparedSystem } from '../prepare.js';
+import type { BenchmarkPoint, ClosedTrade, EquityPoint } from './metrics.js';
+import { applyOverrides } from './overrides.js';
+import { buildReport, emptyOrderCounts, writeReport, type BacktestReport, type OpenTrade, type OrderCounts, type WrittenReport } from './report.js';
+
+/**
+ * The backtest engine: the agents of a config, unchanged, on a replayed (or synthetic) market and
+ * a paper exchange, in one process on a virtual clock. Time moves only when the replay moves it,
+ * and the replay hands out the next record only once every consumer has taken the previous one
+ * and the work it caused has settled, so the run is deterministic and as fast as the machine.
+ */
+
+export interface BacktestProgress {
+  /** Market data records played so far (bars and trades). */
+  records: number;
+  /** Records the run will play, when known from the data files. */
+  total: number | undefined;
+  /** Virtual time of the replay. */
+  time: number;
+  elapsedMs: number;
+}
+
+export interface BacktestOptions {
+  /** Write report.json, report.html and trades.csv here. */
+  outDir?: string;
+  /** Annual risk-free rate as a fraction, for Sharpe, Sortino and alpha; 0 by default. */
+  riskFreeRate?: number;
+  /** Annualisation; by default 365-day years divided by the bar length. */
+  periodsPerYear?: number;
+  /**
+   * Alpha and beta against: a symbol of the replayed data (its buy-and-hold), a CSV file
+   * `timestamp,value`, or a series.
+   */
+  benchmark?: string | { name: string; series: BenchmarkPoint[] };
+  /** Config values to change for this run: `agentId.path` or `providers.<name>.path` → value. */
+  overrides?: Record<string, unknown>;
+  /** Play only data after this time (epoch ms); earlier bars are history for warm-up. */
+  from?: number;
+  /** Play only data up to this time. */
+  to?: number;
+  /** Called at most every `progressEveryRecords` records, and once at the end. */
+  onProgress?: (progress: BacktestProgress) => void;
+  progressEveryRecords?: number;
+  /** Logger for the run; one at `logLevel` on stderr by default. */
+  logger?: Logger;
+  /** Level of the default logger: warn, so a run prints problems, not routine. */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  env?: Record<string, string | undefined>;
+}
+
+export interface BacktestResult {
+  report: BacktestReport;
+  /** Where the report files went, when `outDir` was given. */
+  files: WrittenReport | undefined;
+  summary: TimelineSummary;
+}
+
+export class BacktestSetupError extends TradebusError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('BACKTEST_SETUP', message, options);
+  }
+}
+
+/** A provider that plays a market on the virtual clock: replay or synthetic. */
+export interface SimulatedMarket extends Provider {
+  load?(): Promise<void>;
+  start(): Promise<TimelineSummary>;
+  stop(): void;
+  pause(): void;
+  resume(): void;
+  gaps?(): DataGap[];
+  readonly startTime?: number | undefined;
+}
+
+function isSimulated(p: Provider): p is SimulatedMarket {
+  return (p.kind === 'replay' || p.kind === 'synthetic') && typeof (p as Partial<SimulatedMarket>).start === 'function';
+}
+
+/** Runs a backtest of the config at `config` (a path or a prepared config) and builds its report. */
+export async function runBacktest(config: string | PreparedSystem, options: BacktestOptions = {}): Promise<BacktestResult> {
+  const started = performance.now();
+  let prepared = typeof config === 'string' ? await prepareSystem(config, { env: options.env }) : config;
+  prepared = applyOverrides(prepared, windowOverrides(prepared, options));
+  const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'warn', name: prepared.config.system.name, destination: process.stderr });
+
+  const setup = describeMarket(prepared);
+  const clock = new VirtualClock(0);
+  const providers = createProviders(prepared.config.providers, { clock, logger, env: options.env, configFile: prepared.source });
+  const market = providers.get(setup.marketName) as SimulatedMarket;
+  const paper = findPaper(providers);
+  // Moves the clock to the end of the warm-up history before any agent starts a timer on it.
+  await market.load?.();
+  const startTime = clock.now();
+
+  const system = createSystem({
+    transport: new LocalTransport(),
+    clock,
+    logger,
+    // One heartbeat per bar is plenty for a run nobody watches live; agents behave the same.
+    heartbeatIntervalMs: Math.max(prepared.config.system.heartbeatIntervalMs, setup.barIntervalMs),
+    missedHeartbeats: prepared.config.system.missedHeartbeats,
+    monitorHealth: false,
+  });
+  registerProviders(system.services, providers);
+  for (const agent of prepared.agents) {
+    system.addAgent(
+      {
+        id: agent.entry.id,
+        definition: agent.definition,
+        config: agent.config,
+        dependsOn: agent.entry.dependsOn.filter((d) => prepared.agents.some((a) => a.entry.id === d)),
+        restart: agent.entry.restart,
+      },
+      `${agent.path}.config`,
+    );
+  }
+
+  const collector = new Collector(system);
+  const benchmarkSymbol = typeof options.benchmark === 'string' && !looksLikeFile(options.benchmark) ? options.benchmark : undefined;
+  const benchmarkSeries: BenchmarkPoint[] = [];
+  let records = 0;
+  let lastRecordTime = Number.NEGATIVE_INFINITY;
+  const total = countRecords(prepared, setup.marketName, startTime, options.to);
+  const every = Math.max(1, options.progressEveryRecords ?? 4_096);
+  const onRecord = (time: number): void => {
+    records++;
+    lastRecordTime = time;
+    if (options.onProgress !== undefined && records % every === 0) {
+      options.onProgress({ records, total, time, elapsedMs: performance.now() - started });
+    }
+  };
+  const removeListener = market.feed!.addListener({
+    candle: (c: Candle) => {
+      const time = c.timestamp + timeframeToMs(c.timeframe);
+      if (benchmarkSymbol !== undefined && c.symbol === benchmarkSymbol) benchmarkSeries.push({ timestamp: time, value: c.close });
+      onRecord(time);
+    },
+    tick: (t: Tick) => onRecord(t.timestamp),
+  });
+
+  const equity: EquityPoint[] = [{ timestamp: startTime, equity: paper.accountSnapshot().equity, exposed: false }];
+  const sample = (): void => {
+    if (lastRecordTime === Number.NEGATIVE_INFINITY) return;
+    const point: EquityPoint = { timestamp: lastRecordTime, equity: paper.accountSnapshot().equity, exposed: collector.takeExposure() };
+    const last = equity[equity.length - 1]!;
+    if (point.timestamp > last.timestamp) equity.push(point);
+    else if (equity.length === 1) {
+      // The first bar closed at the start time itself: the starting equity belongs one bar earlier.
+      last.timestamp = point.timestamp - setup.barIntervalMs;
+      equity.push(point);
+    } else equity[equity.length - 1] = point;
+  };
+  // A timer on a bar boundary fires when the replay moves the clock there, before the bar that
+  // closes at that moment is played: the state it sees is the reaction to everything earlier.
+  const sampler = clock.setInterval(sample, setup.barIntervalMs);
+
+  const gate = holdUntilIdle(market, system);
+  let summary: TimelineSummary;
+  try {
+    await system.start();
+    summary = await market.start();
+    await waitUntilIdle(system);
+    sample();
+  } finally {
+    sampler.cancel();
+    removeListener();
+    gate.release();
+    await system.stop(prepared.config.system.shutdownDeadlineMs).catch((err: unknown) => logger.error({ err }, 'stopping the backtest system failed'));
+    for (const p of providers.values()) await p.close().catch(() => undefined);
+  }
+  const failed = collector.failedAgents();
+
+  const warnings = [...collector.warnings];
+  const gaps = market.gaps?.() ?? [];
+  if (gaps.length > 0) {
+    const missing = gaps.reduce((n, g) => n + g.missingBars, 0);
+    warnings.push(`${gaps.length} gap(s) in the data, ${missing} missing bar(s) in all (${[...new Set(gaps.map((g) => g.symbol))].join(', ')}); no trades could happen inside them.`);
+  }
+  if (failed.length > 0) warnings.push(`Agent(s) failed during the run: ${failed.join('; ')}. Results may be incomplete.`);
+  if (gate.stalls > 0) warnings.push(`The system was still busy (pending I/O or agent work) ${gate.stalls} time(s) after waiting ${IDLE_MAX_TURNS} event-loop turns; the replay went on regardless, so some reactions may have come late.`);
+  if (collector.orders.rejected > 0) warnings.push(`${collector.orders.rejected} order(s) were rejected; see the log for reasons.`);
+
+  const wallMs = performance.now() - started;
+  const report = buildReport({
+    name: prepared.config.system.name,
+    config: prepared.source,
+    quoteCurrency: paper.accountSnapshot().quoteCurrency,
+    timeframe: setup.timeframe,
+    barIntervalMs: setup.barIntervalMs,
+    symbols: setup.symbols,
+    equity,
+    trades: collector.closedTrades(),
+    openTrades: collector.openTrades(),
+    orders: collector.orders,
+    signals: { ...collector.signals, topRejections: collector.topRejections() },
+    fees: collector.totalFees(),
+    riskFreeRate: options.riskFreeRate,
+    periodsPerYear: options.periodsPerYear,
+    benchmark: resolveBenchmark(options.benchmark, benchmarkSeries, prepared.baseDir),
+    warnings,
+    run: {
+      candles: summary.candles,
+      events: collector.events(),
+      wallMs,
+      candlesPerSecond: wallMs > 0 ? (summary.candles / wallMs) * 1_000 : 0,
+      peakRssBytes: process.resourceUsage().maxRSS * 1_024,
+    },
+  });
+  options.onProgress?.({ records, total: records, time: summary.lastTime ?? startTime, elapsedMs: wallMs });
+  const files = options.outDir !== undefined ? writeReport(report, options.outDir) : undefined;
+  return { report, files, summary };
+}
+
+/** `from` / `to` become the replay's startAt / endAt. */
+function windowOverrides(prepared: PreparedSystem, options: BacktestOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(options.overrides ?? {}) };
+  if (options.from === undefined && options.to === undefined) return out;
+  const name = describeMarket(prepared).marketName;
+  const raw = prepared.config.providers[name] as Record<string, unknown>;
+  if (raw.kind !== 'replay') throw new BacktestSetupError(`--from / --to need a replay provider; '${name}' is ${String(raw.kind)}.`);
+  if (options.from !== undefined) {
+    out[`providers.${name}.startAt`] = options.from;
+    if (raw.warmupBars !== undefined) out[`providers.${name}.warmupBars`] = undefined;
+  }
+  if (options.to !== undefined) out[`providers.${name}.endAt`] = options.to;
+  return out;
+}
+
+interface MarketSetup {
+  marketName: string;
+  timeframe: string;
+  barIntervalMs: number;
+  symbols: string[];
+}
+
+/** Finds the one simulated market of the config and the bar length its data comes in. */
+export function describeMarket(prepared: PreparedSystem): MarketSetup {
+  const entries = Object.entries(prepared.config.providers);
+  const live = entries.filter(([, p]) => p.kind === 'ccxt').map(([n]) => n);
+  if (live.length > 0) {
+    throw new ConfigError(
+      `A backtest never talks to a live venue, but providers ${live.join(', ')} ${live.length > 1 ? 'are' : 'is'} ccxt. Use a config whose agents name a replay (or synthetic) provider for market data and a paper provider for orders.`,
+      live.map((n) => ({ path: `providers.${n}.kind`, message: 'ccxt is not allowed in a backtest' })),
+    );
+  }
+  const simulated = entries.filter(([, p]) => p.kind === 'replay' || p.kind === 'synthetic');
+  if (simulated.length !== 1) {
+    throw new ConfigError(
+      simulated.length === 0
+        ? 'A backtest needs market data to replay: add a provider of kind replay (data files) or synthetic under providers.'
+        : `A backtest plays one market: providers ${simulated.map(([n]) => n).join(', ')} are all replay/synthetic. Merge their sources into one replay provider.`,
+      [{ path: 'providers', message: simulated.length === 0 ? 'no replay provider' : 'more than one replay provider' }],
+    );
+  }
+  if (!entries.some(([, p]) => p.kind === 'paper')) {
+    throw new ConfigError('A backtest fills orders on a paper exchange: add a provider of kind paper (with marketData naming the replay provider) under providers.', [
+      { path: 'providers', message: 'no paper provider' },
+    ]);
+  }
+  const [marketName, raw] = simulated[0]!;
+  const timeframes: string[] = [];
+  const symbols: string[] = [];
+  if (raw.kind === 'replay') {
+    for (const s of (raw.sources as Array<{ type: string; timeframe?: string; symbol: string }> | undefined) ?? []) {
+      if (s.timeframe !== undefined) timeframes.push(s.timeframe);
+      if (!symbols.includes(s.symbol)) symbols.push(s.symbol);
+    }
+  } else {
+    timeframes.push(typeof raw.timeframe === 'string' ? raw.timeframe : '1m');
+    for (const s of (raw.symbols as Array<{ symbol: string }> | undefined) ?? []) symbols.push(s.symbol);
+  }
+  const finest = timeframes.map((tf) => ({ tf, ms: timeframeToMs(tf) })).sort((a, b) => a.ms - b.ms)[0] ?? { tf: '1m', ms: 60_000 };
+  return { marketName, timeframe: finest.tf, barIntervalMs: finest.ms, symbols };
+}
+
+function findPaper(providers: ReadonlyMap<string, Provider>): PaperExchange {
+  const papers = [...providers.values()].filter((p) => p.kind === 'paper');
+  if (papers.length !== 1) throw new BacktestSetupError(`A backtest keeps one account: configure exactly one paper provider (found ${papers.length}).`);
+  return papers[0] as PaperExchange;
+}
+
+const IDLE_MAX_TURNS = 10_000;
+/** Pending requests that mean some reaction is still under way (file writes, DNS, sockets). */
+const BUSY_RESOURCE = /^(FSReq|GetAddrInfo|GetNameInfo|QueryReq|WriteWrap|ShutdownWrap|TCPConnectWrap|PipeConnectWrap|SendWrap)/;
+
+/** An agent that can say when its queued work is done (the trade manager can). */
+interface Quiescent {
+  whenIdle(): Promise<void>;
+}
+
+function isQuiescent(value: unknown): value is Quiescent {
+  return typeof (value as Partial<Quiescent> | undefined)?.whenIdle === 'function';
+}
+
+/**
+ * Waits until the system has finished reacting: every microtask and immediate has run (one turn
+ * of the event loop), agents that queue work report it done, and no file or network request is
+ * pending. Returns false when that did not happen within `maxTurns` turns.
+ */
+export async function waitUntilIdle(system: TradebusSystem, maxTurns = IDLE_MAX_TURNS): Promise<boolean> {
+  const queued = system.supervisor
+    .list()
+    .map((a): unknown => system.agent(a.id))
+    .filter(isQuiescent);
+  for (let turn = 0; turn < maxTurns; turn++) {
+    await new Promise<void>((r) => setImmediate(r));
+    if (queued.length > 0) await Promise.all(queued.map((a) => a.whenIdle()));
+    if (!process.getActiveResourcesInfo().some((r) => BUSY_RESOURCE.test(r))) {
+      if (queued.length === 0) return true;
+      // whenIdle may have let more work in: one more turn confirms nothing is left.
+      const before = busEvents(system);
+      await new Promise<void>((r) => setImmediate(r));
+      if (busEvents(system) === before) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Holds a simulated market after each record it plays until the system is idle again, so the
+ * next bar never arrives while agents still work on the previous one: the replay runs as fast as
+ * the agents, never faster. Works for any system on the market's clock, a backtest or a paper
+ * run started by the launcher.
+ */
+export function holdUntilIdle(market: Pick<SimulatedMarket, 'feed' | 'pause' | 'resume'>, system: TradebusSystem): { release(): void; readonly stalls: number } {
+  let holding = false;
+  let released = false;
+  let stalls = 0;
+  const hold = (): void => {
+    if (holding || released) return;
+    holding = true;
+    market.pause();
+    void waitUntilIdle(system).then((idle) => {
+      if (!idle) stalls++;
+      holding = false;
+      market.resume();
+    });
+  };
+  const remove = market.feed!.addListener({ candle: hold, tick: hold });
+  return {
+    release() {
+      released = true;
+      remove();
+      market.resume();
+    },
+    get stalls() {
+      return stalls;
+    },
+  };
+}
+
+/** Rejection reasons carry numbers (prices, percentages); counting them by their words groups alike ones. */
+function reasonKey(reason: string): string {
+  return reason.replace(/-?\d+(\.\d+)?(e-?\d+)?/g, '#').slice(0, 160);
+}
+
+/** Events published by every agent and the system bus so far. */
+function busEvents(system: TradebusSystem): number {
+  let n = system.bus.stats.eventsOut;
+  for (const a of system.supervisor.list()) n += system.agent(a.id).metrics.eventsOut;
+  return n;
+}
+
+/** Records the run will play, counted from the data files (for the progress bar's ETA). */
+function countRecords(prepared: PreparedSystem, marketName: string, startTime: number, to: number | undefined): number | undefined {
+  const raw = prepared.config.providers[marketName] as Record<string, unknown>;
+  if (raw.kind === 'synthetic') return typeof raw.bars === 'number' ? raw.bars * ((raw.symbols as unknown[] | undefined)?.length ?? 1) : undefined;
+  const endAt = to ?? (typeof raw.endAt === 'number' ? raw.endAt : typeof raw.endAt === 'string' ? Date.parse(raw.endAt) : Number.POSITIVE_INFINITY);
+  const baseDir = typeof raw.baseDir === 'string' ? resolve(prepared.baseDir, raw.baseDir) : prepared.baseDir;
+  let total = 0;
+  for (const source of (raw.sources as Array<{ type: string; file: string; timeframe?: string; format?: string }> | undefined) ?? []) {
+    const path = isAbsolute(source.file) ? source.file : resolve(baseDir, source.file);
+    const span = source.timeframe !== undefined ? timeframeToMs(source.timeframe) : 0;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+    if (source.format === 'json' || path.toLowerCase().endsWith('.json')) return undefined;
+    // The first field of each CSV row is its time; a bar is played at its close.
+    for (const line of text.split('\n')) {
+      const comma = line.indexOf(',');
+      const t = Number(line.slice(0, comma));
+      if (!Number.isFinite(t) || comma <= 0) continue;
+      const playedAt = t + span;
+      if (playedAt > startTime && playedAt <= endAt) total++;
+    }
+  }
+  return total;
+}
+
+function looksLikeFile(value: string): boolean {
+  return /\.(csv|json)$/i.test(value);
+}
+
+function resolveBenchmark(
+  option: BacktestOptions['benchmark'],
+  fromReplay: BenchmarkPoint[],
+  baseDir: string,
+): { name: string; series: BenchmarkPoint[] } | undefined {
+  if (option === undefined) return undefined;
+  if (typeof option !== 'string') return option;
+  if (!looksLikeFile(option)) {
+    if (fromReplay.length === 0) throw new BacktestSetupError(`Benchmark '${option}' is not a symbol of the replayed data; name one of its symbols or a CSV file timestamp,value.`);
+    return { name: `${option} buy and hold`, series: fromReplay };
+  }
+  const path = isAbsolute(option) ? option : resolve(baseDir, option);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new BacktestSetupError(`Cannot read the benchmark file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, { cause: err });
+  }
+  const series: BenchmarkPoint[] = [];
+  for (const [i, line] of text.split(/\r?\n/).entries()) {
+    if (line.trim() === '') continue;
+    const [t, v] = line.split(',');
+    const timestamp = Number(t);
+    const value = Number(v);
+    if (!Number.isFinite(timestamp) || !Number.isFinite(value)) {
+      if (i === 0) continue; // header
+      throw new BacktestSetupError(`${path} line ${i + 1}: expected timestamp,value (epoch ms and a number), got '${line}'.`);
+    }
+    series.push({ timestamp, value });
+  }
+  return { name: option, series };
+}
+
+/** Collects what the run produced from the bus: trades, orders, fees, failures. */
+class Collector {
+  readonly orders: OrderCounts = emptyOrderCounts();
+  readonly warnings: string[] = [];
+  readonly signals = { generated: 0, accepted: 0, rejected: 0 };
+  private readonly rejections = new Map<string, number>();
+  private readonly closed = new Map<string, ClosedTrade>();
+  private readonly open = new Map<string, OpenTrade>();
+  private readonly orderFees = new Map<string, number>();
+  private readonly orderStatus = new Map<string, string>();
+  private readonly failures = new Map<string, string>();
+  private exposedInBar = false;
+
+  constructor(private readonly system: TradebusSystem) {
+    const bus = system.createBus('backtest');
+    bus.subscribe('trade.opened', (e) => {
+      this.open.set(e.payload.tradeId, e.payload);
+      this.exposedInBar = true;
+    });
+    bus.subscribe('trade.closed', (e) => {
+      this.open.delete(e.payload.tradeId);
+      this.closed.set(e.payload.tradeId, e.payload);
+    });
+    bus.subscribe('signal.generated', () => {
+      this.signals.generated++;
+    });
+    bus.subscribe('signal.decided', (e) => {
+      const d = e.payload;
+      if (d.decision === 'accepted') this.signals.accepted++;
+      else if (d.decision === 'rejected') {
+        this.signals.rejected++;
+        for (const reason of d.reasons) this.rejections.set(reasonKey(reason), (this.rejections.get(reasonKey(reason)) ?? 0) + 1);
+      }
+    });
+    bus.subscribe('order.requested', () => {
+      this.orders.requested++;
+    });
+    bus.subscribe('order.updated', (e) => this.onOrder(e.payload));
+    bus.subscribe('agent.status', (e) => {
+      if (e.payload.to === 'failed') this.failures.set(e.payload.agentId, e.payload.reason ?? 'no reason given');
+    });
+    bus.subscribe('system.alert', (e) => {
+      const a = e.payload;
+      if ((a.level === 'error' || a.level === 'critical') && this.warnings.length < 50) this.warnings.push(`${a.agentId ?? 'system'}: ${a.code}: ${a.message}`);
+    });
+  }
+
+  private onOrder(o: BuiltinEvents['order.updated']): void {
+    this.orderFees.set(o.clientOrderId, o.fee);
+    const previous = this.orderStatus.get(o.clientOrderId);
+    if (previous === o.status) return;
+    this.orderStatus.set(o.clientOrderId, o.status);
+    if (o.status === 'filled') this.orders.filled++;
+    else if (o.status === 'partially_filled' && previous !== 'partially_filled') this.orders.partiallyFilled++;
+    else if (o.status === 'cancelled') this.orders.cancelled++;
+    else if (o.status === 'rejected') this.orders.rejected++;
+    else if (o.status === 'expired') this.orders.expired++;
+  }
+
+  /** The most frequent reasons signals were rejected, most frequent first. */
+  topRejections(limit = 8): Array<{ reason: string; count: number }> {
+    return [...this.rejections]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, limit)
+      .map(([reason, count]) => ({ reason, count }));
+  }
+
+  /** Whether a position was open at some time since the last call. */
+  takeExposure(): boolean {
+    const exposed = this.exposedInBar || this.open.size > 0;
+    this.exposedInBar = this.open.size > 0;
+    return exposed;
+  }
+
+  closedTrades(): ClosedTrade[] {
+    return [...this.closed.values()];
+  }
+
+  openTrades(): OpenTrade[] {
+    return [...this.open.values()].sort((a, b) => a.openedAt - b.openedAt || (a.tradeId < b.tradeId ? -1 : 1));
+  }
+
+  totalFees(): number {
+    let sum = 0;
+    for (const fee of this.orderFees.values()) sum += fee;
+    return sum;
+  }
+
+  failedAgents(): string[] {
+    return [...this.failures].map(([id, reason]) => `${id} (${reason})`);
+  }
+
+  events(): number {
+    return busEvents(this.system);
+  }
+}
