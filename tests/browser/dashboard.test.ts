@@ -1,0 +1,165 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuiltinEvents } from '@tradebus/core';
+import { AGENT_IDS, API_TOKEN, SYMBOLS, startStack, type Stack } from './stack.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+
+/** Bars replayed before the screenshot: both symbols then hold an open position. */
+const PLAYED_BARS = 245;
+
+/**
+ * The dashboard in a real headless Chromium against a running system: replayed Binance candles
+ * through the real price-watchdog, strategy-runner, trade-manager, trade-executor (paper
+ * exchange) and account-sync, the main REST API with its token check, and the trade-monitor
+ * agent serving the page.
+ */
+describe('dashboard in Chromium', () => {
+  let stack: Stack;
+  let context: BrowserContext;
+  let page: Page;
+  let userDataDir: string;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
+    stack = await startStack();
+    userDataDir = mkdtempSync(join(tmpdir(), 'tradebus-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1600, height: 1000 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (message: ConsoleMessage) => {
+      if (message.type() === 'error') consoleErrors.push(`${message.text()} (${message.location().url})`);
+    });
+    page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await stack?.stop();
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  const payloads = <K extends keyof BuiltinEvents & string>(type: K): Array<BuiltinEvents[K]> =>
+    stack.journal.filter((e) => e.type === type).map((e) => e.payload as BuiltinEvents[K]);
+
+  it('loads without console errors, connects live and shows every agent ok', async () => {
+    const response = await page.goto(stack.monitor.dashboardUrl!);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-security-policy']).toContain("default-src 'self'");
+    await page.locator('#connection[data-state="live"]').waitFor();
+    await expect.poll(() => page.locator('#agents tbody tr[data-agent][data-status="ok"]').count()).toBe(AGENT_IDS.length);
+    const agents = await page.locator('#agents tbody tr[data-agent]').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-agent'), r.getAttribute('data-status')]));
+    expect(agents).toEqual(AGENT_IDS.map((id) => [id, 'ok']));
+    await expect.poll(() => page.locator('#system-status').getAttribute('data-status')).toBe('ok');
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows candles, trade markers, positions, trades and equity as the system trades', async () => {
+    await stack.play(PLAYED_BARS);
+    const closed = payloads('trade.closed');
+    const opened = payloads('trade.opened');
+    expect(closed.length).toBeGreaterThan(0);
+
+    // Every trade the manager closed is in the trades table, marked closed, with its P&L.
+    await expect.poll(() => page.locator('#trades tbody tr[data-status="closed"]').count()).toBe(closed.length);
+    const first = closed[0]!;
+    const row = await page.locator(`#trades tbody tr[data-trade="${first.tradeId}"] td`).allTextContents();
+    expect(row[1]).toBe(first.symbol);
+    expect(row[2]).toBe(first.side);
+    expect(row[6]).toBe(`${first.pnl > 0 ? '+' : ''}${first.pnl.toFixed(6).replace(/^-?0\.000000$/, '0.000000')}`);
+
+    // Each symbol is charted with every replayed bar, and carries one marker per entry and per exit.
+    await expect.poll(() => page.locator('.chart-card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-symbol')))).toEqual([...SYMBOLS]);
+    for (const symbol of SYMBOLS) {
+      const markers = opened.filter((t) => t.symbol === symbol).length + closed.filter((t) => t.symbol === symbol).length;
+      expect(markers).toBeGreaterThan(0);
+      await expect.poll(() => page.locator(`.chart-card[data-symbol="${symbol}"]`).getAttribute('data-markers')).toBe(String(markers));
+    }
+    expect(stack.monitor.snapshot().charts.map((c) => c.candles.length)).toEqual([PLAYED_BARS, PLAYED_BARS]);
+
+    // Open positions are those whose latest update is not flat; equity is the latest account update.
+    const latest = new Map<string, BuiltinEvents['position.updated']>();
+    for (const p of payloads('position.updated')) latest.set(p.symbol, p);
+    const open = [...latest.values()].filter((p) => p.side !== 'flat' && p.quantity > 0).map((p) => p.symbol).sort();
+    expect(open.length).toBeGreaterThan(0);
+    await expect.poll(() => page.locator('#positions tbody tr[data-symbol]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-symbol')))).toEqual(open);
+    const equity = payloads('account.updated').at(-1)!.equity;
+    await expect.poll(() => page.locator('#kpi-equity').textContent()).toBe(`${equity.toFixed(6)} BTC`);
+
+    // The event stream filters by type.
+    await page.selectOption('#event-type', 'trade.closed');
+    await expect.poll(() => page.locator('#events .event-row').evaluateAll((rows) => [...new Set(rows.map((r) => r.getAttribute('data-type')))])).toEqual(['trade.closed']);
+    await page.selectOption('#event-type', '');
+
+    // Still every agent ok: the replay is paused, not finished.
+    await expect.poll(() => page.locator('#agents tbody tr[data-agent][data-status="ok"]').count()).toBe(AGENT_IDS.length);
+    expect(consoleErrors).toEqual([]);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  });
+
+  it('refuses the kill switch without the token or with a wrong one, and flips the risk state with it', async () => {
+    await expect.poll(() => page.locator('#risk-banner').getAttribute('data-kill')).toBe('off');
+    const send = async (token: string) => {
+      await page.click('#kill-button');
+      await page.locator('#kill-dialog[open]').waitFor();
+      await page.fill('#kill-token', token);
+      await page.fill('#kill-reason', 'browser test');
+      await page.locator('#kill-result').evaluate((node) => node.setAttribute('data-status', ''));
+      await page.click('#kill-confirm');
+      await page.locator('#kill-result:is([data-status="ok"], [data-status="error"])').waitFor();
+      return page.locator('#kill-result');
+    };
+
+    const missing = await send('');
+    expect(await missing.getAttribute('data-status')).toBe('error');
+    expect(await missing.textContent()).toContain('401');
+    await page.click('#kill-cancel');
+
+    const wrong = await send('not-the-token-at-all');
+    expect(await wrong.getAttribute('data-status')).toBe('error');
+    expect(await wrong.textContent()).toMatch(/403.*token is wrong/);
+    await page.click('#kill-cancel');
+    expect(payloads('risk.command')).toEqual([]);
+    expect(await page.locator('#risk-banner').getAttribute('data-kill')).toBe('off');
+
+    const right = await send(API_TOKEN);
+    expect(await right.getAttribute('data-status')).toBe('ok');
+    await expect.poll(() => page.locator('#risk-banner').getAttribute('data-kill')).toBe('on');
+    expect(payloads('risk.command')).toMatchObject([{ action: 'kill', by: 'dashboard', reason: 'browser test' }]);
+    expect(payloads('risk.state').at(-1)?.killSwitch).toBe(true);
+    await expect.poll(() => page.locator('#kill-button').getAttribute('data-action')).toBe('resume');
+    await page.locator('#kill-dialog[open]').waitFor({ state: 'detached' }).catch(() => undefined);
+    await expect.poll(() => page.locator('#kill-dialog').getAttribute('open')).toBeNull();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-kill-switch.png'), fullPage: false });
+
+    // The only console errors are the browser's own reports of the two refused requests.
+    expect(consoleErrors).toHaveLength(2);
+    expect(consoleErrors[0]).toMatch(/401.*\/api\/kill-switch/);
+    expect(consoleErrors[1]).toMatch(/403.*\/api\/kill-switch/);
+    consoleErrors.length = 0;
+  });
+
+  it('shows "reconnecting" when the stream drops and resyncs by itself', async () => {
+    const url = stack.monitor.dashboardUrl;
+    await stack.system.supervisor.stopAgent('monitor');
+    await page.locator('#connection:is([data-state="reconnecting"], [data-state="offline"])').waitFor();
+    await stack.system.supervisor.startAgent('monitor');
+    expect(stack.monitor.dashboardUrl).toBe(url);
+    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 15_000 });
+    // The resync snapshot still carries the trades and the engaged kill switch.
+    await expect.poll(() => page.locator('#trades tbody tr[data-status="closed"]').count()).toBe(payloads('trade.closed').length);
+    expect(await page.locator('#risk-banner').getAttribute('data-kill')).toBe('on');
+    expect(consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|api\/stream/.test(e))).toEqual([]);
+  });
+});
