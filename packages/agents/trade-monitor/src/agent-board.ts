@@ -27,6 +27,18 @@ export class AgentBoard {
     this.entries.set(hb.agentId, { heartbeat: hb, receivedAt: now, state: hb.status, detail: hb.detail });
   }
 
+  /**
+   * Adds an agent known from elsewhere (the REST API's health view) whose heartbeats this board
+   * has not heard yet; the age it had there carries over. Agents already heard of are left alone.
+   */
+  seed(agent: Omit<Heartbeat, 'status' | 'timestamp'> & { state: Heartbeat['status']; heartbeatAgeMs: number }, now: number): boolean {
+    if (this.entries.has(agent.agentId)) return false;
+    const receivedAt = now - agent.heartbeatAgeMs;
+    const { state, heartbeatAgeMs: _age, ...rest } = agent;
+    this.entries.set(agent.agentId, { heartbeat: { ...rest, status: state, timestamp: receivedAt }, receivedAt, state, detail: agent.detail });
+    return true;
+  }
+
   status(change: StatusChange, now: number): void {
     const entry = this.entries.get(change.agentId);
     if (entry === undefined) return;

@@ -55,6 +55,8 @@ class SseReader {
 class Upstream {
   readonly requests: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
   reply: { status: number; body: string; headers?: Record<string, string> } = { status: 202, body: '{"accepted":true}' };
+  /** Answers by path, before `reply`. */
+  routes: Record<string, { status: number; body: string }> = {};
   private server!: Server;
   url = '';
 
@@ -64,8 +66,9 @@ class Upstream {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-        res.writeHead(this.reply.status, { 'content-type': 'application/json', ...this.reply.headers });
-        res.end(this.reply.body);
+        const reply = this.routes[(req.url ?? '').split('?')[0]!] ?? this.reply;
+        res.writeHead(reply.status, { 'content-type': 'application/json', ...this.reply.headers });
+        res.end(reply.body);
       });
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -350,20 +353,24 @@ describe('trade-monitor startup', () => {
     expect(result.error!.issues.find((i) => i.path[0] === 'apiUrl')?.message).toMatch(/http\(s\) URL of the main REST API/);
   });
 
-  it('loads recent history from the API on start, skipping events that fail validation', async () => {
+  it('loads the known agents and recent history from the API on start, skipping events that fail validation', async () => {
     const history = new Upstream();
+    const remote = { agentId: 'remote-1', kind: 'trade-manager', status: 'ok', state: 'running', uptimeMs: 5_000, heartbeatAgeMs: 50, lastHeartbeatAt: 1, intervalMs: 60_000, errors: 1, lastError: 'x: y', eventsIn: 3, eventsOut: 4, pid: 99, host: 'box', transport: 'nats', local: false, restarts: 0 };
+    history.routes['/agents/status'] = { status: 200, body: JSON.stringify({ status: 'ok', timestamp: 1, agents: [remote] }) };
     const trade = { id: 'h1', type: 'trade.closed', source: 'manager', ts: 5, seq: 1, payload: { tradeId: 'old-1', symbol: 'BTC/USDT', side: 'long', quantity: 1, entryPrice: 1, exitPrice: 2, pnl: 1, pnlPct: 100, fees: 0, exitReason: 'x', openedAt: 1, closedAt: 2 } };
     const invalid = { id: 'h2', type: 'trade.closed', source: 'manager', ts: 6, seq: 2, payload: { tradeId: 'bad' } };
     const unknown = { id: 'h3', type: 'made.up', source: 'manager', ts: 7, seq: 3, payload: {} };
-    history.reply = { status: 200, body: JSON.stringify({ count: 3, events: [unknown, invalid, trade] }) };
+    history.routes['/events/history'] = { status: 200, body: JSON.stringify({ count: 3, events: [unknown, invalid, trade] }) };
     await history.start();
     const { system: sys, monitor: dash } = await startMonitor({ apiUrl: history.url, backfill: true });
     try {
       await expect.poll(() => dash.snapshot().trades.map((t) => t.tradeId)).toEqual(['old-1']);
       const urls = history.requests.map((r) => decodeURIComponent(r.url));
-      expect(urls).toHaveLength(2);
-      expect(urls[0]).toMatch(/^\/events\/history\?type=trade\.opened,trade\.closed,.*&limit=1000&order=desc$/);
-      expect(urls[1]).toMatch(/type=candle\.closed/);
+      expect(urls).toHaveLength(3);
+      expect(urls[0]).toBe('/agents/status');
+      expect(urls[1]).toMatch(/^\/events\/history\?type=trade\.opened,trade\.closed,.*&limit=1000&order=desc$/);
+      expect(urls[2]).toMatch(/type=candle\.closed/);
+      expect(dash.health().agents.find((a) => a.agentId === 'remote-1')).toMatchObject({ status: 'ok', kind: 'trade-manager', errors: 1, pid: 99, host: 'box', transport: 'nats' });
       expect(dash.snapshot().events.map((e) => e.id)).toContain('h1');
     } finally {
       await sys.stop();

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { BaseAgent, defineAgent, toPlainEnvelope, type AgentContext, type Envelope } from '@tradebus/core';
 import { tradeMonitorConfigSchema, type TradeMonitorConfig } from './config.js';
 import { TradeMonitorError } from './errors.js';
-import { HISTORY_QUERIES, fetchHistory } from './history.js';
+import { HISTORY_QUERIES, fetchAgents, fetchHistory } from './history.js';
 import { allowedHostNames, createDashboardApp } from './server.js';
 import type { DashboardSnapshot, SystemHealthView } from './snapshot.js';
 import { SseHub } from './sse.js';
@@ -44,6 +44,7 @@ export class TradeMonitorAgent extends BaseAgent<TradeMonitorConfig> {
 
   /** The whole view, as served by GET /api/snapshot. */
   snapshot(): DashboardSnapshot {
+    this.flushCoalesced();
     return this.view.snapshot(this.clock.now());
   }
 
@@ -60,7 +61,18 @@ export class TradeMonitorAgent extends BaseAgent<TradeMonitorConfig> {
     // A restart after a failure comes here without cleanup(): let go of the old server first.
     await this.closeServer();
     const config = this.config;
-    const hub = new SseHub({ keepAliveMs: config.keepAliveMs, retryMs: config.retryMs, maxClients: config.maxClients, maxBufferedBytes: config.maxBufferedBytes });
+    const hub = new SseHub({
+      keepAliveMs: config.keepAliveMs,
+      retryMs: config.retryMs,
+      maxClients: config.maxClients,
+      maxBufferedBytes: config.maxBufferedBytes,
+      pulseMs: config.pushIntervalMs,
+      onPulse: () => this.push(),
+      onPulseError: (err) => {
+        this.recordError(err);
+        this.logger.error({ err }, 'dashboard push failed');
+      },
+    });
     const app = createDashboardApp({ config, hub, logger: this.logger, snapshot: () => this.snapshot() });
     try {
       this.server = await listen(app, config.host, this.boundPort ?? config.port, this.id);
@@ -80,7 +92,6 @@ export class TradeMonitorAgent extends BaseAgent<TradeMonitorConfig> {
 
   protected override run(): void {
     this.subscribe('>', (event) => this.onEvent(event as Envelope));
-    this.every(this.config.pushIntervalMs, () => this.push());
     if (this.config.backfill) this.background('history', (signal) => this.loadHistory(signal));
   }
 
@@ -107,20 +118,31 @@ export class TradeMonitorAgent extends BaseAgent<TradeMonitorConfig> {
 
   /** Sends what changes without events of its own: heartbeat ages, and the coalesced events. */
   private push(): void {
-    const pending = [...this.coalesced.values()];
-    this.coalesced.clear();
-    for (const event of pending) this.deliver(event);
+    if (this.state !== 'running' && this.state !== 'degraded') return;
+    this.flushCoalesced();
     this.hub?.broadcast('health', this.view.health(this.clock.now()));
   }
 
+  private flushCoalesced(): void {
+    if (this.coalesced.size === 0) return;
+    const pending = [...this.coalesced.values()];
+    this.coalesced.clear();
+    for (const event of pending) this.deliver(event);
+  }
+
   /**
-   * Best effort: reloads recent trading events and candles from the main API so a restarted
-   * dashboard is not empty. Never fails the agent; without the API the view starts from now.
+   * Best effort: reloads the agents the system knows, recent trading events and candles from the
+   * main API so a restarted dashboard is not empty. Never fails the agent; without the API the
+   * view starts from now.
    */
   private async loadHistory(signal: AbortSignal): Promise<void> {
     const attempts = 5;
     for (let attempt = 1; attempt <= attempts && !signal.aborted; attempt++) {
       try {
+        let seeded = 0;
+        for (const known of await fetchAgents(this.config.apiUrl, { signal, timeoutMs: this.config.forwardTimeoutMs })) {
+          if (this.view.agents.seed(known, this.clock.now())) seeded++;
+        }
         let applied = 0;
         let rejected = 0;
         for (const types of HISTORY_QUERIES) {
@@ -134,8 +156,9 @@ export class TradeMonitorAgent extends BaseAgent<TradeMonitorConfig> {
           for (const event of page.events) if (this.view.apply(event, this.clock.now())) applied++;
         }
         if (rejected > 0) this.logger.warn({ rejected }, 'history events with unknown types or invalid payloads were skipped');
-        this.logger.info({ applied }, 'history loaded from the main API');
+        this.logger.info({ applied, agents: seeded }, 'history loaded from the main API');
         if (applied > 0) this.hub?.broadcast('snapshot', this.snapshot());
+        else if (seeded > 0) this.hub?.broadcast('health', this.health());
         return;
       } catch (err) {
         if (signal.aborted) return;

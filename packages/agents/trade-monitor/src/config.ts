@@ -28,7 +28,9 @@ export const tradeMonitorConfigSchema = z
       .array(z.string().min(1))
       .default(['price.tick', 'candle.updated'])
       .describe('High-rate event types that reach the page at most once per pushIntervalMs per symbol (the latest one)'),
-    pushIntervalMs: positiveInt(100, 60_000).default(1_000).describe('How often agent health and coalesced events are pushed to open pages'),
+    pushIntervalMs: positiveInt(100, 60_000)
+      .default(1_000)
+      .describe('How often (wall time) agent health and coalesced events are pushed to open pages'),
     keepAliveMs: positiveInt(10, 300_000).default(15_000).describe('Interval of SSE keep-alive comments (wall time: they keep idle connections open through proxies)'),
     retryMs: positiveInt(100, 60_000).default(3_000).describe('Reconnect delay the browser is told to use after a dropped stream'),
     maxClients: positiveInt(1, 1_000).default(32).describe('Most pages connected to the live stream at once'),

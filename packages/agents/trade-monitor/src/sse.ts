@@ -8,6 +8,11 @@ export interface SseHubOptions {
   maxClients: number;
   /** A client whose unsent output exceeds this is disconnected (it reconnects and resyncs). */
   maxBufferedBytes: number;
+  /** Called every `pulseMs` of wall time: the moment to send what changes without events of its own. */
+  onPulse?: () => void;
+  pulseMs?: number;
+  /** Receives what `onPulse` throws (it never escapes into the timer). */
+  onPulseError?: (err: unknown) => void;
 }
 
 interface Client {
@@ -22,6 +27,7 @@ interface Client {
 export class SseHub {
   private readonly clients = new Set<Client>();
   private readonly keepAlive: NodeJS.Timeout;
+  private readonly pulse: NodeJS.Timeout | undefined;
   private closed = false;
   /** Clients dropped because they fell behind. */
   dropped = 0;
@@ -31,6 +37,20 @@ export class SseHub {
     // the system's (possibly virtual) clock.
     this.keepAlive = setInterval(() => this.write(': keep-alive\n\n'), options.keepAliveMs);
     this.keepAlive.unref();
+    // Wall time too: how often a page is refreshed is about the screen, and a backtest on a
+    // virtual clock would otherwise push hundreds of updates per replayed bar, or none at all
+    // once the replay stops.
+    const onPulse = options.onPulse;
+    if (onPulse !== undefined && options.pulseMs !== undefined) {
+      this.pulse = setInterval(() => {
+        try {
+          onPulse();
+        } catch (err) {
+          options.onPulseError?.(err);
+        }
+      }, options.pulseMs);
+      this.pulse.unref();
+    }
   }
 
   get size(): number {
@@ -40,6 +60,8 @@ export class SseHub {
   /** Opens a stream on `res` and sends `first()` as the initial `snapshot` message. Returns false when full. */
   add(req: IncomingMessage, res: ServerResponse, first: () => unknown): boolean {
     if (this.closed || this.clients.size >= this.options.maxClients) return false;
+    // Taken before the client joins, so nothing broadcast while it is built reaches this page first.
+    const snapshot = JSON.stringify(first());
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store, no-transform',
@@ -54,7 +76,7 @@ export class SseHub {
     res.once('close', remove);
     res.once('error', remove);
     res.write(`retry: ${this.options.retryMs}\n\n`);
-    this.send(client, frame('snapshot', JSON.stringify(first())));
+    this.send(client, frame('snapshot', snapshot));
     return true;
   }
 
@@ -68,6 +90,7 @@ export class SseHub {
   close(): void {
     this.closed = true;
     clearInterval(this.keepAlive);
+    clearInterval(this.pulse);
     for (const client of this.clients) client.res.end();
     this.clients.clear();
   }
