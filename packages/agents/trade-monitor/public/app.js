@@ -262,10 +262,10 @@ function renderAgents() {
       el(
         'td',
         {},
-        el('div', { class: 'agent-id', text: a.agentId }),
+        el('div', { class: 'agent-id', text: a.agentId, title: `kind: ${a.kind}` }),
         el('div', {
           class: 'agent-kind',
-          text: `${a.kind === a.agentId ? '' : `${a.kind} · `}${fmtCount(a.eventsIn)} in · ${fmtCount(a.eventsOut)} out`,
+          text: `${fmtCount(a.eventsIn)} in · ${fmtCount(a.eventsOut)} out`,
           title: `${a.kind}: ${a.eventsIn} events in, ${a.eventsOut} out · pid ${a.pid} on ${a.host} · ${a.transport} transport`,
         }),
       ),
