@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +24,13 @@ describe('dashboard in Chromium', () => {
   let context: BrowserContext;
   let page: Page;
   let userDataDir: string;
+  let reportsDir: string;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
-    stack = await startStack();
+    reportsDir = mkdtempSync(join(tmpdir(), 'tradebus-reports-'));
+    stack = await startStack({ monitor: { reportsDir } });
     userDataDir = mkdtempSync(join(tmpdir(), 'tradebus-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
@@ -47,6 +49,7 @@ describe('dashboard in Chromium', () => {
     await context?.close();
     await stack?.stop();
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    if (reportsDir) rmSync(reportsDir, { recursive: true, force: true });
   });
 
   const payloads = <K extends keyof BuiltinEvents & string>(type: K): Array<BuiltinEvents[K]> =>
@@ -108,6 +111,16 @@ describe('dashboard in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   });
 
+  it('shows event text as text, never as markup', async () => {
+    const message = '<img src="x" onerror="document.title=\'pwned\'"><b>bold</b>';
+    stack.system.bus.publish('system.alert', { level: 'warning', code: 'MARKUP_PROBE', message, timestamp: stack.clock.now() });
+    const alert = page.locator('#alerts li', { hasText: 'MARKUP_PROBE' });
+    await expect.poll(() => alert.locator('.alert-message').textContent()).toBe(message);
+    expect(await page.locator('#alerts img, #alerts b, #events img').count()).toBe(0);
+    expect(await page.title()).not.toBe('pwned');
+    expect(consoleErrors).toEqual([]);
+  });
+
   it('refuses the kill switch without the token or with a wrong one, and flips the risk state with it', async () => {
     await expect.poll(() => page.locator('#risk-banner').getAttribute('data-kill')).toBe('off');
     const send = async (token: string) => {
@@ -148,6 +161,21 @@ describe('dashboard in Chromium', () => {
     expect(consoleErrors[0]).toMatch(/401.*\/api\/kill-switch/);
     expect(consoleErrors[1]).toMatch(/403.*\/api\/kill-switch/);
     consoleErrors.length = 0;
+  });
+
+  it('opens a report in the snapshot format from the reports folder, without the live stream or kill switch', async () => {
+    const { system: _health, mode: _mode, ...snapshot } = stack.monitor.snapshot();
+    writeFileSync(join(reportsDir, 'replay-run.json'), JSON.stringify({ ...snapshot, title: 'Replay run', metrics: { Trades: snapshot.trades.length } }));
+    await page.goto(`${stack.monitor.dashboardUrl}?report=/reports/replay-run.json`);
+    await page.locator('#connection[data-state="report"]').waitFor();
+    await expect.poll(() => page.locator('#trades tbody tr[data-trade]').count()).toBe(snapshot.trades.length);
+    expect(await page.locator('#report-title').textContent()).toBe('Replay run');
+    expect(await page.locator('#kill-button').isHidden()).toBe(true);
+    expect(await page.locator('#agents-panel').isHidden()).toBe(true);
+    for (const symbol of SYMBOLS) expect(Number(await page.locator(`.chart-card[data-symbol="${symbol}"]`).getAttribute('data-markers'))).toBeGreaterThan(0);
+    expect(consoleErrors).toEqual([]);
+    await page.goto(stack.monitor.dashboardUrl!);
+    await page.locator('#connection[data-state="live"]').waitFor();
   });
 
   it('shows "reconnecting" when the stream drops and resyncs by itself', async () => {
