@@ -303,7 +303,9 @@ function renderRisk() {
     byId('risk-updated').textContent = '';
     return;
   }
+  const tripped = r.breakers.filter((b) => b.tripped).map((b) => b.name);
   if (r.killSwitch) setText(banner, 'KILL SWITCH ENGAGED · NO NEW ENTRIES', 'risk-banner risk-killed');
+  else if (tripped.length > 0) setText(banner, `BREAKER TRIPPED · ${tripped.join(', ')}`, 'risk-banner risk-reducing');
   else if (r.reducingOnly) setText(banner, 'REDUCING ONLY', 'risk-banner risk-reducing');
   else setText(banner, 'TRADING ACTIVE', 'risk-banner risk-active');
   banner.dataset.kill = r.killSwitch ? 'on' : 'off';
