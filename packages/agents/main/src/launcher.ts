@@ -10,6 +10,7 @@ import {
   NatsTransport,
   openDataStore,
   type DataStore,
+  VirtualClock,
   WallClock,
   createLogger,
   createSystem,
@@ -22,9 +23,10 @@ import {
   type Transport,
   type TradebusSystem,
 } from '@tradebus/core';
-import { createProviders, registerProviders } from '@tradebus/providers';
+import { createProviders, registerProviders, type Provider } from '@tradebus/providers';
 import { createApiApp } from './api/app.js';
 import { HistoryRecorder, dataSourceOf } from './recorder.js';
+import { holdUntilIdle } from './backtest/engine.js';
 import { SystemMetrics } from './api/metrics.js';
 import type { configPatchSchema } from './api/schemas.js';
 import type { z } from 'zod';
@@ -85,7 +87,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const config = prepared.config;
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger({ level: config.log.level, name: config.system.name });
-  const clock = options.clock ?? new WallClock();
+  const clock = options.clock ?? (config.system.clock === 'market' ? new VirtualClock(0) : new WallClock());
   const catalogue = new EventCatalogue(builtinEvents, ...prepared.agents.flatMap((a) => (a.definition.events ? [a.definition.events] : [])));
   const transport = options.transport ?? createTransport(config, catalogue, logger);
   const dataDir = resolve(prepared.baseDir, config.data.dir, options.dataSubdir ?? '.');
@@ -109,8 +111,9 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   }
 
   let system: TradebusSystem;
+  let providers: Map<string, Provider>;
   try {
-    const providers = createProviders(resolveProviderPaths(config.providers, prepared.baseDir), { clock, logger: logger.child({ component: 'providers' }), env });
+    providers = createProviders(resolveProviderPaths(config.providers, prepared.baseDir), { clock, logger: logger.child({ component: 'providers' }), env });
     system = createSystem({
       catalogue,
       transport,
@@ -122,6 +125,10 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       services: { ...options.services, [DATA_STORE_SERVICE]: data },
     });
     registerProviders(system.services, providers);
+    // On market time the clock starts where the data does, before any agent sets a timer on it.
+    if (clock instanceof VirtualClock) {
+      for (const provider of providers.values()) await (provider as { load?: () => Promise<void> }).load?.();
+    }
   } catch (err) {
     await transport.close().catch(() => undefined);
     if (ownsData) await data.close();
@@ -154,8 +161,29 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
 
   metrics.start();
   recorder.start();
+  const gates: Array<{ release(): void }> = [];
+  const closeProviders = async (): Promise<void> => {
+    for (const gate of gates.splice(0)) gate.release();
+    for (const provider of providers.values()) {
+      (provider as Partial<SimulatedMarket>).stop?.();
+      await provider.close().catch((err: unknown) => logger.warn({ err, provider: provider.id }, 'provider did not close cleanly'));
+    }
+  };
   try {
     await system.start();
+    // Simulated markets (replay, synthetic) play once every agent is listening.
+    for (const provider of providers.values()) {
+      const market = provider as Partial<SimulatedMarket>;
+      if ((provider.kind === 'replay' || provider.kind === 'synthetic') && typeof market.start === 'function') {
+        // The replay waits after each record until the agents are idle: however fast it plays,
+        // it never outruns them, so nothing queues up without bound.
+        if (provider.feed !== undefined && typeof market.pause === 'function') gates.push(holdUntilIdle(provider as unknown as Parameters<typeof holdUntilIdle>[0], system));
+        market.start().then(
+          (summary) => logger.info({ provider: provider.id, ...summaryOf(summary) }, 'market data replay finished'),
+          (err: unknown) => logger.error({ err, provider: provider.id }, 'market data replay failed'),
+        );
+      }
+    }
     if (serveApi) {
       const { token, file } = resolveApiToken(config, dataDir, env);
       tokenFile = file;
@@ -184,6 +212,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     }
   } catch (err) {
     await system.stop(config.system.shutdownDeadlineMs).catch(() => undefined);
+    await closeProviders();
     recorder.stop();
     journal?.unsubscribe();
     if (ownsData) await data.close();
@@ -200,12 +229,24 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       if (server !== undefined) await new Promise<void>((r) => server!.close(() => r()));
       server?.closeAllConnections();
       const result = await system.stop(deadlineMs);
+      await closeProviders();
       recorder.stop();
       journal?.unsubscribe();
       if (ownsData) await data.close();
       return result;
     },
   };
+}
+
+/** What the launcher needs of a replay or synthetic provider: start and stop playing. */
+interface SimulatedMarket {
+  start(): Promise<unknown>;
+  stop(): void;
+  pause(): void;
+}
+
+function summaryOf(summary: unknown): Record<string, unknown> {
+  return summary !== null && typeof summary === 'object' ? { ...(summary as Record<string, unknown>), gaps: undefined } : {};
 }
 
 function createTransport(config: SystemConfig, catalogue: EventCatalogue, logger: Logger): Transport {

@@ -88,6 +88,10 @@ export const systemConfigSchema = z
         env: z.string().regex(/^[a-z0-9_-]+$/i).default('dev').describe('Environment name (dev, paper, live...)'),
         heartbeatIntervalMs: z.number().int().positive().default(5_000).describe('How often every agent publishes agent.heartbeat'),
         missedHeartbeats: z.number().int().positive().default(3).describe('Heartbeats an agent may miss before it counts as down'),
+        clock: z
+          .enum(['wall', 'market'])
+          .default('wall')
+          .describe('wall: real time (live trading); market: a virtual clock that follows replayed or synthetic market data, so agents see market time'),
         shutdownDeadlineMs: z.number().int().positive().default(10_000).describe('Time agents get to stop on SIGINT/SIGTERM before the process exits with code 1'),
       })
       .strict()
