@@ -104,14 +104,23 @@ export function addBacktestCommand(program: Command): Command {
       }
       const bar = !opts.json && process.stdout.isTTY ? new ProgressBar({ stream: process.stdout }) : undefined;
       const outDir = opts.out ?? (opts.json ? undefined : 'backtest-report');
+      // Ctrl-C ends the replay where it is and still writes the report of what ran; twice quits.
+      const abort = new AbortController();
+      const onSignal = (): void => {
+        if (abort.signal.aborted) process.exit(130);
+        process.stderr.write('\nstopping the backtest: the report will cover the data played so far (Ctrl-C again to quit)\n');
+        abort.abort();
+      };
+      process.on('SIGINT', onSignal);
       const result = await runBacktest(resolve(opts.config), {
+        signal: abort.signal,
         ...common,
         overrides,
         from: opts.from,
         to: opts.to,
         outDir,
         onProgress: bar === undefined ? undefined : (p) => bar.update(p),
-      });
+      }).finally(() => process.off('SIGINT', onSignal));
       bar?.finish();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(result.report)}\n`);

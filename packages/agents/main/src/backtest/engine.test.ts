@@ -184,6 +184,25 @@ describe('runBacktest', () => {
   }, 60_000);
 });
 
+describe('stopping early', () => {
+  it('an aborted run reports what was played, with a warning', async () => {
+    const abort = new AbortController();
+    const result = await runBacktest(configFile(), {
+      logLevel: 'silent',
+      signal: abort.signal,
+      progressEveryRecords: 300,
+      onProgress: (p) => {
+        if (p.records >= 600) abort.abort();
+      },
+    });
+    expect(result.summary.stopped).toBe(true);
+    expect(result.summary.candles).toBeGreaterThanOrEqual(600);
+    expect(result.summary.candles).toBeLessThan(700);
+    expect(result.report.warnings.join(' ')).toMatch(/Stopped early at 2018-01-1/);
+    expect(result.report.metrics.end).toBe(result.summary.lastTime);
+  }, 60_000);
+});
+
 describe('backtest setup errors', () => {
   it('refuses a config with a live (ccxt) provider, naming it', async () => {
     const file = configFile('  live:\n    kind: ccxt\n    exchange: binance\n');

@@ -8,6 +8,7 @@ import {
   createLogger,
   createSystem,
   type BuiltinEvents,
+  type BaseAgent,
   type Logger,
   type TradebusSystem,
 } from '@tradebus/core';
@@ -70,6 +71,8 @@ export interface BacktestOptions {
   /** Level of the default logger: warn, so a run prints problems, not routine. */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   env?: Record<string, string | undefined>;
+  /** Stops the replay early; the report then covers what was played, with a warning. */
+  signal?: AbortSignal;
 }
 
 export interface BacktestResult {
@@ -179,9 +182,12 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   const sampler = clock.setInterval(sample, setup.barIntervalMs);
 
   const gate = holdUntilIdle(market, system);
+  const stopEarly = (): void => market.stop();
+  options.signal?.addEventListener('abort', stopEarly, { once: true });
   let summary: TimelineSummary;
   try {
     await system.start();
+    if (options.signal?.aborted === true) market.stop();
     summary = await market.start();
     await waitUntilIdle(system);
     sample();
@@ -189,12 +195,14 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     sampler.cancel();
     removeListener();
     gate.release();
+    options.signal?.removeEventListener('abort', stopEarly);
     await system.stop(prepared.config.system.shutdownDeadlineMs).catch((err: unknown) => logger.error({ err }, 'stopping the backtest system failed'));
     for (const p of providers.values()) await p.close().catch(() => undefined);
   }
   const failed = collector.failedAgents();
 
   const warnings = [...collector.warnings];
+  if (summary.stopped) warnings.push(`Stopped early at ${new Date(summary.lastTime ?? startTime).toISOString()}: the report covers the data played until then.`);
   const gaps = market.gaps?.() ?? [];
   if (gaps.length > 0) {
     const missing = gaps.reduce((n, g) => n + g.missingBars, 0);
@@ -322,22 +330,36 @@ function isQuiescent(value: unknown): value is Quiescent {
  * pending. Returns false when that did not happen within `maxTurns` turns.
  */
 export async function waitUntilIdle(system: TradebusSystem, maxTurns = IDLE_MAX_TURNS): Promise<boolean> {
-  const queued = system.supervisor
-    .list()
-    .map((a): unknown => system.agent(a.id))
-    .filter(isQuiescent);
-  for (let turn = 0; turn < maxTurns; turn++) {
-    await new Promise<void>((r) => setImmediate(r));
-    if (queued.length > 0) await Promise.all(queued.map((a) => a.whenIdle()));
-    if (!process.getActiveResourcesInfo().some((r) => BUSY_RESOURCE.test(r))) {
-      if (queued.length === 0) return true;
-      // whenIdle may have let more work in: one more turn confirms nothing is left.
-      const before = busEvents(system);
-      await new Promise<void>((r) => setImmediate(r));
-      if (busEvents(system) === before) return true;
+  return idleProbe(system)(maxTurns);
+}
+
+/** waitUntilIdle with the agent lists looked up once: agents do not come and go during a replay. */
+function idleProbe(system: TradebusSystem): (maxTurns?: number) => Promise<boolean> {
+  let agents: Array<BaseAgent<any, any>> | undefined;
+  let queued: Quiescent[] = [];
+  const events = (): number => {
+    let n = system.bus.stats.eventsOut;
+    for (const a of agents!) n += a.metrics.eventsOut;
+    return n;
+  };
+  return async (maxTurns = IDLE_MAX_TURNS) => {
+    if (agents === undefined) {
+      agents = system.supervisor.list().map((a) => system.agent(a.id));
+      queued = agents.map((a): unknown => a).filter(isQuiescent);
     }
-  }
-  return false;
+    for (let turn = 0; turn < maxTurns; turn++) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (queued.length > 0) await Promise.all(queued.map((a) => a.whenIdle()));
+      if (!process.getActiveResourcesInfo().some((r) => BUSY_RESOURCE.test(r))) {
+        if (queued.length === 0) return true;
+        // whenIdle may have let more work in: one more turn confirms nothing is left.
+        const before = events();
+        await new Promise<void>((r) => setImmediate(r));
+        if (events() === before) return true;
+      }
+    }
+    return false;
+  };
 }
 
 /**
@@ -350,11 +372,12 @@ export function holdUntilIdle(market: Pick<SimulatedMarket, 'feed' | 'pause' | '
   let holding = false;
   let released = false;
   let stalls = 0;
+  const probe = idleProbe(system);
   const hold = (): void => {
     if (holding || released) return;
     holding = true;
     market.pause();
-    void waitUntilIdle(system).then((idle) => {
+    void probe().then((idle) => {
       if (!idle) stalls++;
       holding = false;
       market.resume();
