@@ -23,7 +23,7 @@ import {
 } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Envelope } from '../../bus/envelope.js';
-import { compilePattern } from '../../bus/subjects.js';
+import { compilePattern, isPattern } from '../../bus/subjects.js';
 import type {
   Deliver,
   Responder,
@@ -477,6 +477,8 @@ export class NatsTransport implements Transport {
     skipType: ((type: string) => boolean) | undefined,
     recent: RecentIds,
   ): TransportSubscription {
+    // An exact subscription knows its type without decoding each message's subject.
+    const fixedType = isPattern(pattern) ? undefined : pattern;
     const sub: NatsSubscription = nc.subscribe(this.subjectOf(pattern), {
       queue,
       callback: (err, msg) => {
@@ -484,11 +486,14 @@ export class NatsTransport implements Transport {
           this.logger.error({ err, pattern }, 'subscription failed');
           return;
         }
-        const type = msg.subject.slice(this.prefixLength);
-        // `_req` and `_dlq` subjects belong to the transport; '>' subscribers must not see them.
-        if (type.charCodeAt(0) === UNDERSCORE) return;
-        if (skipType !== undefined && skipType(type)) return;
-        const envelope = this.accept(msg.subject, type, msg.data);
+        let type = fixedType;
+        if (type === undefined) {
+          type = msg.subject.slice(this.prefixLength);
+          // `_req` and `_dlq` subjects belong to the transport; '>' subscribers must not see them.
+          if (type.charCodeAt(0) === UNDERSCORE) return;
+          if (skipType !== undefined && skipType(type)) return;
+        }
+        const envelope = this.accept(msg, type, msg.data);
         if (envelope === undefined) return;
         if (this.isDurableType(type) && !recent.add(envelope.id)) {
           this.stats.duplicatesDropped++;
@@ -537,7 +542,7 @@ export class NatsTransport implements Transport {
   }
 
   /** @internal Decodes and checks one inbound message; dead-letters it and returns undefined when it is bad. */
-  accept(subject: string, type: string, data: Uint8Array): Envelope | undefined {
+  accept(msg: { readonly subject: string }, type: string, data: Uint8Array): Envelope | undefined {
     const decoded = decodeInbound(data, type, this.catalogue, this.options.maxPayloadBytes);
     if (decoded.ok === true) return decoded.envelope;
     if (decoded.ok === 'unknown-type') {
@@ -548,7 +553,7 @@ export class NatsTransport implements Transport {
       }
       return undefined;
     }
-    this.deadLetter(subject, type, data, decoded);
+    this.deadLetter(msg.subject, type, data, decoded);
     return undefined;
   }
 
@@ -892,7 +897,7 @@ class DurableConsumer {
   private onMessage(m: JsMsg): void {
     const t = this.transport;
     const type = m.subject.slice(t.options.prefix.length + 1);
-    const envelope = t.accept(m.subject, type, m.data);
+    const envelope = t.accept(m, type, m.data);
     if (envelope === undefined) {
       // Invalid (already dead-lettered) or of an unknown type: redelivering it would not change that.
       m.term();
