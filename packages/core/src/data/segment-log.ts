@@ -355,6 +355,7 @@ export class SegmentLog {
   private pumping = false;
   private pumpScheduled = false;
   private drainWaiters: Array<() => void> = [];
+  private writtenWaiters: Array<{ seq: number; resolve: () => void }> = [];
   private unsynced: Queued[] = [];
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
@@ -416,7 +417,10 @@ export class SegmentLog {
     }
     this.active.sealed = false;
     this.nextSeq = Math.max(prevLastSeq + 1, this.active.startSeq);
-    this.writtenSeq = prevLastSeq;
+    // Everything on disk is written. The active segment may start past the last record (a crash
+    // or a backup between creating a segment and filling the previous one): there is a gap in
+    // the sequence numbers, never a record missing from it.
+    this.writtenSeq = this.nextSeq - 1;
     this.active.written = this.active.size;
     this.fh = await open(this.active.path, 'a');
     this.writeSeg = this.active;
@@ -620,6 +624,7 @@ export class SegmentLog {
         seg.written += buf.length;
         this.queuedBytes -= bytes;
         this.writtenSeq = batch[batch.length - 1]!.seq;
+        this.releaseWrittenWaiters();
         if (this.policy === 'never') {
           for (const item of batch) item.resolve(item.seq);
         } else if (this.policy === 'always') {
@@ -732,6 +737,7 @@ export class SegmentLog {
     this.queue = [];
     this.queueHead = 0;
     for (const item of rejected) item.reject(failure);
+    this.releaseWrittenWaiters();
     this.logger.error({ log: this.label, err }, `log '${this.label}' stopped accepting writes: ${errorMessage(err)}`);
     const fh = this.fh;
     this.fh = undefined;
@@ -747,7 +753,28 @@ export class SegmentLog {
     return this.state === 'failed' && this.failure !== undefined ? this.failure : new DataClosedError(`Log '${this.label}'`, this.state === 'failed' ? 'failed' : 'closed');
   }
 
-  /** Resolves once everything appended so far has been handed to the operating system. */
+  /**
+   * Resolves once every record appended before this call has been handed to the operating system
+   * (or the log failed). Unlike `drained`, appends made meanwhile do not delay it.
+   */
+  written(): Promise<void> {
+    const seq = this.nextSeq - 1;
+    if (this.writtenSeq >= seq || this.state === 'failed') return Promise.resolve();
+    return new Promise((resolve) => this.writtenWaiters.push({ seq, resolve }));
+  }
+
+  private releaseWrittenWaiters(): void {
+    if (this.writtenWaiters.length === 0) return;
+    const failed = this.state === 'failed';
+    const waiting: Array<{ seq: number; resolve: () => void }> = [];
+    for (const w of this.writtenWaiters) {
+      if (failed || w.seq <= this.writtenSeq) w.resolve();
+      else waiting.push(w);
+    }
+    this.writtenWaiters = waiting;
+  }
+
+  /** Resolves once the write queue is empty: a producer that outruns the disk waits on it. */
   drained(): Promise<void> {
     if (!this.pumping && !this.pumpScheduled && this.queueHead >= this.queue.length) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
@@ -755,7 +782,7 @@ export class SegmentLog {
 
   /** Makes everything appended so far durable now, whatever the policy; rejects if the log failed. */
   async flush(): Promise<void> {
-    await this.drained();
+    await this.written();
     if (this.syncTimer !== undefined) {
       clearTimeout(this.syncTimer);
       this.syncTimer = undefined;
@@ -774,6 +801,8 @@ export class SegmentLog {
     try {
       if (this.state === 'closing') {
         await this.flush();
+        // No appends are accepted any more, so the writer goes idle: let it finish its loop.
+        await this.drained();
         await this.writeIndex(this.active, false);
       }
     } finally {
@@ -793,8 +822,8 @@ export class SegmentLog {
    * before the call (written, not necessarily synced yet) and nothing appended after it.
    */
   async *scan<T = unknown>(options: LogScanOptions = {}): AsyncGenerator<LogRecord<T>> {
-    await this.drained();
-    const endSeq = this.writtenSeq;
+    const endSeq = this.nextSeq - 1;
+    await this.written();
     const desc = options.order === 'desc';
     const afterSeq = options.afterSeq ?? 0;
     const beforeSeq = Math.min(options.beforeSeq ?? Infinity, endSeq + 1);
@@ -907,7 +936,7 @@ export class SegmentLog {
    * prefix and the rest is quarantined (the active segment is checked but only repaired on open).
    */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyProblem[]> {
-    await this.drained();
+    await this.written();
     const problems: VerifyProblem[] = [];
     let prevLastSeq = 0;
     for (const seg of [...this.segments]) {
@@ -973,7 +1002,8 @@ export class SegmentLog {
     this.retentionHolds++;
     try {
       await this.flush();
-      const images = this.segments.map((seg) => ({ seg, bytes: seg.written, sealed: seg.sealed }));
+      // A segment that a rotation has planned but not created yet holds nothing to copy.
+      const images = this.segments.filter((seg) => seg.sealed || seg.written > 0 || seg === this.writeSeg).map((seg) => ({ seg, bytes: seg.written, sealed: seg.sealed }));
       await ensureDir(targetDir);
       const files: BackupFile[] = [];
       for (const { seg, bytes, sealed } of images) {
