@@ -123,8 +123,8 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     transport: new LocalTransport(),
     clock,
     logger,
-    // One heartbeat per bar is plenty for a run nobody watches live; agents behave the same.
-    heartbeatIntervalMs: Math.max(prepared.config.system.heartbeatIntervalMs, setup.barIntervalMs),
+    // Nobody watches a backtest live: an hourly (or per-bar) heartbeat is plenty, and agents decide nothing on it.
+    heartbeatIntervalMs: Math.max(prepared.config.system.heartbeatIntervalMs, setup.barIntervalMs, 3_600_000),
     missedHeartbeats: prepared.config.system.missedHeartbeats,
     monitorHealth: false,
   });
