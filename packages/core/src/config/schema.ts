@@ -70,8 +70,8 @@ export const natsTransportSchema = z
       .describe('JetStream stream for durable events (default: the prefix in capitals, dots as underscores)'),
     streamMaxAgeMs: z.number().int().positive().optional().describe('How long durable events and dead letters are kept (default 7 days)'),
     deadLetterStream: z.boolean().optional().describe('Keep dead letters in the <stream>_DLQ stream (default true)'),
-    connectTimeoutMs: z.number().int().positive().optional(),
-    pingIntervalMs: z.number().int().positive().optional(),
+    connectTimeoutMs: z.number().int().positive().optional().describe('How long the first connection may take (default 5000)'),
+    pingIntervalMs: z.number().int().positive().optional().describe('Client pings; a silent server is noticed after about twice this (default 10000)'),
   })
   .strict();
 
