@@ -40,7 +40,7 @@ export class ProgressBar {
     const now = this.now();
     if (!force && now - this.lastDraw < this.intervalMs) return;
     this.lastDraw = now;
-    this.stream.write(`\r${formatProgressLine(progress, this.label, this.stream.columns ?? 80, this.unit, this.showTime)}\x1b[K`);
+    this.stream.write(`\r${formatProgressLine(progress, this.label, terminalWidth(this.stream.columns), this.unit, this.showTime)}\x1b[K`);
     this.drawn = true;
   }
 
@@ -50,6 +50,11 @@ export class ProgressBar {
     if (this.drawn) this.stream.write('\n');
     this.drawn = false;
   }
+}
+
+/** A terminal that does not report a usable width (0 under some multiplexers) is taken as 80 columns. */
+function terminalWidth(columns: number | undefined): number {
+  return columns !== undefined && columns >= 40 ? columns : 80;
 }
 
 export function formatRate(perSecond: number): string {
