@@ -91,14 +91,18 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const catalogue = new EventCatalogue(builtinEvents, ...prepared.agents.flatMap((a) => (a.definition.events ? [a.definition.events] : [])));
   const transport = options.transport ?? createTransport(config, catalogue, logger);
   const dataDir = resolve(prepared.baseDir, config.data.dir, options.dataSubdir ?? '.');
+  let alertSink: TradebusSystem['bus'] | undefined;
   const data =
     options.dataStore ??
     (await openDataStore({
+      ...config.data,
       dir: dataDir,
-      fsync: config.data.fsync,
-      fsyncIntervalMs: config.data.fsyncIntervalMs,
-      journal: config.data.journal,
       logger,
+      // A store that stops accepting writes must be loud: the alert reaches the dashboard and metrics.
+      onFailure: (err) => {
+        logger.fatal({ err }, 'data store stopped accepting writes');
+        alertSink?.publish('system.alert', { level: 'critical', code: err.code, message: err.message, timestamp: clock.now() });
+      },
     }));
   const ownsData = options.dataStore === undefined;
   // Subscriptions below need a connected transport (NATS refuses them before).
@@ -125,6 +129,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       services: { ...options.services, [DATA_STORE_SERVICE]: data },
     });
     registerProviders(system.services, providers);
+    alertSink = system.bus;
     // On market time the clock starts where the data does, before any agent sets a timer on it.
     if (clock instanceof VirtualClock) {
       for (const provider of providers.values()) await (provider as { load?: () => Promise<void> }).load?.();
