@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, VirtualClock, silentLogger, type BuiltinEvents } from '@tradebus/core';
-import { createProviders, type ReplayProvider } from '@tradebus/providers';
+import { ConfigError, silentLogger, type BuiltinEvents } from '@tradebus/core';
+import type { ReplayProvider } from '@tradebus/providers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { launchSystem } from '../launcher.js';
 import { prepareSystem } from '../prepare.js';
-import { holdUntilIdle, runBacktest, waitUntilIdle, type BacktestProgress, type BacktestResult } from './engine.js';
+import { runBacktest, waitUntilIdle, type BacktestProgress, type BacktestResult } from './engine.js';
 import { sha256, sortTrades, tradesToCsv } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -137,36 +137,26 @@ describe('runBacktest', () => {
     expect(second.report.metrics.benchmark).toBeUndefined();
   });
 
-  it('parity: a paper-trading run of the launcher on the same replay produces exactly the backtest trades', async () => {
-    // The agents started the normal way (launchSystem, as `tradebus run` does, with its data store
-    // on disk), the replay at full speed driving the clock, the providers handed in as services.
+  it('parity: a paper-trading run started by the launcher on the same replay produces exactly the backtest trades', async () => {
     // A shorter window: the paper run keeps its state in files, as a live one does.
-    const parityFile = configFile('', true, Date.UTC(2018, 0, 12));
+    const parityFile = configFile('', true, Date.UTC(2018, 0, 11, 18));
     const backtest = await runBacktest(parityFile, { logLevel: 'silent' });
     expect(backtest.report.metrics.trades).toBeGreaterThan(5);
+    // The same file, started the way `tradebus run` starts it: the launcher builds the providers,
+    // opens the data store on disk, starts the agents and plays the replay at full speed on
+    // market time (system.clock: market), holding it after each record until the agents are idle.
     const prepared = await prepareSystem(parityFile);
-    const clock = new VirtualClock(0);
-    const providers = createProviders(prepared.config.providers, { clock, configFile: prepared.source });
-    const replay = providers.get('market') as ReplayProvider;
-    await replay.load();
-    const withoutProviders = { ...prepared, config: { ...prepared.config, providers: {} } };
-    const running = await launchSystem(withoutProviders, {
-      clock,
-      api: false,
-      logger: silentLogger(),
-      services: Object.fromEntries([...providers].map(([name, p]) => [`provider:${name}`, p])),
-    });
+    const paper = { ...prepared, config: { ...prepared.config, system: { ...prepared.config.system, clock: 'market' as const } } };
+    const running = await launchSystem(paper, { api: false, logger: silentLogger() });
     const trades: Array<BuiltinEvents['trade.closed']> = [];
     running.system.bus.subscribe('trade.closed', (e) => void trades.push(e.payload));
-    // Full speed, but never faster than the agents: the next bar waits until they are idle.
-    const gate = holdUntilIdle(replay, running.system);
     try {
-      await replay.start();
+      const replay = running.system.services.get<ReplayProvider>('provider:market');
+      expect(replay.done).toBeDefined();
+      await replay.done;
       expect(await waitUntilIdle(running.system)).toBe(true);
     } finally {
-      gate.release();
       await running.stop();
-      for (const p of providers.values()) await p.close();
     }
     expect(trades.length).toBe(backtest.report.trades.length);
     expect(sortTrades(trades)).toEqual(backtest.report.trades);
