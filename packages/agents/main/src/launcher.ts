@@ -23,7 +23,7 @@ import {
   type Transport,
   type TradebusSystem,
 } from '@tradebus/core';
-import { createProviders, registerProviders, type Provider } from '@tradebus/providers';
+import { createProviders, registerProviders, type Provider, type ProviderDeps } from '@tradebus/providers';
 import { createApiApp } from './api/app.js';
 import { HistoryRecorder, dataSourceOf } from './recorder.js';
 import { holdUntilIdle } from './backtest/engine.js';
@@ -48,6 +48,8 @@ export interface LaunchOptions {
   dataSubdir?: string;
   /** Use this data store instead of opening `data.dir` (tests, backtests). */
   dataStore?: DataStore;
+  /** Extra provider dependencies, e.g. ccxt exchange instances pointed at a test server. */
+  providerDeps?: Pick<ProviderDeps, 'ccxtInstances'>;
   /** Named services beside the providers (e.g. for tests). */
   services?: Record<string, unknown>;
 }
@@ -117,7 +119,13 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   let system: TradebusSystem;
   let providers: Map<string, Provider>;
   try {
-    providers = createProviders(resolveProviderPaths(config.providers, prepared.baseDir), { clock, logger: logger.child({ component: 'providers' }), env });
+    providers = createProviders(resolveProviderPaths(config.providers, prepared.baseDir), {
+      ...options.providerDeps,
+      clock,
+      logger: logger.child({ component: 'providers' }),
+      env,
+      configFile: prepared.source,
+    });
     system = createSystem({
       catalogue,
       transport,
