@@ -1,8 +1,5 @@
 import { BaseAgent, TradebusError, builtinEvents, toError, type AgentContext, type BuiltinEvents, type Fill } from '@tradebus/core';
 import {
-  OrderNotFoundError,
-  ProviderError,
-  RateLimitError,
   type Candle,
   type ExecutionProvider,
   type Order,
@@ -284,14 +281,14 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
           return;
         } catch (err) {
           lastError = err;
-          const providerError = err instanceof ProviderError ? err : undefined;
-          if (providerError !== undefined && !providerError.retryable && !providerError.outcomeUnknown) {
-            this.reject(record, providerError.message);
+          const failure = providerFailure(err);
+          if (failure !== undefined && !failure.retryable && !failure.outcomeUnknown) {
+            this.reject(record, toError(err).message);
             return;
           }
           // Anything else may or may not have reached the venue.
-          if (providerError === undefined || providerError.outcomeUnknown) outcomeUnknown = true;
-          if (err instanceof RateLimitError && err.retryAfterMs !== undefined) this.bucket.pause(err.retryAfterMs);
+          if (failure === undefined || failure.outcomeUnknown) outcomeUnknown = true;
+          if (failure?.retryAfterMs !== undefined) this.bucket.pause(failure.retryAfterMs);
           this.logger.warn({ err: toError(err), clientOrderId: cid, attempt }, 'order placement failed; will look the order up and retry');
           if (attempt < r.maxAttempts) await this.clock.sleep(backoff(r, attempt));
         }
@@ -318,7 +315,8 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       await this.bucket.take();
       return await this.execution!.fetchOrder(record.request.clientOrderId, record.request.symbol);
     } catch (err) {
-      if (err instanceof RateLimitError && err.retryAfterMs !== undefined) this.bucket.pause(err.retryAfterMs);
+      const retryAfter = providerFailure(err)?.retryAfterMs;
+      if (retryAfter !== undefined) this.bucket.pause(retryAfter);
       this.logger.warn({ err: toError(err), clientOrderId: record.request.clientOrderId }, 'order lookup failed');
       return 'failed';
     }
@@ -356,7 +354,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         this.logger.warn({ clientOrderId }, 'cancelled an order this executor has no record of');
         this.onVenueUpdate(order, order.fills);
       } catch (err) {
-        if (!(err instanceof OrderNotFoundError)) this.logger.warn({ err: toError(err), clientOrderId }, 'cancel of an unknown order failed');
+        if (providerFailure(err)?.code !== 'PROVIDER_ORDER_NOT_FOUND') this.logger.warn({ err: toError(err), clientOrderId }, 'cancel of an unknown order failed');
       }
       return;
     }
@@ -383,19 +381,20 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         this.applyOrder(record, order, undefined);
         break;
       } catch (err) {
-        if (err instanceof OrderNotFoundError) {
+        const failure = providerFailure(err);
+        if (failure?.code === 'PROVIDER_ORDER_NOT_FOUND') {
           const found = await this.lookup(record);
           if (found !== undefined && found !== 'failed') this.applyOrder(record, found, undefined);
           else if (found === undefined && record.status === 'submitted') this.reject(record, `cancelled before the venue accepted it (${reason})`);
           break;
         }
-        if (err instanceof ProviderError && !err.retryable && !err.outcomeUnknown) {
-          this.alert('error', 'CANCEL_FAILED', `Cancel of ${cid} refused by the venue: ${err.message}`, { clientOrderId: cid });
+        if (failure !== undefined && !failure.retryable && !failure.outcomeUnknown) {
+          this.alert('error', 'CANCEL_FAILED', `Cancel of ${cid} refused by the venue: ${toError(err).message}`, { clientOrderId: cid });
           const found = await this.lookup(record);
           if (found !== undefined && found !== 'failed') this.applyOrder(record, found, undefined);
           break;
         }
-        if (err instanceof RateLimitError && err.retryAfterMs !== undefined) this.bucket.pause(err.retryAfterMs);
+        if (failure?.retryAfterMs !== undefined) this.bucket.pause(failure.retryAfterMs);
         if (attempt === r.maxAttempts) {
           this.alert('error', 'CANCEL_FAILED', `Cancel of ${cid} failed after ${attempt} attempts: ${toError(err).message}`, { clientOrderId: cid });
         } else {
@@ -590,6 +589,23 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     });
     return write;
   }
+}
+
+interface ProviderFailure {
+  code: string;
+  retryable: boolean;
+  outcomeUnknown: boolean;
+  retryAfterMs?: number | undefined;
+}
+
+/**
+ * What a provider error says about retrying, read from its fields rather than its class, so errors
+ * from another copy of @tradebus/providers (or rebuilt from the wire) are understood the same way.
+ */
+function providerFailure(err: unknown): ProviderFailure | undefined {
+  if (!(err instanceof TradebusError) || !err.code.startsWith('PROVIDER_')) return undefined;
+  const e = err as TradebusError & Partial<ProviderFailure>;
+  return { code: e.code, retryable: e.retryable === true, outcomeUnknown: e.outcomeUnknown === true, retryAfterMs: e.retryAfterMs };
 }
 
 function isSink(p: unknown): p is MarketDataSink {
