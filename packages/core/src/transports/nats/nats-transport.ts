@@ -618,18 +618,27 @@ export class NatsTransport implements Transport {
       return;
     }
     this.stats.delivered++;
-    Promise.resolve()
-      .then(() => responder(decoded.envelope))
-      .then(
-        (reply) => {
-          if (!msg.respond(encodeEnvelope(reply))) this.logger.warn({ type }, 'reply not sent: connection closed');
-        },
-        (err: unknown) => {
-          this.logger.error({ err: toError(err), type }, 'responder failed');
-          this.reply(msg, type, { ok: false, error: { code: 'RESPONDER_FAILED', message: errorMessage(err) } });
-        },
-      )
-      .catch((err: unknown) => this.logger.error({ err: toError(err), type }, 'reply could not be sent'));
+    const failed = (err: unknown): void => {
+      this.logger.error({ err: toError(err), type }, 'responder failed');
+      this.reply(msg, type, { ok: false, error: { code: 'RESPONDER_FAILED', message: errorMessage(err) } });
+    };
+    const send = (reply: Envelope): void => {
+      try {
+        if (!msg.respond(encodeEnvelope(reply))) this.logger.warn({ type }, 'reply not sent: connection closed');
+      } catch (err) {
+        failed(err);
+      }
+    };
+    let result: Envelope | Promise<Envelope>;
+    try {
+      // Called right away rather than on a later tick: the reply leaves with the next flush.
+      result = responder(decoded.envelope);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (typeof (result as Promise<Envelope>).then === 'function') (result as Promise<Envelope>).then(send, failed);
+    else send(result as Envelope);
   }
 
   /** A reply built by the transport itself, in the EventBus reply format. */
