@@ -148,6 +148,7 @@ export class NatsTransport implements Transport {
   private readonly statusListeners = new Set<(status: TransportStatus, detail?: string) => void>();
   private buffer: BufferedPublish[] = [];
   private disconnectedAt: number | undefined;
+  private connecting: Promise<void> | undefined;
   private readonly consumers = new Set<DurableConsumer>();
   private readonly setups = new Set<Promise<void>>();
   private readonly deadLetterLogCount = new Map<string, number>();
@@ -202,11 +203,17 @@ export class NatsTransport implements Transport {
     return durable;
   }
 
-  async connect(): Promise<void> {
+  connect(): Promise<void> {
     if (this.currentStatus === 'closed') {
-      throw new TransportError('TRANSPORT_CLOSED', 'This NATS transport was closed: create a new NatsTransport to connect again.');
+      return Promise.reject(new TransportError('TRANSPORT_CLOSED', 'This NATS transport was closed: create a new NatsTransport to connect again.'));
     }
-    if (this.nc !== undefined) return;
+    if (this.nc !== undefined) return Promise.resolve();
+    // Two callers at once (the system and an agent process, say) share one connection attempt.
+    this.connecting ??= this.open().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async open(): Promise<void> {
     const servers = Array.isArray(this.options.servers) ? this.options.servers.join(', ') : this.options.servers;
     // Built outside the try: an unreadable TLS file is a config error, not a connection failure.
     const clientOptions = connectionOptions(this.options, () => this.reconnectDelay());
@@ -235,6 +242,11 @@ export class NatsTransport implements Transport {
           'or set transport.durable: [] and transport.deadLetterStream: false to run without persistence.',
         { cause: err },
       );
+    }
+    if (this.currentStatus === 'closed') {
+      // close() was called while connecting: honour it.
+      await nc.close().catch(() => undefined);
+      throw new TransportError('TRANSPORT_CLOSED', 'The NATS transport was closed while it was connecting.');
     }
     this.nc = nc;
     this.watch(nc);
