@@ -82,6 +82,35 @@ describe('trade manager: signal to trade', () => {
   });
 });
 
+describe('trade manager: limit entries', () => {
+  it('cancels what a limit entry has not filled in time and trades the part that did', async () => {
+    h = await startHarness({ entry: { type: 'limit', limitOffsetBps: 10, timeoutMs: 600_000 } });
+    await h.signal({ price: 100, stopLoss: 98 });
+    const [entry] = h.requests('entry');
+    expect(entry).toMatchObject({ type: 'limit', price: 99.9, timeInForce: 'GTC' });
+    h.venue.fill(entry!.clientOrderId, 99.9, 20);
+    await h.idle();
+    await h.candle({ high: 101, low: 99.95, close: 100 });
+    expect(h.of('order.cancel_requested')).toHaveLength(0);
+    h.clock.advanceBy(600_000);
+    await h.idle();
+    expect(h.of('order.cancel_requested').map((c) => c.clientOrderId)).toEqual([entry!.clientOrderId]);
+    expect(h.of('trade.opened')).toEqual([expect.objectContaining({ quantity: 20, entryPrice: 99.9 })]);
+  });
+
+  it('drops a trade whose limit entry never filled', async () => {
+    h = await startHarness({ entry: { type: 'limit', timeoutMs: 600_000 } });
+    await h.signal({ price: 100, stopLoss: 98 });
+    h.clock.advanceBy(600_000);
+    await h.idle();
+    expect(h.of('order.cancel_requested')).toHaveLength(1);
+    expect(h.of('trade.opened')).toHaveLength(0);
+    expect(h.tm.snapshot().book.trades).toEqual({});
+    const s = await h.signal({ price: 100, stopLoss: 98 });
+    expect(h.decision(s.id)!.decision).toBe('accepted');
+  });
+});
+
 describe('trade manager: exits it enforces itself', () => {
   it('exits at the stop on a candle that trades through it, not on the bar before the entry', async () => {
     h = await startHarness();

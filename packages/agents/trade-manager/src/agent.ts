@@ -87,6 +87,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private outbox: Array<() => void> = [];
   private housekeeping: TimerHandle | undefined;
   private housekeepingAt: number | undefined;
+  private lastHousekeepingAt: number | undefined;
   private lastRisk: { discrete: string; numeric: string; at: number } | undefined;
 
   constructor(context: AgentContext<TradeManagerConfig>) {
@@ -232,11 +233,14 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       if (o.cancelRequestedAt !== undefined) at(o.cancelRequestedAt + this.config.exits.exitRetryMs);
     }
     for (const t of this.activeTrades()) {
-      if (t.status === 'closing' || t.pendingExit !== undefined) at((t.lastExitAttemptAt ?? now) + this.config.exits.exitRetryMs);
+      if (t.status === 'closing' || t.pendingExit !== undefined) at((t.lastExitAttemptAt ?? t.pendingExit?.since ?? now) + this.config.exits.exitRetryMs);
       if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) at(t.openedAt + this.config.exits.timeStopMs);
-      if (t.status === 'pending' && this.config.entry.type === 'limit') at(t.requestedAt + this.config.entry.timeoutMs);
+      const entry = this.liveOrder(t.entryOrderId);
+      if (entry?.request.type === 'limit' && entry.cancelRequestedAt === undefined) at(t.requestedAt + this.config.entry.timeoutMs);
     }
     if (this.book.batch.length > 0 && this.book.batchSince !== undefined) at(this.book.batchSince + this.config.aggregationWindowMs);
+    // Something overdue that the last run could not settle waits a second rather than spinning.
+    if (due !== undefined && due <= now && this.lastHousekeepingAt === now) due = now + 1_000;
     if (due === this.housekeepingAt) return;
     this.housekeeping?.cancel();
     this.housekeeping = undefined;
@@ -272,6 +276,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   private async onHousekeeping(): Promise<void> {
     const now = this.clock.now();
+    this.lastHousekeepingAt = now;
     for (const order of Object.values(this.book.orders)) {
       if (!order.acknowledged && !isTerminal(order.status) && now - order.updatedAt >= INTENT_RETRY_MS) {
         order.updatedAt = now;
@@ -841,11 +846,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Exit rules for one trade on a new price (or on the timer, with no price). */
   private async manageTrade(trade: TradeRecord, price: { range: PriceRange; observedUntil: number; barClose: boolean } | undefined): Promise<void> {
     const now = this.clock.now();
+    // A limit entry not (fully) filled in time is cancelled; a partial fill stays as the position.
+    const entry = this.liveOrder(trade.entryOrderId);
+    if (entry !== undefined && entry.request.type === 'limit' && now - trade.requestedAt >= this.config.entry.timeoutMs) {
+      this.cancelOrder(entry, 'limit entry not filled in time');
+    }
     if (trade.status === 'pending') {
-      const entry = this.liveOrder(trade.entryOrderId);
-      if (entry !== undefined && entry.request.type === 'limit' && now - trade.requestedAt >= this.config.entry.timeoutMs) {
-        this.cancelOrder(entry, 'limit entry not filled in time');
-      }
       if (trade.pendingExit !== undefined) await this.continueExit(trade);
       return;
     }
@@ -859,7 +865,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const venue = { stop: this.liveOrder(trade.stopOrderId) !== undefined, target: this.liveOrder(trade.targetOrderId) !== undefined };
     const close = price?.range.close ?? this.markets[trade.symbol]?.last;
     const range = price?.range ?? (close !== undefined ? { high: close, low: close, close } : undefined);
-    if (range === undefined) return;
+    if (range === undefined) {
+      // No price yet (a restart before the first bar): only the clock can close the trade.
+      const tooOld = this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && now - trade.openedAt >= this.config.exits.timeStopMs;
+      if (tooOld) await this.requestExit(trade, 'time_stop', 'exit');
+      return;
+    }
     // Levels as they stood before this bar: a bar's low may have come before its high, so a stop
     // trailed up by this bar's high applies from the next bar on.
     const trigger = exitFor(this.config, trade, range, now, venue);
