@@ -334,6 +334,20 @@ describe('operator switches', () => {
     expect(x.of('order.cancel_requested')).toHaveLength(0);
   });
 
+  it('reset_breakers: clears tripped breakers and measures from the equity now', async () => {
+    const x = await start({ breakers: { maxConsecutiveLosses: 2, maxDrawdownPct: 10 } });
+    await roundTrip(x, 99);
+    await roundTrip(x, 99);
+    await x.account(12_000);
+    await x.account(10_000);
+    expect(x.of('risk.state').at(-1)!.breakers.filter((b) => b.tripped).map((b) => b.name).sort()).toEqual(['consecutiveLosses', 'drawdown']);
+    await x.command('reset_breakers');
+    expect(x.of('risk.state').at(-1)).toMatchObject({ peakEquity: 10_000, drawdownPct: 0 });
+    expect(x.of('risk.state').at(-1)!.breakers.every((b) => !b.tripped)).toBe(true);
+    const s = await x.signal({ price: 100, stopLoss: 98 });
+    expect(x.decision(s.id)!.decision).toBe('accepted');
+  });
+
   it('reducing-only: lifted by resume', async () => {
     const x = await start({});
     await x.command('reducing_only');
