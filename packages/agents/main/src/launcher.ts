@@ -135,6 +135,9 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       missedHeartbeats: config.system.missedHeartbeats,
       stateStore: data.stateStore,
       services: { ...options.services, [DATA_STORE_SERVICE]: data },
+      // In a multi-process system only the process that serves the API watches health and
+      // raises agent-down alerts, so each outage is reported once.
+      monitorHealth: options.api ?? config.api.enabled,
     });
     registerProviders(system.services, providers);
     alertSink = system.bus;

@@ -253,12 +253,16 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     return new PublishedEnvelope(type, this.source, this.clock.now(), ++this.seq, correlationId, causationId, payload, this.tag);
   }
 
-  private guard(handler: Handler<Envelope>): (envelope: Envelope) => void {
+  /**
+   * Wraps a handler so it never throws or rejects. For an async handler it returns a promise that
+   * settles (always fulfilled) when the handler has finished: transports that acknowledge
+   * delivery (JetStream) wait for it, so a durable event is acked only once it was handled.
+   */
+  private guard(handler: Handler<Envelope>): (envelope: Envelope) => void | Promise<void> {
     return (envelope) => {
       this.eventsIn++;
       if (this.onHandlerTiming !== undefined && (++this.timingCounter & 63) === 0) {
-        this.timed(handler, envelope);
-        return;
+        return this.timed(handler, envelope);
       }
       let result: void | Promise<void>;
       try {
@@ -269,7 +273,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
       }
       if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
         this.pending++;
-        (result as Promise<void>).then(
+        return (result as Promise<void>).then(
           () => this.settle(),
           (err: unknown) => {
             this.recordFailure(toError(err), envelope);
@@ -280,7 +284,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     };
   }
 
-  private timed(handler: Handler<Envelope>, envelope: Envelope): void {
+  private timed(handler: Handler<Envelope>, envelope: Envelope): void | Promise<void> {
     const started = performance.now();
     const report = (): void => this.onHandlerTiming?.(envelope.type, (performance.now() - started) / 1000);
     let result: void | Promise<void>;
@@ -293,7 +297,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       this.pending++;
-      (result as Promise<void>).then(
+      return (result as Promise<void>).then(
         () => {
           report();
           this.settle();
@@ -304,32 +308,34 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
           this.settle();
         },
       );
-      return;
     }
     report();
   }
 
-  private serialGuard(handler: Handler<Envelope>): (envelope: Envelope) => void {
-    const queue: Envelope[] = [];
+  private serialGuard(handler: Handler<Envelope>): (envelope: Envelope) => Promise<void> {
+    const queue: Array<{ envelope: Envelope; done: () => void }> = [];
     let running = false;
     const drain = async (): Promise<void> => {
       running = true;
       while (queue.length > 0) {
-        const envelope = queue.shift()!;
+        const { envelope, done } = queue.shift()!;
         try {
           await handler(envelope);
         } catch (err) {
           this.recordFailure(toError(err), envelope);
         }
         this.settle();
+        done();
       }
       running = false;
     };
     return (envelope) => {
       this.eventsIn++;
       this.pending++;
-      queue.push(envelope);
-      if (!running) void drain();
+      return new Promise<void>((done) => {
+        queue.push({ envelope, done });
+        if (!running) void drain();
+      });
     };
   }
 
