@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, EXIT } from '@tradebus/core';
 import { runBacktest, type BacktestOptions } from './engine.js';
 import { formatDuration, formatMoney, formatNumber, formatPct } from './html.js';
@@ -29,14 +29,12 @@ interface BacktestCommandOptions {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-function usage(name: string, message: string): CommanderError {
-  return new CommanderError(EXIT.USAGE, `tradebus.${name}`, message);
-}
 
 function parseNumberOption(name: string, check: (n: number) => boolean, what: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || !check(n)) throw usage(name, `--${name} must be ${what}, got '${value}'`);
+    // InvalidArgumentError makes commander print the message before it exits with the usage code.
+    if (!Number.isFinite(n) || !check(n)) throw new InvalidArgumentError(`--${name} must be ${what}.`);
     return n;
   };
 }
@@ -44,7 +42,7 @@ function parseNumberOption(name: string, check: (n: number) => boolean, what: st
 function parseDate(name: string) {
   return (value: string): number => {
     const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-    if (!Number.isFinite(ms)) throw usage(name, `--${name} must be a date (2018-01-20, 2018-01-20T12:00:00Z) or epoch milliseconds, got '${value}'`);
+    if (!Number.isFinite(ms)) throw new InvalidArgumentError(`--${name} must be a date (2018-01-20, 2018-01-20T12:00:00Z) or epoch milliseconds.`);
     return ms;
   };
 }
@@ -73,7 +71,7 @@ export function addBacktestCommand(program: Command): Command {
     .option('--anchored', 'walk-forward: in-sample windows all start at the beginning of the data', false)
     .addOption(new Option('--workers <n>', 'worker threads for sweeps (default and maximum: the number of CPUs)').argParser(parseNumberOption('workers', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1')))
     .addOption(new Option('--log-level <level>', 'log level of the agents during the run (logs go to stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
-    .action(async (opts: BacktestCommandOptions) => {
+    .action(async (opts: BacktestCommandOptions, command: Command) => {
       const overrides = Object.fromEntries(opts.set.map(parseAssignment));
       const common = {
         riskFreeRate: opts.riskFree,
@@ -85,7 +83,8 @@ export function addBacktestCommand(program: Command): Command {
         throw new ConfigError(`--rank '${opts.rank}' is not a metric: use one of ${RANK_METRICS.join(', ')}.`, [{ path: '--rank', message: 'unknown metric' }]);
       }
       if (opts.grid.length > 0 || opts.folds !== undefined) {
-        if (opts.grid.length === 0) throw usage('folds', '--folds needs at least one --grid parameter to fit');
+        // command.error prints the message (and the usage) before commander exits with the usage code.
+        if (opts.grid.length === 0) command.error('error: --folds needs at least one --grid parameter to fit', { exitCode: EXIT.USAGE, code: 'tradebus.folds' });
         const parameters: SweepParameter[] = opts.grid.map(parseGridArgument);
         const bar = !opts.json && process.stdout.isTTY ? new ProgressBar({ stream: process.stdout, label: opts.folds ? 'walk-forward' : 'sweep', unit: 'runs', showTime: false }) : undefined;
         const started = performance.now();

@@ -7,6 +7,7 @@ import {
   VirtualClock,
   createLogger,
   createSystem,
+  formatMessage,
   type BuiltinEvents,
   type BaseAgent,
   type Logger,
@@ -269,25 +270,24 @@ interface MarketSetup {
 export function describeMarket(prepared: PreparedSystem): MarketSetup {
   const entries = Object.entries(prepared.config.providers);
   const live = entries.filter(([, p]) => p.kind === 'ccxt').map(([n]) => n);
+  const fail = (issues: Array<{ path: string; message: string }>): never => {
+    throw new ConfigError(formatMessage(prepared.source, issues), issues);
+  };
   if (live.length > 0) {
-    throw new ConfigError(
-      `A backtest never talks to a live venue, but providers ${live.join(', ')} ${live.length > 1 ? 'are' : 'is'} ccxt. Use a config whose agents name a replay (or synthetic) provider for market data and a paper provider for orders.`,
-      live.map((n) => ({ path: `providers.${n}.kind`, message: 'ccxt is not allowed in a backtest' })),
+    fail(
+      live.map((n) => ({
+        path: `providers.${n}.kind`,
+        message: 'ccxt is not allowed in a backtest, which never talks to a live venue: market data comes from a replay (or synthetic) provider and orders go to a paper provider',
+      })),
     );
   }
   const simulated = entries.filter(([, p]) => p.kind === 'replay' || p.kind === 'synthetic');
-  if (simulated.length !== 1) {
-    throw new ConfigError(
-      simulated.length === 0
-        ? 'A backtest needs market data to replay: add a provider of kind replay (data files) or synthetic under providers.'
-        : `A backtest plays one market: providers ${simulated.map(([n]) => n).join(', ')} are all replay/synthetic. Merge their sources into one replay provider.`,
-      [{ path: 'providers', message: simulated.length === 0 ? 'no replay provider' : 'more than one replay provider' }],
-    );
+  if (simulated.length === 0) fail([{ path: 'providers', message: 'a backtest needs market data to replay: add a provider of kind replay (data files) or synthetic' }]);
+  if (simulated.length > 1) {
+    fail([{ path: 'providers', message: `a backtest plays one market, but ${simulated.map(([n]) => n).join(', ')} are all replay/synthetic: merge their sources into one replay provider` }]);
   }
   if (!entries.some(([, p]) => p.kind === 'paper')) {
-    throw new ConfigError('A backtest fills orders on a paper exchange: add a provider of kind paper (with marketData naming the replay provider) under providers.', [
-      { path: 'providers', message: 'no paper provider' },
-    ]);
+    fail([{ path: 'providers', message: 'a backtest fills orders on a paper exchange: add a provider of kind paper, with marketData naming the replay provider' }]);
   }
   const [marketName, raw] = simulated[0]!;
   const timeframes: string[] = [];
