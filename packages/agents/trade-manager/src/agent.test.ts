@@ -40,6 +40,20 @@ describe('trade manager: signal to trade', () => {
     expect(h.tm.snapshot().book.trades).toEqual({});
   });
 
+  it('books a fee taken in the coin bought as a smaller position, so the exit sells only what arrived', async () => {
+    h = await startHarness({ sizing: { quantityStep: 0.01 } });
+    h.venue.feeInBase = true;
+    await h.signal({ price: 100, stopLoss: 98 });
+    expect(h.of('trade.opened')[0]).toMatchObject({ quantity: 49.95, entryPrice: 100 });
+    expect(h.of('trade.opened')[0]!.fees).toBeCloseTo(5, 9);
+    h.venue.price = 104;
+    await h.signal({ side: 'flat', price: 104 });
+    expect(h.requests('exit')[0]!.quantity).toBe(49.95);
+    const closed = h.of('trade.closed')[0]!;
+    // Cash flows: paid 5 000, received 49.95 × 104 less the 0.1 % fee on that.
+    expect(closed.pnl).toBeCloseTo(49.95 * 104 * 0.999 - 5_000, 9);
+  });
+
   it('decides a signal delivered twice only once', async () => {
     h = await startHarness();
     const s = await h.signal({ id: 'same' });

@@ -8,6 +8,8 @@ import {
   feeInQuote,
   openQuantity,
   pnlPct,
+  quoteOf,
+  roundDown,
   realizedPnl,
   tradeExposure,
   tradeRisk,
@@ -536,14 +538,16 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       order.fillIds.push(fill.tradeId);
       filled += fill.quantity;
       if (trade === undefined) continue;
-      const fee = feeInQuote(trade.symbol, fill.fee, fill.feeCurrency, fill.price);
-      trade.fees += fee;
+      trade.fees += feeInQuote(trade.symbol, fill.fee, fill.feeCurrency, fill.price);
+      // A fee taken from the coins bought (spot venues do that) leaves fewer of them: the position
+      // is what arrived, or the exit would try to sell coins that are not there.
+      const net = order.request.side === 'buy' && fill.feeCurrency === quoteOf(trade.symbol).base ? Math.max(0, fill.quantity - fill.fee) : fill.quantity;
       if (order.request.purpose === 'entry' || order.request.purpose === 'adopt') {
-        trade.entryQuantity += fill.quantity;
-        trade.entryValue += fill.quantity * fill.price;
+        trade.entryQuantity += net;
+        trade.entryValue += net * fill.price;
       } else {
-        trade.exitQuantity += fill.quantity;
-        trade.exitValue += fill.quantity * fill.price;
+        trade.exitQuantity += net;
+        trade.exitValue += net * fill.price;
       }
       (this.markets[trade.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] }).last = fill.price;
     }
@@ -605,7 +609,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         if (trade.status === 'open') this.placeProtection(trade);
       }
     }
-    if (openQuantity(trade) === 0 && trade.entryQuantity > 0 && this.entryDone(trade)) {
+    if (this.isFlat(trade) && trade.entryQuantity > 0 && this.entryDone(trade)) {
       const protective = purpose === 'stop_loss' || purpose === 'trailing_stop' || (purpose === 'take_profit' && order.request.type !== 'market');
       const reason = protective ? this.exitReasonOf(trade, order) : (trade.pendingExit?.reason ?? this.exitReasonOf(trade, order));
       this.closeTrade(trade, reason);
@@ -648,7 +652,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Stop-loss and take-profit orders at the venue, when configured, for what is open. */
   private placeProtection(trade: TradeRecord): void {
     if (!this.config.exits.protectiveOrdersAtVenue || trade.status !== 'open') return;
-    const qty = openQuantity(trade);
+    const qty = this.closableQuantity(trade);
     if (qty === 0) return;
     const exitSide = trade.side === 'long' ? 'sell' : 'buy';
     const reduceOnly = this.config.exits.reduceOnly;
@@ -721,7 +725,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       (o) => o.tradeId === trade.id && !isTerminal(o.status) && o.request.purpose !== 'entry',
     );
     if (working) return;
-    const qty = openQuantity(trade);
+    const qty = this.closableQuantity(trade);
     if (qty === 0) return;
     const now = this.clock.now();
     if (trade.lastExitAttemptAt !== undefined && now - trade.lastExitAttemptAt < this.config.exits.exitRetryMs) return;
@@ -733,6 +737,29 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       reduceOnly: this.config.exits.reduceOnly,
     });
     this.publishAfterPersist([order]);
+  }
+
+  private stepOf(symbol: string): number | undefined {
+    return this.config.sizing.markets[symbol]?.quantityStep ?? this.config.sizing.quantityStep;
+  }
+
+  /** The open quantity on the venue's quantity step (a float sum of fills may sit a hair off it). */
+  private closableQuantity(trade: TradeRecord): number {
+    const open = openQuantity(trade);
+    const rounded = roundDown(open, this.stepOf(trade.symbol));
+    return rounded > 0 ? rounded : open;
+  }
+
+  /**
+   * Nothing left to sell: no open quantity, or, after an exit, less than one quantity step (dust
+   * the venue would refuse to trade). Dust stays at the venue and out of the trade's P&L, which is
+   * computed from fills alone.
+   */
+  private isFlat(trade: TradeRecord): boolean {
+    const open = openQuantity(trade);
+    if (open === 0) return true;
+    const step = this.stepOf(trade.symbol);
+    return step !== undefined && trade.exitQuantity > 0 && open < step - 1e-12;
   }
 
   private closeTrade(trade: TradeRecord, reason: string): void {

@@ -47,6 +47,8 @@ export function merge<T>(base: T, over: unknown): T {
 export class TestVenue {
   price = 100;
   feeRate = 0.001;
+  /** Charge buys' fees in the coin bought, as spot venues do. */
+  feeInBase = false;
   autoFill = true;
   readonly orders = new Map<string, { request: Request; status: BuiltinEvents['order.updated']['status']; filled: number }>();
   private fillSeq = 0;
@@ -80,7 +82,10 @@ export class TestVenue {
     const q = quantity ?? o.request.quantity - o.filled;
     o.filled += q;
     o.status = o.filled >= o.request.quantity - 1e-12 ? 'filled' : 'partially_filled';
-    const fill = { tradeId: `f${++this.fillSeq}`, price, quantity: q, fee: q * price * this.feeRate, feeCurrency: 'USDT', liquidity: 'taker' as const, timestamp: this.h.clock.now() };
+    const inBase = this.feeInBase && o.request.side === 'buy';
+    const fee = inBase ? q * this.feeRate : q * price * this.feeRate;
+    const feeCurrency = inBase ? o.request.symbol.split('/')[0]! : 'USDT';
+    const fill = { tradeId: `f${++this.fillSeq}`, price, quantity: q, fee, feeCurrency, liquidity: 'taker' as const, timestamp: this.h.clock.now() };
     this.publish(clientOrderId, o.status, [fill], price);
   }
 
