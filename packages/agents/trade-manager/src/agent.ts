@@ -383,7 +383,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const tradeId = tradeIdFor(decision.signals.map((s) => s.id));
     if (this.book.trades[tradeId] !== undefined || this.book.closedTrades.includes(tradeId)) {
       this.logger.warn({ tradeId }, 'trade for these signals exists already; not opening another');
-      return;
+      return this.rejectAll(decision, [`trade ${tradeId} for these signals exists already`]);
     }
     const trade: TradeRecord = {
       id: tradeId,
