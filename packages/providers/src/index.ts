@@ -23,3 +23,4 @@ export { ReplayDataError } from './replay/parse.js';
 export { SyntheticProvider, SeededRandom, syntheticCandles, type SyntheticProviderOptions, type SyntheticSymbol, type SyntheticSeriesOptions } from './synthetic/synthetic-provider.js';
 export * from './config.js';
 export * from './factory.js';
+export { resolveMarketData, resolveSymbols, providerVenue } from './services.js';

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents } from '@tradebus/core';
 import { SymbolResolver, canonicalSymbol, type Market, type MarketDataProvider } from '@tradebus/providers';
 import type { MarketWatchdogConfig } from './config.js';
-import { providerVenue, resolveMarketData } from './market-data.js';
+import { providerVenue, resolveMarketData } from '@tradebus/providers';
+import { sleepUnlessAborted } from '@tradebus/core';
 
 export type MarketInfo = BuiltinEvents['market.snapshot']['markets'][number];
 export type MarketSnapshot = BuiltinEvents['market.snapshot'];
@@ -63,7 +64,7 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
         await this.takeSnapshot(signal);
         // Fixed cadence: a slow snapshot shortens the wait instead of shifting every later one.
         const waitMs = Math.max(0, startedAt + this.config.intervalMs - this.clock.now());
-        if (!(await sleep(this.clock, waitMs, signal))) return;
+        if (!(await sleepUnlessAborted(this.clock, waitMs, signal))) return;
       }
     });
   }
@@ -243,17 +244,3 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
-function sleep(clock: { setTimeout(fn: () => void, ms: number): { cancel(): void } }, ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      timer.cancel();
-      resolve(false);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -3,7 +3,8 @@ import { BaseAgent, TradebusError, errorMessage, toError, type AgentContext } fr
 import { ProviderError, RateLimitError, type Candle, type MarketDataProvider, type Tick } from '@tradebus/providers';
 import { Backoff } from './backoff.js';
 import type { PriceWatchdogConfig } from './config.js';
-import { resolveMarketData, resolveSymbols } from './market-data.js';
+import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
+import { sleepUnlessAborted, untilAborted } from '@tradebus/core';
 import { timeframeMs } from './timeframe.js';
 
 // Providers can be third-party code: what they hand over is checked before it reaches the bus.
@@ -216,7 +217,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
         const delayMs = backoff.next(retryAfterMs);
         this.onDisconnect(feed, err, backoff.attempts, delayMs);
         catchUp = true;
-        if (!(await sleep(this.clock, delayMs, signal))) return;
+        if (!(await sleepUnlessAborted(this.clock, delayMs, signal))) return;
       }
     }
   }
@@ -258,7 +259,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     let published = 0;
     for (let page = 0; page < maxPages; page++) {
       if (cursor >= limit) break;
-      const bars = await abortable(this.provider.fetchOHLCV(feed.symbol, feed.timeframe, cursor, pageLimit), signal);
+      const bars = (await untilAborted(this.provider.fetchOHLCV(feed.symbol, feed.timeframe, cursor, pageLimit), signal))?.value;
       if (bars === undefined) return;
       let newest = Number.NEGATIVE_INFINITY;
       for (const raw of [...bars].sort((a, b) => a.timestamp - b.timestamp)) {
@@ -429,43 +430,4 @@ function stateKey(feedKey: string): string {
   return `lastClosed:${feedKey}`;
 }
 
-/** Sleeps on the agent's clock; false when `signal` aborted first. */
-function sleep(clock: { setTimeout(fn: () => void, ms: number): { cancel(): void } }, ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      timer.cancel();
-      resolve(false);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
-/** The promise's value, or undefined as soon as `signal` aborts (its late result is ignored). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.resolve(undefined);
-  }
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      promise.catch(() => undefined);
-      resolve(undefined);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}

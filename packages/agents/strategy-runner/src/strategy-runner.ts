@@ -3,7 +3,8 @@ import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
 import type { StrategyRunnerConfig } from './config.js';
-import { resolveMarketData, resolveSymbols } from './market-data.js';
+import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
+import { sleepUnlessAborted } from '@tradebus/core';
 
 const HISTORY_MARGIN = 10;
 
@@ -261,7 +262,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
           return [];
         }
         this.logger.warn({ err: toError(err), series: series.key, attempt: attempt + 1 }, 'history fetch failed, retrying');
-        if (!(await sleep(this.clock, retryDelayMs * (attempt + 1), signal))) return [];
+        if (!(await sleepUnlessAborted(this.clock, retryDelayMs * (attempt + 1), signal))) return [];
       }
     }
   }
@@ -330,17 +331,3 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 }
 
-function sleep(clock: { setTimeout(fn: () => void, ms: number): { cancel(): void } }, ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      timer.cancel();
-      resolve(false);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -1,5 +1,7 @@
 import type { ServiceRegistry } from '@tradebus/core';
-import { ProviderRoleError, SymbolResolver, canonicalSymbol, providerServiceName, type Market, type MarketDataProvider } from '@tradebus/providers';
+import { ProviderRoleError, providerServiceName } from './factory.js';
+import { SymbolResolver, canonicalSymbol } from './util/symbols.js';
+import type { Market, MarketDataProvider } from './types.js';
 
 /**
  * The market-data role of the service registered as `provider:<name>`. The launcher registers
@@ -42,4 +44,11 @@ export async function resolveSymbols(provider: MarketDataProvider, inputs: reado
     provider.id,
   );
   return [...new Set(inputs.map((s) => resolver.resolve(s)))];
+}
+
+/** The venue name the provider reports (`Provider.venue`), when the registered service is a full provider. */
+export function providerVenue(services: ServiceRegistry, providerName: string): string | undefined {
+  const service = services.get<unknown>(providerServiceName(providerName));
+  const venue = typeof service === 'object' && service !== null ? (service as { venue?: unknown }).venue : undefined;
+  return typeof venue === 'string' && venue.length > 0 ? venue : undefined;
 }
