@@ -211,7 +211,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   }
   if (failed.length > 0) warnings.push(`Agent(s) failed during the run: ${failed.join('; ')}. Results may be incomplete.`);
   if (gate.stalls > 0) warnings.push(`The system was still busy (pending I/O or agent work) ${gate.stalls} time(s) after waiting ${IDLE_MAX_TURNS} event-loop turns; the replay went on regardless, so some reactions may have come late.`);
-  if (collector.orders.rejected > 0) warnings.push(`${collector.orders.rejected} order(s) were rejected; see the log for reasons.`);
+  if (collector.orders.rejected > 0) warnings.push(`${collector.orders.rejected} order(s) were rejected (${collector.orderRejectionSummary()}).`);
 
   const wallMs = performance.now() - started;
   const report = buildReport({
@@ -398,7 +398,8 @@ export function holdUntilIdle(market: Pick<SimulatedMarket, 'feed' | 'pause' | '
 
 /** Rejection reasons carry numbers (prices, percentages); counting them by their words groups alike ones. */
 function reasonKey(reason: string): string {
-  return reason.replace(/-?\d+(\.\d+)?(e-?\d+)?/g, '#').slice(0, 160);
+  // Only standalone numbers: digits inside ids (order ids, symbols) stay as they are.
+  return reason.replace(/(?<![\w.-])-?\d+(\.\d+)?(e-?\d+)?(?![\w])/g, '#').slice(0, 160);
 }
 
 /** Events published by every agent and the system bus so far. */
@@ -480,6 +481,7 @@ class Collector {
   readonly warnings: string[] = [];
   readonly signals = { generated: 0, accepted: 0, rejected: 0 };
   private readonly rejections = new Map<string, number>();
+  private readonly orderRejections = new Map<string, number>();
   private readonly closed = new Map<string, ClosedTrade>();
   private readonly open = new Map<string, OpenTrade>();
   private readonly orderFees = new Map<string, number>();
@@ -529,8 +531,21 @@ class Collector {
     if (o.status === 'filled') this.orders.filled++;
     else if (o.status === 'partially_filled' && previous !== 'partially_filled') this.orders.partiallyFilled++;
     else if (o.status === 'cancelled') this.orders.cancelled++;
-    else if (o.status === 'rejected') this.orders.rejected++;
+    else if (o.status === 'rejected') {
+      this.orders.rejected++;
+      const key = reasonKey(o.reason ?? 'no reason given');
+      this.orderRejections.set(key, (this.orderRejections.get(key) ?? 0) + 1);
+    }
     else if (o.status === 'expired') this.orders.expired++;
+  }
+
+  /** Why orders were rejected, most frequent first, as one line. */
+  orderRejectionSummary(limit = 3): string {
+    return [...this.orderRejections]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, limit)
+      .map(([reason, count]) => `${reason} ×${count}`)
+      .join('; ');
   }
 
   /** The most frequent reasons signals were rejected, most frequent first. */
