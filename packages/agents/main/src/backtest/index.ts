@@ -1,4 +1,14 @@
-export { runBacktest, describeMarket, BacktestSetupError, type BacktestOptions, type BacktestProgress, type BacktestResult } from './engine.js';
+export {
+  runBacktest,
+  describeMarket,
+  holdUntilIdle,
+  waitUntilIdle,
+  BacktestSetupError,
+  type BacktestOptions,
+  type BacktestProgress,
+  type BacktestResult,
+  type SimulatedMarket,
+} from './engine.js';
 export {
   computeMetrics,
   drawdownStats,
