@@ -109,6 +109,9 @@ describe('tradebus CLI', () => {
     expect(ok.stdout).toContain('2 agent(s): pulse-a (pulse), pulse-b (pulse)');
     expect(tradebus(['run']).status).toBe(64);
     expect(tradebus(['frobnicate']).status).toBe(64);
+    const badPort = tradebus(['run', '--config', file, '--port', 'abc']);
+    expect(badPort.status).toBe(64);
+    expect(badPort.stderr).toContain("use a whole number from 0 to 65535, got 'abc'");
     const help = tradebus(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('validate-config');

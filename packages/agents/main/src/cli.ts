@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, runMain, TradebusError } from '@tradebus/core';
 import { addBacktestCommand } from './backtest/command.js';
 import { launchSystem, VERSION } from './launcher.js';
@@ -81,7 +81,7 @@ export function buildCli(): Command {
 
 function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CommanderError(EXIT.USAGE, 'tradebus.port', `--port must be a whole number from 0 to 65535, got '${value}'`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`use a whole number from 0 to 65535, got '${value}'`);
   return n;
 }
 

@@ -13,6 +13,9 @@ import type { StateStore } from './store.js';
 
 type Keys<E> = keyof E & string;
 
+// Read once: heartbeats go out every few seconds for every agent, and the name does not change.
+const HOST = hostname();
+
 /** Everything an agent gets from the system that runs it. */
 export interface AgentContext<C = unknown, E extends EventMap = BuiltinEvents> {
   id: string;
@@ -298,7 +301,7 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
         eventsIn: m.eventsIn,
         eventsOut: m.eventsOut,
         pid: process.pid,
-        host: hostname(),
+        host: HOST,
         transport: bus.transport.name,
         intervalMs: this.heartbeatIntervalMs,
         detail: this.stateDetail,

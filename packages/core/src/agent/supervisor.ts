@@ -64,7 +64,7 @@ export interface SupervisorOptions {
   logger?: Logger;
   /** Used for `system.alert` events about restarts. */
   bus?: EventBus<BuiltinEvents>;
-  /** Clock for restart back-off; wall clock by default, since back-off is about real processes. */
+  /** Clock for restart back-off (the system's clock, so a backtest restarts agents deterministically); wall clock by default. */
   clock?: Clock;
   restart?: Partial<RestartPolicy>;
 }
