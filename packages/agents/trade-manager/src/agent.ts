@@ -185,8 +185,16 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         this.alert('critical', 'TRADE_MANAGER_STATE_NOT_SAVED', `State could not be saved: ${toError(err).message}. Intents of this event were not sent; check the data directory.`);
         return;
       }
-      this.drainOutbox();
-      this.reschedule();
+      try {
+        this.drainOutbox();
+        this.reschedule();
+      } catch (err) {
+        // The queue must never reject (a rejected link would stop every later event and surface
+        // as an unhandled rejection): a publish refused here, e.g. by a transport closed during
+        // shutdown, is logged and counted; unsent intents are sent again after a restart.
+        this.recordError(err);
+        this.logger.error({ err: toError(err), in: what }, 'trade manager could not publish');
+      }
     });
     this.chain = next;
     return next;
