@@ -2,7 +2,7 @@ import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, type BenchModule, type BenchResult } from './types.js';
+import { fmt, fmtRatio, type BenchModule, type BenchResult } from './types.js';
 
 /**
  * Runs every benchmark in one process, one after another, prints our rate against the peer's
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     try {
       const results = await mod.default.run();
       for (const r of results) {
-        process.stdout.write(`${r.name.padEnd(52)} ours ${fmt(r.ours).padStart(9)} ${r.unit}  ${r.peerName}: ${fmt(r.peer).padStart(9)}  ratio ${r.ratio.toFixed(2)}×\n`);
+        process.stdout.write(`${r.name.padEnd(52)} ours ${fmt(r.ours).padStart(9)} ${r.unit}  ${r.peerName}: ${fmt(r.peer).padStart(9)}  ratio ${fmtRatio(r.ratio)}×\n`);
       }
       sections.push({ module: mod.default, results });
     } catch (err) {
@@ -63,7 +63,7 @@ function writeDoc(sections: Section[]): void {
     }
     lines.push('| measurement | Tradebus | peer | peer value | ratio |', '|---|---:|---|---:|---:|');
     for (const r of s.results) {
-      lines.push(`| ${r.name} | ${fmt(r.ours)} ${r.unit} | ${r.peerName} | ${fmt(r.peer)} ${r.unit} | ${r.ratio.toFixed(2)}× |`);
+      lines.push(`| ${r.name} | ${fmt(r.ours)} ${r.unit} | ${r.peerName} | ${fmt(r.peer)} ${r.unit} | ${fmtRatio(r.ratio)}× |`);
     }
     const notes = s.results.filter((r) => r.notes).map((r) => `- ${r.name}: ${r.notes}`);
     if (notes.length > 0) lines.push('', ...notes);

@@ -41,3 +41,8 @@ export function fmt(n: number): string {
   if (Math.abs(n) >= 10) return n.toFixed(1);
   return n.toFixed(3);
 }
+
+/** Two decimals, or two significant digits for ratios too small for that (0.00029×). */
+export function fmtRatio(ratio: number): string {
+  return ratio >= 0.01 || ratio === 0 ? ratio.toFixed(2) : ratio.toPrecision(2);
+}
