@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WallClock, formatZodIssues, silentLogger, type Clock, type Logger } from '@tradebus/core';
+import { WallClock, formatZodIssues, silentLogger, untilAborted, type Clock, type Logger } from '@tradebus/core';
 import {
   AuthenticationError,
   BadResponseError,
@@ -501,30 +501,6 @@ export class DemoVenueProvider implements MarketDataProvider, ExecutionProvider,
   }
 }
 
-/** Settles with `promise`, or with undefined as soon as `signal` aborts (the promise's outcome is then ignored). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<{ value: T } | undefined> {
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.resolve(undefined);
-  }
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      promise.catch(() => undefined);
-      resolve(undefined);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve({ value });
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
 
 function sameBar(a: Candle | undefined, b: Candle): boolean {
   return a !== undefined && a.timestamp === b.timestamp && a.open === b.open && a.high === b.high && a.low === b.low && a.close === b.close && a.volume === b.volume;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Fill, orderSide, orderStatus, orderType } from '@tradebus/core';
+import type { BuiltinEvents, Fill, orderSide, orderStatus, orderType } from '@tradebus/core';
 
 /**
  * The contracts every provider fulfils. Shapes follow the built-in events of @tradebus/core so an
@@ -298,4 +298,24 @@ export interface Provider {
   readonly feed?: MarketDataFeed | undefined;
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The fields of an `order.updated` event that come from the venue's view of the order. */
+export function orderUpdateFields(order: Order): Omit<BuiltinEvents['order.updated'], 'fills' | 'timestamp' | 'purpose' | 'tradeId'> {
+  return {
+    clientOrderId: order.clientOrderId,
+    venueOrderId: order.venueOrderId,
+    symbol: order.symbol,
+    side: order.side,
+    type: order.type,
+    status: order.status,
+    quantity: order.quantity,
+    filledQuantity: order.filledQuantity,
+    averagePrice: order.averagePrice,
+    price: order.price,
+    stopPrice: order.stopPrice,
+    reduceOnly: order.reduceOnly,
+    fee: order.fee,
+    reason: order.reason,
+  };
 }

@@ -1,5 +1,5 @@
 import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Fill } from '@tradebus/core';
-import type { AccountProvider, AccountSnapshot, Balance, ExecutionProvider, Order, Position, Provider } from '@tradebus/providers';
+import { orderUpdateFields, type AccountProvider, type AccountSnapshot, type Balance, type ExecutionProvider, type Order, type Position, type Provider } from '@tradebus/providers';
 import type { AccountSyncConfig } from './config.js';
 
 type OrderUpdate = BuiltinEvents['order.updated'];
@@ -432,22 +432,10 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
 
   private publishOrder(order: Order, seen: SeenOrder | undefined, purpose: OrderUpdate['purpose'], fills: Fill[]): void {
     this.publish('order.updated', {
-      clientOrderId: order.clientOrderId,
-      venueOrderId: order.venueOrderId,
-      symbol: order.symbol,
-      side: order.side,
-      type: order.type,
-      status: order.status,
-      quantity: order.quantity,
-      filledQuantity: order.filledQuantity,
-      averagePrice: order.averagePrice,
-      price: order.price,
-      stopPrice: order.stopPrice,
-      reduceOnly: order.reduceOnly,
+      ...orderUpdateFields(order),
       purpose,
       tradeId: seen?.tradeId,
       fills,
-      fee: order.fee,
       reason: order.reason ?? (purpose === 'adopt' ? 'found at the venue by account-sync' : 'reconciled by account-sync'),
       timestamp: this.clock.now(),
     });

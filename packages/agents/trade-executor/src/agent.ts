@@ -1,5 +1,6 @@
 import { BaseAgent, TradebusError, builtinEvents, toError, type AgentContext, type BuiltinEvents, type Fill } from '@tradebus/core';
 import {
+  orderUpdateFields,
   type Candle,
   type ExecutionProvider,
   type Order,
@@ -414,7 +415,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       // Not placed by us (a liquidation, a manual order): make it visible, flagged for adoption.
       this.logger.warn({ clientOrderId: order.clientOrderId, status: order.status }, 'update for an order this executor did not place');
       this.publish('order.updated', {
-        ...updateFields(order),
+        ...orderUpdateFields(order),
         purpose: 'adopt',
         fills: fills ?? [],
         timestamp: this.clock.now(),
@@ -635,21 +636,3 @@ function sameOrder(a: OrderRequest, b: OrderRequest): boolean {
   return a.symbol === b.symbol && a.side === b.side && a.type === b.type && a.quantity === b.quantity && a.price === b.price && a.stopPrice === b.stopPrice;
 }
 
-function updateFields(order: Order): Omit<BuiltinEvents['order.updated'], 'fills' | 'timestamp' | 'purpose'> {
-  return {
-    clientOrderId: order.clientOrderId,
-    venueOrderId: order.venueOrderId,
-    symbol: order.symbol,
-    side: order.side,
-    type: order.type,
-    status: order.status,
-    quantity: order.quantity,
-    filledQuantity: order.filledQuantity,
-    averagePrice: order.averagePrice,
-    price: order.price,
-    stopPrice: order.stopPrice,
-    reduceOnly: order.reduceOnly,
-    fee: order.fee,
-    reason: order.reason,
-  };
-}
