@@ -201,6 +201,11 @@ export class TradebusSystem {
    * history with its time) and an info alert with the outage length when it returns.
    */
   private onTransportStatus(status: string, detail: string | undefined): void {
+    const lost = status === 'disconnected' || status === 'reconnecting';
+    // Local agents show the outage in their state: degraded while the bus is away, back after.
+    for (const { id } of this.supervisor.list()) {
+      this.supervisor.get(id).setExternalCondition(lost ? `${this.transport.name} bus ${status}${detail ? ` (${detail})` : ''}` : undefined);
+    }
     if (status === 'disconnected' && this.transportLostAt === undefined) {
       this.transportLostAt = this.clock.now();
       this.logger.warn({ transport: this.transport.name, detail }, 'bus connection lost');

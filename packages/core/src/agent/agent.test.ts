@@ -102,6 +102,23 @@ describe('BaseAgent', () => {
     ]);
   });
 
+  it('stays degraded while either its own or an external condition holds', async () => {
+    const system = createSystem({ agents: [{ id: 'a', definition: counting }] });
+    await system.start();
+    const agent = system.agent<CountingAgent>('a');
+    agent.setExternalCondition('bus disconnected');
+    expect([agent.state, agent.detail]).toEqual(['degraded', 'bus disconnected']);
+    agent.goDegraded('feed stale');
+    agent.setExternalCondition(undefined);
+    expect([agent.state, agent.detail]).toEqual(['degraded', 'feed stale']);
+    agent.setExternalCondition('bus disconnected');
+    agent.goRecovered();
+    expect([agent.state, agent.detail]).toEqual(['degraded', 'bus disconnected']);
+    agent.setExternalCondition(undefined);
+    expect(agent.state).toBe('running');
+    await system.stop();
+  });
+
   it('counts a handler error for its agent and keeps running', async () => {
     const system = createSystem({ agents: [{ id: 'a', definition: counting }] });
     await system.start();

@@ -67,6 +67,8 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
   private readonly tasks = new Set<BackgroundTask>();
   private readonly listeners = new Set<StateListener>();
   private runningSince: number | undefined;
+  private ownDegradation: string | undefined;
+  private externalDegradation: string | undefined;
   private ownErrors = 0;
   private ownLastError: { message: string; at: number } | undefined;
 
@@ -140,6 +142,8 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
 
   async start(): Promise<void> {
     this.transition('starting');
+    // A restart starts healthy as far as the agent itself knows; run() may degrade it again.
+    this.ownDegradation = undefined;
     try {
       await this.initialize();
       await this.run();
@@ -154,6 +158,7 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     this.transition('running');
     this.every(this.heartbeatIntervalMs, () => this.heartbeat());
     this.heartbeat();
+    this.applyDegradation();
   }
 
   async stop(): Promise<void> {
@@ -188,18 +193,36 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
 
   /** Still working, but impaired (stale feed, lost connection...). */
   protected degrade(reason: string): void {
-    if (this.currentState !== 'running') {
-      if (this.currentState === 'degraded') this.stateDetail = reason;
-      return;
-    }
-    this.transition('degraded', reason);
-    this.heartbeat();
+    this.ownDegradation = reason;
+    this.applyDegradation();
   }
 
   protected recover(): void {
-    if (this.currentState !== 'degraded') return;
-    this.transition('running');
-    this.heartbeat();
+    this.ownDegradation = undefined;
+    this.applyDegradation();
+  }
+
+  /**
+   * A condition outside the agent that impairs it, such as the bus connection being lost: the
+   * agent shows as degraded with `reason` until it is cleared with `undefined`. It combines with
+   * the agent's own `degrade`/`recover`: the agent is back to running only when both are clear.
+   */
+  setExternalCondition(reason: string | undefined): void {
+    this.externalDegradation = reason;
+    this.applyDegradation();
+  }
+
+  private applyDegradation(): void {
+    const reason = this.ownDegradation ?? this.externalDegradation;
+    if (reason !== undefined && this.currentState === 'running') {
+      this.transition('degraded', reason);
+      this.heartbeat();
+    } else if (reason !== undefined && this.currentState === 'degraded') {
+      this.stateDetail = reason;
+    } else if (reason === undefined && this.currentState === 'degraded') {
+      this.transition('running');
+      this.heartbeat();
+    }
   }
 
   protected publish<K extends Keys<E>>(type: K, payload: E[K], options?: PublishOptions): Envelope<K, E[K]> {

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { BaseAgent, defineAgent, type AgentContext } from '../../agent/base-agent.js';
 import { EventBus } from '../../bus/event-bus.js';
 import type { Envelope } from '../../bus/envelope.js';
 import type { TransportStatus } from '../../bus/transport.js';
@@ -302,15 +304,25 @@ describe('NatsTransport while the server is away', () => {
     const prefix = freshPrefix();
     const stored = await record(own, 'ALERTS', `${prefix}.system.alert`);
     const options = { servers: own.url, catalogue, prefix, reconnectWaitMs: 50, reconnectMaxWaitMs: 200, reconnectJitterMs: 20 };
-    const system = createSystem({ transport: new NatsTransport(options), monitorHealth: false });
+    const system = createSystem({ transport: new NatsTransport(options), monitorHealth: false, agents: [{ id: 'idle', definition: idleAgent }] });
     open.push({ close: () => system.stop() });
     await system.start();
+    expect(system.agent('idle').state).toBe('running');
     await own.stop('SIGKILL');
     await eventually(() => expect(system.transport.status).not.toBe('connected'));
+    // Local agents show the outage as degraded, with the reason, and come back with the bus.
+    await eventually(() => expect(system.agent('idle').state).toBe('degraded'));
+    expect(system.agent('idle').detail).toMatch(/nats bus (disconnected|reconnecting)/);
     await own.restart();
     await eventually(async () => expect((await stored()).map((e) => (e.payload as { code: string }).code)).toEqual(['TRANSPORT_DISCONNECTED', 'TRANSPORT_RECONNECTED']));
+    await eventually(() => expect(system.agent('idle').state).toBe('running'));
   });
 });
+
+class IdleAgent extends BaseAgent {
+  protected run(): void {}
+}
+const idleAgent = defineAgent({ kind: 'idle', configSchema: z.unknown(), create: (ctx: AgentContext) => new IdleAgent(ctx) });
 
 describe('NatsTransport auth, TLS and config', () => {
   let dir: string;
