@@ -84,6 +84,44 @@ describe('tradebus CLI', () => {
     expect(out).toContain('SIGTERM: stopping agents');
   });
 
+  it('never shows a planted secret in logs, GET /config or GET /events/history', async () => {
+    const holder = resolve(here, '..', 'test-fixtures', 'secret-agent.mjs');
+    const { file } = configDir(`
+system: { name: secrets, heartbeatIntervalMs: 200 }
+log: { level: debug }
+data: { dir: ./data, fsync: always }
+api: { port: 0 }
+agents:
+  - id: holder
+    use: ${holder}
+    config: { apiKey: "\${HOLDER_KEY}" }
+`);
+    const child = spawn(process.execPath, [cli, 'run', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOLDER_KEY: 'planted-agent-key-4242', TRADEBUS_API_TOKEN: 'planted-api-token-4242-abcdef' },
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const url = await until(async () => /REST API\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]);
+    const history = await until(async () => {
+      const text = await (await fetch(`${url}/events/history?type=system.alert`)).text();
+      return text.includes('HOLDER_READY') ? text : undefined;
+    });
+    const config = await (await fetch(`${url}/config`)).text();
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('configured');
+    expect(history).toContain('[REDACTED]');
+    expect(config).toContain('[REDACTED]');
+    for (const [where, text] of [['logs', out], ['/config', config], ['/events/history', history]] as const) {
+      expect(text, where).not.toContain('planted-agent-key-4242');
+      expect(text, where).not.toContain('planted-api-token-4242');
+    }
+  });
+
   it('exits 2 naming the bad key when the config is invalid', () => {
     const { file } = configDir(systemYaml().replace('heartbeatIntervalMs: 200', 'heartbeatIntervalMs: soon'));
     const res = tradebus(['run', '--config', file]);

@@ -1,0 +1,24 @@
+// An agent that holds a secret in its settings, logs its settings and publishes an event that
+// carries the secret: the system must keep it out of logs, the API and the journal.
+import { z } from 'zod';
+import { BaseAgent, defineAgent } from '@tradebus/core';
+
+class Holder extends BaseAgent {
+  run() {
+    this.logger.info({ config: this.config }, 'configured');
+    this.publish('system.alert', {
+      level: 'info',
+      code: 'HOLDER_READY',
+      message: 'ready',
+      agentId: this.id,
+      details: { venue: 'demo', apiKey: this.config.apiKey, nested: { password: this.config.apiKey } },
+      timestamp: this.clock.now(),
+    });
+  }
+}
+
+export const agent = defineAgent({
+  kind: 'secret-holder',
+  configSchema: z.object({ apiKey: z.string() }).strict(),
+  create: (ctx) => new Holder(ctx),
+});
