@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, createSystem, parseConfig, type Envelope, type TradebusSystem } from '@tradebus/core';
 import { PaperExchange, ReplayProvider } from '@tradebus/providers';
-import { createApiApp, SystemMetrics, type ApiDataSource } from '@tradebus/agent-main';
+import { createApiApp, SystemMetrics, waitUntilIdle, type ApiDataSource } from '@tradebus/agent-main';
 import { agent as priceWatchdog } from '@tradebus/agent-price-watchdog';
 import { agent as strategyRunner } from '@tradebus/agent-strategy-runner';
 import { agent as tradeManager, type TradeManagerAgent } from '@tradebus/agent-trade-manager';
-import { agent as tradeExecutor, type TradeExecutorAgent } from '@tradebus/agent-trade-executor';
-import { agent as accountSync, type AccountSyncAgent } from '@tradebus/agent-account-sync';
+import { agent as tradeExecutor } from '@tradebus/agent-trade-executor';
+import { agent as accountSync } from '@tradebus/agent-account-sync';
 import { agent as tradeMonitor, type TradeMonitorAgent, type TradeMonitorConfigInput } from '@tradebus/agent-trade-monitor';
 
 export const API_TOKEN = 'dashboard-test-token-7f3a9c2e';
@@ -121,19 +121,10 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
   await system.start();
 
   const manager = system.agent<TradeManagerAgent>('manager');
-  const executor = system.agent<TradeExecutorAgent>('executor');
-  const sync = system.agent<AccountSyncAgent>('account');
   let running: Promise<unknown> | undefined;
   let finished = false;
-  const idle = async (): Promise<void> => {
-    // Work passes between agents (manager → executor → manager): wait until a full round finds nothing to do.
-    for (let round = 0; round < 4; round++) {
-      await manager.whenIdle();
-      await executor.whenIdle();
-      await sync.whenIdle();
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  };
+  // The same wait the backtest engine uses: every agent's queue empty and no file or network work pending.
+  const idle = async (): Promise<void> => void (await waitUntilIdle(system));
 
   return {
     system,

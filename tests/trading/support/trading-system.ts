@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, createSystem, type BuiltinEvents, type Envelope, type StateStore, type TradebusSystem } from '@tradebus/core';
 import { PaperExchange, ReplayProvider } from '@tradebus/providers';
+import { waitUntilIdle } from '@tradebus/agent-main';
 import { agent as priceWatchdog } from '@tradebus/agent-price-watchdog';
 import { agent as strategyRunner } from '@tradebus/agent-strategy-runner';
 import { agent as tradeManager, type TradeManagerAgent, type TradeManagerConfigInput } from '@tradebus/agent-trade-manager';
@@ -94,15 +95,8 @@ export async function startTradingRun(options: {
   const manager = system.agent<TradeManagerAgent>('manager');
   const executor = system.agent<TradeExecutorAgent>('executor');
   const sync = system.agent<AccountSyncAgent>('account');
-  const idle = async (): Promise<void> => {
-    // Agents hand work to each other (manager → executor → manager): wait until a full round finds nothing to do.
-    for (let round = 0; round < 4; round++) {
-      await manager.whenIdle();
-      await executor.whenIdle();
-      await sync.whenIdle();
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  };
+  // The same wait the backtest engine uses: every agent's queue empty and no file or network work pending.
+  const idle = async (): Promise<void> => void (await waitUntilIdle(system));
   return {
     system,
     clock,
