@@ -16,6 +16,7 @@ export * from './agent/health-monitor.js';
 export * from './config/schema.js';
 export { loadConfigFile, parseConfig, validateConfig, validateSection, formatMessage } from './config/loader.js';
 export { formatPath, formatZodIssues } from './validation.js';
+export { compileAcceptor, fastSafeParse, type Acceptor, type AcceptorOptions } from './fast-check.js';
 export * from './logger.js';
 export * from './di.js';
 export * from './system.js';

@@ -4,7 +4,7 @@ import { TransportError, errorMessage } from '../../errors.js';
 import type { EventCatalogue } from '../../events/catalogue.js';
 import type { ConfigIssue } from '../../errors.js';
 import { formatZodIssues } from '../../validation.js';
-import { compileAcceptor, type Acceptor } from './fast-check.js';
+import { compileAcceptor, type Acceptor } from '../../fast-check.js';
 
 /**
  * Wire format: the whole envelope as one JSON document, UTF-8. JSON keeps messages readable with

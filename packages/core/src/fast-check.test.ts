@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { builtinEvents } from '../../events/builtin.js';
-import { wireEnvelopeSchema } from './codec.js';
-import { compileAcceptor } from './fast-check.js';
+import { builtinEvents } from './events/builtin.js';
+import { wireEnvelopeSchema } from './transports/nats/codec.js';
+import { compileAcceptor, fastSafeParse } from './fast-check.js';
 
 /** Deterministic pseudo-random numbers, so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -132,5 +132,31 @@ describe('compiled acceptors for zod schemas', () => {
     expect(compileAcceptor(z.string().refine(() => true))).toBeUndefined();
     expect(compileAcceptor(z.string().default('x'))).toBeUndefined();
     expect(compileAcceptor(z.string().trim())).toBeUndefined();
+  });
+
+  it('with ignoreExtraKeys accepts extra keys on plain objects, never on strict ones, and still checks the fields', () => {
+    const plain = z.object({ a: z.number().nonnegative(), b: z.object({ c: z.string() }) });
+    const loose = compileAcceptor(plain, { ignoreExtraKeys: true })!;
+    const strict = compileAcceptor(plain)!;
+    const extra = { a: 1, b: { c: 'x', d: 2 }, e: true };
+    expect(strict(extra)).toBe(false);
+    expect(loose(extra)).toBe(true);
+    expect(loose({ a: -1, b: { c: 'x' }, e: true })).toBe(false);
+    expect(loose({ a: 1, b: { c: 2 } })).toBe(false);
+    expect(compileAcceptor(z.strictObject({ a: z.number() }), { ignoreExtraKeys: true })!({ a: 1, b: 2 })).toBe(false);
+  });
+
+  it('fastSafeParse returns accepted values as they are and lets zod explain the rest', () => {
+    const schema = z.object({ price: z.number().positive(), symbol: z.string().min(1) });
+    const parse = fastSafeParse(schema, { ignoreExtraKeys: true });
+    const value = { price: 2, symbol: 'ETH/BTC', extra: 1 };
+    const ok = parse(value);
+    expect(ok.success && ok.data).toBe(value);
+    const bad = parse({ price: 0, symbol: 'ETH/BTC' });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['price']);
+    const refined = fastSafeParse(z.number().refine((n) => n > 1, 'must be above 1'));
+    expect(refined(0.5).error?.issues[0]?.message).toBe('must be above 1');
+    expect(refined(2).success).toBe(true);
   });
 });

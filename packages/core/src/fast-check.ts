@@ -44,15 +44,36 @@ interface CheckDef {
   pattern?: RegExp;
 }
 
-const cache = new WeakMap<z.ZodType, Acceptor | null>();
+export interface AcceptorOptions {
+  /**
+   * Accept objects with keys outside the schema (zod would strip them). For callers that read
+   * only the schema's fields from the value they get back, so the extra keys never matter.
+   */
+  ignoreExtraKeys?: boolean;
+}
 
-export function compileAcceptor(schema: z.ZodType): Acceptor | undefined {
+const caches = { strict: new WeakMap<z.ZodType, Acceptor | null>(), loose: new WeakMap<z.ZodType, Acceptor | null>() };
+
+export function compileAcceptor(schema: z.ZodType, options: AcceptorOptions = {}): Acceptor | undefined {
+  const cache = options.ignoreExtraKeys === true ? caches.loose : caches.strict;
   let acceptor = cache.get(schema);
   if (acceptor === undefined) {
-    acceptor = build(schema) ?? null;
+    acceptor = build(schema, options.ignoreExtraKeys === true) ?? null;
     cache.set(schema, acceptor);
   }
   return acceptor ?? undefined;
+}
+
+/**
+ * `schema.safeParse` with the compiled yes-path in front, for values checked one by one on a hot
+ * path (candles from a provider, events in a handler). A value the acceptor is sure of comes back
+ * as it is; anything else goes to zod, which decides and explains. With `ignoreExtraKeys` the
+ * value that comes back may carry keys outside the schema: read only the schema's fields.
+ */
+export function fastSafeParse<S extends z.ZodType>(schema: S, options: AcceptorOptions = {}): (value: unknown) => z.ZodSafeParseResult<z.output<S>> {
+  const accept = compileAcceptor(schema, options);
+  if (accept === undefined) return (value) => schema.safeParse(value);
+  return (value) => (accept(value) ? { success: true, data: value as z.output<S> } : schema.safeParse(value));
 }
 
 function isPlainObject(v: unknown): boolean {
@@ -68,6 +89,7 @@ function defOf(schema: z.ZodType): Def {
 class Unsupported extends Error {}
 
 class Generator {
+  constructor(readonly ignoreExtraKeys: boolean) {}
   readonly lines: string[] = [];
   readonly constants: unknown[] = [];
   private vars = 0;
@@ -86,8 +108,8 @@ class Generator {
   }
 }
 
-function build(schema: z.ZodType): Acceptor | undefined {
-  const g = new Generator();
+function build(schema: z.ZodType, ignoreExtraKeys: boolean): Acceptor | undefined {
+  const g = new Generator(ignoreExtraKeys);
   try {
     emit(g, schema, 'v0');
   } catch (err) {
@@ -177,7 +199,7 @@ function emit(g: Generator, schema: z.ZodType, x: string): void {
     }
     case 'union': {
       noChecks(checks);
-      const options = (def.options ?? []).map((o) => build(o));
+      const options = (def.options ?? []).map((o) => build(o, g.ignoreExtraKeys));
       if (options.length === 0 || options.some((o) => o === undefined)) throw new Unsupported();
       g.fail(options.map((o) => `!${g.constant(o)}(${x})`).join(' && '));
       return;
@@ -204,7 +226,8 @@ function emit(g: Generator, schema: z.ZodType, x: string): void {
           emit(g, field, value);
         }
       }
-      if (catchall !== 'unknown') {
+      // A strict object rejects extra keys whatever the caller reads.
+      if (catchall === 'never' || (catchall === undefined && !g.ignoreExtraKeys)) {
         // A key outside the shape: zod would strip it (or reject it), so its output would differ. Let zod decide.
         const count = g.variable();
         const k = g.variable();
