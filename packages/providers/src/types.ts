@@ -257,6 +257,12 @@ export interface MarketDataListener {
   tick?(tick: Tick): void;
   /** Missing bars found in the data (replay): reported, never filled in. */
   gap?(gap: DataGap): void;
+  /**
+   * Called once every record of one moment has gone out and its consumers took it, before the
+   * clock moves on. A returned promise holds the replay until it settles: a backtest waits here
+   * until the agents are idle.
+   */
+  step?(time: number): void | Promise<void>;
 }
 
 export interface DataGap {

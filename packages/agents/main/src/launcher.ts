@@ -191,7 +191,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     for (const provider of providers.values()) {
       const market = provider as Partial<SimulatedMarket>;
       if ((provider.kind === 'replay' || provider.kind === 'synthetic') && typeof market.start === 'function') {
-        // The replay waits after each record until the agents are idle: however fast it plays,
+        // The replay waits after each moment until the agents are idle: however fast it plays,
         // it never outruns them, so nothing queues up without bound.
         if (provider.feed !== undefined && typeof market.pause === 'function') gates.push(holdUntilIdle(provider as unknown as Parameters<typeof holdUntilIdle>[0], system));
         market.start().then(

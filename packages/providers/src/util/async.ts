@@ -21,6 +21,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     return this.closed;
   }
 
+  /** True when the queue is empty and its consumer is waiting for more (or the queue is closed). */
+  get isDrained(): boolean {
+    return this.closed || (this.items.length === 0 && this.waiting !== undefined);
+  }
+
   get length(): number {
     return this.items.length;
   }

@@ -34,6 +34,12 @@ export interface TimelineSummary {
   stopped: boolean;
 }
 
+interface CandleWatchers {
+  timeframe: string;
+  builder: BarBuilder | undefined;
+  queues: Set<AsyncQueue<Candle>>;
+}
+
 interface CandleSeries {
   timeframe: string;
   timeframeMs: number;
@@ -109,7 +115,13 @@ export class MarketTimeline {
   private resolver: SymbolResolver | undefined;
   private readonly listeners = new Set<MarketDataListener>();
   private readonly tickWatchers = new Map<string, Set<AsyncQueue<Tick>>>();
-  private readonly candleWatchers = new Map<string, { builder: BarBuilder | undefined; queues: Set<AsyncQueue<Candle>> }>();
+  private readonly candleWatchers = new Map<string, CandleWatchers>();
+  private readonly watchersBySymbol = new Map<string, CandleWatchers[]>();
+  /** Watched timeframes that are built from finer data rather than read from it. */
+  private builders = 0;
+  private readonly stepListeners: MarketDataListener[] = [];
+  /** Consumers handed something in the moment being played. */
+  private stepQueues: Array<AsyncQueue<unknown>> = [];
   private readonly gapList: DataGap[] = [];
   private stopRequested = false;
   private paused: { promise: Promise<void>; resume: () => void } | undefined;
@@ -183,7 +195,12 @@ export class MarketTimeline {
 
   addListener(listener: MarketDataListener): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    if (listener.step !== undefined) this.stepListeners.push(listener);
+    return () => {
+      this.listeners.delete(listener);
+      const i = this.stepListeners.indexOf(listener);
+      if (i >= 0) this.stepListeners.splice(i, 1);
+    };
   }
 
   watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick> {
@@ -205,8 +222,12 @@ export class MarketTimeline {
     if (entry === undefined) {
       const native = this.isNative(s, timeframe);
       if (!native) this.assertDerivable(s, timeframe, tfMs);
-      entry = { builder: native ? undefined : new BarBuilder(s, timeframe, tfMs), queues: new Set() };
+      entry = { timeframe, builder: native ? undefined : new BarBuilder(s, timeframe, tfMs), queues: new Set() };
       this.candleWatchers.set(key, entry);
+      let list = this.watchersBySymbol.get(s);
+      if (list === undefined) this.watchersBySymbol.set(s, (list = []));
+      list.push(entry);
+      if (entry.builder !== undefined) this.builders++;
     }
     const queue = new AsyncQueue<Candle>(signal);
     if (this.finished) queue.close();
@@ -236,7 +257,15 @@ export class MarketTimeline {
     this.resume();
   }
 
-  /** Plays `records` (ascending by time) to the end, or until `stop()`. Consumers' streams end afterwards. */
+  /**
+   * Plays `records` (ascending by time) to the end, or until `stop()`. Consumers' streams end afterwards.
+   *
+   * Records are played one moment at a time: every record of one timestamp goes out (listeners
+   * first, then `watch*` consumers), then the replay waits until each consumer has taken what it
+   * was given and every `step` listener has settled, and only then moves the clock on. Waiting
+   * once per moment rather than once per record keeps a many-symbol replay fast without letting
+   * any consumer see the next moment before it finished with this one.
+   */
   async run(records: AsyncIterable<TimelineRecord> | Iterable<TimelineRecord>): Promise<TimelineSummary> {
     const summary: TimelineSummary = { records: 0, candles: 0, ticks: 0, gaps: [], firstTime: undefined, lastTime: undefined, stopped: false };
     const speed = this.options.speed ?? 'max';
@@ -245,8 +274,15 @@ export class MarketTimeline {
     const maxPause = this.options.maxPauseMs ?? 2_000;
     let wallAnchor: number | undefined;
     let simAnchor = 0;
+    const sync = Symbol.iterator in records ? (records as Iterable<TimelineRecord>)[Symbol.iterator]() : undefined;
+    const async = sync === undefined ? (records as AsyncIterable<TimelineRecord>)[Symbol.asyncIterator]() : undefined;
+    const pull = async (): Promise<TimelineRecord | undefined> => {
+      const r = sync !== undefined ? sync.next() : await async!.next();
+      return r.done === true ? undefined : r.value;
+    };
     try {
-      for await (const record of records) {
+      let record = sync !== undefined ? pullSync(sync) : await pull();
+      while (record !== undefined) {
         if (this.stopRequested) {
           summary.stopped = true;
           break;
@@ -256,12 +292,13 @@ export class MarketTimeline {
           summary.stopped = true;
           break;
         }
+        const time = record.time;
         if (typeof speed === 'number') {
           if (wallAnchor === undefined) {
             wallAnchor = wallNow();
-            simAnchor = record.time;
+            simAnchor = time;
           }
-          let wait = wallAnchor + (record.time - simAnchor) / speed - wallNow();
+          let wait = wallAnchor + (time - simAnchor) / speed - wallNow();
           if (wait > maxPause) {
             // Long pauses in the data are shortened: shift the anchor so pacing resumes from here.
             wallAnchor -= wait - maxPause;
@@ -269,15 +306,22 @@ export class MarketTimeline {
           }
           if (wait > 0) await wallSleep(wait);
         }
-        await this.closeBuiltBarsUntil(record.time);
-        await this.moveClockTo(record.time);
-        summary.records++;
-        summary.firstTime ??= record.time;
-        summary.lastTime = record.time;
-        if (record.kind === 'candle') summary.candles++;
-        else summary.ticks++;
-        await this.dispatch(record);
+        if (this.builders > 0) await this.closeBuiltBarsUntil(time);
+        if (this.clock instanceof VirtualClock) this.clock.advanceTo(time);
+        else await this.moveClockTo(time);
+        summary.firstTime ??= time;
+        summary.lastTime = time;
+        // Every record of this moment goes out before anyone is waited for.
+        do {
+          summary.records++;
+          if (record.kind === 'candle') summary.candles++;
+          else summary.ticks++;
+          this.dispatch(record);
+          record = sync !== undefined ? pullSync(sync) : await pull();
+        } while (record !== undefined && record.time === time && !this.stopRequested);
+        await this.settle(time);
       }
+      if (record !== undefined && this.stopRequested) summary.stopped = true;
     } finally {
       this.finished = true;
       for (const set of this.tickWatchers.values()) for (const q of set) q.close();
@@ -285,6 +329,24 @@ export class MarketTimeline {
     }
     summary.gaps = this.gaps();
     return summary;
+  }
+
+  /**
+   * Waits until the moment just played has been taken in: one event-loop turn (every microtask
+   * the records set off has run), every consumer that was handed something asked for more, and
+   * every `step` listener settled.
+   */
+  private async settle(time: number): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));
+    const queues = this.stepQueues;
+    if (queues.length > 0) {
+      this.stepQueues = [];
+      for (const q of queues) if (!q.isDrained) await q.drained();
+    }
+    for (const l of this.stepListeners) {
+      const waiting = l.step!(time);
+      if (waiting !== undefined) await waiting;
+    }
   }
 
   private async moveClockTo(time: number): Promise<void> {
@@ -313,29 +375,29 @@ export class MarketTimeline {
     }
   }
 
-  private async dispatch(record: TimelineRecord): Promise<void> {
-    const waits: Array<Promise<void>> = [];
+  private dispatch(record: TimelineRecord): void {
     if (record.kind === 'candle') {
       const c = record.candle;
       this.appendCandle(c);
       for (const l of this.listeners) l.candle?.(c);
-      const tick: Tick = { symbol: c.symbol, price: c.close, volume: c.volume, timestamp: record.time };
-      for (const q of this.tickWatchers.get(c.symbol) ?? []) q.push(tick);
-      waits.push(...this.pushCandle(c.symbol, c.timestamp, c.timestamp + timeframeToMs(c.timeframe), c, c.timeframe));
-      for (const q of this.tickWatchers.get(c.symbol) ?? []) waits.push(q.drained());
+      const ticks = this.tickWatchers.get(c.symbol);
+      if (ticks !== undefined && ticks.size > 0) {
+        const tick: Tick = { symbol: c.symbol, price: c.close, volume: c.volume, timestamp: record.time };
+        for (const q of ticks) this.push(q, tick);
+      }
+      this.pushCandle(c.symbol, c.timestamp, record.time, c, c.timeframe);
     } else {
       const t = record.tick;
       this.appendTrade(t);
       for (const l of this.listeners) l.tick?.(t);
-      for (const q of this.tickWatchers.get(t.symbol) ?? []) {
-        q.push(t);
-        waits.push(q.drained());
-      }
-      waits.push(...this.pushCandle(t.symbol, t.timestamp, t.timestamp, { open: t.price, high: t.price, low: t.price, close: t.price, volume: t.volume ?? 0 }, undefined));
+      for (const q of this.tickWatchers.get(t.symbol) ?? []) this.push(q, t);
+      this.pushCandle(t.symbol, t.timestamp, t.timestamp, { open: t.price, high: t.price, low: t.price, close: t.price, volume: t.volume ?? 0 }, undefined);
     }
-    await Promise.all(waits);
-    // Lets work triggered by this record (bus handlers, order placement) settle before the clock moves on.
-    await new Promise<void>((r) => setImmediate(r));
+  }
+
+  private push<T>(queue: AsyncQueue<T>, item: T): void {
+    queue.push(item);
+    this.stepQueues.push(queue as AsyncQueue<unknown>);
   }
 
   private pushCandle(
@@ -344,30 +406,21 @@ export class MarketTimeline {
     end: number,
     piece: { open: number; high: number; low: number; close: number; volume: number },
     nativeTimeframe: string | undefined,
-  ): Array<Promise<void>> {
-    const waits: Array<Promise<void>> = [];
-    for (const [key, entry] of this.candleWatchers) {
-      if (!key.startsWith(`${symbol}|`)) continue;
+  ): void {
+    const entries = this.watchersBySymbol.get(symbol);
+    if (entries === undefined) return;
+    for (const entry of entries) {
       if (entry.builder === undefined) {
-        if (nativeTimeframe !== undefined && key === `${symbol}|${nativeTimeframe}`) {
-          for (const q of entry.queues) {
-            q.push(piece as Candle);
-            waits.push(q.drained());
-          }
-        }
+        if (entry.timeframe === nativeTimeframe) for (const q of entry.queues) this.push(q, piece as Candle);
         continue;
       }
       // Derived bars come from the finest native source only, so nothing is counted twice.
       if (nativeTimeframe !== undefined && nativeTimeframe !== this.finestTimeframe(symbol)) continue;
       if (nativeTimeframe === undefined && this.finestTimeframe(symbol) !== undefined) continue;
       for (const bar of entry.builder.add(start, end, piece.open, piece.high, piece.low, piece.close, piece.volume)) {
-        for (const q of entry.queues) {
-          q.push(bar);
-          waits.push(q.drained());
-        }
+        for (const q of entry.queues) this.push(q, bar);
       }
     }
-    return waits;
   }
 
   private async deliver(queues: Set<AsyncQueue<Candle>>, bar: Candle): Promise<void> {
@@ -521,4 +574,9 @@ export class NoDataYetError extends TradebusError {
       details: { provider, symbol },
     });
   }
+}
+
+function pullSync(iterator: Iterator<TimelineRecord>): TimelineRecord | undefined {
+  const r = iterator.next();
+  return r.done === true ? undefined : r.value;
 }

@@ -98,6 +98,8 @@ export interface SimulatedMarket extends Provider {
   resume(): void;
   gaps?(): DataGap[];
   readonly startTime?: number | undefined;
+  /** Bars and trades the run will play, when known. */
+  readonly recordsToPlay?: number | undefined;
 }
 
 function isSimulated(p: Provider): p is SimulatedMarket {
@@ -148,7 +150,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   const benchmarkSeries: BenchmarkPoint[] = [];
   let records = 0;
   let lastRecordTime = Number.NEGATIVE_INFINITY;
-  const total = countRecords(prepared, setup.marketName, startTime, options.to);
+  const total = market.recordsToPlay;
   const every = Math.max(1, options.progressEveryRecords ?? 4_096);
   const onRecord = (time: number): void => {
     records++;
@@ -159,7 +161,8 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   };
   const removeListener = market.feed!.addListener({
     candle: (c: Candle) => {
-      const time = c.timestamp + timeframeToMs(c.timeframe);
+      // The replay has moved the clock to the moment this bar is played: its close.
+      const time = clock.now();
       if (benchmarkSymbol !== undefined && c.symbol === benchmarkSymbol) benchmarkSeries.push({ timestamp: time, value: c.close });
       onRecord(time);
     },
@@ -315,13 +318,22 @@ const IDLE_MAX_TURNS = 10_000;
 /** Pending requests that mean some reaction is still under way (file writes, DNS, sockets). */
 const BUSY_RESOURCE = /^(FSReq|GetAddrInfo|GetNameInfo|QueryReq|WriteWrap|ShutdownWrap|TCPConnectWrap|PipeConnectWrap|SendWrap)/;
 
-/** An agent that can say when its queued work is done (the trade manager can). */
+/** An agent that can say when its queued work is done (the trade manager and the executor can). */
 interface Quiescent {
   whenIdle(): Promise<void>;
+  /** Synchronous answer to "is anything queued, running or unsaved?", when the agent has one. */
+  isIdle?(): boolean;
 }
 
 function isQuiescent(value: unknown): value is Quiescent {
   return typeof (value as Partial<Quiescent> | undefined)?.whenIdle === 'function';
+}
+
+const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+function busyResources(): boolean {
+  for (const r of process.getActiveResourcesInfo()) if (BUSY_RESOURCE.test(r)) return true;
+  return false;
 }
 
 /**
@@ -330,11 +342,14 @@ function isQuiescent(value: unknown): value is Quiescent {
  * pending. Returns false when that did not happen within `maxTurns` turns.
  */
 export async function waitUntilIdle(system: TradebusSystem, maxTurns = IDLE_MAX_TURNS): Promise<boolean> {
-  return idleProbe(system)(maxTurns);
+  return idleProbe(system)(maxTurns, false);
 }
 
-/** waitUntilIdle with the agent lists looked up once: agents do not come and go during a replay. */
-function idleProbe(system: TradebusSystem): (maxTurns?: number) => Promise<boolean> {
+/**
+ * waitUntilIdle with the agent lists looked up once: agents do not come and go during a replay.
+ * `turnDone` says the caller has just let one event-loop turn pass, so the first check can run at once.
+ */
+function idleProbe(system: TradebusSystem): (maxTurns: number, turnDone: boolean) => Promise<boolean> {
   let agents: Array<BaseAgent<any, any>> | undefined;
   let queued: Quiescent[] = [];
   const events = (): number => {
@@ -342,53 +357,48 @@ function idleProbe(system: TradebusSystem): (maxTurns?: number) => Promise<boole
     for (const a of agents!) n += a.metrics.eventsOut;
     return n;
   };
-  return async (maxTurns = IDLE_MAX_TURNS) => {
+  return async (maxTurns, turnDone) => {
     if (agents === undefined) {
       agents = system.supervisor.list().map((a) => system.agent(a.id));
       queued = agents.map((a): unknown => a).filter(isQuiescent);
     }
     for (let turn = 0; turn < maxTurns; turn++) {
-      await new Promise<void>((r) => setImmediate(r));
-      if (queued.length > 0) await Promise.all(queued.map((a) => a.whenIdle()));
-      if (!process.getActiveResourcesInfo().some((r) => BUSY_RESOURCE.test(r))) {
-        if (queued.length === 0) return true;
-        // whenIdle may have let more work in: one more turn confirms nothing is left.
-        const before = events();
-        await new Promise<void>((r) => setImmediate(r));
-        if (events() === before) return true;
+      if (turn > 0 || !turnDone) await immediate();
+      let waited = false;
+      for (const a of queued) {
+        if (a.isIdle?.() === true) continue;
+        await a.whenIdle();
+        waited = true;
       }
+      if (busyResources()) continue;
+      if (!waited) return true;
+      // whenIdle may have let more work in: one more turn confirms nothing is left.
+      const before = events();
+      await immediate();
+      if (events() === before && !busyResources()) return true;
     }
     return false;
   };
 }
 
 /**
- * Holds a simulated market after each record it plays until the system is idle again, so the
+ * Holds a simulated market after each moment it plays until the system is idle again, so the
  * next bar never arrives while agents still work on the previous one: the replay runs as fast as
  * the agents, never faster. Works for any system on the market's clock, a backtest or a paper
  * run started by the launcher.
  */
-export function holdUntilIdle(market: Pick<SimulatedMarket, 'feed' | 'pause' | 'resume'>, system: TradebusSystem): { release(): void; readonly stalls: number } {
-  let holding = false;
-  let released = false;
+export function holdUntilIdle(market: Pick<SimulatedMarket, 'feed'>, system: TradebusSystem): { release(): void; readonly stalls: number } {
   let stalls = 0;
   const probe = idleProbe(system);
-  const hold = (): void => {
-    if (holding || released) return;
-    holding = true;
-    market.pause();
-    void probe().then((idle) => {
-      if (!idle) stalls++;
-      holding = false;
-      market.resume();
-    });
-  };
-  const remove = market.feed!.addListener({ candle: hold, tick: hold });
+  // The replay has just let one event-loop turn pass before it calls a step listener.
+  const remove = market.feed!.addListener({
+    step: async () => {
+      if (!(await probe(IDLE_MAX_TURNS, true))) stalls++;
+    },
+  });
   return {
     release() {
-      released = true;
       remove();
-      market.resume();
     },
     get stalls() {
       return stalls;
@@ -407,35 +417,6 @@ function busEvents(system: TradebusSystem): number {
   let n = system.bus.stats.eventsOut;
   for (const a of system.supervisor.list()) n += system.agent(a.id).metrics.eventsOut;
   return n;
-}
-
-/** Records the run will play, counted from the data files (for the progress bar's ETA). */
-function countRecords(prepared: PreparedSystem, marketName: string, startTime: number, to: number | undefined): number | undefined {
-  const raw = prepared.config.providers[marketName] as Record<string, unknown>;
-  if (raw.kind === 'synthetic') return typeof raw.bars === 'number' ? raw.bars * ((raw.symbols as unknown[] | undefined)?.length ?? 1) : undefined;
-  const endAt = to ?? (typeof raw.endAt === 'number' ? raw.endAt : typeof raw.endAt === 'string' ? Date.parse(raw.endAt) : Number.POSITIVE_INFINITY);
-  const baseDir = typeof raw.baseDir === 'string' ? resolve(prepared.baseDir, raw.baseDir) : prepared.baseDir;
-  let total = 0;
-  for (const source of (raw.sources as Array<{ type: string; file: string; timeframe?: string; format?: string }> | undefined) ?? []) {
-    const path = isAbsolute(source.file) ? source.file : resolve(baseDir, source.file);
-    const span = source.timeframe !== undefined ? timeframeToMs(source.timeframe) : 0;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      return undefined;
-    }
-    if (source.format === 'json' || path.toLowerCase().endsWith('.json')) return undefined;
-    // The first field of each CSV row is its time; a bar is played at its close.
-    for (const line of text.split('\n')) {
-      const comma = line.indexOf(',');
-      const t = Number(line.slice(0, comma));
-      if (!Number.isFinite(t) || comma <= 0) continue;
-      const playedAt = t + span;
-      if (playedAt > startTime && playedAt <= endAt) total++;
-    }
-  }
-  return total;
 }
 
 function looksLikeFile(value: string): boolean {
