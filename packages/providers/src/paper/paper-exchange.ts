@@ -112,6 +112,7 @@ interface MarketKind {
 }
 
 const EPS = 1e-12;
+const NO_ORDERS: PaperOrder[] = [];
 
 /**
  * A simulated venue for backtests and paper trading. It never sees the network: feed it market
@@ -142,6 +143,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private readonly listeners = new Set<ExecutionListener>();
   private readonly outbox: Array<() => void> = [];
   private flushing = false;
+  private readonly marketKinds = new Map<string, MarketKind>();
   private accountDirty = false;
   private seq = 0;
   private tradeSeq = 0;
@@ -554,10 +556,12 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   }
 
   private matchBar(symbol: string, bar: Candle): void {
+    const candidates = this.candidates(symbol);
+    // Nothing rests and nothing can be liquidated (spot, or no futures position): nothing to match.
+    if (candidates.length === 0 && this.futures.size === 0) return;
     const market = this.market(symbol);
     const points = pathPoints(bar);
     const strict = this.opts.limitFill === 'through';
-    const candidates = this.candidates(symbol);
     // A stop-limit triggered in this bar has had its chance to fill in the rest of the bar already.
     const triggeredHere = new Set<PaperOrder>();
     type Planned = { order: PaperOrder; at: number; price: number };
@@ -611,6 +615,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
 
   /** Open orders of a symbol in placement order, as a snapshot (orders placed while matching wait for the next price). */
   private candidates(symbol: string): PaperOrder[] {
+    if (this.openOrders.size === 0) return NO_ORDERS;
     // The set keeps insertion order, which is placement order.
     const out: PaperOrder[] = [];
     for (const o of this.openOrders) if (o.symbol === symbol && (this.pendingMarket.length === 0 || !this.pendingMarket.includes(o))) out.push(o);
@@ -988,6 +993,16 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   }
 
   private market(input: string): MarketKind {
+    let known = this.marketKinds.get(input);
+    if (known === undefined) {
+      known = this.describeMarket(input);
+      // Looked up on every bar: inputs are the few symbols traded, so the cache stays small.
+      if (this.marketKinds.size < 10_000) this.marketKinds.set(input, known);
+    }
+    return known;
+  }
+
+  private describeMarket(input: string): MarketKind {
     const symbol = this.resolver ? this.resolver.resolve(input) : canonicalSymbol(input);
     const { base, quote, settle } = splitSymbol(symbol);
     if (quote === '') throw new BadSymbolError(this.id, input, this.resolver?.suggest(input) ?? []);

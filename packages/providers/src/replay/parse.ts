@@ -66,6 +66,15 @@ function num(file: string, row: Row, column: string, opts: { integer?: boolean; 
   return value;
 }
 
+/** Candles from the bytes of a file: CSV is scanned without decoding it to a string first. */
+export function parseCandleFile(file: string, bytes: Uint8Array, format: 'csv' | 'json', symbol: string, timeframe: string): Candle[] {
+  if (format === 'csv') {
+    const fast = scanCsvCandles(bytes, symbol, timeframe);
+    if (fast !== undefined) return fast;
+  }
+  return parseCandles(file, new TextDecoder().decode(bytes), format, symbol, timeframe);
+}
+
 export function parseCandles(file: string, text: string, format: 'csv' | 'json', symbol: string, timeframe: string): Candle[] {
   const rows = format === 'csv' ? csvRows(file, text, CANDLE_COLUMNS) : jsonRows(file, text, CANDLE_COLUMNS);
   const out: Candle[] = [];
@@ -109,3 +118,85 @@ export function parseTrades(file: string, text: string, format: 'csv' | 'json', 
   }
   return out;
 }
+
+/**
+ * The common case of a candle file read in one pass without per-row closures or arrays: a
+ * header naming the columns, then well-formed rows. Returns undefined at the first thing it is
+ * not sure about (an odd cell, a bad bar, rows out of order) and the caller parses the file again
+ * the careful way, which accepts what is acceptable and names the file and line of what is not.
+ */
+export function scanCsvCandles(text: Uint8Array, symbol: string, timeframe: string): Candle[] | undefined {
+  const headerEnd = text.indexOf(10) < 0 ? text.length : text.indexOf(10);
+  const header = new TextDecoder().decode(text.subarray(0, headerEnd)).replace(/\r$/, '').split(',').map((h) => h.trim().toLowerCase());
+  const columns = header.length;
+  const at = CANDLE_COLUMNS.map((c) => header.indexOf(c));
+  if (at.some((i) => i < 0)) return undefined;
+  const [ti, oi, hi, li, ci, vi] = at as [number, number, number, number, number, number];
+  const values = new Float64Array(columns);
+  const out: Candle[] = [];
+  let previous = Number.NEGATIVE_INFINITY;
+  const length = text.length;
+  let pos = headerEnd + 1;
+  while (pos < length) {
+    let c = text[pos]!;
+    if (c === 10 || (c === 13 && text[pos + 1] === 10)) {
+      pos += c === 10 ? 1 : 2;
+      continue;
+    }
+    let column = 0;
+    for (;;) {
+      // One cell: plain decimals are read digit by digit; anything else goes to Number().
+      const start = pos;
+      let mantissa = 0;
+      let significant = 0;
+      let scale = 0;
+      let dot = false;
+      let plain = true;
+      for (; pos < length; pos++) {
+        c = text[pos]!;
+        if (c >= 48 && c <= 57) {
+          if (mantissa !== 0 || c !== 48) significant++;
+          mantissa = mantissa * 10 + (c - 48);
+          if (dot) scale++;
+        } else if (c === 46 && !dot) dot = true;
+        else if (c === 44 || c === 10 || c === 13) break;
+        else plain = false;
+      }
+      if (pos === start || column >= columns) return undefined;
+      let value: number;
+      // Up to 15 significant digits and 22 decimals both the digits and the power of ten are exact
+      // doubles, so one division is correctly rounded: the same number Number() gives.
+      if (plain && significant <= 15 && scale <= 22 && !(dot && pos - start === 1)) value = scale === 0 ? mantissa : mantissa / POWERS_OF_TEN[scale]!;
+      else {
+        const cell = new TextDecoder().decode(text.subarray(start, pos));
+        value = Number(cell);
+        // Number('  ') is 0: a blank cell must fail like an empty one.
+        if (value === 0 && cell.trim() === '') return undefined;
+      }
+      values[column++] = value;
+      if (pos >= length || c !== 44) break;
+      pos++;
+    }
+    if (pos < length && c === 13) {
+      if (text[pos + 1] !== 10) return undefined;
+      pos++;
+    }
+    pos++;
+    if (column !== columns) return undefined;
+    const timestamp = values[ti]!;
+    const open = values[oi]!;
+    const high = values[hi]!;
+    const low = values[li]!;
+    const close = values[ci]!;
+    const volume = values[vi]!;
+    if (!Number.isInteger(timestamp) || timestamp < 0 || timestamp <= previous) return undefined;
+    if (!(open >= 0 && high >= 0 && low >= 0 && close >= 0 && volume >= 0) || !Number.isFinite(high + open + close + volume)) return undefined;
+    if (high < open || high < close || high < low || low > open || low > close) return undefined;
+    previous = timestamp;
+    out.push({ symbol, timeframe, timestamp, open, high, low, close, volume, closed: true });
+  }
+  return out;
+}
+
+// Literals, not 10 ** i: the parsed literal is the exact power of ten.
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));

@@ -5,7 +5,7 @@ import type { Candle, DataGap, Market, MarketDataFeed, MarketDataListener, Marke
 import { canonicalSymbol } from '../util/symbols.js';
 import { MarketTimeline, type TimelineRecord, type TimelineSummary } from '../util/timeline.js';
 import { timeframeToMs } from '../util/timeframes.js';
-import { parseCandles, parseTrades } from './parse.js';
+import { parseCandleFile, parseTrades } from './parse.js';
 
 export type ReplaySource =
   | { type: 'candles'; file: string; symbol: string; timeframe: string; format?: 'csv' | 'json' | undefined }
@@ -55,6 +55,7 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
   private future: PlayRecord[] = [];
   private running: Promise<TimelineSummary> | undefined;
   private start_: number | undefined;
+  private toPlay: number | undefined;
 
   constructor(options: ReplayProviderOptions) {
     if (options.sources.length === 0) throw new TradebusError('REPLAY_NO_SOURCES', 'A replay needs at least one data source: list files under sources.');
@@ -94,6 +95,11 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
   load(): Promise<void> {
     this.loading ??= this.loadFiles();
     return this.loading;
+  }
+
+  /** Bars and trades the replay will play (once loaded): for progress bars. */
+  get recordsToPlay(): number | undefined {
+    return this.toPlay;
   }
 
   /** Plays the data to the end (or `stop()`); watchers' streams end afterwards. Starting twice returns the same run. */
@@ -176,24 +182,25 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
   }
 
   private async loadFiles(): Promise<void> {
-    const all: Array<{ record: PlayRecord; source: number; seq: number }> = [];
+    // One list per source, each already in time order (the parser insists on it).
+    const lists: PlayRecord[][] = [];
     const warmupEnds: number[] = [];
     for (const [index, source] of this.options.sources.entries()) {
       const path = isAbsolute(source.file) ? source.file : resolvePath(this.options.baseDir ?? process.cwd(), source.file);
       const format = source.format ?? (extname(path).toLowerCase() === '.json' ? 'json' : 'csv');
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = await readFile(path, 'utf8');
+        bytes = await readFile(path);
       } catch (err) {
         throw new TradebusError('REPLAY_FILE_UNREADABLE', `${this.id}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). Check sources[${index}].file.`, {
           cause: err,
         });
       }
       const symbol = canonicalSymbol(source.symbol);
-      let seq = 0;
+      const list: PlayRecord[] = [];
       if (source.type === 'candles') {
         const tfMs = timeframeToMs(source.timeframe);
-        const bars = parseCandles(path, text, format, symbol, source.timeframe);
+        const bars = parseCandleFile(path, bytes, format, symbol, source.timeframe);
         if (this.options.warmupBars !== undefined && bars.length > 0) {
           const last = bars[Math.min(this.options.warmupBars, bars.length) - 1];
           if (last !== undefined) warmupEnds.push(last.timestamp + tfMs);
@@ -204,19 +211,20 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
             const missing = Math.round((bar.timestamp - previous.timestamp) / tfMs) - 1;
             const gap: DataGap = { symbol, timeframe: source.timeframe, from: previous.timestamp + tfMs, to: bar.timestamp - tfMs, missingBars: missing };
             // Known once the first missing bar should have closed.
-            all.push({ record: { kind: 'gap', time: gap.from + tfMs, gap }, source: index, seq: seq++ });
+            list.push({ kind: 'gap', time: gap.from + tfMs, gap });
           }
-          all.push({ record: { kind: 'candle', time: bar.timestamp + tfMs, candle: bar }, source: index, seq: seq++ });
+          list.push({ kind: 'candle', time: bar.timestamp + tfMs, candle: bar });
           previous = bar;
         }
       } else {
-        for (const tick of parseTrades(path, text, format, symbol)) all.push({ record: { kind: 'trade', time: tick.timestamp, tick }, source: index, seq: seq++ });
+        for (const tick of parseTrades(path, bytes.toString('utf8'), format, symbol)) list.push({ kind: 'trade', time: tick.timestamp, tick });
       }
+      lists.push(list);
     }
-    all.sort((a, b) => a.record.time - b.record.time || a.source - b.source || a.seq - b.seq);
+    const all = mergeByTime(lists);
     const startAt = this.options.startAt ?? (warmupEnds.length > 0 ? Math.max(...warmupEnds) : undefined);
     const endAt = this.options.endAt ?? Number.POSITIVE_INFINITY;
-    for (const { record } of all) {
+    for (const record of all) {
       if (record.time > endAt) break;
       if (startAt !== undefined && record.time <= startAt) {
         if (record.kind === 'gap') this.timeline.reportGap(record.gap);
@@ -226,6 +234,7 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
       this.future.push(record);
     }
     this.start_ = startAt ?? this.future[0]?.time;
+    this.toPlay = this.future.reduce((n, r) => (r.kind === 'gap' ? n : n + 1), 0);
     if (this.start_ !== undefined && this.clock instanceof VirtualClock && this.clock.now() < this.start_) {
       if (this.clock.pendingTimers > 0) {
         this.logger.warn({ from: this.clock.now(), to: this.start_ }, 'moving a virtual clock with pending timers to the replay start; create the clock at the start time or load the replay before starting agents');
@@ -234,4 +243,27 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
     }
     this.logger.info({ sources: this.options.sources.length, history: all.length - this.future.length, toPlay: this.future.length }, 'replay data loaded');
   }
+}
+
+/**
+ * Merges lists that are each in time order into one, in time order; records of the same time
+ * keep the order of their lists (the order of the sources in the config), then their own order.
+ */
+function mergeByTime(lists: PlayRecord[][]): PlayRecord[] {
+  if (lists.length === 1) return lists[0]!;
+  const out: PlayRecord[] = new Array<PlayRecord>(lists.reduce((n, l) => n + l.length, 0));
+  const cursor = new Array<number>(lists.length).fill(0);
+  for (let k = 0; k < out.length; k++) {
+    let best = -1;
+    let bestTime = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < lists.length; i++) {
+      const r = lists[i]![cursor[i]!];
+      if (r !== undefined && r.time < bestTime) {
+        best = i;
+        bestTime = r.time;
+      }
+    }
+    out[k] = lists[best]![cursor[best]!++]!;
+  }
+  return out;
 }

@@ -233,6 +233,11 @@ export class SyntheticProvider implements MarketDataProvider, MarketDataFeed, Pr
     return this.start_;
   }
 
+  /** Bars the run will play, when `bars` is set: for progress bars. */
+  get recordsToPlay(): number | undefined {
+    return this.options.bars === undefined ? undefined : this.options.bars * this.options.symbols.length;
+  }
+
   /** Plays bars until `bars` are done or `stop()` is called. */
   start(): Promise<TimelineSummary> {
     const total = this.options.bars ?? Number.POSITIVE_INFINITY;

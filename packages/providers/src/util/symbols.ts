@@ -9,6 +9,18 @@ import { BadSymbolError } from '../errors.js';
 
 /** The unified shape of a symbol, without knowing the venue's markets. */
 export function canonicalSymbol(input: string): string {
+  const known = canonicalForms.get(input);
+  if (known !== undefined) return known;
+  const unified = unify(input);
+  // Bounded: symbols are few, but the input comes from outside.
+  if (canonicalForms.size < 10_000) canonicalForms.set(input, unified);
+  return unified;
+}
+
+/** Every market data record names its symbol: the same few inputs are normalised over and over. */
+const canonicalForms = new Map<string, string>();
+
+function unify(input: string): string {
   const trimmed = input.trim().toUpperCase();
   const [pair, settle] = trimmed.split(':', 2) as [string, string | undefined];
   const unified = pair.replace(/[-_]/g, '/');
