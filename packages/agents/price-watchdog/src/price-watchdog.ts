@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BaseAgent, TradebusError, errorMessage, toError, type AgentContext } from '@tradebus/core';
+import { BaseAgent, TradebusError, errorMessage, fastSafeParse, toError, type AgentContext } from '@tradebus/core';
 import { ProviderError, RateLimitError, type Candle, type MarketDataProvider, type Tick } from '@tradebus/providers';
 import { Backoff } from './backoff.js';
 import type { PriceWatchdogConfig } from './config.js';
@@ -26,6 +26,10 @@ const providerTickSchema = z.object({
   tradeId: z.string().optional(),
   timestamp: z.number().int().nonnegative(),
 });
+// Every bar and trade of every stream is checked: valid ones skip zod's slow path. The agent reads
+// only these fields from what it gets back (the provider's symbol and timeframe are checked apart).
+const parseProviderCandle = fastSafeParse(providerCandleSchema, { ignoreExtraKeys: true });
+const parseProviderTick = fastSafeParse(providerTickSchema, { ignoreExtraKeys: true });
 
 /** A stream ended although nobody asked it to: treated like a dropped connection. */
 export class FeedEndedError extends TradebusError {
@@ -97,6 +101,9 @@ const RECENT_TRADE_IDS = 512;
 export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
   private provider!: MarketDataProvider;
   private readonly feedList: Feed[] = [];
+
+  private readonly unsaved = new Set<CandleFeed>();
+  private saveScheduled = false;
 
   constructor(context: AgentContext<PriceWatchdogConfig>) {
     super(context);
@@ -200,7 +207,8 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
           for await (const candle of this.provider.watchCandles(feed.symbol, feed.timeframe, signal)) {
             if (signal.aborted) return;
             backoff.reset();
-            await this.onCandle(feed, candle, signal);
+            const backfilling = this.onCandle(feed, candle, signal);
+            if (backfilling !== undefined) await backfilling;
           }
         } else {
           for await (const tick of this.provider.watchTicks(feed.symbol, signal)) {
@@ -222,21 +230,32 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     }
   }
 
-  private async onCandle(feed: CandleFeed, raw: Candle, signal: AbortSignal): Promise<void> {
-    const parsed = providerCandleSchema.safeParse(raw);
+  /** Returns a promise only when the bar waits for a backfill: the common bar costs no await. */
+  private onCandle(feed: CandleFeed, raw: Candle, signal: AbortSignal): Promise<void> | undefined {
+    const parsed = parseProviderCandle(raw);
     if (!parsed.success || raw.symbol !== feed.symbol || raw.timeframe !== feed.timeframe) {
       this.reject(feed, raw, parsed.success ? `expected ${feed.symbol} ${feed.timeframe}, got ${String(raw.symbol)} ${String(raw.timeframe)}` : parsed.error.message);
-      return;
+      return undefined;
     }
     const candle = parsed.data;
     this.onData(feed);
     // A bar more than one interval after the last closed one means bars were missed (a reconnect, or
     // a stream that starts at the current bar): fetch them before this one goes out.
     if (feed.lastClosed !== undefined && candle.timestamp - feed.lastClosed > feed.intervalMs && candle.timestamp > feed.filledThrough) {
-      await this.backfill(feed, candle.timestamp, signal);
-      feed.filledThrough = candle.timestamp;
-      if (signal.aborted) return;
+      return this.backfillBefore(feed, candle, signal);
     }
+    this.emitCandle(feed, candle);
+    return undefined;
+  }
+
+  private async backfillBefore(feed: CandleFeed, candle: z.output<typeof providerCandleSchema>, signal: AbortSignal): Promise<void> {
+    await this.backfill(feed, candle.timestamp, signal);
+    feed.filledThrough = candle.timestamp;
+    if (signal.aborted) return;
+    this.emitCandle(feed, candle);
+  }
+
+  private emitCandle(feed: CandleFeed, candle: z.output<typeof providerCandleSchema>): void {
     if (feed.lastClosed !== undefined && candle.timestamp <= feed.lastClosed) {
       feed.duplicatesDropped++;
       return;
@@ -263,7 +282,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
       if (bars === undefined) return;
       let newest = Number.NEGATIVE_INFINITY;
       for (const raw of [...bars].sort((a, b) => a.timestamp - b.timestamp)) {
-        const parsed = providerCandleSchema.safeParse(raw);
+        const parsed = parseProviderCandle(raw);
         if (!parsed.success) {
           this.reject(feed, raw, parsed.error.message);
           continue;
@@ -301,17 +320,39 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     this.publish('candle.closed', toPayload(feed, bar));
     feed.lastClosed = bar.timestamp;
     feed.closedPublished++;
-    if (this.config.resume) {
-      this.store.set(stateKey(feed.key), bar.timestamp).catch((err: unknown) => {
-        this.recordError(err);
-        this.logger.warn({ err: toError(err), feed: feed.key }, 'could not persist the last closed bar');
-      });
-    }
+    if (this.config.resume) this.saveResumePointLater(feed);
     return true;
   }
 
+  /**
+   * The last closed bar of each feed is saved once the bars that arrived together (one moment of
+   * a replay, one burst of a backfill) are all out: one write per feed and burst, not per bar.
+   */
+  private saveResumePointLater(feed: CandleFeed): void {
+    this.unsaved.add(feed);
+    if (this.saveScheduled) return;
+    this.saveScheduled = true;
+    queueMicrotask(() => void this.saveResumePoints());
+  }
+
+  private saveResumePoints(): Promise<void> {
+    this.saveScheduled = false;
+    if (this.unsaved.size === 0) return Promise.resolve();
+    const writes: Array<Promise<void>> = [];
+    for (const feed of this.unsaved) if (feed.lastClosed !== undefined) writes.push(this.store.set(stateKey(feed.key), feed.lastClosed));
+    this.unsaved.clear();
+    return Promise.all(writes).then(undefined, (err: unknown) => {
+      this.recordError(err);
+      this.logger.warn({ err: toError(err) }, 'could not persist the last closed bar');
+    });
+  }
+
+  protected override async cleanup(): Promise<void> {
+    await this.saveResumePoints();
+  }
+
   private onTick(feed: TickFeed, raw: Tick): void {
-    const parsed = providerTickSchema.safeParse(raw);
+    const parsed = parseProviderTick(raw);
     if (!parsed.success || raw.symbol !== feed.symbol) {
       this.reject(feed, raw, parsed.success ? `expected ${feed.symbol}, got ${String(raw.symbol)}` : parsed.error.message);
       return;

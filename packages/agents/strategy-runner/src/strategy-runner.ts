@@ -1,4 +1,4 @@
-import { BaseAgent, candleSchema, errorMessage, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, candleSchema, errorMessage, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle } from '@tradebus/core';
 import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
@@ -7,6 +7,9 @@ import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
 const HISTORY_MARGIN = 10;
+
+/** Every bar is checked before it touches a strategy's state; valid ones skip zod's slow path. */
+const parseCandle = fastSafeParse(candleSchema);
 
 interface Buffered {
   candle: StrategyCandle;
@@ -320,7 +323,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 
   private checkCandle(payload: unknown, series: Series): StrategyCandle | undefined {
-    const parsed = candleSchema.safeParse(payload);
+    const parsed = parseCandle(payload);
     if (!parsed.success || parsed.data.high < parsed.data.low) {
       const why = parsed.success ? 'high is below low' : parsed.error.message;
       this.recordError(new Error(`invalid candle on ${series.key}: ${why}`));

@@ -9,6 +9,8 @@ export interface StateStore {
   keys(): Promise<string[]>;
 }
 
+const SETTLED = Promise.resolve();
+
 export class MemoryStateStore implements StateStore {
   private readonly data = new Map<string, string>();
 
@@ -18,8 +20,14 @@ export class MemoryStateStore implements StateStore {
     return raw === undefined ? undefined : (JSON.parse(raw) as T);
   }
 
-  async set<T>(key: string, value: T): Promise<void> {
-    this.data.set(key, JSON.stringify(value));
+  set<T>(key: string, value: T): Promise<void> {
+    // Not async: agents write on every bar, and one settled promise serves every write.
+    try {
+      this.data.set(key, JSON.stringify(value));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return SETTLED;
   }
 
   async delete(key: string): Promise<void> {
