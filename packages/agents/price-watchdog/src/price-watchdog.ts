@@ -56,6 +56,8 @@ interface CandleFeed extends FeedBase {
   intervalMs: number;
   /** Open time of the newest `candle.closed` published: nothing at or before it is published again. */
   lastClosed: number | undefined;
+  /** Where lastClosed is saved, so a restart resumes after it. */
+  stateKey: string;
   /** Newest stream bar up to which a gap was already filled, so one gap is fetched once. */
   filledThrough: number;
   closedPublished: number;
@@ -162,6 +164,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
             reconnects: 0,
             rejected: 0,
             lastClosed,
+            stateKey: stateKey(key),
             filledThrough: Number.NEGATIVE_INFINITY,
             closedPublished: 0,
             backfilled: 0,
@@ -339,7 +342,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     this.saveScheduled = false;
     if (this.unsaved.size === 0) return Promise.resolve();
     const writes: Array<Promise<void>> = [];
-    for (const feed of this.unsaved) if (feed.lastClosed !== undefined) writes.push(this.store.set(stateKey(feed.key), feed.lastClosed));
+    for (const feed of this.unsaved) if (feed.lastClosed !== undefined) writes.push(this.store.set(feed.stateKey, feed.lastClosed));
     this.unsaved.clear();
     return Promise.all(writes).then(undefined, (err: unknown) => {
       this.recordError(err);

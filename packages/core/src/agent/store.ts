@@ -12,18 +12,26 @@ export interface StateStore {
 const SETTLED = Promise.resolve();
 
 export class MemoryStateStore implements StateStore {
-  private readonly data = new Map<string, string>();
+  /** Objects as JSON text, so callers never share (and mutate) a stored object, as with a real store; plain values as they are. */
+  private readonly data = new Map<string, StoredJson | string | number | boolean | null>();
 
   async get<T>(key: string): Promise<T | undefined> {
-    const raw = this.data.get(key);
-    // Stored as JSON so callers never share (and mutate) the stored object, as with a real store.
-    return raw === undefined ? undefined : (JSON.parse(raw) as T);
+    const stored = this.data.get(key);
+    if (stored instanceof StoredJson) return JSON.parse(stored.text) as T;
+    return stored as T | undefined;
   }
 
   set<T>(key: string, value: T): Promise<void> {
     // Not async: agents write on every bar, and one settled promise serves every write.
     try {
-      this.data.set(key, JSON.stringify(value));
+      // A finite number, string, boolean or null reads back the same without a JSON round trip.
+      if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) {
+        this.data.set(key, value as string | number | boolean | null);
+      } else {
+        const text = JSON.stringify(value);
+        if (text === undefined) this.data.delete(key);
+        else this.data.set(key, new StoredJson(text));
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -37,4 +45,8 @@ export class MemoryStateStore implements StateStore {
   async keys(): Promise<string[]> {
     return [...this.data.keys()];
   }
+}
+
+class StoredJson {
+  constructor(readonly text: string) {}
 }
