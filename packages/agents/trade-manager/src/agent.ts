@@ -1,4 +1,4 @@
-import { BaseAgent, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
 import { ATR } from '@tradebus/indicators';
 import {
   QTY_EPSILON,
@@ -15,11 +15,12 @@ import {
   tradeRisk,
   unrealizedPnl,
 } from './accounting.js';
-import { RegimeDetector, SignalAggregator, TrackRecord, type TrackRecordSnapshot } from '@tradebus/strategies';
+import { RegimeDetector, SignalAggregator, TrackRecord, type ClosedTrade, type TrackRecordSnapshot } from '@tradebus/strategies';
 import { decideBatch, type BatchOutcome, type TradeDecision } from './aggregation.js';
 import type { TradeManagerConfig } from './config.js';
 import { advanceCounterfactual } from './counterfactual.js';
 import { exitFor, trailStop, type PriceRange } from './exits.js';
+import { IdMemory, type IdMemorySnapshot } from './id-memory.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { defaultStop, defaultTarget, sizeEntry, type EdgeStats } from './sizing.js';
@@ -27,6 +28,7 @@ import {
   emptyBook,
   isTerminal,
   type Book,
+  type Breaker,
   type Counterfactual,
   type OrderPurpose,
   type OrderRecord,
@@ -41,10 +43,26 @@ import { timeframeMs } from './timeframes.js';
 type Signal = BuiltinEvents['signal.generated'];
 type Candle = BuiltinEvents['candle.closed'];
 
-/** What the manager keeps in its store, under one key so a crash never leaves it half written. */
+/**
+ * What the manager keeps under its main key, written before anything an event made it decide is
+ * published. It holds what is live (trades, their orders, risk state) and the newest entries of
+ * what grows with history; older history lives in keys written once (see IdMemory) or rarely
+ * (the track record), so writing it costs the same after a year as after a day.
+ */
 interface PersistedState {
-  version: 1;
+  version: 2;
   book: Book;
+  risk: RiskSnapshot;
+  seenSignals: IdMemorySnapshot;
+  closedTrades: IdMemorySnapshot;
+  /** Trades closed since the track record was last written in full; recorded into it again on restore. */
+  trackRecordTail: ClosedTrade[];
+}
+
+/** The layout before version 2: everything under one key, history lists included. */
+interface PersistedStateV1 {
+  version: 1;
+  book: Book & { seenSignals?: string[]; closedTrades?: string[] };
   risk: RiskSnapshot;
   trackRecord: TrackRecordSnapshot;
 }
@@ -57,11 +75,45 @@ interface MarketState {
   lastBarTime?: number | undefined;
 }
 
+/** The risk.state fields that are published at once when they change. */
+interface RiskFacts {
+  killSwitch: boolean;
+  reducingOnly: boolean;
+  openPositions: number;
+  breakers: Breaker[];
+  numbers: number[];
+  at: number;
+}
+
+/** One event waiting for its turn. */
+interface Queued {
+  what: string;
+  handle: (arg: never) => void;
+  arg: unknown;
+}
+
+export class TradeManagerStateError extends TradebusError {
+  constructor(message: string) {
+    super('TRADE_MANAGER_STATE', message);
+  }
+}
+
 const STATE_KEY = 'state';
 const MARKET_KEY = 'market';
 const COUNTERFACTUALS_KEY = 'counterfactuals';
+const TRACK_RECORD_KEY = 'trackRecord';
+const SEEN_SIGNALS_PREFIX = 'seen-signals:';
+const CLOSED_TRADES_PREFIX = 'closed-trades:';
+/** Signals and closed trades remembered, so a redelivered one is recognised. */
 const SEEN_LIMIT = 5_000;
+/** Ids per segment key; the main key carries fewer than this many of each kind. */
+const SEGMENT_SIZE = 64;
+/** Closed trades carried in the main key before the track record is written in full again. */
+const TRACK_RECORD_TAIL = 16;
 const INTENT_RETRY_MS = 5_000;
+
+const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
+const sameBreaker = (a: Breaker | undefined, b: Breaker): boolean => a !== undefined && a.tripped === b.tripped && a.reason === b.reason && a.until === b.until;
 
 /**
  * The clearing house between strategies and the venue. It turns signals into sized order intents
@@ -70,27 +122,45 @@ const INTENT_RETRY_MS = 5_000;
  * events, and everything it decides leaves as events.
  *
  * All events are handled one at a time, in arrival order, through one queue: a fill can never be
- * booked halfway through a signal decision, and the state is persisted after each event, before
- * the intents it produced are published.
+ * booked halfway through a signal decision, and the state an event changed is saved before the
+ * intents it produced are published. An event that changes nothing that must be saved (most
+ * candles) is handled and its events published before the bus delivery returns.
  */
 export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private book: Book = emptyBook();
+  private seenSignals = new IdMemory(SEEN_SIGNALS_PREFIX, SEEN_LIMIT, SEGMENT_SIZE);
+  private closedTrades = new IdMemory(CLOSED_TRADES_PREFIX, SEEN_LIMIT, SEGMENT_SIZE);
+  private trackRecordTail: ClosedTrade[] = [];
+  /** The track record key does not hold the whole record yet (a state saved by an older version). */
+  private trackRecordUnsaved = false;
+  /** Segment keys no longer listed by the saved state, deleted after the next successful save. */
+  private droppedSegments: string[] = [];
   private risk!: RiskRules;
   private trackRecord!: TrackRecord;
   private aggregator!: SignalAggregator;
   private regime: RegimeDetector | undefined;
-  /** Events handed to the queue and not yet started: a batch of signals is decided when none are left. */
-  private waiting = 0;
   private markets: Record<string, MarketState> = {};
   private readonly atr = new Map<string, ATR>();
-  private counterfactuals: Counterfactual[] = [];
-  private chain: Promise<void> = Promise.resolve();
-  private dirty = { state: false, market: false, counterfactuals: false };
+  /** Rejected signals followed to their outcome, per symbol. */
+  private counterfactuals = new Map<string, Counterfactual[]>();
+  private counterfactualCount = 0;
+  /** Trades that are pending, open or closing; rebuilt after changed(). */
+  private active: TradeRecord[] | undefined;
+  private readonly queue: Queued[] = [];
+  /** True while events are handled or their state saved: a new event then waits in `queue`. */
+  private busy = false;
+  private drainedWaiters: Array<() => void> = [];
+  /** Must be saved before the events in the outbox go out. */
+  private dirty = { state: false, counterfactuals: false };
+  /** Bars, last prices and counterfactual progress changed since they were saved (saved on a clock interval). */
+  private derivedChanged = false;
+  private derivedSavedAt = 0;
   private outbox: Array<() => void> = [];
+  private scheduleStale = true;
   private housekeeping: TimerHandle | undefined;
   private housekeepingAt: number | undefined;
   private lastHousekeepingAt: number | undefined;
-  private lastRisk: { discrete: string; numeric: string; at: number } | undefined;
+  private lastRisk: RiskFacts | undefined;
 
   constructor(context: AgentContext<TradeManagerConfig>) {
     super(context);
@@ -99,16 +169,47 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   // ---------------------------------------------------------------- lifecycle
 
   protected override async initialize(): Promise<void> {
-    const saved = await this.store.get<PersistedState>(STATE_KEY);
+    const keys = await this.store.keys();
+    const saved = await this.store.get<PersistedState | PersistedStateV1 | { version: unknown }>(STATE_KEY);
     const now = this.clock.now();
-    if (saved !== undefined && saved.version === 1) {
-      this.book = { ...emptyBook(), ...saved.book };
-      this.trackRecord = TrackRecord.fromJSON(saved.trackRecord, this.config.trackRecord);
-      this.risk = new RiskRules(this.config, saved.risk);
-    } else {
+    this.trackRecordTail = [];
+    this.trackRecordUnsaved = false;
+    this.droppedSegments = [];
+    const loadMemory = (prefix: string, snapshot: IdMemorySnapshot | undefined): Promise<IdMemory> =>
+      IdMemory.load(this.store, keys, prefix, SEEN_LIMIT, SEGMENT_SIZE, snapshot);
+    if (saved === undefined) {
       this.book = emptyBook();
       this.trackRecord = new TrackRecord(this.config.trackRecord);
       this.risk = new RiskRules(this.config, initialRisk(now, this.config.equity.initial));
+      this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, undefined);
+      this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, undefined);
+    } else if (saved.version === 2) {
+      const state = saved as PersistedState;
+      this.book = { ...emptyBook(), ...state.book };
+      const full = await this.store.get<TrackRecordSnapshot>(TRACK_RECORD_KEY);
+      this.trackRecord = full !== undefined ? TrackRecord.fromJSON(full, this.config.trackRecord) : new TrackRecord(this.config.trackRecord);
+      // Recording is idempotent per trade id: a tail entry the full record already holds counts once.
+      for (const trade of state.trackRecordTail) this.trackRecord.record(trade);
+      this.trackRecordTail = [...state.trackRecordTail];
+      this.risk = new RiskRules(this.config, state.risk);
+      this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, state.seenSignals);
+      this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, state.closedTrades);
+    } else if (saved.version === 1) {
+      const state = saved as PersistedStateV1;
+      const { seenSignals = [], closedTrades = [], ...book } = state.book;
+      this.book = { ...emptyBook(), ...book };
+      this.trackRecord = TrackRecord.fromJSON(state.trackRecord, this.config.trackRecord);
+      this.risk = new RiskRules(this.config, state.risk);
+      this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, undefined);
+      this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, undefined);
+      for (const id of seenSignals) this.seenSignals.add(id);
+      for (const id of closedTrades) this.closedTrades.add(id);
+      // Written in the new layout by the first save (the startup event makes one).
+      this.trackRecordUnsaved = true;
+    } else {
+      throw new TradeManagerStateError(
+        `The saved trade manager state has version ${JSON.stringify(saved.version)}, which this version cannot read: it was written by a newer Tradebus. Run that version again, or move the agent's state away to start with empty books.`,
+      );
     }
     this.markets = (await this.store.get<Record<string, MarketState>>(MARKET_KEY)) ?? {};
     this.atr.clear();
@@ -116,40 +217,59 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       const atr = this.atrFor(symbol);
       for (const [high, low, close] of m.bars) atr.update({ high, low, close });
     }
-    this.counterfactuals = (await this.store.get<Counterfactual[]>(COUNTERFACTUALS_KEY)) ?? [];
+    this.counterfactuals = new Map();
+    this.counterfactualCount = 0;
+    for (const cf of (await this.store.get<Counterfactual[]>(COUNTERFACTUALS_KEY)) ?? []) this.follow(cf);
+    this.derivedChanged = false;
+    this.derivedSavedAt = now;
+    this.active = undefined;
+    this.scheduleStale = true;
+    this.lastRisk = undefined;
     this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
     this.regime = this.config.aggregation.regime.enabled ? new RegimeDetector(this.config.regime, { path: 'regime' }) : undefined;
-    const open = Object.values(this.book.trades).filter((t) => t.status !== 'closed' && t.status !== 'cancelled');
+    const open = this.activeTrades();
     if (open.length > 0 || saved !== undefined) {
       this.logger.info({ trades: open.length, orders: Object.keys(this.book.orders).length }, 'state restored');
     }
   }
 
   protected run(): void {
-    this.subscribe('signal.generated', (e) => this.enqueue('signal.generated', () => this.onSignal(e)));
-    this.subscribe('order.updated', (e) => this.enqueue('order.updated', () => this.onOrderUpdated(e)));
-    this.subscribe('candle.closed', (e) => this.enqueue('candle.closed', () => this.onCandle(e.payload)));
-    this.subscribe('price.tick', (e) => this.enqueue('price.tick', () => this.onTick(e.payload)));
-    this.subscribe('account.updated', (e) => this.enqueue('account.updated', () => this.onAccount(e.payload)));
-    this.subscribe('risk.command', (e) => this.enqueue('risk.command', () => this.onRiskCommand(e)));
-    this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', () => this.onReconcile(e)));
+    this.subscribe('signal.generated', (e) => this.enqueue('signal.generated', this.onSignal, e));
+    this.subscribe('order.updated', (e) => this.enqueue('order.updated', this.onOrderUpdated, e));
+    this.subscribe('candle.closed', (e) => this.enqueue('candle.closed', this.onCandle, e.payload));
+    this.subscribe('price.tick', (e) => this.enqueue('price.tick', this.onTick, e.payload));
+    this.subscribe('account.updated', (e) => this.enqueue('account.updated', this.onAccount, e.payload));
+    this.subscribe('risk.command', (e) => this.enqueue('risk.command', this.onRiskCommand, e));
+    this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', this.onReconcile, e));
     if (this.config.positionSnapshotIntervalMs > 0) {
-      this.every(this.config.positionSnapshotIntervalMs, () => this.enqueue('snapshot', () => this.publishAllPositions()));
+      this.every(this.config.positionSnapshotIntervalMs, () => this.enqueue('snapshot', this.publishAllPositions, undefined));
     }
-    void this.enqueue('startup', () => this.onStartup());
+    void this.enqueue('startup', this.onStartup, undefined);
   }
 
   protected override async cleanup(): Promise<void> {
-    await this.chain;
+    await this.whenIdle();
+    // Bars, last prices and counterfactual progress are saved on a clock interval while running;
+    // a normal stop saves them too, so a restart continues exactly where this run stopped.
+    if (this.derivedChanged || this.dirty.state || this.dirty.counterfactuals) {
+      this.busy = true;
+      try {
+        if (!(await this.save(true))) this.outbox = [];
+      } finally {
+        this.busy = false;
+        this.notifyDrained();
+      }
+    }
   }
 
-  /** Resolves once every event received so far has been handled and persisted (tests, replays). */
+  /** Resolves once every event received so far has been handled and its state saved (tests, replays). */
   async whenIdle(): Promise<void> {
-    let seen: Promise<void> | undefined;
-    while (seen !== this.chain) {
-      seen = this.chain;
-      await seen;
-    }
+    while (this.busy) await new Promise<void>((resolve) => this.drainedWaiters.push(resolve));
+  }
+
+  /** True when no event is queued or being handled and nothing that must be saved is unsaved. */
+  isIdle(): boolean {
+    return !this.busy;
   }
 
   /** A copy of the books, for tests and the API. */
@@ -157,62 +277,173 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     return structuredClone({ book: this.book, risk: this.risk.state, trackRecord: this.trackRecord.toJSON(), equity: this.equity() });
   }
 
-  private enqueue(what: string, fn: () => void | Promise<void>): Promise<void> {
-    this.waiting++;
-    const next = this.chain.then(async () => {
-      this.waiting--;
+  /** The ids of the signals decided and the trades closed that the manager remembers, oldest first (tests). */
+  remembered(): { signals: string[]; closedTrades: string[] } {
+    return { signals: this.seenSignals.list(), closedTrades: this.closedTrades.list() };
+  }
+
+  // ---------------------------------------------------------------- the event queue
+
+  /**
+   * Hands an event to the queue. When nothing else is queued and the event leaves nothing that
+   * must be saved, it is handled and what it publishes goes out before this returns. Otherwise the
+   * returned promise settles once it has been handled and its state saved (a transport that
+   * acknowledges deliveries waits for that).
+   */
+  private enqueue<A>(what: string, handle: (arg: A) => void, arg: A): void | Promise<void> {
+    this.queue.push({ what, handle: handle as (arg: never) => void, arg });
+    if (this.busy) return new Promise<void>((resolve) => this.drainedWaiters.push(resolve));
+    this.busy = true;
+    for (;;) {
+      this.handleQueued();
+      if (this.batchDue() || this.saveDue()) return this.continueAsync();
+      this.release();
+      if (this.queue.length === 0) break;
+    }
+    this.busy = false;
+    this.notifyDrained();
+    return undefined;
+  }
+
+  /** The part of the queue's work that waits: a batch of signals to collect, a save. */
+  private async continueAsync(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.batchDue()) {
+          // Signals published together (one bar close) arrive one after the other in the same
+          // turn: let them all in, then decide them as one batch.
+          await Promise.resolve();
+          this.handleQueued();
+          this.decideQueuedBatch();
+        }
+        if (this.saveDue() && !(await this.save(false))) {
+          // Nothing derived from an unsaved state leaves the agent: a restart must not find
+          // intents at the venue that its books do not hold. The state is saved again with the
+          // next event; unacknowledged intents are sent again by the housekeeping timer.
+          this.outbox = [];
+        }
+        this.release();
+        if (this.queue.length === 0 && !this.batchDue()) return;
+        this.handleQueued();
+      }
+    } finally {
+      this.busy = false;
+      this.notifyDrained();
+    }
+  }
+
+  private handleQueued(): void {
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       try {
         // Day roll-over, cooldowns and breaker expiry first: a decision must see the rules as they stand now.
         if (this.risk.evaluate(this.clock.now(), this.equity())) this.changed();
-        await fn();
-        // Signals published together (one bar close) are queued together: decide them once the
-        // queue has nothing more, so aggregation sees the whole batch.
-        if (this.waiting === 0 && this.config.aggregationWindowMs === 0 && this.book.batch.length > 0) await this.decideBatch();
+        (next.handle as (arg: unknown) => void).call(this, next.arg);
       } catch (err) {
-        this.recordError(err);
-        this.logger.error({ err: toError(err), in: what }, 'trade manager handler failed');
-        this.alert('error', 'TRADE_MANAGER_HANDLER_FAILED', `Handling ${what} failed: ${toError(err).message}`);
+        this.handlerFailed(next.what, err);
       }
-      try {
-        this.afterEvent();
-        await this.flush();
-      } catch (err) {
-        // Nothing derived from an unsaved state leaves the agent: a restart must not find intents
-        // at the venue that its books do not hold.
-        this.outbox = [];
-        this.recordError(err);
-        this.logger.error({ err: toError(err) }, 'trade manager state not saved');
-        this.alert('critical', 'TRADE_MANAGER_STATE_NOT_SAVED', `State could not be saved: ${toError(err).message}. Intents of this event were not sent; check the data directory.`);
-        return;
-      }
-      try {
-        this.drainOutbox();
-        this.reschedule();
-      } catch (err) {
-        // The queue must never reject (a rejected link would stop every later event and surface
-        // as an unhandled rejection): a publish refused here, e.g. by a transport closed during
-        // shutdown, is logged and counted; unsent intents are sent again after a restart.
-        this.recordError(err);
-        this.logger.error({ err: toError(err), in: what }, 'trade manager could not publish');
-      }
-    });
-    this.chain = next;
-    return next;
+      this.afterEvent(next.what);
+    }
   }
 
-  private async flush(): Promise<void> {
-    if (this.dirty.state) {
-      this.dirty.state = false;
-      const state: PersistedState = { version: 1, book: this.book, risk: this.risk.state, trackRecord: this.trackRecord.toJSON() };
-      await this.store.set(STATE_KEY, state);
+  private decideQueuedBatch(): void {
+    if (!this.batchDue()) return;
+    try {
+      this.decideBatch();
+    } catch (err) {
+      this.handlerFailed('signal.generated', err);
     }
-    if (this.dirty.market) {
-      this.dirty.market = false;
-      await this.store.set(MARKET_KEY, this.markets);
+    this.afterEvent('signal.generated');
+  }
+
+  private handlerFailed(what: string, err: unknown): void {
+    this.recordError(err);
+    this.logger.error({ err: toError(err), in: what }, 'trade manager handler failed');
+    this.alert('error', 'TRADE_MANAGER_HANDLER_FAILED', `Handling ${what} failed: ${toError(err).message}`);
+  }
+
+  /** A batch of signals waits for its decision (aggregation without a window decides once the queue is empty). */
+  private batchDue(): boolean {
+    return this.config.aggregationWindowMs === 0 && this.book.batch.length > 0;
+  }
+
+  private saveDue(): boolean {
+    if (this.dirty.state || this.dirty.counterfactuals) return true;
+    return this.derivedChanged && this.clock.now() - this.derivedSavedAt >= this.config.marketStateSaveIntervalMs;
+  }
+
+  /** Publishes what the handled events produced and sets the timer for what is due with time alone. */
+  private release(): void {
+    try {
+      this.drainOutbox();
+      if (this.scheduleStale) this.reschedule();
+    } catch (err) {
+      // The queue must never stop: a publish refused here, e.g. by a transport closed during
+      // shutdown, is logged and counted; unsent intents are sent again after a restart.
+      this.recordError(err);
+      this.logger.error({ err: toError(err) }, 'trade manager could not publish');
     }
-    if (this.dirty.counterfactuals) {
-      this.dirty.counterfactuals = false;
-      await this.store.set(COUNTERFACTUALS_KEY, this.counterfactuals);
+  }
+
+  private notifyDrained(): void {
+    if (this.drainedWaiters.length === 0) return;
+    const waiters = this.drainedWaiters;
+    this.drainedWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
+   * Writes what must be on disk before the outbox goes out, and the derived market state when its
+   * interval is up (or `everything`). Returns false, with the failure reported, when the store
+   * refused a write; what was not written stays marked and is tried again with the next event.
+   */
+  private async save(everything: boolean): Promise<boolean> {
+    try {
+      if (this.dirty.state) {
+        // History segments first: the main key written next lists them.
+        const signals = this.seenSignals.seal();
+        const trades = this.closedTrades.seal();
+        for (const w of signals.writes) await this.store.set(w.key, w.ids);
+        for (const w of trades.writes) await this.store.set(w.key, w.ids);
+        this.droppedSegments.push(...signals.commit(), ...trades.commit());
+        if (this.trackRecordTail.length >= TRACK_RECORD_TAIL || this.trackRecordUnsaved) {
+          // Holds every trade of the tail: a crash before the main key is written records them twice, which counts once.
+          await this.store.set(TRACK_RECORD_KEY, this.trackRecord.toJSON());
+          this.trackRecordTail = [];
+          this.trackRecordUnsaved = false;
+        }
+        const state: PersistedState = {
+          version: 2,
+          book: this.book,
+          risk: this.risk.state,
+          seenSignals: this.seenSignals.snapshot(),
+          closedTrades: this.closedTrades.snapshot(),
+          trackRecordTail: this.trackRecordTail,
+        };
+        await this.store.set(STATE_KEY, state);
+        this.dirty.state = false;
+        if (this.droppedSegments.length > 0) {
+          const dropped = this.droppedSegments;
+          this.droppedSegments = [];
+          // A key left behind here is deleted at the next start.
+          for (const key of dropped) await this.store.delete(key).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'old history segment not deleted'));
+        }
+      }
+      const derived = this.derivedChanged && (everything || this.clock.now() - this.derivedSavedAt >= this.config.marketStateSaveIntervalMs);
+      if (this.dirty.counterfactuals || derived) {
+        await this.store.set(COUNTERFACTUALS_KEY, [...this.counterfactuals.values()].flat());
+        this.dirty.counterfactuals = false;
+      }
+      if (derived) {
+        await this.store.set(MARKET_KEY, this.markets);
+        this.derivedChanged = false;
+        this.derivedSavedAt = this.clock.now();
+      }
+      return true;
+    } catch (err) {
+      this.recordError(err);
+      this.logger.error({ err: toError(err) }, 'trade manager state not saved');
+      this.alert('critical', 'TRADE_MANAGER_STATE_NOT_SAVED', `State could not be saved: ${toError(err).message}. Intents of this event were not sent; check the data directory.`);
+      return false;
     }
   }
 
@@ -225,6 +456,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private drainOutbox(): void {
+    if (this.outbox.length === 0) return;
     const out = this.outbox;
     this.outbox = [];
     for (const publish of out) publish();
@@ -232,6 +464,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   /** One timer for everything that is due with time alone: intent retries, exit retries, time stops, limit timeouts, aggregation windows. */
   private reschedule(): void {
+    this.scheduleStale = false;
     const now = this.clock.now();
     let due: number | undefined;
     const at = (t: number | undefined): void => {
@@ -259,16 +492,24 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       this.housekeeping = this.after(Math.max(0, due - now), () => {
         this.housekeeping = undefined;
         this.housekeepingAt = undefined;
-        void this.enqueue('housekeeping', () => this.onHousekeeping());
+        this.scheduleStale = true;
+        void this.enqueue('housekeeping', this.onHousekeeping, undefined);
       });
     }
   }
 
+  /**
+   * Marks the books changed: they are saved before anything else is published, and the cached
+   * list of active trades and the housekeeping timer are worked out again. Every change to the
+   * books (a trade's status included) calls it.
+   */
   private changed(): void {
     this.dirty.state = true;
+    this.active = undefined;
+    this.scheduleStale = true;
   }
 
-  private async onStartup(): Promise<void> {
+  private onStartup(): void {
     this.changed();
     // Intents the executor may never have seen (published just before a crash, or while it was
     // down) go out again; it recognises their client order ids and answers with the order's state.
@@ -284,7 +525,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.publishRiskState(true);
   }
 
-  private async onHousekeeping(): Promise<void> {
+  private onHousekeeping(): void {
     const now = this.clock.now();
     this.lastHousekeepingAt = now;
     for (const order of Object.values(this.book.orders)) {
@@ -297,21 +538,21 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       // A cancel without an answer goes out again (cancelOrder spaces the attempts).
       if (order.cancelRequestedAt !== undefined && !isTerminal(order.status)) this.cancelOrder(order, order.cancelReason ?? 'cancel not confirmed');
     }
-    for (const trade of this.activeTrades()) await this.manageTrade(trade, undefined);
+    for (const trade of this.activeTrades()) this.manageTrade(trade, undefined);
     if (this.book.batch.length > 0 && this.book.batchSince !== undefined && now >= this.book.batchSince + this.config.aggregationWindowMs) {
-      await this.decideBatch();
+      this.decideBatch();
     }
   }
 
   // ---------------------------------------------------------------- signals
 
-  private async onSignal(event: Envelope<'signal.generated', Signal>): Promise<void> {
+  private onSignal(event: Envelope<'signal.generated', Signal>): void {
     const signal = event.payload;
-    if (this.book.seenSignals.includes(signal.id)) {
+    if (this.seenSignals.has(signal.id)) {
       this.logger.debug({ signalId: signal.id }, 'signal already decided, ignored');
       return;
     }
-    this.remember(this.book.seenSignals, signal.id);
+    this.seenSignals.add(signal.id);
     this.changed();
     const now = this.clock.now();
     const early: string[] = [];
@@ -328,7 +569,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   /** Decides the signals collected so far as one batch (everything published for one bar close, typically). */
-  private async decideBatch(): Promise<void> {
+  private decideBatch(): void {
     const signals = this.book.batch;
     if (signals.length === 0) return;
     this.book.batch = [];
@@ -340,15 +581,15 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       ...(this.regime !== undefined ? { regime: this.regime } : {}),
     });
     for (const r of outcome.rejected) this.reject(r.signal, r.reasons, undefined);
-    for (const decision of outcome.decisions) await this.decide(decision);
+    for (const decision of outcome.decisions) this.decide(decision);
   }
 
-  private async decide(decision: TradeDecision): Promise<void> {
+  private decide(decision: TradeDecision): void {
     const now = this.clock.now();
     const active = this.activeTrades().filter((t) => t.symbol === decision.symbol);
     if (decision.side === 'flat') {
       if (active.length === 0) return this.rejectAll(decision, ['no position to close']);
-      for (const t of active) await this.requestExit(t, 'signal', 'exit');
+      for (const t of active) this.requestExit(t, 'signal', 'exit');
       return this.acceptAll(decision, ['closes the position'], undefined, undefined);
     }
     const side: PositionSide = decision.side;
@@ -356,7 +597,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const opposite = active.filter((t) => t.side !== side);
     if (opposite.length > 0) {
       if (!this.config.exitOnOppositeSignal) return this.rejectAll(decision, [`an opposite position on ${decision.symbol} is open`]);
-      for (const t of opposite) await this.requestExit(t, 'opposite signal', 'exit');
+      for (const t of opposite) this.requestExit(t, 'opposite signal', 'exit');
       return this.acceptAll(decision, ['closes the opposite position; no reversal in the same step'], undefined, undefined);
     }
 
@@ -389,7 +630,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
 
     const tradeId = tradeIdFor(decision.signals.map((s) => s.id));
-    if (this.book.trades[tradeId] !== undefined || this.book.closedTrades.includes(tradeId)) {
+    if (this.book.trades[tradeId] !== undefined || this.closedTrades.has(tradeId)) {
       this.logger.warn({ tradeId }, 'trade for these signals exists already; not opening another');
       return this.rejectAll(decision, [`trade ${tradeId} for these signals exists already`]);
     }
@@ -421,6 +662,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       realizedPnl: 0,
     };
     this.book.trades[tradeId] = trade;
+    this.changed();
     this.risk.onEntry(now);
     const e = this.config.entry;
     const limitPrice = e.type === 'limit' ? entryPrice * (1 - (direction(side) * e.limitOffsetBps) / 10_000) : undefined;
@@ -475,7 +717,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     });
     const cf = this.config.counterfactual;
     if (!cf.enabled || signal.side === 'flat') return;
-    if (this.counterfactuals.length >= cf.maxTracked) {
+    if (this.counterfactualCount >= cf.maxTracked) {
       this.logger.debug({ signalId: signal.id }, 'too many rejected signals followed; this one is not');
       return;
     }
@@ -486,7 +728,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const stop = signal.stopLoss ?? levels?.stop ?? defaultStop(this.config, side, entry, atr);
     const target = signal.takeProfit ?? levels?.target ?? defaultTarget(this.config, side, entry, stop);
     if (!(direction(side) * (entry - stop) > 0)) return;
-    this.counterfactuals.push({ signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now });
+    this.follow({ signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now });
     this.dirty.counterfactuals = true;
   }
 
@@ -525,12 +767,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     return record;
   }
 
-  private async onOrderUpdated(event: Envelope<'order.updated', OrderUpdate>): Promise<void> {
+  private onOrderUpdated(event: Envelope<'order.updated', OrderUpdate>): void {
     const u = event.payload;
     const order = this.book.orders[u.clientOrderId];
     if (order === undefined) {
       if (u.purpose === 'adopt') this.trackAdoptedOrder(u);
-      else if (u.tradeId !== undefined && this.book.closedTrades.includes(u.tradeId) && u.fills.length > 0) {
+      else if (u.tradeId !== undefined && this.closedTrades.has(u.tradeId) && u.fills.length > 0) {
         this.alert('critical', 'FILL_AFTER_TRADE_CLOSED', `Order ${u.clientOrderId} filled ${u.filledQuantity} ${u.symbol} after its trade ${u.tradeId} was closed: the venue position may differ from the books until account-sync reconciles it.`, { clientOrderId: u.clientOrderId });
       }
       return;
@@ -574,23 +816,25 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (u.status === 'rejected' && order.request.purpose !== 'entry') {
       this.alert('error', 'EXIT_ORDER_REJECTED', `${order.request.purpose} order ${u.clientOrderId} for ${trade.symbol} was rejected: ${u.reason ?? 'no reason given'}`, { tradeId: trade.id });
     }
-    await this.advanceTrade(trade, order);
+    this.advanceTrade(trade, order);
     if (filled > 0) this.publishPosition(trade.symbol);
   }
 
   /** Moves a trade along its lifecycle after one of its orders changed. */
-  private async advanceTrade(trade: TradeRecord, order: OrderRecord): Promise<void> {
+  private advanceTrade(trade: TradeRecord, order: OrderRecord): void {
     const now = this.clock.now();
     const purpose = order.request.purpose;
     if (purpose === 'entry') {
       if (trade.status === 'pending' && trade.entryQuantity > 0) {
         trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
         trade.openedAt = now;
+        this.changed();
       }
       if (isTerminal(order.status)) {
         if (trade.entryQuantity <= 0) {
           trade.status = 'cancelled';
           trade.closedAt = now;
+          this.changed();
           this.retire(trade);
           this.logger.info({ tradeId: trade.id, reason: order.reason }, 'entry ended without a fill');
           if (order.status === 'rejected') {
@@ -624,7 +868,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       return;
     }
     if (trade.status === 'closing') {
-      await this.continueExit(trade);
+      this.continueExit(trade);
       return;
     }
     if (trade.status === 'open' && isTerminal(order.status) && (purpose === 'stop_loss' || purpose === 'trailing_stop' || purpose === 'take_profit')) {
@@ -705,16 +949,16 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   /** Starts closing a trade: cancel what protects it at the venue first, then send the exit. */
-  private async requestExit(trade: TradeRecord, reason: string, purpose: OrderPurpose): Promise<void> {
+  private requestExit(trade: TradeRecord, reason: string, purpose: OrderPurpose): void {
     if (trade.status === 'closed' || trade.status === 'cancelled') return;
     if (trade.pendingExit !== undefined) return;
     trade.pendingExit = { reason, purpose, since: this.clock.now() };
     if (trade.status === 'open') trade.status = 'closing';
     this.changed();
-    await this.continueExit(trade);
+    this.continueExit(trade);
   }
 
-  private async continueExit(trade: TradeRecord): Promise<void> {
+  private continueExit(trade: TradeRecord): void {
     const exit = trade.pendingExit;
     if (exit === undefined) return;
     const entry = this.liveOrder(trade.entryOrderId);
@@ -775,6 +1019,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     trade.status = 'closed';
     trade.closedAt = now;
     trade.exitReason = reason;
+    this.changed();
     const pnl = realizedPnl(trade);
     trade.realizedPnl = pnl;
     const pct = pnlPct(pnl, trade);
@@ -799,7 +1044,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     });
     this.risk.onTradeClosed(now, trade.symbol, pnl);
     if (trade.strategyId !== undefined && !trade.adopted) {
-      this.trackRecord.record({ tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt: now });
+      const closed: ClosedTrade = { tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt: now };
+      if (this.trackRecord.record(closed)) this.trackRecordTail.push(closed);
     }
     this.retire(trade);
     this.publishPosition(trade.symbol);
@@ -807,7 +1053,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   /** Drops a finished trade from the books once none of its orders can still change. */
   private retire(trade: TradeRecord): void {
-    this.remember(this.book.closedTrades, trade.id);
+    this.closedTrades.add(trade.id);
     const orders = Object.values(this.book.orders).filter((o) => o.tradeId === trade.id);
     // Kept while a cancel is still in flight, so its answer finds the trade.
     if (orders.every((o) => isTerminal(o.status))) {
@@ -840,7 +1086,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   // ---------------------------------------------------------------- market data and exits
 
-  private onCandle(candle: Candle): void | Promise<void> {
+  private onCandle(candle: Candle): void {
     if (this.config.symbols !== undefined && !this.config.symbols.includes(candle.symbol)) return;
     let market = this.markets[candle.symbol];
     const wanted = this.config.timeframe ?? (market !== undefined && market.timeframe !== '' ? market.timeframe : candle.timeframe);
@@ -854,32 +1100,32 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const keep = this.config.sizing.volatility.atrPeriod + 1;
     if (market.bars.length > keep) market.bars.splice(0, market.bars.length - keep);
     this.atrFor(candle.symbol).update(candle);
-    this.dirty.market = true;
+    this.derivedChanged = true;
     const closeTime = candle.timestamp + (timeframeMs(candle.timeframe) ?? 0);
     const range: PriceRange = { high: candle.high, low: candle.low, close: candle.close };
     this.followCounterfactuals(candle.symbol, range, closeTime);
     return this.onPrice(candle.symbol, range, closeTime, true);
   }
 
-  private onTick(tick: BuiltinEvents['price.tick']): void | Promise<void> {
+  private onTick(tick: BuiltinEvents['price.tick']): void {
     if (this.config.symbols !== undefined && !this.config.symbols.includes(tick.symbol)) return;
     const market = (this.markets[tick.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] });
     market.last = tick.price;
     return this.onPrice(tick.symbol, { high: tick.price, low: tick.price, close: tick.price }, tick.timestamp, false);
   }
 
-  private async onPrice(symbol: string, range: PriceRange, observedUntil: number, barClose: boolean): Promise<void> {
+  private onPrice(symbol: string, range: PriceRange, observedUntil: number, barClose: boolean): void {
     let any = false;
     for (const trade of this.activeTrades()) {
       if (trade.symbol !== symbol) continue;
       any = true;
-      await this.manageTrade(trade, { range, observedUntil, barClose });
+      this.manageTrade(trade, { range, observedUntil, barClose });
     }
     if (any) this.publishPosition(symbol);
   }
 
   /** Exit rules for one trade on a new price (or on the timer, with no price). */
-  private async manageTrade(trade: TradeRecord, price: { range: PriceRange; observedUntil: number; barClose: boolean } | undefined): Promise<void> {
+  private manageTrade(trade: TradeRecord, price: { range: PriceRange; observedUntil: number; barClose: boolean } | undefined): void {
     const now = this.clock.now();
     // A limit entry not (fully) filled in time is cancelled; a partial fill stays as the position.
     const entry = this.liveOrder(trade.entryOrderId);
@@ -887,11 +1133,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       this.cancelOrder(entry, 'limit entry not filled in time');
     }
     if (trade.status === 'pending') {
-      if (trade.pendingExit !== undefined) await this.continueExit(trade);
+      if (trade.pendingExit !== undefined) this.continueExit(trade);
       return;
     }
     if (trade.status === 'closing') {
-      await this.continueExit(trade);
+      this.continueExit(trade);
       return;
     }
     if (trade.status !== 'open') return;
@@ -903,14 +1149,14 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (range === undefined) {
       // No price yet (a restart before the first bar): only the clock can close the trade.
       const tooOld = this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && now - trade.openedAt >= this.config.exits.timeStopMs;
-      if (tooOld) await this.requestExit(trade, 'time_stop', 'exit');
+      if (tooOld) this.requestExit(trade, 'time_stop', 'exit');
       return;
     }
     // Levels as they stood before this bar: a bar's low may have come before its high, so a stop
     // trailed up by this bar's high applies from the next bar on.
     const trigger = exitFor(this.config, trade, range, now, venue);
     if (trigger !== undefined) {
-      await this.requestExit(trade, trigger.reason, trigger.purpose);
+      this.requestExit(trade, trigger.reason, trigger.purpose);
       return;
     }
     if (price !== undefined) {
@@ -933,20 +1179,34 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.cancelOrder(live, 'trailing stop moved');
   }
 
+  private follow(cf: Counterfactual): void {
+    const list = this.counterfactuals.get(cf.symbol);
+    if (list === undefined) this.counterfactuals.set(cf.symbol, [cf]);
+    else list.push(cf);
+    this.counterfactualCount++;
+  }
+
+  /**
+   * Moves the rejected signals followed on `symbol` one bar on. Their progress is saved with the
+   * market state; an outcome is saved before it is published, so it is never published twice.
+   */
   private followCounterfactuals(symbol: string, range: PriceRange, closeTime: number): void {
-    if (this.counterfactuals.length === 0) return;
+    const list = this.counterfactuals.get(symbol);
+    if (list === undefined || list.length === 0) return;
     const now = this.clock.now();
-    const remaining: Counterfactual[] = [];
-    for (const cf of this.counterfactuals) {
-      if (cf.symbol !== symbol || closeTime <= cf.since) {
-        remaining.push(cf);
+    let kept = 0;
+    for (const cf of list) {
+      if (closeTime <= cf.since) {
+        list[kept++] = cf;
         continue;
       }
+      this.derivedChanged = true;
       const outcome = advanceCounterfactual(cf, range);
       if (outcome === undefined) {
-        remaining.push(cf);
+        list[kept++] = cf;
         continue;
       }
+      this.dirty.counterfactuals = true;
       this.emit('signal.decided', {
         signalId: cf.signalId,
         strategyId: cf.strategyId,
@@ -958,8 +1218,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         timestamp: now,
       });
     }
-    this.counterfactuals = remaining;
-    this.dirty.counterfactuals = true;
+    this.counterfactualCount -= list.length - kept;
+    list.length = kept;
   }
 
   // ---------------------------------------------------------------- account, risk commands, reconciliation
@@ -973,7 +1233,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
   }
 
-  private async onRiskCommand(event: Envelope<'risk.command', BuiltinEvents['risk.command']>): Promise<void> {
+  private onRiskCommand(event: Envelope<'risk.command', BuiltinEvents['risk.command']>): void {
     const { action, reason, by } = event.payload;
     const changed = this.risk.command(action as RiskAction, this.equity());
     this.changed();
@@ -987,12 +1247,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (changed) this.publishRiskState(true);
   }
 
-  private async onReconcile(event: Envelope<'position.reconcile', BuiltinEvents['position.reconcile']>): Promise<void> {
+  private onReconcile(event: Envelope<'position.reconcile', BuiltinEvents['position.reconcile']>): void {
     const r = event.payload;
     const now = this.clock.now();
     if (r.action === 'adopt') {
       const id = adoptedTradeIdFor(r.venue, r.symbol, r.side, r.timestamp);
-      if (this.book.trades[id] !== undefined || this.book.closedTrades.includes(id)) return;
+      if (this.book.trades[id] !== undefined || this.closedTrades.has(id)) return;
       const atr = this.atr.get(r.symbol)?.value;
       const stop = defaultStop(this.config, r.side, r.price, atr);
       const trade: TradeRecord = {
@@ -1066,8 +1326,17 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   // ---------------------------------------------------------------- portfolio numbers and publishing
 
+  /** Pending, open and closing trades; cached until the next changed(). */
   private activeTrades(): TradeRecord[] {
-    return Object.values(this.book.trades).filter((t) => t.status === 'pending' || t.status === 'open' || t.status === 'closing');
+    if (this.active === undefined) {
+      const active: TradeRecord[] = [];
+      for (const id in this.book.trades) {
+        const t = this.book.trades[id]!;
+        if (t.status === 'pending' || t.status === 'open' || t.status === 'closing') active.push(t);
+      }
+      this.active = active;
+    }
+    return this.active;
   }
 
   private equity(): number {
@@ -1142,18 +1411,37 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     for (const symbol of symbols) this.publishPosition(symbol);
   }
 
-  /** Runs after every event: day roll-over, breakers, queued intents, and risk.state on change. */
-  private afterEvent(): void {
-    const now = this.clock.now();
-    if (this.risk.evaluate(now, this.equity())) this.changed();
-    this.publishRiskState(false);
+  /** Runs after every event: day roll-over, breakers, and risk.state on change. */
+  private afterEvent(what: string): void {
+    try {
+      if (this.risk.evaluate(this.clock.now(), this.equity())) this.changed();
+      this.publishRiskState(false);
+    } catch (err) {
+      this.handlerFailed(what, err);
+    }
   }
 
+  /**
+   * Publishes risk.state when a switch, a breaker or the number of positions changed, and when
+   * only the numbers changed at most every riskStateIntervalMs. The check costs a few
+   * comparisons: the numbers are worked out only when they could be published.
+   */
   private publishRiskState(force: boolean): void {
     const now = this.clock.now();
+    const s = this.risk.state;
+    const openPositions = this.activeTrades().length;
+    const last = this.lastRisk;
+    const same =
+      last !== undefined &&
+      last.killSwitch === s.killSwitch &&
+      last.reducingOnly === s.reducingOnly &&
+      last.openPositions === openPositions &&
+      sameBreaker(last.breakers[0], s.breakers.dailyLoss) &&
+      sameBreaker(last.breakers[1], s.breakers.drawdown) &&
+      sameBreaker(last.breakers[2], s.breakers.consecutiveLosses);
+    if (!force && same && now - last.at < this.config.riskStateIntervalMs) return;
     const equity = this.equity();
     const exposure = this.exposure();
-    const s = this.risk.state;
     const payload = {
       killSwitch: s.killSwitch,
       reducingOnly: s.reducingOnly,
@@ -1162,22 +1450,21 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       peakEquity: s.peakEquity,
       drawdownPct: this.risk.drawdownPct(equity),
       dailyPnl: this.risk.dailyPnl(equity),
-      openPositions: this.activeTrades().length,
+      openPositions,
       exposure: exposure.total,
       heat: equity > 0 ? (this.heat() / equity) * 100 : 0,
       timestamp: now,
     };
-    const discrete = JSON.stringify([payload.killSwitch, payload.reducingOnly, payload.breakers, payload.openPositions]);
-    const numeric = JSON.stringify([equity, payload.peakEquity, payload.dailyPnl, payload.exposure, payload.heat].map((n) => Number(n.toPrecision(8))));
-    const last = this.lastRisk;
-    const numericDue = last === undefined || (numeric !== last.numeric && now - last.at >= this.config.riskStateIntervalMs);
-    if (!force && last !== undefined && discrete === last.discrete && !numericDue) return;
-    this.lastRisk = { discrete, numeric, at: now };
+    const numbers = [equity, payload.peakEquity, payload.dailyPnl, payload.exposure, payload.heat].map((n) => Number(n.toPrecision(8)));
+    if (!force && same && numbers.every((n, i) => Object.is(n, last.numbers[i]))) return;
+    this.lastRisk = {
+      killSwitch: s.killSwitch,
+      reducingOnly: s.reducingOnly,
+      openPositions,
+      breakers: BREAKER_NAMES.map((name) => ({ ...s.breakers[name] })),
+      numbers,
+      at: now,
+    };
     this.emit('risk.state', payload);
-  }
-
-  private remember(list: string[], id: string): void {
-    list.push(id);
-    if (list.length > SEEN_LIMIT) list.splice(0, list.length - SEEN_LIMIT);
   }
 }

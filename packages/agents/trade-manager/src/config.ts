@@ -144,6 +144,11 @@ export const tradeManagerConfigSchema = z
     maxSignalAgeMs: positiveMs.default(0).describe('Reject signals older than this (0: off)'),
     positionSnapshotIntervalMs: positiveMs.default(60_000).describe('Republish every open position this often, for reconciliation (0: off)'),
     riskStateIntervalMs: positiveMs.default(60_000).describe('Publish risk.state at most this often when only the numbers changed'),
+    marketStateSaveIntervalMs: positiveMs
+      .default(3_600_000)
+      .describe(
+        'Save the bars behind the ATR, the last prices and the progress of followed rejected signals at most this often, in clock time (0: after every candle). A normal stop always saves them; after a crash they are at most this old. Trades, orders and risk state are saved after every change regardless',
+      ),
   })
   .strict();
 

@@ -2,7 +2,7 @@ import { defineAgent } from '@tradebus/core';
 import { TradeManagerAgent } from './agent.js';
 import { tradeManagerConfigSchema, type TradeManagerConfig } from './config.js';
 
-export { TradeManagerAgent } from './agent.js';
+export { TradeManagerAgent, TradeManagerStateError } from './agent.js';
 export { tradeManagerConfigSchema, type TradeManagerConfig, type TradeManagerConfigInput } from './config.js';
 export { clientOrderIdFor, tradeIdFor, adoptedTradeIdFor } from './ids.js';
 export { sizeEntry, kellyFraction, type EdgeStats, type SizingInput, type SizingResult } from './sizing.js';

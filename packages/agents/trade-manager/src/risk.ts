@@ -93,8 +93,9 @@ export class RiskRules {
         changed = true;
       }
     }
-    for (const [symbol, until] of Object.entries(this.state.symbolCooldowns)) {
-      if (now >= until) {
+    // Runs on every event: a plain loop, no entry arrays.
+    for (const symbol in this.state.symbolCooldowns) {
+      if (now >= this.state.symbolCooldowns[symbol]!) {
         delete this.state.symbolCooldowns[symbol];
         changed = true;
       }

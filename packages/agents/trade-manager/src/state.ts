@@ -116,16 +116,19 @@ export interface AdoptedOrder {
   seenAt: number;
 }
 
+/**
+ * What the manager is working on: live trades with their orders (a finished trade leaves once
+ * none of its orders can change any more), foreign orders it watches, and signals waiting for a
+ * decision. Finished trades and orders are history, recorded from the bus events the manager
+ * publishes, not kept here.
+ */
 export interface Book {
   trades: Record<string, TradeRecord>;
   orders: Record<string, OrderRecord>;
   adoptedOrders: Record<string, AdoptedOrder>;
-  /** Signals and trades already decided, newest last: redelivered ones are ignored. */
-  seenSignals: string[];
   /** Signals waiting to be aggregated as one batch, and when the first of them arrived. */
   batch: BuiltinEvents['signal.generated'][];
   batchSince?: number | undefined;
-  closedTrades: string[];
 }
 
-export const emptyBook = (): Book => ({ trades: {}, orders: {}, adoptedOrders: {}, seenSignals: [], batch: [], closedTrades: [] });
+export const emptyBook = (): Book => ({ trades: {}, orders: {}, adoptedOrders: {}, batch: [] });

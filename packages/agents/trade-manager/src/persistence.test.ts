@@ -1,0 +1,261 @@
+import { MemoryStateStore, VirtualClock, type BuiltinEvents } from '@tradebus/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BAR, T0, startHarness, type Harness } from './test-support/harness.js';
+
+/** A memory store that counts writes per key and can refuse the next write of one key. */
+class CountingStore extends MemoryStateStore {
+  readonly writes = new Map<string, number>();
+  refuseNext: string | undefined;
+
+  override async set<T>(key: string, value: T): Promise<void> {
+    if (this.refuseNext === key) {
+      this.refuseNext = undefined;
+      throw new Error(`disk full while writing ${key}`);
+    }
+    this.writes.set(key, (this.writes.get(key) ?? 0) + 1);
+    return super.set(key, value);
+  }
+
+  count(key: string): number {
+    return this.writes.get(key) ?? 0;
+  }
+
+  /** What a process killed right now would find on disk. */
+  async copy(): Promise<CountingStore> {
+    const copy = new CountingStore();
+    for (const key of await this.keys()) await copy.set(key, await this.get(key));
+    copy.writes.clear();
+    return copy;
+  }
+}
+
+const sizeOf = async (store: MemoryStateStore, key: string): Promise<number> => JSON.stringify(await store.get(key)).length;
+
+let harnesses: Harness[] = [];
+afterEach(async () => {
+  for (const x of harnesses) await x.stop();
+  harnesses = [];
+});
+
+async function start(...args: Parameters<typeof startHarness>): Promise<Harness> {
+  const x = await startHarness(...args);
+  harnesses.push(x);
+  return x;
+}
+
+async function stop(x: Harness): Promise<void> {
+  harnesses = harnesses.filter((y) => y !== x);
+  await x.stop();
+}
+
+const decisionsOf = (x: Harness, signalId: string): Array<BuiltinEvents['signal.decided']> =>
+  x.of('signal.decided').filter((d) => d.signalId === signalId && d.decision !== 'outcome');
+
+describe('trade manager: what it saves', () => {
+  it('saves a state of the same size however many signals it has decided, and still recognises an old one after a restart', async () => {
+    const store = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const h = await start({}, { store, clock });
+    const sizes: number[] = [];
+    for (let i = 1; i <= 5_200; i++) {
+      // Nothing to close: each is decided (rejected) and remembered, and the state saved.
+      await h.signal({ id: `s${i}`, side: 'flat' });
+      if (i % 1_300 === 0) sizes.push(await sizeOf(store, 'state'));
+    }
+    expect(decisionsOf(h, 's5200')).toHaveLength(1);
+    // Holding 5 000 ids in the state would make it about 30 kB; it holds fewer than 64 of them.
+    expect(Math.max(...sizes)).toBeLessThan(2_500);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(1_000);
+    const remembered = h.tm.remembered().signals;
+    expect(remembered.length).toBeGreaterThanOrEqual(5_000);
+    expect(remembered.length).toBeLessThan(5_064);
+    expect(remembered.at(-1)).toBe('s5200');
+    expect(remembered).not.toContain('s1');
+    const segments = (await store.keys()).filter((k) => k.startsWith('seen-signals:'));
+    expect(segments.length).toBeLessThanOrEqual(Math.ceil(5_000 / 64) + 1);
+    // Each id was written once, into its segment, not once per save; the oldest segments are gone.
+    const segmentWrites = [...store.writes].filter(([k]) => k.startsWith('seen-signals:'));
+    expect(segmentWrites).toHaveLength(Math.floor(5_200 / 64));
+    expect(segmentWrites.every(([, n]) => n === 1)).toBe(true);
+    expect(segments).not.toContain('seen-signals:0');
+
+    await stop(h);
+    const again = await start({}, { store, clock });
+    expect(again.tm.remembered().signals).toEqual(remembered);
+    const old = { id: 's1000', strategyId: 'alpha', symbol: 'BTC/USDT', side: 'long' as const, confidence: 1, price: 100, reason: 'redelivered', timestamp: clock.now() };
+    again.system.bus.publish('signal.generated', old);
+    await again.idle();
+    expect(decisionsOf(again, 's1000')).toHaveLength(0);
+    expect(again.requests()).toHaveLength(0);
+  });
+
+  it('writes the full track record every 16 closed trades, and restores the trades closed in between', async () => {
+    const store = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const h = await start({}, { store, clock });
+    for (let i = 0; i < 40; i++) {
+      h.venue.price = 100;
+      await h.signal({ price: 100, stopLoss: 98 });
+      h.venue.price = i % 3 === 0 ? 99 : 101;
+      await h.signal({ side: 'flat', price: h.venue.price });
+    }
+    expect(h.of('trade.closed')).toHaveLength(40);
+    expect(store.count('trackRecord')).toBe(2);
+    const before = h.tm.snapshot().trackRecord;
+    expect(before.strategies.alpha).toHaveLength(40);
+    await stop(h);
+    const again = await start({}, { store, clock });
+    expect(again.tm.snapshot().trackRecord).toEqual(before);
+    expect(again.tm.remembered().closedTrades).toEqual(h.tm.remembered().closedTrades);
+  });
+
+  it('saves bars, last prices and counterfactual progress on a clock interval and on stop, not on every candle', async () => {
+    const store = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const config = { counterfactual: { enabled: true, maxBars: 50 }, marketStateSaveIntervalMs: 3_600_000 };
+    const h = await start(config, { store, clock });
+    await h.signal({ price: 100, stopLoss: 90 });
+    // A long is open already: rejected, and followed to its outcome.
+    await h.signal({ price: 100, stopLoss: 80, takeProfit: 120 });
+    expect(h.of('signal.decided').at(-1)).toMatchObject({ decision: 'rejected' });
+    const counterfactualWrites = store.count('counterfactuals');
+    expect(counterfactualWrites).toBeGreaterThan(0);
+    const close = (k: number): number => 100 + k / 10;
+    for (let k = 1; k <= 11; k++) await h.candle({ high: close(k) + 0.5, low: close(k) - 0.5, close: close(k) });
+    // 55 minutes of candles: nothing of the market written, the positions still published each bar.
+    expect(store.count('market')).toBe(0);
+    expect(store.count('counterfactuals')).toBe(counterfactualWrites);
+    expect(h.of('position.updated').at(-1)).toMatchObject({ markPrice: close(11) });
+    for (let k = 12; k <= 20; k++) await h.candle({ high: close(k) + 0.5, low: close(k) - 0.5, close: close(k) });
+    expect(store.count('market')).toBe(1);
+    expect(store.count('counterfactuals')).toBe(counterfactualWrites + 1);
+
+    await stop(h);
+    expect(store.count('market')).toBe(2);
+    const market = await store.get<Record<string, { bars: number[][]; last: number; lastBarTime: number }>>('market');
+    expect(market!['BTC/USDT']!.last).toBe(close(20));
+    expect(market!['BTC/USDT']!.lastBarTime).toBe(T0 + 19 * BAR);
+    expect(market!['BTC/USDT']!.bars.at(-1)).toEqual([close(20) + 0.5, close(20) - 0.5, close(20)]);
+    expect((await store.get<Array<{ barsLeft: number }>>('counterfactuals'))!.map((c) => c.barsLeft)).toEqual([30]);
+
+    const again = await start(config, { store, clock, autoFill: false });
+    // The position republished at startup is marked at the last close before the stop.
+    expect(again.of('position.updated')).toEqual([expect.objectContaining({ symbol: 'BTC/USDT', side: 'long', markPrice: close(20) })]);
+    await again.candle({ high: 121, low: 100, close: 119 });
+    expect(again.of('signal.decided').find((d) => d.decision === 'outcome')).toMatchObject({ outcome: { exitReason: 'take_profit', exitPrice: 120 } });
+  });
+
+  it('reads the state saved by the previous version and saves it in the new layout', async () => {
+    const source = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const h = await start({}, { store: source, clock });
+    h.venue.price = 100;
+    await h.signal({ id: 'closed-1', price: 100, stopLoss: 98 });
+    h.venue.price = 103;
+    await h.signal({ id: 'closed-2', side: 'flat', price: 103 });
+    h.venue.price = 100;
+    await h.signal({ id: 'open-1', price: 100, stopLoss: 97 });
+    const before = h.tm.snapshot();
+    const remembered = h.tm.remembered();
+    await stop(h);
+
+    // The old layout: everything under one key, the id lists inside the book.
+    const current = (await source.get<{ book: object; risk: object }>('state'))!;
+    const old = new CountingStore();
+    await old.set('state', {
+      version: 1,
+      book: { ...current.book, seenSignals: remembered.signals, closedTrades: remembered.closedTrades },
+      risk: current.risk,
+      trackRecord: before.trackRecord,
+    });
+    const again = await start({}, { store: old, clock, autoFill: false });
+    const after = again.tm.snapshot();
+    expect(after.book).toEqual(before.book);
+    expect(after.risk).toEqual(before.risk);
+    expect(after.trackRecord).toEqual(before.trackRecord);
+    expect(again.tm.remembered()).toEqual(remembered);
+    expect(await old.get('state')).toMatchObject({ version: 2 });
+    expect(await old.get('trackRecord')).toEqual(before.trackRecord);
+    again.system.bus.publish('signal.generated', { id: 'closed-1', strategyId: 'alpha', symbol: 'BTC/USDT', side: 'long', confidence: 1, price: 100, reason: 'redelivered', timestamp: clock.now() });
+    await again.idle();
+    expect(decisionsOf(again, 'closed-1')).toHaveLength(0);
+  });
+
+  it('refuses to start on a state written by a newer version instead of trading with empty books', async () => {
+    const store = new MemoryStateStore();
+    await store.set('state', { version: 99 });
+    const h = await start({}, { store });
+    expect(h.system.agent('tm').state).toBe('failed');
+    expect(h.of('system.alert').find((a) => a.code === 'AGENT_FAILED')!.message).toMatch(/version 99, which this version cannot read/);
+    expect(await store.get('state')).toEqual({ version: 99 });
+  });
+
+  it('after a crash between writing a history segment and the state, restarts from the last state with nothing lost or half-remembered', async () => {
+    const store = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const h = await start({}, { store, clock });
+    for (let i = 1; i <= 63; i++) await h.signal({ id: `s${i}`, side: 'flat' });
+    expect((await store.keys()).filter((k) => k.startsWith('seen-signals:'))).toEqual([]);
+    // The 64th id fills a segment: the segment is written, then the state write fails.
+    store.refuseNext = 'state';
+    await h.signal({ id: 's64', side: 'flat' });
+    expect(h.of('system.alert').map((a) => a.code)).toContain('TRADE_MANAGER_STATE_NOT_SAVED');
+    expect(decisionsOf(h, 's64')).toHaveLength(0);
+    expect(await store.get('seen-signals:0')).toHaveLength(64);
+    const disk = await store.copy();
+
+    // The process dies here; a new one starts on what is on disk.
+    const again = await start({}, { store: disk, clock });
+    expect(again.tm.remembered().signals).toEqual(Array.from({ length: 63 }, (_, i) => `s${i + 1}`));
+    expect(await disk.keys()).not.toContain('seen-signals:0');
+    const redeliver = (id: string): void => {
+      again.system.bus.publish('signal.generated', { id, strategyId: 'alpha', symbol: 'BTC/USDT', side: 'flat', confidence: 1, price: 100, reason: 'redelivered', timestamp: clock.now() });
+    };
+    redeliver('s10');
+    redeliver('s64');
+    await again.idle();
+    expect(decisionsOf(again, 's10')).toHaveLength(0);
+    expect(decisionsOf(again, 's64')).toEqual([expect.objectContaining({ decision: 'rejected' })]);
+    expect(await disk.get('seen-signals:0')).toHaveLength(64);
+  });
+});
+
+describe('trade manager: the event queue', () => {
+  it('handles a candle that changes nothing to save before the delivery returns, and says when it is idle', async () => {
+    const h = await start();
+    expect(h.tm.isIdle()).toBe(true);
+    await h.signal({ price: 100, stopLoss: 95 });
+    expect(h.tm.isIdle()).toBe(true);
+    const published = h.of('position.updated').length;
+    h.clock.advanceBy(BAR);
+    h.system.bus.publish('candle.closed', { symbol: 'BTC/USDT', timeframe: '5m', timestamp: h.clock.now() - BAR, open: 100, high: 102, low: 99, close: 101, volume: 1 });
+    // No await: handled, published and idle already.
+    expect(h.tm.isIdle()).toBe(true);
+    expect(h.of('position.updated')).toHaveLength(published + 1);
+    expect(h.of('position.updated').at(-1)).toMatchObject({ markPrice: 101 });
+
+    // A signal must be saved before its decision goes out: not idle until then.
+    h.system.bus.publish('signal.generated', { id: 'late', strategyId: 'alpha', symbol: 'ETH/USDT', side: 'long', confidence: 1, price: 50, reason: 'test', timestamp: h.clock.now() });
+    expect(h.tm.isIdle()).toBe(false);
+    expect(decisionsOf(h, 'late')).toHaveLength(0);
+    await h.tm.whenIdle();
+    expect(h.tm.isIdle()).toBe(true);
+    expect(decisionsOf(h, 'late')).toEqual([expect.objectContaining({ decision: 'accepted' })]);
+  });
+
+  it('handles events that arrive while a state is being saved after it, in arrival order', async () => {
+    const h = await start({}, { autoFill: false });
+    await h.signal({ price: 100, stopLoss: 95 });
+    const [entry] = h.requests('entry');
+    // The fill must be saved before anything it causes goes out.
+    h.venue.fill(entry!.clientOrderId, 100);
+    expect(h.tm.isIdle()).toBe(false);
+    // A candle through the stop arrives meanwhile: it waits, and then finds the trade open.
+    h.clock.advanceBy(BAR);
+    h.system.bus.publish('candle.closed', { symbol: 'BTC/USDT', timeframe: '5m', timestamp: h.clock.now(), open: 100, high: 100, low: 90, close: 94, volume: 1 });
+    expect(h.requests('stop_loss')).toHaveLength(0);
+    await h.tm.whenIdle();
+    expect(h.of('trade.opened')).toHaveLength(1);
+    expect(h.requests('stop_loss')).toEqual([expect.objectContaining({ type: 'market', side: 'sell', quantity: 20 })]);
+  });
+});
