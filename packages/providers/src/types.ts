@@ -118,6 +118,15 @@ export interface MarketDataProvider {
   watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick>;
   /** Forming updates (`closed: false`) and exactly one `closed: true` per finished bar, until `signal` aborts. */
   watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle>;
+  /**
+   * The stream of `watchCandles`, pushed: `onCandle` runs synchronously as each bar is played, and
+   * a promise it returns holds the source until it settles. Offered by in-process sources (replay,
+   * synthetic), where it saves consumers an await per bar. Resolves when the stream ends (data
+   * over, or `signal` aborted); rejects with what `onCandle` threw, and the stream ends there.
+   */
+  pushCandles?(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void>;
+  /** The stream of `watchTicks`, pushed, with the same rules as `pushCandles`. */
+  pushTicks?(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void>;
 }
 
 export interface OrderRequest {

@@ -207,17 +207,36 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
         if (feed.kind === 'candles') {
           if (catchUp) await this.backfill(feed, undefined, signal);
           catchUp = false;
-          for await (const candle of this.provider.watchCandles(feed.symbol, feed.timeframe, signal)) {
-            if (signal.aborted) return;
-            backoff.reset();
-            const backfilling = this.onCandle(feed, candle, signal);
-            if (backfilling !== undefined) await backfilling;
+          const push = this.provider.pushCandles;
+          if (push !== undefined) {
+            // An in-process source calls back as it plays: no await per bar.
+            await push.call(this.provider, feed.symbol, feed.timeframe, (candle) => {
+              if (signal.aborted) return undefined;
+              backoff.reset();
+              return this.onCandle(feed, candle, signal);
+            }, signal);
+          } else {
+            for await (const candle of this.provider.watchCandles(feed.symbol, feed.timeframe, signal)) {
+              if (signal.aborted) return;
+              backoff.reset();
+              const backfilling = this.onCandle(feed, candle, signal);
+              if (backfilling !== undefined) await backfilling;
+            }
           }
         } else {
-          for await (const tick of this.provider.watchTicks(feed.symbol, signal)) {
-            if (signal.aborted) return;
-            backoff.reset();
-            this.onTick(feed, tick);
+          const push = this.provider.pushTicks;
+          if (push !== undefined) {
+            await push.call(this.provider, feed.symbol, (tick) => {
+              if (signal.aborted) return;
+              backoff.reset();
+              this.onTick(feed, tick);
+            }, signal);
+          } else {
+            for await (const tick of this.provider.watchTicks(feed.symbol, signal)) {
+              if (signal.aborted) return;
+              backoff.reset();
+              this.onTick(feed, tick);
+            }
           }
         }
         if (signal.aborted) return;

@@ -289,6 +289,14 @@ export class SyntheticProvider implements MarketDataProvider, MarketDataFeed, Pr
   watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
     return this.timeline.watchCandles(symbol, timeframe, signal);
   }
+
+  pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    return this.timeline.pushTicks(symbol, onTick, signal);
+  }
+
+  pushCandles(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    return this.timeline.pushCandles(symbol, timeframe, onCandle, signal);
+  }
   async close(): Promise<void> {
     this.stop();
   }

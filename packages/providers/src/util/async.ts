@@ -1,12 +1,93 @@
 
 export { sleepUnlessAborted, untilAborted } from '@tradebus/core';
 
+/** What a market timeline hands records to: a queue read with `for await`, or a pushed listener. */
+export interface Consumer<T> {
+  push(item: T): void;
+  close(): void;
+  /** True when the consumer has finished with everything it was given. */
+  readonly isDrained: boolean;
+  drained(): Promise<void>;
+}
+
+/**
+ * Calls a listener with each item, synchronously. A promise the listener returns holds the
+ * consumer (`isDrained` false) until it settles, and later items wait behind it, in order. A
+ * listener that throws (or rejects) ends the stream: `ended` rejects with its error.
+ */
+export class PushConsumer<T> implements Consumer<T> {
+  readonly ended: Promise<void>;
+  private end!: (error?: unknown) => void;
+  private pending: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly listener: (item: T) => void | Promise<void>,
+    signal: AbortSignal,
+  ) {
+    this.ended = new Promise<void>((resolve, reject) => {
+      this.end = (error?: unknown) => (error === undefined ? resolve() : reject(error));
+    });
+    signal.addEventListener('abort', () => this.close(), { once: true });
+    if (signal.aborted) this.close();
+  }
+
+  get isDrained(): boolean {
+    return this.closed || this.pending === undefined;
+  }
+
+  push(item: T): void {
+    if (this.closed) return;
+    if (this.pending !== undefined) {
+      this.hold(this.pending.then(() => (this.closed ? undefined : this.listener(item))));
+      return;
+    }
+    let result: void | Promise<void>;
+    try {
+      result = this.listener(item);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (result !== undefined) this.hold(result);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.end();
+  }
+
+  drained(): Promise<void> {
+    return this.isDrained ? Promise.resolve() : this.pending!.then(() => this.drained());
+  }
+
+  private hold(work: Promise<void>): void {
+    const pending = work.then(
+      () => {
+        if (this.pending === pending) this.pending = undefined;
+      },
+      (err: unknown) => {
+        if (this.pending === pending) this.pending = undefined;
+        this.fail(err);
+      },
+    );
+    this.pending = pending;
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.end(err ?? new Error('market data listener failed'));
+  }
+}
+
 /**
  * A push queue consumed as an AsyncIterable. The producer can wait until the consumer has taken
  * everything (`drained()`), which gives a replay natural backpressure: the next record goes out
  * only once every consumer asked for it.
  */
-export class AsyncQueue<T> implements AsyncIterable<T> {
+export class AsyncQueue<T> implements AsyncIterable<T>, Consumer<T> {
   private readonly items: T[] = [];
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
   private drainWaiters: Array<() => void> = [];

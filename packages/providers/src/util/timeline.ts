@@ -1,6 +1,6 @@
 import { TradebusError, VirtualClock, silentLogger, type Clock, type Logger } from '@tradebus/core';
 import type { Candle, DataGap, Market, MarketDataListener, OrderBookTop, Tick, Ticker } from '../types.js';
-import { AsyncQueue } from './async.js';
+import { AsyncQueue, PushConsumer, type Consumer } from './async.js';
 import { SymbolResolver, splitSymbol } from './symbols.js';
 import { barOpenTime, timeframeToMs } from './timeframes.js';
 
@@ -37,7 +37,7 @@ export interface TimelineSummary {
 interface CandleWatchers {
   timeframe: string;
   builder: BarBuilder | undefined;
-  queues: Set<AsyncQueue<Candle>>;
+  queues: Set<Consumer<Candle>>;
 }
 
 interface CandleSeries {
@@ -114,14 +114,14 @@ export class MarketTimeline {
   private readonly declared = new Map<string, Array<{ timeframe: string; timeframeMs: number }>>();
   private resolver: SymbolResolver | undefined;
   private readonly listeners = new Set<MarketDataListener>();
-  private readonly tickWatchers = new Map<string, Set<AsyncQueue<Tick>>>();
+  private readonly tickWatchers = new Map<string, Set<Consumer<Tick>>>();
   private readonly candleWatchers = new Map<string, CandleWatchers>();
   private readonly watchersBySymbol = new Map<string, CandleWatchers[]>();
   /** Watched timeframes that are built from finer data rather than read from it. */
   private builders = 0;
   private readonly stepListeners: MarketDataListener[] = [];
   /** Consumers handed something in the moment being played. */
-  private stepQueues: Array<AsyncQueue<unknown>> = [];
+  private stepQueues: Array<Consumer<unknown>> = [];
   private readonly gapList: DataGap[] = [];
   private stopRequested = false;
   private paused: { promise: Promise<void>; resume: () => void } | undefined;
@@ -204,17 +204,46 @@ export class MarketTimeline {
   }
 
   watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick> {
-    const s = this.resolve(symbol);
     const queue = new AsyncQueue<Tick>(signal);
-    if (this.finished) queue.close();
-    let set = this.tickWatchers.get(s);
-    if (set === undefined) this.tickWatchers.set(s, (set = new Set()));
-    set.add(queue);
-    signal.addEventListener('abort', () => set.delete(queue), { once: true });
+    this.addTickConsumer(symbol, queue, signal);
     return queue;
   }
 
+  /** `watchTicks`, pushed: see MarketDataProvider.pushTicks. */
+  pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    const consumer = new PushConsumer<Tick>(onTick, signal);
+    const set = this.addTickConsumer(symbol, consumer, signal);
+    const remove = (): void => void set.delete(consumer);
+    consumer.ended.then(remove, remove);
+    return consumer.ended;
+  }
+
   watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
+    const queue = new AsyncQueue<Candle>(signal);
+    this.addCandleConsumer(symbol, timeframe, queue, signal);
+    return queue;
+  }
+
+  /** `watchCandles`, pushed: see MarketDataProvider.pushCandles. */
+  pushCandles(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    const consumer = new PushConsumer<Candle>(onCandle, signal);
+    const set = this.addCandleConsumer(symbol, timeframe, consumer, signal);
+    const remove = (): void => void set.delete(consumer);
+    consumer.ended.then(remove, remove);
+    return consumer.ended;
+  }
+
+  private addTickConsumer(symbol: string, consumer: Consumer<Tick>, signal: AbortSignal): Set<Consumer<Tick>> {
+    const s = this.resolve(symbol);
+    if (this.finished) consumer.close();
+    let set = this.tickWatchers.get(s);
+    if (set === undefined) this.tickWatchers.set(s, (set = new Set()));
+    set.add(consumer);
+    signal.addEventListener('abort', () => set.delete(consumer), { once: true });
+    return set;
+  }
+
+  private addCandleConsumer(symbol: string, timeframe: string, consumer: Consumer<Candle>, signal: AbortSignal): Set<Consumer<Candle>> {
     const s = this.resolve(symbol);
     const tfMs = timeframeToMs(timeframe);
     const key = `${s}|${timeframe}`;
@@ -229,12 +258,11 @@ export class MarketTimeline {
       list.push(entry);
       if (entry.builder !== undefined) this.builders++;
     }
-    const queue = new AsyncQueue<Candle>(signal);
-    if (this.finished) queue.close();
-    entry.queues.add(queue);
+    if (this.finished) consumer.close();
+    entry.queues.add(consumer);
     const queues = entry.queues;
-    signal.addEventListener('abort', () => queues.delete(queue), { once: true });
-    return queue;
+    signal.addEventListener('abort', () => queues.delete(consumer), { once: true });
+    return queues;
   }
 
   // ---------------------------------------------------------------- driving
@@ -395,9 +423,9 @@ export class MarketTimeline {
     }
   }
 
-  private push<T>(queue: AsyncQueue<T>, item: T): void {
+  private push<T>(queue: Consumer<T>, item: T): void {
     queue.push(item);
-    this.stepQueues.push(queue as AsyncQueue<unknown>);
+    if (!queue.isDrained) this.stepQueues.push(queue as Consumer<unknown>);
   }
 
   private pushCandle(
@@ -423,7 +451,7 @@ export class MarketTimeline {
     }
   }
 
-  private async deliver(queues: Set<AsyncQueue<Candle>>, bar: Candle): Promise<void> {
+  private async deliver(queues: Set<Consumer<Candle>>, bar: Candle): Promise<void> {
     for (const q of queues) q.push(bar);
     await Promise.all([...queues].map((q) => q.drained()));
   }
