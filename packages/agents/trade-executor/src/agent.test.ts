@@ -411,3 +411,73 @@ describe('trade executor across a restart', () => {
     expect(statuses(second.updates, 'crash-1').at(-1)).toBe('filled');
   });
 });
+
+describe('trade executor on a push venue: cost per event', () => {
+  async function pushVenue(config: Partial<TradeExecutorConfigInput> = {}, store?: StateStore) {
+    const clock = new VirtualClock(T0);
+    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
+    const venue = new FaultyVenue(paper);
+    const r = await rig(
+      { mode: 'live', pollIntervalMs: 1_000, unknownOutcomeTimeoutMs: 10_000, retry: { maxAttempts: 2, initialDelayMs: 100, maxDelayMs: 1_000, factor: 2 }, ...config },
+      { clock, paper, provider: () => faultyProvider(venue, true), ...(store !== undefined ? { store } : {}) },
+    );
+    return { r, venue, clock };
+  }
+
+  it('runs no poll timer until an order has an unknown outcome, polls that order alone, and stops once none has', async () => {
+    const { r, venue, clock } = await pushVenue();
+    const quiet = clock.pendingTimers;
+    await r.request({ clientOrderId: 'known' });
+    expect(statuses(r.updates, 'known').at(-1)).toBe('filled');
+    clock.advanceBy(60_000);
+    await r.idle();
+    expect(clock.pendingTimers).toBe(quiet);
+    expect(venue.fetchCalls).toBe(0);
+
+    venue.createFaults = ['lost-request', 'lost-request'];
+    r.system.bus.publish('order.requested', { clientOrderId: 'lost', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: 1, reduceOnly: false, purpose: 'entry', timestamp: clock.now() });
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      clock.advanceBy(100);
+    }
+    await r.idle();
+    expect(r.ex.order('lost')!.outcomeUnknownSince).toBeDefined();
+    expect(clock.pendingTimers).toBe(quiet + 1);
+    const looked = venue.fetchCalls;
+    clock.advanceBy(1_000);
+    await r.idle();
+    expect(venue.fetchCalls).toBe(looked + 1);
+
+    for (let t = 0; t < 10; t++) {
+      clock.advanceBy(1_000);
+      await r.idle();
+    }
+    expect(statuses(r.updates, 'lost').at(-1)).toBe('rejected');
+    expect(clock.pendingTimers).toBe(quiet);
+    const settled = venue.fetchCalls;
+    clock.advanceBy(60_000);
+    await r.idle();
+    expect(venue.fetchCalls).toBe(settled);
+  });
+
+  it('forgets the oldest finished orders as orders finish, so its store does not grow', async () => {
+    const store = new MemoryStateStore();
+    const { r } = await pushVenue({ keepFinishedOrders: 3 }, store);
+    for (let i = 1; i <= 6; i++) await r.request({ clientOrderId: `done-${i}`, quantity: 0.1 });
+    expect(statuses(r.updates, 'done-6').at(-1)).toBe('filled');
+    expect((await store.keys()).sort()).toEqual(['order:done-4', 'order:done-5', 'order:done-6']);
+    expect(r.ex.order('done-3')).toBeUndefined();
+    expect(r.ex.order('done-4')).toMatchObject({ status: 'filled' });
+  });
+
+  it('says whether anything is queued, running or unsaved without waiting', async () => {
+    const { r, clock } = await pushVenue();
+    expect(r.ex.isIdle()).toBe(true);
+    r.system.bus.publish('order.requested', { clientOrderId: 'busy', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: 0.1, reduceOnly: false, purpose: 'entry', timestamp: clock.now() });
+    expect(r.ex.isIdle()).toBe(false);
+    await r.ex.whenIdle();
+    expect(r.ex.isIdle()).toBe(true);
+    expect(statuses(r.updates, 'busy').at(-1)).toBe('filled');
+  });
+});

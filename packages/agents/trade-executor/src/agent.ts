@@ -1,4 +1,4 @@
-import { BaseAgent, TradebusError, builtinEvents, toError, type AgentContext, type BuiltinEvents, type Fill } from '@tradebus/core';
+import { BaseAgent, TradebusError, builtinEvents, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle } from '@tradebus/core';
 import {
   orderUpdateFields,
   type Candle,
@@ -67,6 +67,14 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   private bucket!: TokenBucket;
   private readonly orders = new Map<string, ExecutedOrder>();
   private readonly inFlight = new Set<string>();
+  /** Orders whose placement outcome is unknown: looked up on the poll timer even when the venue pushes updates. */
+  private readonly unknown = new Set<string>();
+  /** Finished orders in the order they finished; the oldest are forgotten beyond keepFinishedOrders. */
+  private readonly finished = new Set<string>();
+  private pollTimer: TimerHandle | undefined;
+  /** Store writes and deletes queued or running. */
+  private pendingWrites = 0;
+  private started = false;
   /** Cancels for ids not seen yet: the intent may still be queued behind others. */
   private readonly earlyCancels = new Map<string, string>();
   private writes: Promise<void> = Promise.resolve();
@@ -83,11 +91,19 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     const c = this.config;
     this.orders.clear();
     this.inFlight.clear();
+    this.unknown.clear();
+    this.finished.clear();
+    const done: ExecutedOrder[] = [];
     for (const key of await this.store.keys()) {
       if (!key.startsWith(KEY_PREFIX)) continue;
       const record = await this.store.get<ExecutedOrder>(key);
-      if (record !== undefined) this.orders.set(record.request.clientOrderId, record);
+      if (record === undefined) continue;
+      this.orders.set(record.request.clientOrderId, record);
+      if (isFinal(record.status)) done.push(record);
+      else if (record.outcomeUnknownSince !== undefined) this.unknown.add(record.request.clientOrderId);
     }
+    done.sort((a, b) => a.updatedAt - b.updatedAt);
+    for (const record of done) this.finished.add(record.request.clientOrderId);
     if (c.mode === 'disabled' && !this.services.has(`provider:${c.provider}`)) {
       // Never touches a venue, so it does not need one.
       this.provider = { id: c.provider, kind: 'paper', venue: 'none', close: async () => undefined };
@@ -114,7 +130,12 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
 
   protected run(): void {
     let release!: () => void;
-    this.ready = new Promise<void>((resolve) => (release = resolve));
+    this.started = false;
+    this.pollTimer = undefined;
+    this.ready = new Promise<void>((resolve) => (release = () => {
+      this.started = true;
+      resolve();
+    }));
     this.subscribe(
       'order.requested',
       async (e) => {
@@ -141,13 +162,8 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (this.config.mode !== 'disabled' && this.provider.events !== undefined) {
       this.unsubscribeProvider = this.provider.events.subscribe({ order: (u) => this.onVenueUpdate(u.order, u.fills) });
     }
-    if (this.config.mode !== 'disabled') {
-      this.every(this.config.pollIntervalMs, () => {
-        if (this.polling !== undefined) return;
-        this.polling = this.poll().finally(() => (this.polling = undefined));
-        return this.polling;
-      });
-    }
+    this.prune();
+    this.updatePolling();
     this.background('startup-reconciliation', async () => {
       try {
         await this.reconcileOnStart();
@@ -171,6 +187,11 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
 
   get refusedTransitions(): number {
     return this.illegalTransitions;
+  }
+
+  /** True when no event is queued or being handled, no poll is running and every write has landed. */
+  isIdle(): boolean {
+    return this.started && this.pendingWrites === 0 && this.polling === undefined && this.bus.stats.pending === 0;
   }
 
   /** Resolves once every event received so far has been handled and its state written (tests, replays). */
@@ -518,6 +539,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       const found = await this.lookup(record);
       if (found === 'failed') {
         record.outcomeUnknownSince ??= this.clock.now();
+        this.track(record);
         continue;
       }
       if (found !== undefined) {
@@ -536,6 +558,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         continue;
       }
       record.outcomeUnknownSince ??= this.clock.now();
+      this.track(record);
       this.alert('error', 'ORDER_MISSING_AT_VENUE', `Order ${record.request.clientOrderId} was ${record.status} but the venue no longer knows it.`, {
         clientOrderId: record.request.clientOrderId,
       });
@@ -543,52 +566,109 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     await this.writes;
   }
 
-  /** Polls orders a push stream does not cover: all open ones without push, unknown outcomes always. */
-  private async poll(): Promise<void> {
-    {
-      const push = this.provider.events !== undefined;
-      for (const record of [...this.orders.values()]) {
-        const cid = record.request.clientOrderId;
-        if (isFinal(record.status) || this.inFlight.has(cid)) continue;
-        if (push && record.outcomeUnknownSince === undefined) continue;
-        const found = await this.lookup(record);
-        if (found === 'failed') continue;
-        if (found !== undefined) {
-          this.applyOrder(record, found, undefined);
-          continue;
-        }
-        const now = this.clock.now();
-        if (record.outcomeUnknownSince !== undefined && now - record.outcomeUnknownSince >= this.config.unknownOutcomeTimeoutMs) {
-          this.reject(record, `the venue has no order ${cid} ${Math.round((now - record.outcomeUnknownSince) / 1000)} s after placement failed: it was never placed`);
-        }
-      }
-      this.prune();
+  /**
+   * The poll timer runs while there is something to poll: always for a venue that does not push
+   * order updates, otherwise only while some order's placement outcome is unknown. On a virtual
+   * clock that moves minutes per bar an idle timer would fire many times per bar for nothing.
+   */
+  private updatePolling(): void {
+    const state = this.state;
+    if (this.config.mode === 'disabled' || (state !== 'starting' && state !== 'running' && state !== 'degraded')) return;
+    const needed = this.provider.events === undefined || this.unknown.size > 0;
+    if (needed && this.pollTimer === undefined) {
+      this.pollTimer = this.every(this.config.pollIntervalMs, () => {
+        if (this.polling !== undefined) return;
+        this.polling = this.poll().finally(() => (this.polling = undefined));
+        return this.polling;
+      });
+    } else if (!needed && this.pollTimer !== undefined) {
+      this.pollTimer.cancel();
+      this.pollTimer = undefined;
     }
   }
 
-  /** Forgets the oldest finished orders beyond `keepFinishedOrders`. */
+  /** Polls orders a push stream does not cover: all open ones without push, unknown outcomes always. */
+  private async poll(): Promise<void> {
+    const push = this.provider.events !== undefined;
+    const due: ExecutedOrder[] = [];
+    if (push) {
+      for (const cid of this.unknown) {
+        const record = this.orders.get(cid);
+        if (record !== undefined) due.push(record);
+      }
+    } else {
+      due.push(...this.orders.values());
+    }
+    for (const record of due) {
+      const cid = record.request.clientOrderId;
+      if (isFinal(record.status) || this.inFlight.has(cid)) continue;
+      if (push && record.outcomeUnknownSince === undefined) continue;
+      const found = await this.lookup(record);
+      if (found === 'failed') continue;
+      if (found !== undefined) {
+        this.applyOrder(record, found, undefined);
+        continue;
+      }
+      const now = this.clock.now();
+      if (record.outcomeUnknownSince !== undefined && now - record.outcomeUnknownSince >= this.config.unknownOutcomeTimeoutMs) {
+        this.reject(record, `the venue has no order ${cid} ${Math.round((now - record.outcomeUnknownSince) / 1000)} s after placement failed: it was never placed`);
+      }
+    }
+  }
+
+  /** Keeps the indexes of unknown outcomes and finished orders, and the poll timer, in step with a record that changed. */
+  private track(record: ExecutedOrder): void {
+    const cid = record.request.clientOrderId;
+    const final = isFinal(record.status);
+    if (record.outcomeUnknownSince !== undefined && !final) this.unknown.add(cid);
+    else this.unknown.delete(cid);
+    if (final && !this.finished.has(cid)) {
+      this.finished.add(cid);
+      this.prune();
+    }
+    this.updatePolling();
+  }
+
+  /** Forgets the oldest finished orders beyond `keepFinishedOrders`; runs as orders finish, a few at a time. */
   private prune(): void {
-    const finished = [...this.orders.values()].filter((o) => isFinal(o.status));
-    const excess = finished.length - this.config.keepFinishedOrders;
+    let excess = this.finished.size - this.config.keepFinishedOrders;
     if (excess <= 0) return;
-    finished.sort((a, b) => a.updatedAt - b.updatedAt);
-    for (const o of finished.slice(0, excess)) {
-      this.orders.delete(o.request.clientOrderId);
-      const key = KEY_PREFIX + o.request.clientOrderId;
-      this.writes = this.writes.then(() => this.store.delete(key));
+    for (const cid of this.finished) {
+      if (excess-- <= 0) break;
+      this.finished.delete(cid);
+      this.orders.delete(cid);
+      this.unknown.delete(cid);
+      const key = KEY_PREFIX + cid;
+      this.queueWrite(() => this.store.delete(key), `Finished order ${cid} could not be removed from the store`);
     }
   }
 
   /** Queues a write of the record as it is now; writes land in order. */
   private persist(record: ExecutedOrder): Promise<void> {
+    const cid = record.request.clientOrderId;
+    // Forgotten meanwhile (finished long ago): writing it again would bring it back after a restart.
+    if (this.orders.get(cid) !== record) return Promise.resolve();
+    this.track(record);
     const snapshot = structuredClone(record);
-    const key = KEY_PREFIX + record.request.clientOrderId;
-    const write = this.writes.then(() => this.store.set(key, snapshot));
-    this.writes = write.catch((err: unknown) => {
-      this.recordError(err);
-      this.alert('critical', 'EXECUTOR_STATE_NOT_SAVED', `Order state of ${record.request.clientOrderId} could not be saved: ${toError(err).message}`);
-    });
-    return write;
+    const key = KEY_PREFIX + cid;
+    return this.queueWrite(() => this.store.set(key, snapshot), `Order state of ${cid} could not be saved`);
+  }
+
+  /** Runs `write` after every write queued before it; the returned promise rejects when it fails (the queue goes on). */
+  private queueWrite(write: () => Promise<void>, failure: string): Promise<void> {
+    this.pendingWrites++;
+    const done = this.writes.then(write);
+    this.writes = done.then(
+      () => {
+        this.pendingWrites--;
+      },
+      (err: unknown) => {
+        this.pendingWrites--;
+        this.recordError(err);
+        this.alert('critical', 'EXECUTOR_STATE_NOT_SAVED', `${failure}: ${toError(err).message}`);
+      },
+    );
+    return done;
   }
 }
 
