@@ -75,6 +75,8 @@ export class TradebusSystem {
   /** Every logger handed out, so a level change reaches agents that already hold theirs. */
   private readonly loggers: Logger[] = [];
   private readonly timingListeners = new Set<(type: string, seconds: number) => void>();
+  /** Every bus created for this system (agents, system, recorder...), for pendingHandlers. */
+  private readonly buses: Array<EventBus<any>> = [];
 
   constructor(options: CreateSystemOptions = {}) {
     this.catalogue = options.catalogue ?? new EventCatalogue(builtinEvents);
@@ -116,7 +118,7 @@ export class TradebusSystem {
 
   /** A bus publishing under `source`, on this system's transport, catalogue and clock. */
   createBus<E extends Record<string, unknown> = BuiltinEvents>(source: string, onHandlerError?: ConstructorParameters<typeof EventBus>[0]['onHandlerError']): EventBus<E> {
-    return new EventBus<E>({
+    const bus = new EventBus<E>({
       transport: this.transport,
       catalogue: this.catalogue,
       clock: this.clock,
@@ -128,6 +130,19 @@ export class TradebusSystem {
         for (const listener of this.timingListeners) listener(type, seconds);
       },
     });
+    this.buses.push(bus as EventBus<any>);
+    return bus;
+  }
+
+  /**
+   * Async handler runs started on any bus of this system and not yet settled. Zero means every
+   * event delivered so far has been handled, as far as handlers' promises tell: a replay driver
+   * checks it before it moves the clock on.
+   */
+  get pendingHandlers(): number {
+    let n = 0;
+    for (const bus of this.buses) n += bus.inFlight;
+    return n;
   }
 
   /** Validates the agent's config, builds it with its own bus and logger, and puts it under supervision. */

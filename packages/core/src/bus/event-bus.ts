@@ -109,6 +109,11 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   private pending = 0;
   private lastError: BusStats['lastError'];
 
+  /** Async handler invocations not yet settled (as in `stats.pending`), without building the stats object. */
+  get inFlight(): number {
+    return this.pending;
+  }
+
   get stats(): BusStats {
     return { eventsIn: this.eventsIn, eventsOut: this.eventsOut, errors: this.errors, lastError: this.lastError, pending: this.pending };
   }

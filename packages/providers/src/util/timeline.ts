@@ -360,17 +360,22 @@ export class MarketTimeline {
   }
 
   /**
-   * Waits until the moment just played has been taken in: one event-loop turn (every microtask
-   * the records set off has run), every consumer that was handed something asked for more, and
-   * every `step` listener settled.
+   * Waits until the moment just played has been taken in: every consumer that was handed
+   * something asked for more, then every `step` listener settled, or, without step listeners,
+   * one event-loop turn (every microtask the records set off has run).
    */
   private async settle(time: number): Promise<void> {
-    await new Promise<void>((r) => setImmediate(r));
     const queues = this.stepQueues;
     if (queues.length > 0) {
       this.stepQueues = [];
       for (const q of queues) if (!q.isDrained) await q.drained();
     }
+    if (this.stepListeners.length === 0) {
+      // Nobody can say when the reactions are over: give them one whole turn of the event loop.
+      await new Promise<void>((r) => setImmediate(r));
+      return;
+    }
+    // A step listener decides how long to wait (a backtest: until every agent is idle).
     for (const l of this.stepListeners) {
       const waiting = l.step!(time);
       if (waiting !== undefined) await waiting;
