@@ -402,18 +402,25 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
   }
 }
 
+const NO_DRAFTS: readonly SignalDraft[] = Object.freeze([]);
+
 function toDrafts(result: DraftResult): readonly SignalDraft[] {
-  if (result === undefined || result === null) return [];
+  if (result === undefined || result === null) return NO_DRAFTS;
   return Array.isArray(result) ? result : [result as SignalDraft];
 }
 
+function isPrice(x: number): boolean {
+  return Number.isFinite(x) && x >= 0;
+}
+
+/** Runs on every bar, so it allocates nothing unless the bar is bad. */
 function checkCandle(candle: StrategyCandle, what: string): void {
   const { open, high, low, close, volume, timestamp } = candle;
   let problem: string | undefined;
   if (typeof candle.symbol !== 'string' || candle.symbol === '') problem = 'symbol is missing';
   else if (typeof candle.timeframe !== 'string' || candle.timeframe === '') problem = 'timeframe is missing';
   else if (!Number.isSafeInteger(timestamp) || timestamp < 0) problem = `timestamp ${timestamp} is not epoch milliseconds`;
-  else if (![open, high, low, close].every((x) => Number.isFinite(x) && x >= 0)) {
+  else if (!(isPrice(open) && isPrice(high) && isPrice(low) && isPrice(close))) {
     problem = `prices ${open}/${high}/${low}/${close} (open/high/low/close) must be finite numbers >= 0`;
   } else if (!(Number.isFinite(volume) && volume >= 0)) problem = `volume ${volume} must be a finite number >= 0`;
   else if (high < low) problem = `high ${high} is below low ${low}`;

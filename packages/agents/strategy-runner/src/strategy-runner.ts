@@ -61,6 +61,8 @@ export interface SeriesReport {
 export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   private provider!: MarketDataProvider;
   private readonly seriesByKey = new Map<string, Series>();
+  /** The same series by symbol, then timeframe: looked up on every bar without building a key string. */
+  private readonly seriesBySymbol = new Map<string, Map<string, Series>>();
   private readonly failingStrategies = new Set<string>();
 
   constructor(
@@ -91,6 +93,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
       this.logger.warn({ err: toError(err) }, 'market list unavailable; using the configured symbols in canonical form'),
     );
     this.seriesByKey.clear();
+    this.seriesBySymbol.clear();
     this.failingStrategies.clear();
     // Fresh strategy instances on every start: their state is rebuilt from history, never half-kept.
     const options = this.registry === undefined ? { path: 'strategies' } : { path: 'strategies', registry: this.registry };
@@ -99,7 +102,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     for (const symbol of symbols) {
       for (const timeframe of timeframes) {
         const key = `${symbol}|${timeframe}`;
-        this.seriesByKey.set(key, {
+        const series: Series = {
           key,
           symbol,
           timeframe,
@@ -115,7 +118,11 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
           lastIndicatorsAt: Number.NEGATIVE_INFINITY,
           indicatorTimer: undefined,
           latestBar: undefined,
-        });
+        };
+        this.seriesByKey.set(key, series);
+        let byTimeframe = this.seriesBySymbol.get(symbol);
+        if (byTimeframe === undefined) this.seriesBySymbol.set(symbol, (byTimeframe = new Map()));
+        byTimeframe.set(timeframe, series);
       }
     }
   }
@@ -131,7 +138,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 
   private onClosed(payload: CandleEvent, envelope: Envelope | undefined): void {
-    const series = this.seriesByKey.get(`${payload.symbol}|${payload.timeframe}`);
+    const series = this.seriesBySymbol.get(payload.symbol)?.get(payload.timeframe);
     if (series === undefined) return;
     const candle = this.checkCandle(payload, series);
     if (candle === undefined) return;
@@ -157,7 +164,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 
   private onForming(payload: CandleEvent, envelope: Envelope): void {
-    const series = this.seriesByKey.get(`${payload.symbol}|${payload.timeframe}`);
+    const series = this.seriesBySymbol.get(payload.symbol)?.get(payload.timeframe);
     if (series === undefined || !series.ready) return;
     const candle = this.checkCandle(payload, series);
     if (candle === undefined) return;
