@@ -258,6 +258,9 @@ describe('PaperExchange: linear futures', () => {
     expect((await balance(ex, 'USDT'))!).toMatchObject({ total: 10_000, used: 100 });
     feed(fbar(1, 100, 100, 92, 95));
     expect((await ex.fetchPositions())[0]!.unrealizedPnl).toBeCloseTo(-50, 10);
+    // Equity is the wallet plus the open position's P&L, however it is asked for.
+    expect(ex.equity()).toBeCloseTo(10_000 - 50, 8);
+    expect(ex.accountSnapshot().equity).toBe(ex.equity());
     feed(fbar(2, 95, 95, 90, 91));
     expect(await ex.fetchPositions()).toEqual([]);
     expect((await balance(ex, 'USDT'))!).toMatchObject({ total: 9_900, used: 0 });

@@ -366,17 +366,33 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     const positions = this.positionList();
     const futuresUnrealized = positions.filter((p) => this.isFutures(p.symbol)).reduce((s, p) => s + p.unrealizedPnl, 0);
     const spotUnrealized = positions.filter((p) => !this.isFutures(p.symbol)).reduce((s, p) => s + p.unrealizedPnl, 0);
-    let equity = futuresUnrealized;
-    for (const b of this.balanceList()) equity += b.total * (this.valueIn(b.asset, this.opts.quoteCurrency) ?? 0);
     return {
       venue: this.venue,
       quoteCurrency: this.opts.quoteCurrency,
-      equity,
+      equity: this.equity(),
       balances: this.balanceList(),
       positions,
       unrealizedPnl: futuresUnrealized + spotUnrealized,
       timestamp: this.clock.now(),
     };
+  }
+
+  /**
+   * What the account is worth in the quote currency (as `accountSnapshot().equity`): balances at
+   * the last prices plus futures' unrealised P&L. Cheap enough to sample on every bar.
+   */
+  equity(): number {
+    let equity = 0;
+    for (const [symbol, p] of this.futures) {
+      if (p.quantity === 0) continue;
+      const mark = this.prices.get(symbol)?.price;
+      if (mark !== undefined) equity += (mark - p.entryPrice) * p.quantity;
+    }
+    for (const [asset, b] of this.balances) {
+      if (Math.abs(b.total) <= EPS && b.used <= EPS) continue;
+      equity += b.total * (this.valueIn(asset, this.opts.quoteCurrency) ?? 0);
+    }
+    return equity;
   }
 
   async close(): Promise<void> {

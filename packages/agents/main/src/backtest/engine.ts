@@ -169,10 +169,10 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     tick: (t: Tick) => onRecord(t.timestamp),
   });
 
-  const equity: EquityPoint[] = [{ timestamp: startTime, equity: paper.accountSnapshot().equity, exposed: false }];
+  const equity: EquityPoint[] = [{ timestamp: startTime, equity: paper.equity(), exposed: false }];
   const sample = (): void => {
     if (lastRecordTime === Number.NEGATIVE_INFINITY) return;
-    const point: EquityPoint = { timestamp: lastRecordTime, equity: paper.accountSnapshot().equity, exposed: collector.takeExposure() };
+    const point: EquityPoint = { timestamp: lastRecordTime, equity: paper.equity(), exposed: collector.takeExposure() };
     const last = equity[equity.length - 1]!;
     if (point.timestamp > last.timestamp) equity.push(point);
     else if (equity.length === 1) {
