@@ -100,20 +100,26 @@ export class TradeManagerStateError extends TradebusError {
 
 const STATE_KEY = 'state';
 const MARKET_KEY = 'market';
-const COUNTERFACTUALS_KEY = 'counterfactuals';
+/** Where the previous version kept every followed rejected signal, in one array. */
+const LEGACY_COUNTERFACTUALS_KEY = 'counterfactuals';
+/** Each followed rejected signal under its own key: following one more costs one small write. */
+const COUNTERFACTUAL_PREFIX = 'counterfactual:';
 const TRACK_RECORD_KEY = 'trackRecord';
 const SEEN_SIGNALS_PREFIX = 'seen-signals:';
 const CLOSED_TRADES_PREFIX = 'closed-trades:';
 /** Signals and closed trades remembered, so a redelivered one is recognised. */
 const SEEN_LIMIT = 5_000;
 /** Ids per segment key; the main key carries fewer than this many of each kind. */
-const SEGMENT_SIZE = 64;
+export const HISTORY_SEGMENT_SIZE = 32;
+const SEGMENT_SIZE = HISTORY_SEGMENT_SIZE;
 /** Closed trades carried in the main key before the track record is written in full again. */
 const TRACK_RECORD_TAIL = 16;
 const INTENT_RETRY_MS = 5_000;
 
 const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
 const sameBreaker = (a: Breaker | undefined, b: Breaker): boolean => a !== undefined && a.tripped === b.tripped && a.reason === b.reason && a.until === b.until;
+/** Equal to 8 significant digits: float noise in a sum of P&Ls is not news. */
+const nearlyEqual = (a: number, b: number): boolean => a === b || Math.abs(a - b) <= 5e-9 * Math.max(Math.abs(a), Math.abs(b)) || (Number.isNaN(a) && Number.isNaN(b));
 
 /**
  * The clearing house between strategies and the venue. It turns signals into sized order intents
@@ -144,6 +150,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Rejected signals followed to their outcome, per symbol. */
   private counterfactuals = new Map<string, Counterfactual[]>();
   private counterfactualCount = 0;
+  /** Followed signals to write (new ones) and keys to delete (outcome published), before the outbox goes out. */
+  private counterfactualWrites = new Map<string, Counterfactual>();
+  private counterfactualDeletes = new Set<string>();
   /** Trades that are pending, open or closing; rebuilt after changed(). */
   private active: TradeRecord[] | undefined;
   private readonly queue: Queued[] = [];
@@ -151,7 +160,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private busy = false;
   private drainedWaiters: Array<() => void> = [];
   /** Must be saved before the events in the outbox go out. */
-  private dirty = { state: false, counterfactuals: false };
+  private dirty = { state: false };
+  /** The books changed in a way a restart recovers by itself (see changedSoftly). */
+  private softChanged = false;
   /** Bars, last prices and counterfactual progress changed since they were saved (saved on a clock interval). */
   private derivedChanged = false;
   private derivedSavedAt = 0;
@@ -161,6 +172,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private housekeepingAt: number | undefined;
   private lastHousekeepingAt: number | undefined;
   private lastRisk: RiskFacts | undefined;
+  /** Clock time of the last risk evaluation; the books have not changed since. */
+  private evaluatedAt: number | undefined;
 
   constructor(context: AgentContext<TradeManagerConfig>) {
     super(context);
@@ -219,12 +232,32 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
     this.counterfactuals = new Map();
     this.counterfactualCount = 0;
-    for (const cf of (await this.store.get<Counterfactual[]>(COUNTERFACTUALS_KEY)) ?? []) this.follow(cf);
+    this.counterfactualWrites = new Map();
+    this.counterfactualDeletes = new Set();
+    const followed = new Set<string>();
+    for (const key of keys) {
+      if (!key.startsWith(COUNTERFACTUAL_PREFIX)) continue;
+      const cf = await this.store.get<Counterfactual>(key);
+      if (cf === undefined || followed.has(cf.signalId)) continue;
+      followed.add(cf.signalId);
+      this.follow(cf);
+    }
+    if (keys.includes(LEGACY_COUNTERFACTUALS_KEY)) {
+      for (const cf of (await this.store.get<Counterfactual[]>(LEGACY_COUNTERFACTUALS_KEY)) ?? []) {
+        if (followed.has(cf.signalId)) continue;
+        followed.add(cf.signalId);
+        this.follow(cf);
+        this.counterfactualWrites.set(cf.signalId, cf);
+      }
+      // Deleted once each of them has a key of its own.
+      this.counterfactualDeletes.add(LEGACY_COUNTERFACTUALS_KEY);
+    }
     this.derivedChanged = false;
     this.derivedSavedAt = now;
     this.active = undefined;
     this.scheduleStale = true;
     this.lastRisk = undefined;
+    this.evaluatedAt = undefined;
     this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
     this.regime = this.config.aggregation.regime.enabled ? new RegimeDetector(this.config.regime, { path: 'regime' }) : undefined;
     const open = this.activeTrades();
@@ -251,7 +284,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     await this.whenIdle();
     // Bars, last prices and counterfactual progress are saved on a clock interval while running;
     // a normal stop saves them too, so a restart continues exactly where this run stopped.
-    if (this.derivedChanged || this.dirty.state || this.dirty.counterfactuals) {
+    if (this.derivedChanged || this.softChanged || this.saveDue()) {
       this.busy = true;
       try {
         if (!(await this.save(true))) this.outbox = [];
@@ -335,8 +368,10 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private handleQueued(): void {
     for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       try {
-        // Day roll-over, cooldowns and breaker expiry first: a decision must see the rules as they stand now.
-        if (this.risk.evaluate(this.clock.now(), this.equity())) this.changed();
+        // Day roll-over, cooldowns and breaker expiry first: a decision must see the rules as they
+        // stand now. The last event left them evaluated for the books as they are; only time moves them.
+        const now = this.clock.now();
+        if (now !== this.evaluatedAt && this.risk.evaluate(now, this.equity())) this.changed();
         (next.handle as (arg: unknown) => void).call(this, next.arg);
       } catch (err) {
         this.handlerFailed(next.what, err);
@@ -367,8 +402,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private saveDue(): boolean {
-    if (this.dirty.state || this.dirty.counterfactuals) return true;
-    return this.derivedChanged && this.clock.now() - this.derivedSavedAt >= this.config.marketStateSaveIntervalMs;
+    if (this.dirty.state || this.counterfactualWrites.size > 0 || this.counterfactualDeletes.size > 0) return true;
+    return (this.derivedChanged || this.softChanged) && this.intervalUp();
+  }
+
+  /** Time to save what is saved on the clock interval. */
+  private intervalUp(): boolean {
+    return this.clock.now() - this.derivedSavedAt >= this.config.marketStateSaveIntervalMs;
   }
 
   /** Publishes what the handled events produced and sets the timer for what is due with time alone. */
@@ -398,7 +438,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
    */
   private async save(everything: boolean): Promise<boolean> {
     try {
-      if (this.dirty.state) {
+      const intervalUp = everything || this.intervalUp();
+      if (this.dirty.state || (this.softChanged && intervalUp)) {
         // History segments first: the main key written next lists them.
         const signals = this.seenSignals.seal();
         const trades = this.closedTrades.seal();
@@ -421,6 +462,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         };
         await this.store.set(STATE_KEY, state);
         this.dirty.state = false;
+        this.softChanged = false;
         if (this.droppedSegments.length > 0) {
           const dropped = this.droppedSegments;
           this.droppedSegments = [];
@@ -428,16 +470,27 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
           for (const key of dropped) await this.store.delete(key).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'old history segment not deleted'));
         }
       }
-      const derived = this.derivedChanged && (everything || this.clock.now() - this.derivedSavedAt >= this.config.marketStateSaveIntervalMs);
-      if (this.dirty.counterfactuals || derived) {
-        await this.store.set(COUNTERFACTUALS_KEY, [...this.counterfactuals.values()].flat());
-        this.dirty.counterfactuals = false;
+      const derived = this.derivedChanged && intervalUp;
+      if (derived) {
+        // Progress of every followed signal (bars left).
+        for (const list of this.counterfactuals.values()) for (const cf of list) this.counterfactualWrites.set(cf.signalId, cf);
+      }
+      if (this.counterfactualWrites.size > 0) {
+        // Independent keys: a store that writes one document coalesces them into one write.
+        const writes = [...this.counterfactualWrites];
+        await Promise.all(writes.map(([signalId, cf]) => this.store.set(COUNTERFACTUAL_PREFIX + signalId, cf)));
+        for (const [signalId, cf] of writes) if (this.counterfactualWrites.get(signalId) === cf) this.counterfactualWrites.delete(signalId);
+      }
+      if (this.counterfactualDeletes.size > 0) {
+        const deletes = [...this.counterfactualDeletes];
+        await Promise.all(deletes.map((key) => this.store.delete(key)));
+        for (const key of deletes) this.counterfactualDeletes.delete(key);
       }
       if (derived) {
         await this.store.set(MARKET_KEY, this.markets);
         this.derivedChanged = false;
-        this.derivedSavedAt = this.clock.now();
       }
+      if (intervalUp) this.derivedSavedAt = this.clock.now();
       return true;
     } catch (err) {
       this.recordError(err);
@@ -505,6 +558,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
    */
   private changed(): void {
     this.dirty.state = true;
+    this.active = undefined;
+    this.scheduleStale = true;
+  }
+
+  /** A change a restart recovers by itself: saved with the next save, on the clock interval or on stop. */
+  private changedSoftly(): void {
+    this.softChanged = true;
     this.active = undefined;
     this.scheduleStale = true;
   }
@@ -728,8 +788,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const stop = signal.stopLoss ?? levels?.stop ?? defaultStop(this.config, side, entry, atr);
     const target = signal.takeProfit ?? levels?.target ?? defaultTarget(this.config, side, entry, stop);
     if (!(direction(side) * (entry - stop) > 0)) return;
-    this.follow({ signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now });
-    this.dirty.counterfactuals = true;
+    const followed: Counterfactual = { signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now };
+    this.follow(followed);
+    this.counterfactualWrites.set(followed.signalId, followed);
   }
 
   // ---------------------------------------------------------------- orders and fills
@@ -801,10 +862,15 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       }
       (this.markets[trade.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] }).last = fill.price;
     }
+    const filledBefore = order.filledQuantity;
     order.filledQuantity = Math.max(order.filledQuantity, u.filledQuantity);
     if (!isTerminal(order.status)) order.status = u.status;
     else if (u.status !== order.status) this.logger.warn({ clientOrderId: u.clientOrderId, from: order.status, to: u.status }, 'update after a final state ignored');
-    this.changed();
+    // A fill or a final state is saved before anything that follows from it is published. An
+    // acknowledgement or a working status alone need not wait for a write: after a crash every
+    // unfinished intent is sent again and the executor answers with the order as it stands.
+    if (filled > 0 || order.filledQuantity !== filledBefore || isTerminal(order.status)) this.changed();
+    else this.changedSoftly();
     if (trade === undefined) return;
     if (trade.status === 'closed' || trade.status === 'cancelled') {
       if (filled > 0) {
@@ -1206,7 +1272,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         list[kept++] = cf;
         continue;
       }
-      this.dirty.counterfactuals = true;
+      this.counterfactualWrites.delete(cf.signalId);
+      this.counterfactualDeletes.add(COUNTERFACTUAL_PREFIX + cf.signalId);
       this.emit('signal.decided', {
         signalId: cf.signalId,
         strategyId: cf.strategyId,
@@ -1414,8 +1481,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Runs after every event: day roll-over, breakers, and risk.state on change. */
   private afterEvent(what: string): void {
     try {
-      if (this.risk.evaluate(this.clock.now(), this.equity())) this.changed();
-      this.publishRiskState(false);
+      const now = this.clock.now();
+      const equity = this.equity();
+      if (this.risk.evaluate(now, equity)) this.changed();
+      this.evaluatedAt = now;
+      this.publishRiskState(false, equity);
     } catch (err) {
       this.handlerFailed(what, err);
     }
@@ -1426,7 +1496,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
    * only the numbers changed at most every riskStateIntervalMs. The check costs a few
    * comparisons: the numbers are worked out only when they could be published.
    */
-  private publishRiskState(force: boolean): void {
+  private publishRiskState(force: boolean, knownEquity?: number): void {
     const now = this.clock.now();
     const s = this.risk.state;
     const openPositions = this.activeTrades().length;
@@ -1440,8 +1510,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       sameBreaker(last.breakers[1], s.breakers.drawdown) &&
       sameBreaker(last.breakers[2], s.breakers.consecutiveLosses);
     if (!force && same && now - last.at < this.config.riskStateIntervalMs) return;
-    const equity = this.equity();
+    const equity = knownEquity ?? this.equity();
     const exposure = this.exposure();
+    const heat = equity > 0 ? (this.heat() / equity) * 100 : 0;
+    const numbers = [equity, s.peakEquity, this.risk.dailyPnl(equity), exposure.total, heat];
+    if (!force && same && numbers.every((n, i) => nearlyEqual(n, last.numbers[i]!))) return;
     const payload = {
       killSwitch: s.killSwitch,
       reducingOnly: s.reducingOnly,
@@ -1449,14 +1522,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       equity,
       peakEquity: s.peakEquity,
       drawdownPct: this.risk.drawdownPct(equity),
-      dailyPnl: this.risk.dailyPnl(equity),
+      dailyPnl: numbers[2]!,
       openPositions,
       exposure: exposure.total,
-      heat: equity > 0 ? (this.heat() / equity) * 100 : 0,
+      heat,
       timestamp: now,
     };
-    const numbers = [equity, payload.peakEquity, payload.dailyPnl, payload.exposure, payload.heat].map((n) => Number(n.toPrecision(8)));
-    if (!force && same && numbers.every((n, i) => Object.is(n, last.numbers[i]))) return;
     this.lastRisk = {
       killSwitch: s.killSwitch,
       reducingOnly: s.reducingOnly,

@@ -1,5 +1,6 @@
 import { MemoryStateStore, VirtualClock, type BuiltinEvents } from '@tradebus/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HISTORY_SEGMENT_SIZE as SEGMENT } from './agent.js';
 import { BAR, T0, startHarness, type Harness } from './test-support/harness.js';
 
 /** A memory store that counts writes per key and can refuse the next write of one key. */
@@ -63,19 +64,19 @@ describe('trade manager: what it saves', () => {
       if (i % 1_300 === 0) sizes.push(await sizeOf(store, 'state'));
     }
     expect(decisionsOf(h, 's5200')).toHaveLength(1);
-    // Holding 5 000 ids in the state would make it about 30 kB; it holds fewer than 64 of them.
+    // Holding 5 000 ids in the state would make it about 30 kB; it holds fewer than SEGMENT of them.
     expect(Math.max(...sizes)).toBeLessThan(2_500);
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(1_000);
     const remembered = h.tm.remembered().signals;
     expect(remembered.length).toBeGreaterThanOrEqual(5_000);
-    expect(remembered.length).toBeLessThan(5_064);
+    expect(remembered.length).toBeLessThan(5_000 + SEGMENT);
     expect(remembered.at(-1)).toBe('s5200');
     expect(remembered).not.toContain('s1');
     const segments = (await store.keys()).filter((k) => k.startsWith('seen-signals:'));
-    expect(segments.length).toBeLessThanOrEqual(Math.ceil(5_000 / 64) + 1);
+    expect(segments.length).toBeLessThanOrEqual(Math.ceil(5_000 / SEGMENT) + 1);
     // Each id was written once, into its segment, not once per save; the oldest segments are gone.
     const segmentWrites = [...store.writes].filter(([k]) => k.startsWith('seen-signals:'));
-    expect(segmentWrites).toHaveLength(Math.floor(5_200 / 64));
+    expect(segmentWrites).toHaveLength(Math.floor(5_200 / SEGMENT));
     expect(segmentWrites.every(([, n]) => n === 1)).toBe(true);
     expect(segments).not.toContain('seen-signals:0');
 
@@ -116,19 +117,19 @@ describe('trade manager: what it saves', () => {
     const h = await start(config, { store, clock });
     await h.signal({ price: 100, stopLoss: 90 });
     // A long is open already: rejected, and followed to its outcome.
-    await h.signal({ price: 100, stopLoss: 80, takeProfit: 120 });
-    expect(h.of('signal.decided').at(-1)).toMatchObject({ decision: 'rejected' });
-    const counterfactualWrites = store.count('counterfactuals');
-    expect(counterfactualWrites).toBeGreaterThan(0);
+    const rejected = await h.signal({ price: 100, stopLoss: 80, takeProfit: 120 });
+    expect(h.decision(rejected.id)).toMatchObject({ decision: 'rejected' });
+    const followed = `counterfactual:${rejected.id}`;
+    expect(store.count(followed)).toBe(1);
     const close = (k: number): number => 100 + k / 10;
     for (let k = 1; k <= 11; k++) await h.candle({ high: close(k) + 0.5, low: close(k) - 0.5, close: close(k) });
     // 55 minutes of candles: nothing of the market written, the positions still published each bar.
     expect(store.count('market')).toBe(0);
-    expect(store.count('counterfactuals')).toBe(counterfactualWrites);
+    expect(store.count(followed)).toBe(1);
     expect(h.of('position.updated').at(-1)).toMatchObject({ markPrice: close(11) });
     for (let k = 12; k <= 20; k++) await h.candle({ high: close(k) + 0.5, low: close(k) - 0.5, close: close(k) });
     expect(store.count('market')).toBe(1);
-    expect(store.count('counterfactuals')).toBe(counterfactualWrites + 1);
+    expect(store.count(followed)).toBe(2);
 
     await stop(h);
     expect(store.count('market')).toBe(2);
@@ -136,13 +137,15 @@ describe('trade manager: what it saves', () => {
     expect(market!['BTC/USDT']!.last).toBe(close(20));
     expect(market!['BTC/USDT']!.lastBarTime).toBe(T0 + 19 * BAR);
     expect(market!['BTC/USDT']!.bars.at(-1)).toEqual([close(20) + 0.5, close(20) - 0.5, close(20)]);
-    expect((await store.get<Array<{ barsLeft: number }>>('counterfactuals'))!.map((c) => c.barsLeft)).toEqual([30]);
+    expect(await store.get(followed)).toMatchObject({ signalId: rejected.id, barsLeft: 30 });
 
     const again = await start(config, { store, clock, autoFill: false });
     // The position republished at startup is marked at the last close before the stop.
     expect(again.of('position.updated')).toEqual([expect.objectContaining({ symbol: 'BTC/USDT', side: 'long', markPrice: close(20) })]);
     await again.candle({ high: 121, low: 100, close: 119 });
-    expect(again.of('signal.decided').find((d) => d.decision === 'outcome')).toMatchObject({ outcome: { exitReason: 'take_profit', exitPrice: 120 } });
+    expect(again.of('signal.decided').find((d) => d.decision === 'outcome')).toMatchObject({ signalId: rejected.id, outcome: { exitReason: 'take_profit', exitPrice: 120 } });
+    // An outcome is published once: its key is gone before the decision goes out.
+    expect(await store.get(followed)).toBeUndefined();
   });
 
   it('reads the state saved by the previous version and saves it in the new layout', async () => {
@@ -162,6 +165,7 @@ describe('trade manager: what it saves', () => {
     // The old layout: everything under one key, the id lists inside the book.
     const current = (await source.get<{ book: object; risk: object }>('state'))!;
     const old = new CountingStore();
+    await old.set('counterfactuals', [{ signalId: 'followed-1', strategyId: 'alpha', symbol: 'BTC/USDT', side: 'long', entry: 100, stop: 90, target: 130, barsLeft: 7, since: clock.now() }]);
     await old.set('state', {
       version: 1,
       book: { ...current.book, seenSignals: remembered.signals, closedTrades: remembered.closedTrades },
@@ -176,6 +180,8 @@ describe('trade manager: what it saves', () => {
     expect(again.tm.remembered()).toEqual(remembered);
     expect(await old.get('state')).toMatchObject({ version: 2 });
     expect(await old.get('trackRecord')).toEqual(before.trackRecord);
+    expect(await old.get('counterfactual:followed-1')).toMatchObject({ barsLeft: 7 });
+    expect(await old.keys()).not.toContain('counterfactuals');
     again.system.bus.publish('signal.generated', { id: 'closed-1', strategyId: 'alpha', symbol: 'BTC/USDT', side: 'long', confidence: 1, price: 100, reason: 'redelivered', timestamp: clock.now() });
     await again.idle();
     expect(decisionsOf(again, 'closed-1')).toHaveLength(0);
@@ -194,29 +200,49 @@ describe('trade manager: what it saves', () => {
     const store = new CountingStore();
     const clock = new VirtualClock(T0);
     const h = await start({}, { store, clock });
-    for (let i = 1; i <= 63; i++) await h.signal({ id: `s${i}`, side: 'flat' });
+    for (let i = 1; i < SEGMENT; i++) await h.signal({ id: `s${i}`, side: 'flat' });
     expect((await store.keys()).filter((k) => k.startsWith('seen-signals:'))).toEqual([]);
-    // The 64th id fills a segment: the segment is written, then the state write fails.
+    // The next id fills a segment: the segment is written, then the state write fails.
     store.refuseNext = 'state';
-    await h.signal({ id: 's64', side: 'flat' });
+    const filling = `s${SEGMENT}`;
+    await h.signal({ id: filling, side: 'flat' });
     expect(h.of('system.alert').map((a) => a.code)).toContain('TRADE_MANAGER_STATE_NOT_SAVED');
-    expect(decisionsOf(h, 's64')).toHaveLength(0);
-    expect(await store.get('seen-signals:0')).toHaveLength(64);
+    expect(decisionsOf(h, filling)).toHaveLength(0);
+    expect(await store.get('seen-signals:0')).toHaveLength(SEGMENT);
     const disk = await store.copy();
 
     // The process dies here; a new one starts on what is on disk.
     const again = await start({}, { store: disk, clock });
-    expect(again.tm.remembered().signals).toEqual(Array.from({ length: 63 }, (_, i) => `s${i + 1}`));
+    expect(again.tm.remembered().signals).toEqual(Array.from({ length: SEGMENT - 1 }, (_, i) => `s${i + 1}`));
     expect(await disk.keys()).not.toContain('seen-signals:0');
     const redeliver = (id: string): void => {
       again.system.bus.publish('signal.generated', { id, strategyId: 'alpha', symbol: 'BTC/USDT', side: 'flat', confidence: 1, price: 100, reason: 'redelivered', timestamp: clock.now() });
     };
     redeliver('s10');
-    redeliver('s64');
+    redeliver(filling);
     await again.idle();
     expect(decisionsOf(again, 's10')).toHaveLength(0);
-    expect(decisionsOf(again, 's64')).toEqual([expect.objectContaining({ decision: 'rejected' })]);
-    expect(await disk.get('seen-signals:0')).toHaveLength(64);
+    expect(decisionsOf(again, filling)).toEqual([expect.objectContaining({ decision: 'rejected' })]);
+    expect(await disk.get('seen-signals:0')).toHaveLength(SEGMENT);
+  });
+  it('takes an acknowledgement without waiting for a write; a restart recovers one lost in a crash, a stop saves it', async () => {
+    const store = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const h = await start({}, { store, clock, autoFill: false });
+    await h.signal({ price: 100, stopLoss: 95 });
+    const cid = h.requests('entry')[0]!.clientOrderId;
+    type Saved = { book: { orders: Record<string, { status: string; acknowledged: boolean }> } };
+    expect((await store.get<Saved>('state'))!.book.orders[cid]).toMatchObject({ status: 'requested', acknowledged: false });
+    expect(h.tm.snapshot().book.orders[cid]).toMatchObject({ status: 'accepted', acknowledged: true });
+    expect(h.tm.isIdle()).toBe(true);
+
+    // Killed now: the next manager sends the unfinished intent again and learns the order's state.
+    const again = await start({}, { store: await store.copy(), clock, autoFill: false });
+    expect(again.requests('entry')).toEqual([expect.objectContaining({ clientOrderId: cid })]);
+    expect(again.tm.snapshot().book.orders[cid]).toMatchObject({ status: 'accepted', acknowledged: true });
+
+    await stop(h);
+    expect((await store.get<Saved>('state'))!.book.orders[cid]).toMatchObject({ status: 'accepted', acknowledged: true });
   });
 });
 
