@@ -481,3 +481,25 @@ describe('trade executor on a push venue: cost per event', () => {
     expect(statuses(r.updates, 'busy').at(-1)).toBe('filled');
   });
 });
+
+describe('trade executor writes', () => {
+  it('writes an order before the venue call and once more when it is done, however many updates arrive meanwhile', async () => {
+    const writes: Array<{ key: string; status: string }> = [];
+    class CountingStore extends MemoryStateStore {
+      override async set<T>(key: string, value: T): Promise<void> {
+        writes.push({ key, status: (value as { status: string }).status });
+        return super.set(key, value);
+      }
+    }
+    const store = new CountingStore();
+    const r = await rig({}, { store });
+    await r.candle(100);
+    const req = await r.request({ clientOrderId: 'once' });
+    expect(statuses(r.updates, req.clientOrderId)).toEqual(['submitted', 'accepted', 'filled']);
+    expect(writes.filter((w) => w.key === 'order:once')).toEqual([
+      { key: 'order:once', status: 'submitted' },
+      { key: 'order:once', status: 'filled' },
+    ]);
+    expect(await store.get('order:once')).toMatchObject({ status: 'filled', filledQuantity: 1, fills: [expect.objectContaining({ price: 100 })] });
+  });
+});

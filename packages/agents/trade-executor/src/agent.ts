@@ -74,6 +74,10 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   private pollTimer: TimerHandle | undefined;
   /** Store writes and deletes queued or running. */
   private pendingWrites = 0;
+  /** Per store key, a write queued and not started yet: persisting the record again rides along with it. */
+  private readonly queuedWrites = new Map<string, Promise<void>>();
+  /** What the last write of each record stored, and when that write is done. */
+  private readonly written = new WeakMap<ExecutedOrder, { state: string; done: Promise<void> }>();
   private started = false;
   /** Cancels for ids not seen yet: the intent may still be queued behind others. */
   private readonly earlyCancels = new Map<string, string>();
@@ -93,6 +97,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     this.inFlight.clear();
     this.unknown.clear();
     this.finished.clear();
+    this.queuedWrites.clear();
     const done: ExecutedOrder[] = [];
     for (const key of await this.store.keys()) {
       if (!key.startsWith(KEY_PREFIX)) continue;
@@ -643,15 +648,32 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     }
   }
 
-  /** Queues a write of the record as it is now; writes land in order. */
+  /**
+   * Queues a write of the record; writes land in order. The write stores the record as it is when
+   * its turn comes, never older than now: once the returned promise resolves, the store holds this
+   * state or a later one. A second persist before the first write started shares that write.
+   */
   private persist(record: ExecutedOrder): Promise<void> {
     const cid = record.request.clientOrderId;
     // Forgotten meanwhile (finished long ago): writing it again would bring it back after a restart.
     if (this.orders.get(cid) !== record) return Promise.resolve();
     this.track(record);
-    const snapshot = structuredClone(record);
     const key = KEY_PREFIX + cid;
-    return this.queueWrite(() => this.store.set(key, snapshot), `Order state of ${cid} could not be saved`);
+    const queued = this.queuedWrites.get(key);
+    if (queued !== undefined) return queued;
+    const last = this.written.get(record);
+    if (last !== undefined && last.state === fingerprint(record)) return last.done;
+    const write = this.queueWrite(() => {
+      this.queuedWrites.delete(key);
+      this.written.set(record, { state: fingerprint(record), done: write });
+      return this.store.set(key, record);
+    }, `Order state of ${cid} could not be saved`);
+    this.queuedWrites.set(key, write);
+    // A failed write is tried again by the next persist, changed or not.
+    write.catch(() => {
+      if (this.written.get(record)?.done === write) this.written.delete(record);
+    });
+    return write;
   }
 
   /** Runs `write` after every write queued before it; the returned promise rejects when it fails (the queue goes on). */
@@ -687,6 +709,11 @@ function providerFailure(err: unknown): ProviderFailure | undefined {
   if (!(err instanceof TradebusError) || !err.code.startsWith('PROVIDER_')) return undefined;
   const e = err as TradebusError & Partial<ProviderFailure>;
   return { code: e.code, retryable: e.retryable === true, outcomeUnknown: e.outcomeUnknown === true, retryAfterMs: e.retryAfterMs };
+}
+
+/** Everything about a record that changes after it was created, in one cheap comparable string. */
+function fingerprint(r: ExecutedOrder): string {
+  return `${r.status}|${r.filledQuantity}|${r.fills.length}|${r.fee}|${r.averagePrice}|${r.venueOrderId}|${r.reason}|${r.updatedAt}|${r.outcomeUnknownSince}|${r.cancelRequested}|${r.synthesizedFills}`;
 }
 
 function isSink(p: unknown): p is MarketDataSink {
