@@ -21,6 +21,7 @@ import type { TradeManagerConfig } from './config.js';
 import { advanceCounterfactual } from './counterfactual.js';
 import { exitFor, trailStop, type PriceRange } from './exits.js';
 import { IdMemory, type IdMemorySnapshot } from './id-memory.js';
+import { SegmentedLog, type SegmentedLogPolicy, type SegmentedLogSnapshot } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { defaultStop, defaultTarget, sizeEntry, type EdgeStats } from './sizing.js';
@@ -46,8 +47,8 @@ type Candle = BuiltinEvents['candle.closed'];
 /**
  * What the manager keeps under its main key, written before anything an event made it decide is
  * published. It holds what is live (trades, their orders, risk state) and the newest entries of
- * what grows with history; older history lives in keys written once (see IdMemory) or rarely
- * (the track record), so writing it costs the same after a year as after a day.
+ * what grows with history; older history lives in segment keys written once (SegmentedLog), so
+ * writing it costs the same after a year as after a day.
  */
 interface PersistedState {
   version: 2;
@@ -55,8 +56,10 @@ interface PersistedState {
   risk: RiskSnapshot;
   seenSignals: IdMemorySnapshot;
   closedTrades: IdMemorySnapshot;
-  /** Trades closed since the track record was last written in full; recorded into it again on restore. */
-  trackRecordTail: ClosedTrade[];
+  /** The closed trades the track record is rebuilt from (those within its window per strategy). */
+  tradeLog?: SegmentedLogSnapshot<ClosedTrade>;
+  /** Layout of an earlier build of version 2: a full track record key plus the trades closed since. */
+  trackRecordTail?: ClosedTrade[];
 }
 
 /** The layout before version 2: everything under one key, history lists included. */
@@ -104,16 +107,18 @@ const MARKET_KEY = 'market';
 const LEGACY_COUNTERFACTUALS_KEY = 'counterfactuals';
 /** Each followed rejected signal under its own key: following one more costs one small write. */
 const COUNTERFACTUAL_PREFIX = 'counterfactual:';
-const TRACK_RECORD_KEY = 'trackRecord';
+/** Where an earlier build kept the whole track record. */
+const LEGACY_TRACK_RECORD_KEY = 'trackRecord';
+const TRADE_LOG_PREFIX = 'trade-log:';
+/** Closed trades per segment of the track record's log. */
+const TRADE_LOG_SEGMENT_SIZE = 8;
 const SEEN_SIGNALS_PREFIX = 'seen-signals:';
 const CLOSED_TRADES_PREFIX = 'closed-trades:';
 /** Signals and closed trades remembered, so a redelivered one is recognised. */
 const SEEN_LIMIT = 5_000;
 /** Ids per segment key; the main key carries fewer than this many of each kind. */
-export const HISTORY_SEGMENT_SIZE = 32;
+export const HISTORY_SEGMENT_SIZE = 16;
 const SEGMENT_SIZE = HISTORY_SEGMENT_SIZE;
-/** Closed trades carried in the main key before the track record is written in full again. */
-const TRACK_RECORD_TAIL = 16;
 const INTENT_RETRY_MS = 5_000;
 
 const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
@@ -136,10 +141,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private book: Book = emptyBook();
   private seenSignals = new IdMemory(SEEN_SIGNALS_PREFIX, SEEN_LIMIT, SEGMENT_SIZE);
   private closedTrades = new IdMemory(CLOSED_TRADES_PREFIX, SEEN_LIMIT, SEGMENT_SIZE);
-  private trackRecordTail: ClosedTrade[] = [];
-  /** The track record key does not hold the whole record yet (a state saved by an older version). */
-  private trackRecordUnsaved = false;
-  /** Segment keys no longer listed by the saved state, deleted after the next successful save. */
+  /** Closed trades of the track record, persisted as a log; the record itself is rebuilt from it on start. */
+  private tradeLog!: SegmentedLog<ClosedTrade>;
+  /** Trades per strategy in `tradeLog`. */
+  private tradeLogCounts = new Map<string, number>();
+  /** Keys no longer listed by the saved state (old segments, old layouts), deleted after the next successful save. */
   private droppedSegments: string[] = [];
   private risk!: RiskRules;
   private trackRecord!: TrackRecord;
@@ -166,7 +172,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Bars, last prices and counterfactual progress changed since they were saved (saved on a clock interval). */
   private derivedChanged = false;
   private derivedSavedAt = 0;
-  private outbox: Array<() => void> = [];
+  /** Events waiting for the save of the state that produced them: type, payload, type, payload... */
+  private outbox: unknown[] = [];
   private scheduleStale = true;
   private housekeeping: TimerHandle | undefined;
   private housekeepingAt: number | undefined;
@@ -185,40 +192,47 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const keys = await this.store.keys();
     const saved = await this.store.get<PersistedState | PersistedStateV1 | { version: unknown }>(STATE_KEY);
     const now = this.clock.now();
-    this.trackRecordTail = [];
-    this.trackRecordUnsaved = false;
     this.droppedSegments = [];
+    this.tradeLogCounts = new Map();
     const loadMemory = (prefix: string, snapshot: IdMemorySnapshot | undefined): Promise<IdMemory> =>
       IdMemory.load(this.store, keys, prefix, SEEN_LIMIT, SEGMENT_SIZE, snapshot);
+    const loadTradeLog = (snapshot: SegmentedLogSnapshot<ClosedTrade> | undefined): Promise<SegmentedLog<ClosedTrade>> =>
+      SegmentedLog.load(this.store, keys, TRADE_LOG_PREFIX, TRADE_LOG_SEGMENT_SIZE, this.tradeLogPolicy(), snapshot);
+    this.trackRecord = new TrackRecord(this.config.trackRecord);
     if (saved === undefined) {
       this.book = emptyBook();
-      this.trackRecord = new TrackRecord(this.config.trackRecord);
       this.risk = new RiskRules(this.config, initialRisk(now, this.config.equity.initial));
       this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, undefined);
       this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, undefined);
+      this.tradeLog = await loadTradeLog(undefined);
     } else if (saved.version === 2) {
       const state = saved as PersistedState;
       this.book = { ...emptyBook(), ...state.book };
-      const full = await this.store.get<TrackRecordSnapshot>(TRACK_RECORD_KEY);
-      this.trackRecord = full !== undefined ? TrackRecord.fromJSON(full, this.config.trackRecord) : new TrackRecord(this.config.trackRecord);
-      // Recording is idempotent per trade id: a tail entry the full record already holds counts once.
-      for (const trade of state.trackRecordTail) this.trackRecord.record(trade);
-      this.trackRecordTail = [...state.trackRecordTail];
       this.risk = new RiskRules(this.config, state.risk);
       this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, state.seenSignals);
       this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, state.closedTrades);
+      this.tradeLog = await loadTradeLog(state.tradeLog);
+      if (state.tradeLog !== undefined) {
+        for (const trade of this.tradeLog.items()) this.trackRecord.record(trade);
+      } else {
+        const full = await this.store.get<TrackRecordSnapshot>(LEGACY_TRACK_RECORD_KEY);
+        if (full !== undefined) this.startTradeLog(TrackRecord.fromJSON(full, this.config.trackRecord));
+        // Recording is idempotent per trade id: a tail entry the full record holds counts once.
+        for (const trade of state.trackRecordTail ?? []) if (this.trackRecord.record(trade)) this.tradeLog.append(trade);
+        this.droppedSegments.push(LEGACY_TRACK_RECORD_KEY);
+      }
     } else if (saved.version === 1) {
       const state = saved as PersistedStateV1;
       const { seenSignals = [], closedTrades = [], ...book } = state.book;
       this.book = { ...emptyBook(), ...book };
-      this.trackRecord = TrackRecord.fromJSON(state.trackRecord, this.config.trackRecord);
       this.risk = new RiskRules(this.config, state.risk);
       this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, undefined);
       this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, undefined);
       for (const id of seenSignals) this.seenSignals.add(id);
       for (const id of closedTrades) this.closedTrades.add(id);
+      this.tradeLog = await loadTradeLog(undefined);
+      this.startTradeLog(TrackRecord.fromJSON(state.trackRecord, this.config.trackRecord));
       // Written in the new layout by the first save (the startup event makes one).
-      this.trackRecordUnsaved = true;
     } else {
       throw new TradeManagerStateError(
         `The saved trade manager state has version ${JSON.stringify(saved.version)}, which this version cannot read: it was written by a newer Tradebus. Run that version again, or move the agent's state away to start with empty books.`,
@@ -303,6 +317,35 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** True when no event is queued or being handled and nothing that must be saved is unsaved. */
   isIdle(): boolean {
     return !this.busy;
+  }
+
+  /** Keeps a strategy's closed trades in the log while the track record's window may need them. */
+  private tradeLogPolicy(): SegmentedLogPolicy<ClosedTrade> {
+    return {
+      droppable: (oldest) => {
+        const window = this.trackRecord.config.window;
+        const inOldest = new Map<string, number>();
+        for (const t of oldest) inOldest.set(t.strategyId ?? '', (inOldest.get(t.strategyId ?? '') ?? 0) + 1);
+        for (const [strategyId, n] of inOldest) if ((this.tradeLogCounts.get(strategyId) ?? 0) - n < window) return false;
+        // Trades closed at the same time are kept in the window by id, not by arrival: ask the record.
+        const held = new Set<string>();
+        for (const list of Object.values(this.trackRecord.toJSON().strategies)) for (const t of list) held.add(t.tradeId);
+        return oldest.every((t) => !held.has(t.tradeId));
+      },
+      added: (t) => this.tradeLogCounts.set(t.strategyId ?? '', (this.tradeLogCounts.get(t.strategyId ?? '') ?? 0) + 1),
+      dropped: (trades) => {
+        for (const t of trades) this.tradeLogCounts.set(t.strategyId ?? '', (this.tradeLogCounts.get(t.strategyId ?? '') ?? 0) - 1);
+      },
+    };
+  }
+
+  /** Takes over a track record saved whole (earlier layouts): its trades start the log, oldest first. */
+  private startTradeLog(record: TrackRecord): void {
+    const saved = record.toJSON();
+    const trades: ClosedTrade[] = [];
+    for (const [strategyId, list] of Object.entries(saved.strategies)) for (const t of list) trades.push({ ...t, strategyId });
+    trades.sort((a, b) => a.closedAt - b.closedAt);
+    for (const t of trades) if (this.trackRecord.record(t)) this.tradeLog.append(t);
   }
 
   /** A copy of the books, for tests and the API. */
@@ -441,24 +484,16 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       const intervalUp = everything || this.intervalUp();
       if (this.dirty.state || (this.softChanged && intervalUp)) {
         // History segments first: the main key written next lists them.
-        const signals = this.seenSignals.seal();
-        const trades = this.closedTrades.seal();
-        for (const w of signals.writes) await this.store.set(w.key, w.ids);
-        for (const w of trades.writes) await this.store.set(w.key, w.ids);
-        this.droppedSegments.push(...signals.commit(), ...trades.commit());
-        if (this.trackRecordTail.length >= TRACK_RECORD_TAIL || this.trackRecordUnsaved) {
-          // Holds every trade of the tail: a crash before the main key is written records them twice, which counts once.
-          await this.store.set(TRACK_RECORD_KEY, this.trackRecord.toJSON());
-          this.trackRecordTail = [];
-          this.trackRecordUnsaved = false;
-        }
+        const seals = [this.seenSignals.seal(), this.closedTrades.seal(), this.tradeLog.seal()];
+        for (const seal of seals) for (const w of seal.writes) await this.store.set(w.key, w.items);
+        for (const seal of seals) this.droppedSegments.push(...seal.commit());
         const state: PersistedState = {
           version: 2,
           book: this.book,
           risk: this.risk.state,
           seenSignals: this.seenSignals.snapshot(),
           closedTrades: this.closedTrades.snapshot(),
-          trackRecordTail: this.trackRecordTail,
+          tradeLog: this.tradeLog.snapshot(),
         };
         await this.store.set(STATE_KEY, state);
         this.dirty.state = false;
@@ -466,8 +501,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         if (this.droppedSegments.length > 0) {
           const dropped = this.droppedSegments;
           this.droppedSegments = [];
-          // A key left behind here is deleted at the next start.
-          for (const key of dropped) await this.store.delete(key).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'old history segment not deleted'));
+          // A segment left behind here is deleted at the next start.
+          for (const key of dropped) await this.store.delete(key).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'old state key not deleted'));
         }
       }
       const derived = this.derivedChanged && intervalUp;
@@ -505,14 +540,14 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
    * saved: an intent never reaches the executor before the books that know about it are on disk.
    */
   private emit<K extends keyof BuiltinEvents & string>(type: K, payload: BuiltinEvents[K]): void {
-    this.outbox.push(() => this.publish(type, payload));
+    this.outbox.push(type, payload);
   }
 
   private drainOutbox(): void {
     if (this.outbox.length === 0) return;
     const out = this.outbox;
     this.outbox = [];
-    for (const publish of out) publish();
+    for (let i = 0; i < out.length; i += 2) this.publish(out[i] as keyof BuiltinEvents & string, out[i + 1] as never);
   }
 
   /** One timer for everything that is due with time alone: intent retries, exit retries, time stops, limit timeouts, aggregation windows. */
@@ -1111,7 +1146,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.risk.onTradeClosed(now, trade.symbol, pnl);
     if (trade.strategyId !== undefined && !trade.adopted) {
       const closed: ClosedTrade = { tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt: now };
-      if (this.trackRecord.record(closed)) this.trackRecordTail.push(closed);
+      if (this.trackRecord.record(closed)) this.tradeLog.append(closed);
     }
     this.retire(trade);
     this.publishPosition(trade.symbol);
@@ -1415,6 +1450,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     return equity;
   }
 
+  private totalExposure(): number {
+    let total = 0;
+    for (const t of this.activeTrades()) total += tradeExposure(t, this.markets[t.symbol]?.last);
+    return total;
+  }
+
   private exposure(): { total: number; bySymbol: Record<string, number> } {
     const bySymbol: Record<string, number> = {};
     let total = 0;
@@ -1447,15 +1488,18 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private publishPosition(symbol: string): void {
-    const trades = this.activeTrades().filter((t) => t.symbol === symbol && openQuantity(t) > 0);
     const mark = this.markets[symbol]?.last;
     let net = 0;
+    let open = 0;
     let cost = 0;
     let unrealized = 0;
     let realized = 0;
-    for (const t of trades) {
+    for (const t of this.activeTrades()) {
+      if (t.symbol !== symbol) continue;
       const q = openQuantity(t);
+      if (!(q > 0)) continue;
       net += direction(t.side) * q;
+      open += q;
       cost += q * averageEntryPrice(t);
       unrealized += unrealizedPnl(t, mark);
       realized += realizedPnl(t);
@@ -1465,7 +1509,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       symbol,
       side: qty <= QTY_EPSILON ? 'flat' : net > 0 ? 'long' : 'short',
       quantity: qty <= QTY_EPSILON ? 0 : qty,
-      entryPrice: qty <= QTY_EPSILON ? 0 : cost / trades.reduce((s, t) => s + openQuantity(t), 0),
+      entryPrice: qty <= QTY_EPSILON ? 0 : cost / open,
       markPrice: mark,
       unrealizedPnl: unrealized,
       realizedPnl: realized,
@@ -1474,7 +1518,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private publishAllPositions(): void {
-    const symbols = new Set(this.activeTrades().filter((t) => openQuantity(t) > 0).map((t) => t.symbol));
+    const symbols: string[] = [];
+    for (const t of this.activeTrades()) if (openQuantity(t) > 0 && !symbols.includes(t.symbol)) symbols.push(t.symbol);
     for (const symbol of symbols) this.publishPosition(symbol);
   }
 
@@ -1511,10 +1556,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       sameBreaker(last.breakers[2], s.breakers.consecutiveLosses);
     if (!force && same && now - last.at < this.config.riskStateIntervalMs) return;
     const equity = knownEquity ?? this.equity();
-    const exposure = this.exposure();
+    const exposure = this.totalExposure();
     const heat = equity > 0 ? (this.heat() / equity) * 100 : 0;
-    const numbers = [equity, s.peakEquity, this.risk.dailyPnl(equity), exposure.total, heat];
-    if (!force && same && numbers.every((n, i) => nearlyEqual(n, last.numbers[i]!))) return;
+    const dailyPnl = this.risk.dailyPnl(equity);
+    if (!force && same) {
+      const n = last.numbers;
+      if (nearlyEqual(equity, n[0]!) && nearlyEqual(s.peakEquity, n[1]!) && nearlyEqual(dailyPnl, n[2]!) && nearlyEqual(exposure, n[3]!) && nearlyEqual(heat, n[4]!)) return;
+    }
     const payload = {
       killSwitch: s.killSwitch,
       reducingOnly: s.reducingOnly,
@@ -1522,9 +1570,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       equity,
       peakEquity: s.peakEquity,
       drawdownPct: this.risk.drawdownPct(equity),
-      dailyPnl: numbers[2]!,
+      dailyPnl,
       openPositions,
-      exposure: exposure.total,
+      exposure,
       heat,
       timestamp: now,
     };
@@ -1533,7 +1581,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       reducingOnly: s.reducingOnly,
       openPositions,
       breakers: BREAKER_NAMES.map((name) => ({ ...s.breakers[name] })),
-      numbers,
+      numbers: [equity, s.peakEquity, dailyPnl, exposure, heat],
       at: now,
     };
     this.emit('risk.state', payload);

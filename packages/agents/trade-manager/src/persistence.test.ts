@@ -65,8 +65,8 @@ describe('trade manager: what it saves', () => {
     }
     expect(decisionsOf(h, 's5200')).toHaveLength(1);
     // Holding 5 000 ids in the state would make it about 30 kB; it holds fewer than SEGMENT of them.
-    expect(Math.max(...sizes)).toBeLessThan(2_500);
-    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(1_000);
+    expect(Math.max(...sizes)).toBeLessThan(1_000);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(SEGMENT * 8);
     const remembered = h.tm.remembered().signals;
     expect(remembered.length).toBeGreaterThanOrEqual(5_000);
     expect(remembered.length).toBeLessThan(5_000 + SEGMENT);
@@ -90,22 +90,39 @@ describe('trade manager: what it saves', () => {
     expect(again.requests()).toHaveLength(0);
   });
 
-  it('writes the full track record every 16 closed trades, and restores the trades closed in between', async () => {
+  it('keeps the track record as a log of closed trades, each written once, no longer than its window needs', async () => {
     const store = new CountingStore();
     const clock = new VirtualClock(T0);
-    const h = await start({}, { store, clock });
-    for (let i = 0; i < 40; i++) {
+    const config = { trackRecord: { window: 10 } };
+    const h = await start(config, { store, clock });
+    const roundTrip = async (i: number): Promise<void> => {
       h.venue.price = 100;
       await h.signal({ price: 100, stopLoss: 98 });
       h.venue.price = i % 3 === 0 ? 99 : 101;
       await h.signal({ side: 'flat', price: h.venue.price });
+    };
+    const sizes: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      clock.advanceBy(1_000);
+      await roundTrip(i);
+      sizes.push(await sizeOf(store, 'state'));
     }
     expect(h.of('trade.closed')).toHaveLength(40);
-    expect(store.count('trackRecord')).toBe(2);
+    expect(h.tm.snapshot().trackRecord.strategies.alpha!.map((t) => t.tradeId)).toEqual(h.of('trade.closed').slice(-10).map((t) => t.tradeId));
+    // Eight trades per segment, each segment written once; those the window no longer needs are deleted.
+    const logWrites = [...store.writes].filter(([k]) => k.startsWith('trade-log:'));
+    expect(logWrites).toHaveLength(5);
+    expect(logWrites.every(([, n]) => n === 1)).toBe(true);
+    expect((await store.keys()).filter((k) => k.startsWith('trade-log:')).length).toBeLessThanOrEqual(2);
+    expect(Math.max(...sizes.slice(20))).toBeLessThan(Math.max(...sizes.slice(0, 20)) + 500);
+
+    // Trades closed at one moment are kept in the window by id, whichever segment they are in.
+    clock.advanceBy(1_000);
+    for (let i = 0; i < 24; i++) await roundTrip(i);
     const before = h.tm.snapshot().trackRecord;
-    expect(before.strategies.alpha).toHaveLength(40);
+    expect(before.strategies.alpha).toHaveLength(10);
     await stop(h);
-    const again = await start({}, { store, clock });
+    const again = await start(config, { store, clock });
     expect(again.tm.snapshot().trackRecord).toEqual(before);
     expect(again.tm.remembered().closedTrades).toEqual(h.tm.remembered().closedTrades);
   });
@@ -179,12 +196,44 @@ describe('trade manager: what it saves', () => {
     expect(after.trackRecord).toEqual(before.trackRecord);
     expect(again.tm.remembered()).toEqual(remembered);
     expect(await old.get('state')).toMatchObject({ version: 2 });
-    expect(await old.get('trackRecord')).toEqual(before.trackRecord);
+    expect(await old.keys()).not.toContain('trackRecord');
     expect(await old.get('counterfactual:followed-1')).toMatchObject({ barsLeft: 7 });
     expect(await old.keys()).not.toContain('counterfactuals');
     again.system.bus.publish('signal.generated', { id: 'closed-1', strategyId: 'alpha', symbol: 'BTC/USDT', side: 'long', confidence: 1, price: 100, reason: 'redelivered', timestamp: clock.now() });
     await again.idle();
     expect(decisionsOf(again, 'closed-1')).toHaveLength(0);
+    // Saved in the new layout: a second start from it restores the same.
+    await stop(again);
+    const third = await start({}, { store: old, clock, autoFill: false });
+    expect(third.tm.snapshot().trackRecord).toEqual(before.trackRecord);
+    expect(third.tm.remembered()).toEqual(remembered);
+  });
+
+  it('reads the track record of an earlier build of this layout (a full key plus the trades closed since)', async () => {
+    const source = new CountingStore();
+    const clock = new VirtualClock(T0);
+    const h = await start({}, { store: source, clock });
+    for (let i = 0; i < 3; i++) {
+      clock.advanceBy(1_000);
+      h.venue.price = 100;
+      await h.signal({ price: 100, stopLoss: 98 });
+      h.venue.price = 101 + i;
+      await h.signal({ side: 'flat', price: h.venue.price });
+    }
+    const before = h.tm.snapshot().trackRecord;
+    await stop(h);
+    const { tradeLog: _log, ...state } = (await source.get<Record<string, unknown>>('state'))!;
+    const closed = h.of('trade.closed');
+    const earlier = new CountingStore();
+    // The full record held the first two trades; the third came after it was written.
+    await earlier.set('trackRecord', { ...before, strategies: { alpha: before.strategies.alpha!.slice(0, 2) } });
+    await earlier.set('state', { ...state, trackRecordTail: [{ ...closed[2]!, strategyId: 'alpha' }] });
+    const again = await start({}, { store: earlier, clock, autoFill: false });
+    expect(again.tm.snapshot().trackRecord).toEqual(before);
+    expect(await earlier.keys()).not.toContain('trackRecord');
+    await stop(again);
+    const third = await start({}, { store: earlier, clock, autoFill: false });
+    expect(third.tm.snapshot().trackRecord).toEqual(before);
   });
 
   it('refuses to start on a state written by a newer version instead of trading with empty books', async () => {
