@@ -50,11 +50,18 @@ export function tradeExposure(trade: TradeRecord, markPrice: number | undefined)
   return openQuantity(trade) * (markPrice ?? averageEntryPrice(trade));
 }
 
+const parsedSymbols = new Map<string, { base: string; quote: string }>();
+
 /** Quote (settlement) currency of a unified symbol: `ETH/BTC` → BTC, `XRP/USDT:USDT` → USDT. */
 export function quoteOf(symbol: string): { base: string; quote: string } {
+  const known = parsedSymbols.get(symbol);
+  if (known !== undefined) return known;
   const [pair, settle] = symbol.split(':');
   const [base, quote] = (pair ?? symbol).split('/');
-  return { base: base ?? symbol, quote: settle ?? quote ?? '' };
+  const parsed = Object.freeze({ base: base ?? symbol, quote: settle ?? quote ?? '' });
+  // Asked on every fill; a bounded cache of the symbols traded.
+  if (parsedSymbols.size < 10_000) parsedSymbols.set(symbol, parsed);
+  return parsed;
 }
 
 /** A fee in quote currency: fees charged in the base asset are valued at the fill price. */

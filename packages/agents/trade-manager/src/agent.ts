@@ -88,13 +88,6 @@ interface RiskFacts {
   at: number;
 }
 
-/** One event waiting for its turn. */
-interface Queued {
-  what: string;
-  handle: (arg: never) => void;
-  arg: unknown;
-}
-
 export class TradeManagerStateError extends TradebusError {
   constructor(message: string) {
     super('TRADE_MANAGER_STATE', message);
@@ -161,7 +154,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private counterfactualDeletes = new Set<string>();
   /** Trades that are pending, open or closing; rebuilt after changed(). */
   private active: TradeRecord[] | undefined;
-  private readonly queue: Queued[] = [];
+  /** Events waiting for their turn, three entries each: what, handler, argument (no object per event). */
+  private readonly queue: unknown[] = [];
+  private queueHead = 0;
   /** True while events are handled or their state saved: a new event then waits in `queue`. */
   private busy = false;
   private drainedWaiters: Array<() => void> = [];
@@ -367,14 +362,14 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
    * acknowledges deliveries waits for that).
    */
   private enqueue<A>(what: string, handle: (arg: A) => void, arg: A): void | Promise<void> {
-    this.queue.push({ what, handle: handle as (arg: never) => void, arg });
+    this.queue.push(what, handle, arg);
     if (this.busy) return new Promise<void>((resolve) => this.drainedWaiters.push(resolve));
     this.busy = true;
     for (;;) {
       this.handleQueued();
       if (this.batchDue() || this.saveDue()) return this.continueAsync();
       this.release();
-      if (this.queue.length === 0) break;
+      if (this.queueEmpty()) break;
     }
     this.busy = false;
     this.notifyDrained();
@@ -399,7 +394,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
           this.outbox = [];
         }
         this.release();
-        if (this.queue.length === 0 && !this.batchDue()) return;
+        if (this.queueEmpty() && !this.batchDue()) return;
         this.handleQueued();
       }
     } finally {
@@ -408,18 +403,31 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
   }
 
+  private queueEmpty(): boolean {
+    return this.queueHead >= this.queue.length;
+  }
+
   private handleQueued(): void {
-    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+    const queue = this.queue;
+    while (this.queueHead < queue.length) {
+      const what = queue[this.queueHead] as string;
+      const handle = queue[this.queueHead + 1] as (arg: unknown) => void;
+      const arg = queue[this.queueHead + 2];
+      this.queueHead += 3;
+      if (this.queueHead === queue.length) {
+        queue.length = 0;
+        this.queueHead = 0;
+      }
       try {
         // Day roll-over, cooldowns and breaker expiry first: a decision must see the rules as they
         // stand now. The last event left them evaluated for the books as they are; only time moves them.
         const now = this.clock.now();
         if (now !== this.evaluatedAt && this.risk.evaluate(now, this.equity())) this.changed();
-        (next.handle as (arg: unknown) => void).call(this, next.arg);
+        handle.call(this, arg);
       } catch (err) {
-        this.handlerFailed(next.what, err);
+        this.handlerFailed(what, err);
       }
-      this.afterEvent(next.what);
+      this.afterEvent(what);
     }
   }
 
@@ -1197,8 +1205,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (market.lastBarTime !== undefined && candle.timestamp <= market.lastBarTime) return;
     market.lastBarTime = candle.timestamp;
     market.last = candle.close;
-    market.bars.push([candle.high, candle.low, candle.close]);
     const keep = this.config.sizing.volatility.atrPeriod + 1;
+    // The oldest bar's array is reused for the newest: nothing allocated per candle.
+    const bar = market.bars.length >= keep ? market.bars.shift()! : ([0, 0, 0] as [number, number, number]);
+    bar[0] = candle.high;
+    bar[1] = candle.low;
+    bar[2] = candle.close;
+    market.bars.push(bar);
     if (market.bars.length > keep) market.bars.splice(0, market.bars.length - keep);
     this.atrFor(candle.symbol).update(candle);
     this.derivedChanged = true;
