@@ -174,7 +174,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private housekeepingAt: number | undefined;
   private lastHousekeepingAt: number | undefined;
   private lastRisk: RiskFacts | undefined;
-  /** Clock time of the last risk evaluation; the books have not changed since. */
+  /** Clock time of the last risk evaluation, made after the last event with the books as it left them. */
   private evaluatedAt: number | undefined;
 
   constructor(context: AgentContext<TradeManagerConfig>) {
