@@ -94,14 +94,15 @@ describe('trading system killed mid-replay and started again', () => {
   it('restores open positions and orders, places nothing twice, and goes on trading', async () => {
     const p = venue.paper;
     // First run: once 100 bars are through and the venue holds a position with its protective
-    // orders, the system is killed the moment it sends the next order, before the venue answers:
-    // the venue takes the order, the system never hears of it.
+    // orders, the system is killed the moment it sends the next entry order, before the venue
+    // answers: the venue takes the order, the system never hears of it. (An exit could close the
+    // only position, leaving nothing for the restart to restore.)
     let armed = false;
     let killedOn: { clientOrderId: string; symbol: string } | undefined;
     const first = await runSystem(dir, venue.url, {
       onStart: (kill) => {
         venue.beforeCreate = (request) => {
-          if (!armed || killedOn !== undefined) return;
+          if (!armed || killedOn !== undefined || !request.clientOrderId.endsWith('-e0')) return;
           killedOn = request;
           kill();
         };

@@ -131,6 +131,7 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
     return this.running;
   }
 
+  /** Holds the replay before its next moment (the records of the current one all go out). */
   pause(): void {
     this.timeline.pause();
   }

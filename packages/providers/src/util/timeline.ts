@@ -267,6 +267,7 @@ export class MarketTimeline {
 
   // ---------------------------------------------------------------- driving
 
+  /** Holds the replay before its next moment (the records of the current one all go out). */
   pause(): void {
     if (this.paused !== undefined) return;
     let resume!: () => void;
