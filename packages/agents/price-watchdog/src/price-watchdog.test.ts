@@ -348,6 +348,43 @@ describe('price-watchdog on the replay provider', () => {
   });
 });
 
+describe('price-watchdog on pushed replay data', () => {
+  it('publishes bars built from finer data (15m from 5m) as well as the native ones, once each, in time order', async () => {
+    const clock = new VirtualClock(0);
+    const file = fileURLToPath(new URL('../test-data/binance-XRP-ETH-5m.csv', import.meta.url));
+    const replay = new ReplayProvider({ clock, sources: [{ type: 'candles', file, symbol: SYMBOL, timeframe: TF }] });
+    await replay.load();
+    expect(typeof replay.pushCandles).toBe('function');
+    const system = createSystem({
+      clock,
+      heartbeatIntervalMs: 3_600_000,
+      validateOnPublish: true,
+      services: { 'provider:replay': replay },
+      agents: [{ id: 'prices', definition: agent, config: { provider: 'replay', symbols: [SYMBOL], timeframes: [TF, '15m'], ticks: false } }],
+    });
+    const closed: Array<CandleEvent & { at: number }> = [];
+    system.bus.subscribe('candle.closed', (e) => void closed.push({ ...e.payload, at: clock.now() }));
+    await system.start();
+    await replay.start();
+    await settle();
+    const fives = closed.filter((c) => c.timeframe === TF);
+    const fifteens = closed.filter((c) => c.timeframe === '15m');
+    expect(fives.map((c) => c.timestamp)).toEqual(bars.map((c) => c.timestamp));
+    // Each 15-minute bar is its three 5-minute bars, published when the last of them closed.
+    const expected = [];
+    for (const b of bars) {
+      const start = b.timestamp - (b.timestamp % 900_000);
+      const group = bars.filter((x) => x.timestamp >= start && x.timestamp < start + 900_000);
+      if (group.length === 3 && group[2] === b) {
+        expected.push({ timestamp: start, open: group[0]!.open, high: Math.max(...group.map((x) => x.high)), low: Math.min(...group.map((x) => x.low)), close: b.close, at: start + 900_000 });
+      }
+    }
+    expect(expected.length).toBeGreaterThan(10);
+    expect(fifteens.map(({ timestamp, open, high, low, close, at }) => ({ timestamp, open, high, low, close, at }))).toEqual(expected);
+    await system.stop();
+  });
+});
+
 describe('Backoff', () => {
   it('grows by the factor up to the cap, jitters within bounds, repeats for the same seed, honours retry-after', () => {
     const policy = { initialDelayMs: 1_000, maxDelayMs: 10_000, factor: 2, jitter: 0.5 };
