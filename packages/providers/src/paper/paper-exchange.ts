@@ -233,9 +233,20 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       }
       return;
     }
-    this.fillPendingMarket(symbol, () => candle.open, candle.volume);
+    if (this.pendingMarket.length > 0) this.fillPendingMarket(symbol, () => candle.open, candle.volume);
     this.matchBar(symbol, candle);
-    this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: candle.volume, source: 'candle', timestamp: candle.timestamp });
+    const last = this.prices.get(symbol);
+    if (last === undefined) {
+      this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: candle.volume, source: 'candle', timestamp: candle.timestamp });
+    } else {
+      // Updated in place on every bar: nothing outside the exchange holds these records.
+      last.price = candle.close;
+      last.bid = candle.close;
+      last.ask = candle.close;
+      last.barVolume = candle.volume;
+      last.source = 'candle';
+      last.timestamp = candle.timestamp;
+    }
     if (this.opts.accountUpdates === 'every_bar') this.accountDirty = true;
     this.flush();
   }

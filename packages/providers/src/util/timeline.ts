@@ -120,6 +120,8 @@ export class MarketTimeline {
   /** Watched timeframes that are built from finer data rather than read from it. */
   private builders = 0;
   private readonly stepListeners: MarketDataListener[] = [];
+  /** Listeners with a candle method, as an array: called for every bar. */
+  private readonly candleListeners: MarketDataListener[] = [];
   /** Consumers handed something in the moment being played. */
   private stepQueues: Array<Consumer<unknown>> = [];
   private readonly gapList: DataGap[] = [];
@@ -196,10 +198,13 @@ export class MarketTimeline {
   addListener(listener: MarketDataListener): () => void {
     this.listeners.add(listener);
     if (listener.step !== undefined) this.stepListeners.push(listener);
+    if (listener.candle !== undefined) this.candleListeners.push(listener);
     return () => {
       this.listeners.delete(listener);
-      const i = this.stepListeners.indexOf(listener);
-      if (i >= 0) this.stepListeners.splice(i, 1);
+      for (const list of [this.stepListeners, this.candleListeners]) {
+        const i = list.indexOf(listener);
+        if (i >= 0) list.splice(i, 1);
+      }
     };
   }
 
@@ -413,7 +418,8 @@ export class MarketTimeline {
     if (record.kind === 'candle') {
       const c = record.candle;
       this.appendCandle(c);
-      for (const l of this.listeners) l.candle?.(c);
+      const listeners = this.candleListeners;
+      for (let i = 0; i < listeners.length; i++) listeners[i]!.candle!(c);
       const ticks = this.tickWatchers.get(c.symbol);
       if (ticks !== undefined && ticks.size > 0) {
         const tick: Tick = { symbol: c.symbol, price: c.close, volume: c.volume, timestamp: record.time };
@@ -554,7 +560,14 @@ export class MarketTimeline {
   private appendCandle(c: Candle): void {
     let list = this.candles.get(c.symbol);
     if (list === undefined) this.candles.set(c.symbol, (list = []));
-    let series = list.find((x) => x.timeframe === c.timeframe);
+    let series: CandleSeries | undefined;
+    // Runs for every bar played: a loop over the (one or two) timeframes, no closure.
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]!.timeframe === c.timeframe) {
+        series = list[i];
+        break;
+      }
+    }
     if (series === undefined) {
       series = { timeframe: c.timeframe, timeframeMs: timeframeToMs(c.timeframe), bars: [] };
       list.push(series);
