@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runBacktest } from '@tradebus/agent-main';
 import { ATR, EMA } from '@tradebus/indicators';
+import type { PipelineRun } from './pipeline-child.js';
 import { fmt, type BenchModule, type BenchResult } from './types.js';
 
 /**
@@ -123,56 +124,26 @@ ${
 `;
 }
 
-interface PipelineRun {
-  played: number;
-  wallMs: number;
-  /** Wall time before the first progress report: loading the files and starting the agents. */
-  startMs: number;
-  /** Candles per second from the first progress report to the end: playing only. */
-  playRate: number;
-  rate: number;
-  events: number;
-  trades: number;
-  orders: number;
-  signals: number;
-  peakRss: number;
-  complete: boolean;
-}
-
-async function runPipeline(configPath: string, budgetMs: number): Promise<PipelineRun> {
-  let peakRss = process.memoryUsage().rss;
-  const abort = new AbortController();
-  const budget = setTimeout(() => abort.abort(), budgetMs);
-  const wallStart = performance.now();
-  let first: { records: number; at: number } | undefined;
-  try {
-    const { report, summary } = await runBacktest(configPath, {
-      logLevel: 'error',
-      signal: abort.signal,
-      progressEveryRecords: 10_000,
-      onProgress: (p) => {
-        first ??= { records: p.records, at: performance.now() };
-        peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      },
+/**
+ * Each pipeline run gets a process of its own: the numbers of one configuration do not depend on
+ * what the JIT and the heap kept from another. The child prints its PipelineRun as JSON.
+ */
+function runPipeline(configPath: string, budgetMs: number): Promise<PipelineRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(here, 'pipeline-child.js'), configPath, String(budgetMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (out += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`pipeline run of ${configPath} exited with ${code}`));
+      try {
+        resolvePromise(JSON.parse(out.trim().split('\n').at(-1)!) as PipelineRun);
+      } catch (err) {
+        reject(new Error(`pipeline run of ${configPath} printed no result: ${out.slice(-500)}`, { cause: err }));
+      }
     });
-    const end = performance.now();
-    return {
-      played: summary.candles,
-      wallMs: end - wallStart,
-      startMs: (first?.at ?? end) - wallStart,
-      playRate: first === undefined || end <= first.at ? 0 : ((summary.candles - first.records) / (end - first.at)) * 1_000,
-      // Candles played over the whole runBacktest call: loading the files and starting the agents included.
-      rate: report.run.candlesPerSecond,
-      events: report.run.events,
-      trades: report.metrics.trades,
-      orders: report.orders.requested,
-      signals: report.signals.generated,
-      peakRss: Math.max(peakRss, process.memoryUsage().rss),
-      complete: !summary.stopped,
-    };
-  } finally {
-    clearTimeout(budget);
-  }
+  });
 }
 
 function bestBareRate(series: Series[], candles: number): { rate: number; signals: number } {
