@@ -28,6 +28,26 @@ describe('VirtualClock', () => {
     expect(times).toEqual([100, 200, 300]);
   });
 
+  it('with skipMissed, an interval the clock jumps past several times runs once, at the latest due time, in order with other timers', () => {
+    const clock = new VirtualClock(0);
+    const fired: string[] = [];
+    clock.setInterval(() => fired.push(`skip@${clock.now()}`), 60, { skipMissed: true });
+    clock.setInterval(() => fired.push(`every@${clock.now()}`), 100);
+    clock.setTimeout(() => fired.push(`once@${clock.now()}`), 250);
+    clock.advanceTo(300);
+    expect(fired).toEqual(['every@100', 'every@200', 'once@250', 'skip@300', 'every@300']);
+    fired.length = 0;
+    // Stepping one period at a time it runs every time, as any interval does.
+    clock.advanceTo(360);
+    clock.advanceTo(420);
+    expect(fired).toEqual(['skip@360', 'every@400', 'skip@420']);
+    fired.length = 0;
+    clock.advanceTo(479);
+    expect(fired).toEqual([]);
+    clock.advanceTo(1_000);
+    expect(fired.filter((f) => f.startsWith('skip'))).toEqual(['skip@960']);
+  });
+
   it('never moves backwards', () => {
     const clock = new VirtualClock(500);
     clock.advanceTo(100);

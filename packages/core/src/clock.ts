@@ -9,13 +9,24 @@ export interface TimerHandle {
   cancel(): void;
 }
 
+export interface IntervalOptions {
+  /**
+   * When the clock moves past several due times at once (a replay jumping from one bar to the
+   * next), run once, at the latest of them, instead of once for each. For timers that check or
+   * announce the current state (heartbeats, staleness checks, polls, snapshots): running them
+   * several times in a row with nothing new in between only repeats the same result. A wall
+   * clock never runs missed intervals anyway.
+   */
+  skipMissed?: boolean;
+}
+
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
   /** Runs `fn` once after `delayMs` of this clock's time. */
   setTimeout(fn: () => void, delayMs: number): TimerHandle;
   /** Runs `fn` every `intervalMs` of this clock's time until cancelled. */
-  setInterval(fn: () => void, intervalMs: number): TimerHandle;
+  setInterval(fn: () => void, intervalMs: number, options?: IntervalOptions): TimerHandle;
   /** Resolves after `ms` of this clock's time. */
   sleep(ms: number): Promise<void>;
   readonly kind: 'wall' | 'virtual';
@@ -57,7 +68,7 @@ export class WallClock implements Clock {
     return { cancel: () => clearTimeout(t) };
   }
 
-  setInterval(fn: () => void, intervalMs: number): TimerHandle {
+  setInterval(fn: () => void, intervalMs: number, _options?: IntervalOptions): TimerHandle {
     const t = setInterval(fn, intervalMs);
     t.unref?.();
     return { cancel: () => clearInterval(t) };
@@ -74,6 +85,7 @@ interface VirtualTimer {
   fn: () => void;
   intervalMs: number | undefined;
   cancelled: boolean;
+  skipMissed: boolean;
 }
 
 /**
@@ -98,9 +110,9 @@ export class VirtualClock implements Clock {
     return this.add(fn, Math.max(0, delayMs), undefined);
   }
 
-  setInterval(fn: () => void, intervalMs: number): TimerHandle {
+  setInterval(fn: () => void, intervalMs: number, options?: IntervalOptions): TimerHandle {
     if (!(intervalMs > 0)) throw new RangeError(`setInterval needs a positive interval, got ${intervalMs}`);
-    return this.add(fn, intervalMs, intervalMs);
+    return this.add(fn, intervalMs, intervalMs, options?.skipMissed === true);
   }
 
   sleep(ms: number): Promise<void> {
@@ -126,6 +138,14 @@ export class VirtualClock implements Clock {
       const next = this.timers[0];
       if (next === undefined || next.at > targetMs) break;
       this.timers.shift();
+      if (next.skipMissed && next.intervalMs !== undefined && next.at + next.intervalMs <= targetMs) {
+        // Due more than once on the way: it runs once, at the latest of those times, in its
+        // place among the other timers.
+        next.at += Math.floor((targetMs - next.at) / next.intervalMs) * next.intervalMs;
+        next.order = this.nextOrder++;
+        this.insert(next);
+        continue;
+      }
       this.current = next.at;
       if (next.intervalMs !== undefined) {
         next.at += next.intervalMs;
@@ -141,8 +161,8 @@ export class VirtualClock implements Clock {
     this.advanceTo(this.current + ms);
   }
 
-  private add(fn: () => void, delayMs: number, intervalMs: number | undefined): TimerHandle {
-    const timer: VirtualTimer = { at: this.current + delayMs, order: this.nextOrder++, fn, intervalMs, cancelled: false };
+  private add(fn: () => void, delayMs: number, intervalMs: number | undefined, skipMissed = false): TimerHandle {
+    const timer: VirtualTimer = { at: this.current + delayMs, order: this.nextOrder++, fn, intervalMs, cancelled: false, skipMissed };
     this.insert(timer);
     return {
       cancel: () => {

@@ -138,7 +138,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     if (this.config.usePushedSnapshots && this.provider.events !== undefined) {
       this.unsubscribeProvider = this.provider.events.subscribe({ account: (s) => this.publishSnapshot(s) });
     }
-    this.every(this.config.intervalMs, () => this.requestSync());
+    this.every(this.config.intervalMs, () => this.requestSync(), { skipMissed: true });
     this.requestSync();
   }
 

@@ -195,7 +195,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     if (this.feedList.length === 0) return;
     const shortest = Math.min(...this.feedList.map((f) => f.staleAfterMs));
     const checkEveryMs = this.config.stale.checkEveryMs ?? Math.max(1_000, Math.floor(shortest / 10));
-    this.every(checkEveryMs, () => this.checkStale());
+    this.every(checkEveryMs, () => this.checkStale(), { skipMissed: true });
   }
 
   private async runFeed(feed: Feed, signal: AbortSignal): Promise<void> {

@@ -581,11 +581,16 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (this.config.mode === 'disabled' || (state !== 'starting' && state !== 'running' && state !== 'degraded')) return;
     const needed = this.provider.events === undefined || this.unknown.size > 0;
     if (needed && this.pollTimer === undefined) {
-      this.pollTimer = this.every(this.config.pollIntervalMs, () => {
-        if (this.polling !== undefined) return;
-        this.polling = this.poll().finally(() => (this.polling = undefined));
-        return this.polling;
-      });
+      this.pollTimer = this.every(
+        this.config.pollIntervalMs,
+        () => {
+          if (this.polling !== undefined) return;
+          this.polling = this.poll().finally(() => (this.polling = undefined));
+          return this.polling;
+        },
+        // A poll asks the venue how things stand now: one after a jump of the clock is enough.
+        { skipMissed: true },
+      );
     } else if (!needed && this.pollTimer !== undefined) {
       this.pollTimer.cancel();
       this.pollTimer = undefined;

@@ -54,6 +54,22 @@ describe('trade manager: signal to trade', () => {
     expect(closed.pnl).toBeCloseTo(49.95 * 104 * 0.999 - 5_000, 9);
   });
 
+  it('republishes open positions on the snapshot interval, once per jump of the clock however many intervals it spans', async () => {
+    h = await startHarness({ positionSnapshotIntervalMs: 60_000 });
+    await h.signal({ price: 100, stopLoss: 98 });
+    const before = h.of('position.updated').length;
+    h.clock.advanceBy(60_000);
+    await h.idle();
+    h.clock.advanceBy(60_000);
+    await h.idle();
+    expect(h.of('position.updated').length).toBe(before + 2);
+    // Five minutes at once (a replay moving to the next bar): one snapshot, not five.
+    h.clock.advanceBy(300_000);
+    await h.idle();
+    expect(h.of('position.updated').length).toBe(before + 3);
+    expect(h.of('position.updated').at(-1)).toMatchObject({ side: 'long', quantity: 50 });
+  });
+
   it('decides a signal delivered twice only once', async () => {
     h = await startHarness();
     const s = await h.signal({ id: 'same' });

@@ -284,7 +284,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.subscribe('risk.command', (e) => this.enqueue('risk.command', this.onRiskCommand, e));
     this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', this.onReconcile, e));
     if (this.config.positionSnapshotIntervalMs > 0) {
-      this.every(this.config.positionSnapshotIntervalMs, () => this.enqueue('snapshot', this.publishAllPositions, undefined));
+      // A snapshot announces the books as they are: one after a jump of the clock says it all.
+      this.every(this.config.positionSnapshotIntervalMs, () => this.enqueue('snapshot', this.publishAllPositions, undefined), { skipMissed: true });
     }
     void this.enqueue('startup', this.onStartup, undefined);
   }

@@ -141,10 +141,14 @@ describe('BaseAgent', () => {
     });
     await system.start();
     system.bus.publish('price.tick', tick(5));
-    clock.advanceBy(2_000);
+    clock.advanceBy(1_000);
+    clock.advanceBy(1_000);
     expect(beats.map((b) => b.status)).toEqual(['running', 'running', 'running']);
     expect(beats.map((b) => b.uptimeMs)).toEqual([0, 1_000, 2_000]);
     expect(beats[2]!.eventsIn).toBe(1);
+    // A clock that jumps (a replay moving bar to bar) gets one heartbeat for the jump, not one per second skipped.
+    clock.advanceBy(10_000);
+    expect(beats.map((b) => b.uptimeMs)).toEqual([0, 1_000, 2_000, 12_000]);
     await system.stop();
   });
 

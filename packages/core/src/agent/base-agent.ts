@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, IntervalOptions, TimerHandle } from '../clock.js';
 import { TradebusError, errorMessage, toError } from '../errors.js';
 import type { EventMap, EventSchemas } from '../events/catalogue.js';
 import type { BuiltinEvents } from '../events/builtin.js';
@@ -156,7 +156,7 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     if (this.currentState !== 'starting') return;
     this.runningSince = this.clock.now();
     this.transition('running');
-    this.every(this.heartbeatIntervalMs, () => this.heartbeat());
+    this.every(this.heartbeatIntervalMs, () => this.heartbeat(), { skipMissed: true });
     this.heartbeat();
     this.applyDegradation();
   }
@@ -246,9 +246,12 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     return owned;
   }
 
-  /** Runs `fn` every `intervalMs` of the agent's clock; an error in it is logged and counted. */
-  protected every(intervalMs: number, fn: () => void | Promise<void>): TimerHandle {
-    const handle = this.clock.setInterval(() => this.guarded('timer', fn), intervalMs);
+  /**
+   * Runs `fn` every `intervalMs` of the agent's clock; an error in it is logged and counted. With
+   * `skipMissed`, a clock that jumps over several due times (a replay) runs it once, at the latest.
+   */
+  protected every(intervalMs: number, fn: () => void | Promise<void>, options?: IntervalOptions): TimerHandle {
+    const handle = this.clock.setInterval(() => this.guarded('timer', fn), intervalMs, options);
     return this.own(handle);
   }
 

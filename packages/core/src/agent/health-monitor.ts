@@ -96,7 +96,7 @@ export class HealthMonitor {
         record.down = false;
       }),
     );
-    this.timer = this.clock.setInterval(() => this.check(), this.checkIntervalMs);
+    this.timer = this.clock.setInterval(() => this.check(), this.checkIntervalMs, { skipMissed: true });
   }
 
   stop(): void {
