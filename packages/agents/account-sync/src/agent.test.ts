@@ -73,6 +73,16 @@ function managerPosition(r: Rig, side: 'long' | 'short' | 'flat', quantity: numb
 }
 
 describe('account-sync: account', () => {
+  it('says synchronously whether a sync is under way, and is idle once it is done', async () => {
+    const r = await rig({ usePushedSnapshots: false });
+    expect(r.sync.isIdle()).toBe(true);
+    r.clock.advanceBy(10_000);
+    expect(r.sync.isIdle()).toBe(false);
+    await r.sync.whenIdle();
+    expect(r.sync.isIdle()).toBe(true);
+    await r.system.stop();
+  });
+
   it('publishes balances and equity at start, every interval, and after fills', async () => {
     const r = await rig({ usePushedSnapshots: false });
     expect(r.of('account.updated')).toEqual([expect.objectContaining({ venue: 'paper', quoteCurrency: 'USDT', equity: 10_000 })]);

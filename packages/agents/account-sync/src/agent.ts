@@ -79,6 +79,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
   private again = false;
   private viewDirty = false;
   private writes: Promise<void> = Promise.resolve();
+  private pendingWrites = 0;
   private unsubscribeProvider: (() => void) | undefined;
   private lastDiscrepancies: Discrepancy[] = [];
 
@@ -147,6 +148,11 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     this.unsubscribeProvider = undefined;
     await this.syncing;
     await this.writes;
+  }
+
+  /** True when no sync is running or queued and the view is saved: `whenIdle()` would resolve at once. */
+  isIdle(): boolean {
+    return this.syncing === undefined && this.pendingWrites === 0;
   }
 
   /** Resolves when no sync is running or queued and the view is saved (tests, replays). */
@@ -459,10 +465,14 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     if (!this.viewDirty) return;
     this.viewDirty = false;
     const snapshot = structuredClone(this.view);
-    this.writes = this.writes.then(() => this.store.set(VIEW_KEY, snapshot)).catch((err: unknown) => {
-      this.recordError(err);
-      this.logger.error({ err: toError(err) }, 'account-sync view not saved');
-    });
+    this.pendingWrites++;
+    this.writes = this.writes
+      .then(() => this.store.set(VIEW_KEY, snapshot))
+      .catch((err: unknown) => {
+        this.recordError(err);
+        this.logger.error({ err: toError(err) }, 'account-sync view not saved');
+      })
+      .finally(() => void this.pendingWrites--);
     await this.writes;
   }
 }
