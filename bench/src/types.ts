@@ -42,7 +42,7 @@ export function fmt(n: number): string {
   return n.toFixed(3);
 }
 
-/** Two decimals, or two significant digits for ratios too small for that (0.00029×). */
+/** Two decimals, or two significant digits for ratios below 0.1 (0.015×, 0.00029×). */
 export function fmtRatio(ratio: number): string {
-  return ratio >= 0.01 || ratio === 0 ? ratio.toFixed(2) : ratio.toPrecision(2);
+  return ratio >= 0.1 || ratio === 0 ? ratio.toFixed(2) : ratio.toPrecision(2);
 }
