@@ -127,6 +127,11 @@ export interface MarketDataProvider {
   pushCandles?(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void>;
   /** The stream of `watchTicks`, pushed, with the same rules as `pushCandles`. */
   pushTicks?(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void>;
+  /**
+   * True once a finite source (a replay, a synthetic run with a bar count) has played all its
+   * data or was stopped: its streams ended for good, and consumers should not reconnect.
+   */
+  readonly exhausted?: boolean;
 }
 
 export interface OrderRequest {

@@ -344,6 +344,10 @@ describe('price-watchdog on the replay provider', () => {
     expect(ticks).toEqual(bars.map((c) => c.close));
     // Data flowed on every bar: nothing went stale while the replay played.
     expect(alerts).not.toContain('FEED_STALE');
+    // The end of the data is not a broken stream: no reconnecting, no alert.
+    expect(replay.exhausted).toBe(true);
+    expect(alerts).not.toContain('FEED_DISCONNECTED');
+    expect(system.agent<PriceWatchdogAgent>('prices').feeds().map((f) => f.reconnects)).toEqual([0, 0]);
     await system.stop();
   });
 });

@@ -240,6 +240,11 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
           }
         }
         if (signal.aborted) return;
+        if (this.provider.exhausted === true) {
+          // A replay that played all its data: nothing more will come, and nothing went wrong.
+          this.logger.info({ feed: feed.key }, 'market data source has played all its data; feed closed');
+          return;
+        }
         throw new FeedEndedError(feed.key);
       } catch (err) {
         if (signal.aborted) return;

@@ -178,6 +178,11 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
     return this.timeline.watchCandles(symbol, timeframe, signal);
   }
 
+  /** True once the run has played all its data or was stopped: streams ended for good. */
+  get exhausted(): boolean {
+    return this.timeline.isFinished;
+  }
+
   pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
     return this.timeline.pushTicks(symbol, onTick, signal);
   }

@@ -290,6 +290,11 @@ export class SyntheticProvider implements MarketDataProvider, MarketDataFeed, Pr
     return this.timeline.watchCandles(symbol, timeframe, signal);
   }
 
+  /** True once the run has played all its data or was stopped: streams ended for good. */
+  get exhausted(): boolean {
+    return this.timeline.isFinished;
+  }
+
   pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
     return this.timeline.pushTicks(symbol, onTick, signal);
   }
