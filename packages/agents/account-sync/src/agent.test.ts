@@ -23,7 +23,7 @@ afterEach(async () => {
   system = undefined;
 });
 
-async function rig(config: Partial<AccountSyncConfigInput> = {}): Promise<Rig> {
+async function rig(config: Partial<AccountSyncConfigInput> = {}, store: MemoryStateStore = new MemoryStateStore()): Promise<Rig> {
   const clock = new VirtualClock(T0);
   const paper = new PaperExchange({ id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0, taker: 0 } });
   let barTime = T0 - 300_000;
@@ -36,7 +36,7 @@ async function rig(config: Partial<AccountSyncConfigInput> = {}): Promise<Rig> {
     clock,
     validateOnPublish: true,
     heartbeatIntervalMs: 24 * 3_600_000,
-    stateStore: () => new MemoryStateStore(),
+    stateStore: () => store,
     services: { 'provider:paper': paper },
     agents: [
       {
@@ -73,6 +73,32 @@ function managerPosition(r: Rig, side: 'long' | 'short' | 'flat', quantity: numb
 }
 
 describe('account-sync: account', () => {
+  it("saves its view when a position's side, size or entry changes, not for a new mark price on every bar", async () => {
+    let writes = 0;
+    const store = new (class extends MemoryStateStore {
+      override set<T>(key: string, value: T): Promise<void> {
+        writes++;
+        return super.set(key, value);
+      }
+    })();
+    const r = await rig({ usePushedSnapshots: false }, store);
+    const position = (quantity: number, markPrice: number) =>
+      r.system.bus.publish('position.updated', { symbol: 'BTC/USDT', side: 'long', quantity, entryPrice: 100, markPrice, unrealizedPnl: 0, realizedPnl: 0, timestamp: r.clock.now() });
+    position(1, 100);
+    await r.tick();
+    const afterOpen = writes;
+    expect(afterOpen).toBeGreaterThan(0);
+    for (const mark of [101, 102, 103]) {
+      position(1, mark);
+      await r.tick();
+    }
+    expect(writes).toBe(afterOpen);
+    position(2, 103);
+    await r.tick();
+    expect(writes).toBe(afterOpen + 1);
+    expect(((await store.get<{ positions: Record<string, { quantity: number; markPrice?: number }> }>('view'))!).positions['BTC/USDT']).toMatchObject({ quantity: 2, markPrice: 103 });
+  });
+
   it('says synchronously whether a sync is under way, and is idle once it is done', async () => {
     const r = await rig({ usePushedSnapshots: false });
     expect(r.sync.isIdle()).toBe(true);

@@ -105,8 +105,11 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     this.startedAt = this.clock.now();
     this.subscribe('position.updated', (e) => {
       const p = e.payload;
+      const known = this.view.positions[p.symbol];
       this.view.positions[p.symbol] = { side: p.side, quantity: p.quantity, entryPrice: p.entryPrice, markPrice: p.markPrice, seenAt: this.clock.now() };
-      this.markDirty();
+      // A new mark price on every bar is not worth a write of its own: the trade manager
+      // republishes its positions after a restart. What reconciliation compares is.
+      if (known === undefined || known.side !== p.side || known.quantity !== p.quantity || known.entryPrice !== p.entryPrice) this.markDirty();
     });
     this.subscribe('order.requested', (e) => {
       const r = e.payload;

@@ -1345,7 +1345,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (this.config.equity.venue !== undefined && account.venue !== this.config.equity.venue) return;
     if (this.risk.state.accountEquity !== account.equity) {
       this.risk.state.accountEquity = account.equity;
-      this.changed();
+      // The venue's equity comes again from account sync after a restart: no save of its own.
+      // Peaks and day-start equity derived from it are saved when risk.evaluate moves them.
+      this.changedSoftly();
     }
   }
 

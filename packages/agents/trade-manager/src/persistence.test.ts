@@ -53,6 +53,20 @@ const decisionsOf = (x: Harness, signalId: string): Array<BuiltinEvents['signal.
   x.of('signal.decided').filter((d) => d.signalId === signalId && d.decision !== 'outcome');
 
 describe('trade manager: what it saves', () => {
+  it("takes the venue's equity from account.updated without a save of its own, and keeps it with the next save", async () => {
+    const store = new CountingStore();
+    const h = await start({ equity: { source: 'account' } }, { store });
+    const before = store.count('state');
+    await h.account(12_345);
+    await h.account(12_400);
+    // Sizing uses it at once; account sync sends it again after a restart anyway.
+    expect(h.tm.snapshot().equity).toBe(12_400);
+    expect(store.count('state')).toBe(before);
+    await stop(h);
+    expect(store.count('state')).toBeGreaterThan(before);
+    expect(((await store.get<{ risk: { accountEquity?: number } }>('state'))!).risk.accountEquity).toBe(12_400);
+  });
+
   it('saves a state of the same size however many signals it has decided, and still recognises an old one after a restart', async () => {
     const store = new CountingStore();
     const clock = new VirtualClock(T0);
