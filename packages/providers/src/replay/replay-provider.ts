@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { silentLogger, TradebusError, VirtualClock, type Clock, type Logger } from '@tradebus/core';
-import type { Candle, DataGap, Market, MarketDataFeed, MarketDataListener, MarketDataProvider, OrderBookTop, Provider, Tick, Ticker } from '../types.js';
+import type { Candle, DataGap, Provider } from '../types.js';
 import { canonicalSymbol } from '../util/symbols.js';
 import { MarketTimeline, type TimelineRecord, type TimelineSummary } from '../util/timeline.js';
+import { TimelineProvider } from '../util/timeline-provider.js';
 import { timeframeToMs } from '../util/timeframes.js';
 import { parseCandleFile, parseTrades } from './parse.js';
 
@@ -43,21 +44,21 @@ type PlayRecord = TimelineRecord | { kind: 'gap'; time: number; gap: DataGap };
  * demos. A bar is played at its close time; a trade at its own time. Missing bars are reported
  * (`gaps()`, the `gap` listener, a warning in the log), never invented.
  */
-export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provider {
+export class ReplayProvider extends TimelineProvider implements Provider {
   readonly kind = 'replay' as const;
   readonly id: string;
   readonly venue: string;
   private readonly options: ReplayProviderOptions;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly timeline: MarketTimeline;
+  protected readonly timeline: MarketTimeline;
   private loading: Promise<void> | undefined;
   private future: PlayRecord[] = [];
-  private running: Promise<TimelineSummary> | undefined;
   private start_: number | undefined;
   private toPlay: number | undefined;
 
   constructor(options: ReplayProviderOptions) {
+    super();
     if (options.sources.length === 0) throw new TradebusError('REPLAY_NO_SOURCES', 'A replay needs at least one data source: list files under sources.');
     this.options = options;
     this.id = options.id ?? 'replay';
@@ -74,13 +75,6 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
       wallNow: options.wallNow,
     });
     for (const s of options.sources) this.timeline.registerSymbol(canonicalSymbol(s.symbol), s.type === 'candles' ? s.timeframe : undefined);
-  }
-
-  get marketData(): MarketDataProvider {
-    return this;
-  }
-  get feed(): MarketDataFeed {
-    return this;
   }
 
   /** Time of the replay position when it starts (after `load()`): the end of the history part. */
@@ -126,73 +120,8 @@ export class ReplayProvider implements MarketDataProvider, MarketDataFeed, Provi
     return this.running;
   }
 
-  /** Resolves with the summary when the replay has finished; undefined before `start()`. */
-  get done(): Promise<TimelineSummary> | undefined {
-    return this.running;
-  }
-
-  /** Holds the replay before its next moment (the records of the current one all go out). */
-  pause(): void {
-    this.timeline.pause();
-  }
-  resume(): void {
-    this.timeline.resume();
-  }
-  stop(): void {
-    this.timeline.stop();
-  }
-
-  /** Missing bars found so far (all of them once loaded). */
-  gaps(): DataGap[] {
-    return this.timeline.gaps();
-  }
-
-  addListener(listener: MarketDataListener): () => void {
-    return this.timeline.addListener(listener);
-  }
-
-  async loadMarkets(): Promise<Market[]> {
-    return this.timeline.markets();
-  }
-
-  async fetchTicker(symbol: string): Promise<Ticker> {
-    await this.load();
-    return this.timeline.fetchTicker(symbol);
-  }
-
-  async fetchOrderBookTop(symbol: string): Promise<OrderBookTop> {
-    await this.load();
-    return this.timeline.fetchOrderBookTop(symbol);
-  }
-
-  async fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
-    await this.load();
-    return this.timeline.fetchOHLCV(symbol, timeframe, since, limit);
-  }
-
-  watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick> {
-    return this.timeline.watchTicks(symbol, signal);
-  }
-
-  watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
-    return this.timeline.watchCandles(symbol, timeframe, signal);
-  }
-
-  /** True once the run has played all its data or was stopped: streams ended for good. */
-  get exhausted(): boolean {
-    return this.timeline.isFinished;
-  }
-
-  pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
-    return this.timeline.pushTicks(symbol, onTick, signal);
-  }
-
-  pushCandles(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void> {
-    return this.timeline.pushCandles(symbol, timeframe, onCandle, signal);
-  }
-
-  async close(): Promise<void> {
-    this.stop();
+  protected override ready(): Promise<void> {
+    return this.load();
   }
 
   private async loadFiles(): Promise<void> {

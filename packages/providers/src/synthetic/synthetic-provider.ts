@@ -1,7 +1,8 @@
 import { silentLogger, VirtualClock, type Clock, type Logger } from '@tradebus/core';
-import type { Candle, Market, MarketDataFeed, MarketDataListener, MarketDataProvider, OrderBookTop, Provider, Tick, Ticker } from '../types.js';
+import type { Candle, Provider } from '../types.js';
 import { canonicalSymbol } from '../util/symbols.js';
 import { MarketTimeline, type TimelineRecord, type TimelineSummary } from '../util/timeline.js';
+import { TimelineProvider } from '../util/timeline-provider.js';
 import { barOpenTime, timeframeToMs } from '../util/timeframes.js';
 
 export interface SyntheticSymbol {
@@ -190,18 +191,18 @@ export interface SyntheticProviderOptions {
  * bars are played at their close time on the injected clock (a virtual clock runs as fast as
  * consumers keep up; a wall clock plays in real time).
  */
-export class SyntheticProvider implements MarketDataProvider, MarketDataFeed, Provider {
+export class SyntheticProvider extends TimelineProvider implements Provider {
   readonly kind = 'synthetic' as const;
   readonly id: string;
   readonly venue: string;
   private readonly options: SyntheticProviderOptions;
-  private readonly timeline: MarketTimeline;
+  protected readonly timeline: MarketTimeline;
   private readonly tfMs: number;
   private readonly start_: number;
   private readonly generator: Generator<Candle[]>;
-  private running: Promise<TimelineSummary> | undefined;
 
   constructor(options: SyntheticProviderOptions) {
+    super();
     this.options = options;
     this.id = options.id ?? 'synthetic';
     this.venue = options.venue ?? this.id;
@@ -219,13 +220,6 @@ export class SyntheticProvider implements MarketDataProvider, MarketDataFeed, Pr
     for (let i = 0; i < history; i++) {
       for (const candle of this.generator.next().value as Candle[]) this.timeline.addHistory({ kind: 'candle', time: candle.timestamp + this.tfMs, candle });
     }
-  }
-
-  get marketData(): MarketDataProvider {
-    return this;
-  }
-  get feed(): MarketDataFeed {
-    return this;
   }
 
   /** Open time of the first played bar. */
@@ -251,58 +245,5 @@ export class SyntheticProvider implements MarketDataProvider, MarketDataFeed, Pr
       })(),
     );
     return this.running;
-  }
-
-  get done(): Promise<TimelineSummary> | undefined {
-    return this.running;
-  }
-
-  stop(): void {
-    this.timeline.stop();
-  }
-  pause(): void {
-    this.timeline.pause();
-  }
-  resume(): void {
-    this.timeline.resume();
-  }
-
-  addListener(listener: MarketDataListener): () => void {
-    return this.timeline.addListener(listener);
-  }
-
-  async loadMarkets(): Promise<Market[]> {
-    return this.timeline.markets();
-  }
-  async fetchTicker(symbol: string): Promise<Ticker> {
-    return this.timeline.fetchTicker(symbol);
-  }
-  async fetchOrderBookTop(symbol: string): Promise<OrderBookTop> {
-    return this.timeline.fetchOrderBookTop(symbol);
-  }
-  async fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
-    return this.timeline.fetchOHLCV(symbol, timeframe, since, limit);
-  }
-  watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick> {
-    return this.timeline.watchTicks(symbol, signal);
-  }
-  watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
-    return this.timeline.watchCandles(symbol, timeframe, signal);
-  }
-
-  /** True once the run has played all its data or was stopped: streams ended for good. */
-  get exhausted(): boolean {
-    return this.timeline.isFinished;
-  }
-
-  pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
-    return this.timeline.pushTicks(symbol, onTick, signal);
-  }
-
-  pushCandles(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void> {
-    return this.timeline.pushCandles(symbol, timeframe, onCandle, signal);
-  }
-  async close(): Promise<void> {
-    this.stop();
   }
 }
