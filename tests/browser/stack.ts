@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, createSystem, parseConfig, type Envelope, type TradebusSystem } from '@tradebus/core';
 import { PaperExchange, ReplayProvider } from '@tradebus/providers';
-import { createApiApp, SystemMetrics, waitUntilIdle, type ApiDataSource } from '@tradebus/agent-main';
+import { createApiApp, holdUntilIdle, SystemMetrics, waitUntilIdle, type ApiDataSource } from '@tradebus/agent-main';
 import { agent as priceWatchdog } from '@tradebus/agent-price-watchdog';
 import { agent as strategyRunner } from '@tradebus/agent-strategy-runner';
 import { agent as tradeManager, type TradeManagerAgent } from '@tradebus/agent-trade-manager';
@@ -122,7 +122,6 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
 
   const manager = system.agent<TradeManagerAgent>('manager');
   let running: Promise<unknown> | undefined;
-  let finished = false;
   // The same wait the backtest engine uses: every agent's queue empty and no file or network work pending.
   const idle = async (): Promise<void> => void (await waitUntilIdle(system));
 
@@ -134,36 +133,25 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
     manager,
     journal,
     async play(bars = Number.POSITIVE_INFINITY) {
-      // The replay pauses on every candle and resumes once the candle is on the bus and every
-      // agent is done with it, so nothing is still being decided when the clock moves on.
-      const limit = bars * SYMBOLS.length;
-      let fed = 0;
-      let published = 0;
+      // The replay is held after every moment until every agent is done with it (as the launcher
+      // holds one), and paused after `bars` moments, so nothing is still being decided when the
+      // test looks.
+      const gate = holdUntilIdle(replay, system);
+      let moments = 0;
+      let reached!: () => void;
+      const limit = new Promise<void>((resolve) => (reached = resolve));
       const unlisten = replay.feed.addListener({
-        candle: () => {
+        step: () => {
+          if (++moments < bars) return;
           replay.pause();
-          fed++;
+          reached();
         },
       });
-      const sub = system.bus.subscribe('candle.closed', () => void published++);
-      if (running === undefined) running = replay.start().finally(() => (finished = true));
+      if (running === undefined) running = replay.start();
       else replay.resume();
-      let resumed = 0;
-      let spins = 0;
-      while (!finished) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        // A candle the watchdog does not publish (a repeat) must not stall the replay.
-        if (fed > resumed && (published >= fed || ++spins > 1_000)) {
-          await idle();
-          resumed = fed;
-          spins = 0;
-          if (fed >= limit) break;
-          replay.resume();
-        }
-      }
-      if (finished) await running;
-      sub.unsubscribe();
+      await Promise.race([limit, running]);
       unlisten();
+      gate.release();
       await idle();
     },
     async stop() {

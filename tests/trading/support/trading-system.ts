@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, createSystem, type BuiltinEvents, type Envelope, type StateStore, type TradebusSystem } from '@tradebus/core';
 import { PaperExchange, ReplayProvider } from '@tradebus/providers';
-import { waitUntilIdle } from '@tradebus/agent-main';
+import { holdUntilIdle, waitUntilIdle } from '@tradebus/agent-main';
 import { agent as priceWatchdog } from '@tradebus/agent-price-watchdog';
 import { agent as strategyRunner } from '@tradebus/agent-strategy-runner';
 import { agent as tradeManager, type TradeManagerAgent, type TradeManagerConfigInput } from '@tradebus/agent-trade-manager';
@@ -109,34 +109,14 @@ export async function startTradingRun(options: {
     sync,
     idle,
     async play() {
-      // Each bar pauses the replay; it resumes once the bar is on the bus and every agent has
-      // finished with it, so nothing is still being decided when the clock moves on.
-      let fed = 0;
-      let published = 0;
-      const unlisten = replay.feed.addListener({
-        candle: () => {
-          replay.pause();
-          fed++;
-        },
-      });
-      const sub = system.bus.subscribe('candle.closed', () => void published++);
-      let finished = false;
-      const done = replay.start().finally(() => (finished = true));
-      let resumed = 0;
-      let spins = 0;
-      while (!finished) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        // A bar the watchdog does not publish (a repeat) must not stall the replay.
-        if (fed > resumed && (published >= fed || ++spins > 1_000)) {
-          await idle();
-          resumed = fed;
-          spins = 0;
-          replay.resume();
-        }
+      // Held after every moment until every agent is done with it, as the launcher holds a
+      // replay, so nothing is still being decided when the clock moves on.
+      const gate = holdUntilIdle(replay, system);
+      try {
+        await replay.start();
+      } finally {
+        gate.release();
       }
-      await done;
-      sub.unsubscribe();
-      unlisten();
       await idle();
     },
     stop: async () => {
