@@ -221,7 +221,7 @@ const bench: BenchModule = {
     `${FILES.length} symbols of real Binance 5-minute candles (the shared ohlcv files, each laid end to end, every other copy backwards, ` +
     `to ${BARS_PER_SYMBOL.toLocaleString('en')} bars per symbol: ${(FILES.length * BARS_PER_SYMBOL).toLocaleString('en')} candles), ` +
     'one EMA-cross strategy, run by `runBacktest`: replay provider → price-watchdog → strategy-runner → trade-manager → trade-executor → paper exchange ' +
-    `on a virtual clock, the replay held after every bar time (ten candles) until the agents are idle. The rate counts the whole runBacktest call, loading the files included; the notes give the playing rate alone. The run stops after ${PIPELINE_BUDGET_MS / 1000} s of wall time and the rate is ` +
+    `on a virtual clock, the replay held after every bar time (ten candles) until the agents are idle. Each configuration runs in a process of its own. The rate counts the whole runBacktest call, loading the files included; the notes give the playing rate alone. The run stops after ${PIPELINE_BUDGET_MS / 1000} s of wall time and the rate is ` +
     'measured over the candles played by then. The peer is a plain loop over the same candles computing the same indicators (the @tradebus/indicators ' +
     'EMA and ATR) and the same cross signals, with no bus, agents, orders or accounting; its signal count over the same candles is checked against ' +
     "the strategy-runner's. Peak memory is the process RSS sampled during the pipeline run.",
