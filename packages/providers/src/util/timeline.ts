@@ -217,10 +217,7 @@ export class MarketTimeline {
   /** `watchTicks`, pushed: see MarketDataProvider.pushTicks. */
   pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
     const consumer = new PushConsumer<Tick>(onTick, signal);
-    const set = this.addTickConsumer(symbol, consumer, signal);
-    const remove = (): void => void set.delete(consumer);
-    consumer.ended.then(remove, remove);
-    return consumer.ended;
+    return untilEnded(consumer, this.addTickConsumer(symbol, consumer, signal));
   }
 
   watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
@@ -232,10 +229,7 @@ export class MarketTimeline {
   /** `watchCandles`, pushed: see MarketDataProvider.pushCandles. */
   pushCandles(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void> {
     const consumer = new PushConsumer<Candle>(onCandle, signal);
-    const set = this.addCandleConsumer(symbol, timeframe, consumer, signal);
-    const remove = (): void => void set.delete(consumer);
-    consumer.ended.then(remove, remove);
-    return consumer.ended;
+    return untilEnded(consumer, this.addCandleConsumer(symbol, timeframe, consumer, signal));
   }
 
   private addTickConsumer(symbol: string, consumer: Consumer<Tick>, signal: AbortSignal): Set<Consumer<Tick>> {
@@ -310,12 +304,13 @@ export class MarketTimeline {
     let simAnchor = 0;
     const sync = Symbol.iterator in records ? (records as Iterable<TimelineRecord>)[Symbol.iterator]() : undefined;
     const async = sync === undefined ? (records as AsyncIterable<TimelineRecord>)[Symbol.asyncIterator]() : undefined;
-    const pull = async (): Promise<TimelineRecord | undefined> => {
-      const r = sync !== undefined ? sync.next() : await async!.next();
+    // A plain iterable (the replay's own) is read without an await per record.
+    const pullAsync = async (): Promise<TimelineRecord | undefined> => {
+      const r = await async!.next();
       return r.done === true ? undefined : r.value;
     };
     try {
-      let record = sync !== undefined ? pullSync(sync) : await pull();
+      let record = sync !== undefined ? pullSync(sync) : await pullAsync();
       while (record !== undefined) {
         if (this.stopRequested) {
           summary.stopped = true;
@@ -341,8 +336,8 @@ export class MarketTimeline {
           if (wait > 0) await wallSleep(wait);
         }
         if (this.builders > 0) await this.closeBuiltBarsUntil(time);
-        if (this.clock instanceof VirtualClock) this.clock.advanceTo(time);
-        else await this.moveClockTo(time);
+        const moving = this.moveClockTo(time);
+        if (moving !== undefined) await moving;
         summary.firstTime ??= time;
         summary.lastTime = time;
         // Every record of this moment goes out before anyone is waited for.
@@ -351,7 +346,7 @@ export class MarketTimeline {
           if (record.kind === 'candle') summary.candles++;
           else summary.ticks++;
           this.dispatch(record);
-          record = sync !== undefined ? pullSync(sync) : await pull();
+          record = sync !== undefined ? pullSync(sync) : await pullAsync();
         } while (record !== undefined && record.time === time && !this.stopRequested);
         await this.settle(time);
       }
@@ -388,14 +383,16 @@ export class MarketTimeline {
     }
   }
 
-  private async moveClockTo(time: number): Promise<void> {
+  /** Moves a virtual clock at once; waits for a wall clock to get there. */
+  private moveClockTo(time: number): Promise<void> | undefined {
     if (this.clock instanceof VirtualClock) {
       this.clock.advanceTo(time);
-      return;
+      return undefined;
     }
     const wait = time - this.clock.now();
-    if (wait > 0) await this.clock.sleep(wait);
+    return wait > 0 ? this.clock.sleep(wait) : undefined;
   }
+
 
   /** Bars built from finer data close at their end time, before anything later is emitted. */
   private async closeBuiltBarsUntil(time: number): Promise<void> {
@@ -626,4 +623,11 @@ export class NoDataYetError extends TradebusError {
 function pullSync(iterator: Iterator<TimelineRecord>): TimelineRecord | undefined {
   const r = iterator.next();
   return r.done === true ? undefined : r.value;
+}
+
+/** A pushed stream leaves its consumer set when it ends (a failed listener included); resolves then. */
+function untilEnded<T>(consumer: PushConsumer<T>, set: Set<Consumer<T>>): Promise<void> {
+  const remove = (): void => void set.delete(consumer);
+  consumer.ended.then(remove, remove);
+  return consumer.ended;
 }
