@@ -199,6 +199,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
   }
 
   private async runFeed(feed: Feed, signal: AbortSignal): Promise<void> {
+    const provider = this.provider;
     const backoff = new Backoff(this.config.reconnect, `${this.id}:${feed.key}`);
     // After a restart with a remembered last bar, the bars closed while the agent was down are due first.
     let catchUp = feed.kind === 'candles' && feed.lastClosed !== undefined;
@@ -207,40 +208,30 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
         if (feed.kind === 'candles') {
           if (catchUp) await this.backfill(feed, undefined, signal);
           catchUp = false;
-          const push = this.provider.pushCandles;
-          if (push !== undefined) {
-            // An in-process source calls back as it plays: no await per bar.
-            await push.call(this.provider, feed.symbol, feed.timeframe, (candle) => {
+          await follow(
+            provider.pushCandles && ((on) => provider.pushCandles!(feed.symbol, feed.timeframe, on, signal)),
+            () => provider.watchCandles(feed.symbol, feed.timeframe, signal),
+            (candle) => {
               if (signal.aborted) return undefined;
               backoff.reset();
               return this.onCandle(feed, candle, signal);
-            }, signal);
-          } else {
-            for await (const candle of this.provider.watchCandles(feed.symbol, feed.timeframe, signal)) {
-              if (signal.aborted) return;
-              backoff.reset();
-              const backfilling = this.onCandle(feed, candle, signal);
-              if (backfilling !== undefined) await backfilling;
-            }
-          }
+            },
+            signal,
+          );
         } else {
-          const push = this.provider.pushTicks;
-          if (push !== undefined) {
-            await push.call(this.provider, feed.symbol, (tick) => {
+          await follow(
+            provider.pushTicks && ((on) => provider.pushTicks!(feed.symbol, on, signal)),
+            () => provider.watchTicks(feed.symbol, signal),
+            (tick) => {
               if (signal.aborted) return;
               backoff.reset();
               this.onTick(feed, tick);
-            }, signal);
-          } else {
-            for await (const tick of this.provider.watchTicks(feed.symbol, signal)) {
-              if (signal.aborted) return;
-              backoff.reset();
-              this.onTick(feed, tick);
-            }
-          }
+            },
+            signal,
+          );
         }
         if (signal.aborted) return;
-        if (this.provider.exhausted === true) {
+        if (provider.exhausted === true) {
           // A replay that played all its data: nothing more will come, and nothing went wrong.
           this.logger.info({ feed: feed.key }, 'market data source has played all its data; feed closed');
           return;
@@ -492,6 +483,25 @@ function toPayload(feed: CandleFeed, bar: z.output<typeof providerCandleSchema>)
     close: bar.close,
     volume: bar.volume,
   };
+}
+
+/**
+ * Hands every item of a stream to `handle`: pushed by the provider when it can (an in-process
+ * source calls back as it plays, no await per item), else read from its async iterator. A promise
+ * `handle` returns (a backfill) is waited for before the next item. Resolves when the stream ends.
+ */
+async function follow<T>(
+  push: ((handle: (item: T) => void | Promise<void>) => Promise<void>) | undefined,
+  watch: () => AsyncIterable<T>,
+  handle: (item: T) => void | Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  if (push !== undefined) return push(handle);
+  for await (const item of watch()) {
+    if (signal.aborted) return;
+    const pending = handle(item);
+    if (pending !== undefined) await pending;
+  }
 }
 
 function stateKey(feedKey: string): string {
