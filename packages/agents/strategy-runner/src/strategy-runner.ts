@@ -60,7 +60,7 @@ export interface SeriesReport {
  */
 export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   private provider!: MarketDataProvider;
-  private readonly seriesByKey = new Map<string, Series>();
+  private readonly seriesList: Series[] = [];
   /** The same series by symbol, then timeframe: looked up on every bar without building a key string. */
   private readonly seriesBySymbol = new Map<string, Map<string, Series>>();
   private readonly failingStrategies = new Set<string>();
@@ -73,7 +73,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 
   series(): SeriesReport[] {
-    return [...this.seriesByKey.values()].map((s) => ({
+    return this.seriesList.map((s) => ({
       key: s.key,
       symbol: s.symbol,
       timeframe: s.timeframe,
@@ -92,7 +92,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     const symbols = await resolveSymbols(this.provider, this.config.symbols, (err) =>
       this.logger.warn({ err: toError(err) }, 'market list unavailable; using the configured symbols in canonical form'),
     );
-    this.seriesByKey.clear();
+    this.seriesList.length = 0;
     this.seriesBySymbol.clear();
     this.failingStrategies.clear();
     // Fresh strategy instances on every start: their state is rebuilt from history, never half-kept.
@@ -119,7 +119,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
           indicatorTimer: undefined,
           latestBar: undefined,
         };
-        this.seriesByKey.set(key, series);
+        this.seriesList.push(series);
         let byTimeframe = this.seriesBySymbol.get(symbol);
         if (byTimeframe === undefined) this.seriesBySymbol.set(symbol, (byTimeframe = new Map()));
         byTimeframe.set(timeframe, series);
@@ -132,7 +132,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     this.subscribe('candle.closed', (envelope) => this.onClosed(envelope.payload, envelope));
     if (this.config.formingSignals) this.subscribe('candle.updated', (envelope) => this.onForming(envelope.payload, envelope));
     if (this.config.ticks) this.subscribe('price.tick', (envelope) => this.onTick(envelope.payload, envelope));
-    for (const series of this.seriesByKey.values()) {
+    for (const series of this.seriesList) {
       this.background(`warmup ${series.key}`, (signal) => this.warmUp(series, signal));
     }
   }
@@ -176,7 +176,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
 
   private onTick(tick: BuiltinEvents['price.tick'], envelope: Envelope): void {
     if (!Number.isFinite(tick.price) || !Number.isFinite(tick.timestamp)) return;
-    for (const series of this.seriesByKey.values()) {
+    for (const series of this.seriesList) {
       if (series.symbol !== tick.symbol || !series.ready) continue;
       for (const strategy of series.strategies) this.publishSignals(strategy, () => strategy.onTick(tick), envelope, series);
     }
