@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 
 /**
- * A fast yes-path for zod validation on the hot path of a transport.
+ * A fast yes-path for zod validation on hot paths: a transport's inbound events, a provider's bars.
  *
  * Checking every inbound event with `schema.safeParse` costs about a microsecond per event, as
  * much as the JSON parse itself. Most events are valid, and for the plain-data schemas of an event
