@@ -9,7 +9,6 @@ import {
   createSystem,
   formatMessage,
   type BuiltinEvents,
-  type BaseAgent,
   type Logger,
   type TradebusSystem,
 } from '@tradebus/core';
@@ -358,23 +357,19 @@ const QUICK_HOPS = 4;
  * knowing (a floating promise) is not waited for there: agents track what they start.
  */
 function idleProbe(system: TradebusSystem): (maxTurns: number, quick: boolean) => Promise<boolean> {
-  let agents: Array<BaseAgent<any, any>> | undefined;
-  let queued: Quiescent[] = [];
+  let queued: Quiescent[] | undefined;
   let allReportIdle = false;
-  const events = (): number => {
-    let n = system.bus.stats.eventsOut;
-    for (const a of agents!) n += a.metrics.eventsOut;
-    return n;
-  };
   const quiet = (): boolean => {
     if (!allReportIdle || system.pendingHandlers > 0) return false;
-    for (const a of queued) if (!a.isIdle!()) return false;
+    for (const a of queued!) if (!a.isIdle!()) return false;
     return !busyResources();
   };
   return async (maxTurns, quick) => {
-    if (agents === undefined) {
-      agents = system.supervisor.list().map((a) => system.agent(a.id));
-      queued = agents.map((a): unknown => a).filter(isQuiescent);
+    if (queued === undefined) {
+      queued = system.supervisor
+        .list()
+        .map((a): unknown => system.agent(a.id))
+        .filter(isQuiescent);
       allReportIdle = queued.every((a) => typeof a.isIdle === 'function');
     }
     if (quick) {
@@ -392,9 +387,9 @@ function idleProbe(system: TradebusSystem): (maxTurns: number, quick: boolean) =
       if (busyResources() || system.pendingHandlers > 0) continue;
       if (!waited) return true;
       // whenIdle may have let more work in: one more turn confirms nothing is left.
-      const before = events();
+      const before = busEvents(system);
       await immediate();
-      if (events() === before && !busyResources()) return true;
+      if (busEvents(system) === before && !busyResources()) return true;
     }
     return false;
   };
