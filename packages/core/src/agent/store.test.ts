@@ -36,6 +36,7 @@ describe('MemoryStateStore', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     await expect(store.set('x', cyclic)).rejects.toThrow(/circular/i);
+    await expect(store.set('x', () => 1)).rejects.toThrow("State 'x' cannot be stored as JSON: it is a function; store plain data.");
     expect(await store.get('x')).toEqual({ a: 1 });
   });
 });

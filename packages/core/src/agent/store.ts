@@ -1,3 +1,5 @@
+import { jsonCopy } from '../json-copy.js';
+
 /**
  * Per-agent durable key-value state (positions, open orders, risk state...). The data layer
  * provides a file-backed implementation; `MemoryStateStore` serves tests and stateless agents.
@@ -12,26 +14,25 @@ export interface StateStore {
 const SETTLED = Promise.resolve();
 
 export class MemoryStateStore implements StateStore {
-  /** Objects as JSON text, so callers never share (and mutate) a stored object, as with a real store; plain values as they are. */
-  private readonly data = new Map<string, StoredJson | string | number | boolean | null>();
+  /** Copies of what was set, as a file store would read them back: callers never share (and mutate) a stored object. */
+  private readonly data = new Map<string, unknown>();
 
   async get<T>(key: string): Promise<T | undefined> {
     const stored = this.data.get(key);
-    if (stored instanceof StoredJson) return JSON.parse(stored.text) as T;
-    return stored as T | undefined;
+    // Stored values are plain JSON data already: copying them again is the direct path.
+    return typeof stored === 'object' && stored !== null ? (jsonCopy(stored) as T) : (stored as T | undefined);
   }
 
   set<T>(key: string, value: T): Promise<void> {
     // Not async: agents write on every bar, and one settled promise serves every write.
     try {
-      // A finite number, string, boolean or null reads back the same without a JSON round trip.
-      if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) {
-        this.data.set(key, value as string | number | boolean | null);
-      } else {
-        const text = JSON.stringify(value);
-        if (text === undefined) this.data.delete(key);
-        else this.data.set(key, new StoredJson(text));
+      if (value === undefined) {
+        this.data.delete(key);
+        return SETTLED;
       }
+      const copy = jsonCopy(value);
+      if (copy === undefined) throw new TypeError(`State '${key}' cannot be stored as JSON: it is a ${typeof value}; store plain data.`);
+      this.data.set(key, copy);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -45,8 +46,4 @@ export class MemoryStateStore implements StateStore {
   async keys(): Promise<string[]> {
     return [...this.data.keys()];
   }
-}
-
-class StoredJson {
-  constructor(readonly text: string) {}
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Low } from 'lowdb';
 import { z } from 'zod';
 import type { StateStore } from '../agent/store.js';
+import { jsonCopy } from '../json-copy.js';
 import { DataCorruptedError } from './errors.js';
 import { openDocument, type DurableJsonFile, type DurableJsonFileOptions } from './durable-file.js';
 import { decodeFileKey, encodeFileKey, isNotFound } from './fs-utils.js';
@@ -45,7 +46,7 @@ export class DocumentStateStore implements StateStore {
   async get<T = unknown>(key: string): Promise<T | undefined> {
     const { db } = await this.load();
     const value = db.data.values[key];
-    return value === undefined ? undefined : (structuredClone(value) as T);
+    return value === undefined ? undefined : (jsonCopy(value) as T);
   }
 
   async set<T = unknown>(key: string, value: T): Promise<void> {
@@ -53,9 +54,9 @@ export class DocumentStateStore implements StateStore {
     if (value === undefined) {
       delete db.data.values[key];
     } else {
-      const json = JSON.stringify(value);
-      if (json === undefined) throw new TypeError(`State '${key}' of agent '${this.agentId}' cannot be stored as JSON.`);
-      db.data.values[key] = JSON.parse(json) as unknown;
+      const copy = jsonCopy(value);
+      if (copy === undefined) throw new TypeError(`State '${key}' of agent '${this.agentId}' cannot be stored as JSON: it is a ${typeof value}; store plain data.`);
+      db.data.values[key] = copy;
     }
     await db.write();
   }
