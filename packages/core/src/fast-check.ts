@@ -219,7 +219,8 @@ function emit(g: Generator, schema: z.ZodType, x: string): void {
         if (fieldDef.type === 'optional') {
           g.lines.push(`if (${value} !== undefined) {`, `${present}++;`);
           emit(g, fieldDef.innerType!, value);
-          g.lines.push('}');
+          // zod keeps a key that is there with undefined (\`{ price: undefined }\`): it counts as present.
+          g.lines.push(`} else if (Object.hasOwn(${x}, ${JSON.stringify(key)})) ${present}++;`);
         } else {
           g.fail(`${value} === undefined`);
           g.lines.push(`${present}++;`);

@@ -1,4 +1,4 @@
-import { BaseAgent, TradebusError, builtinEvents, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, TradebusError, builtinEvents, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle } from '@tradebus/core';
 import {
   orderUpdateFields,
   type Candle,
@@ -44,6 +44,8 @@ interface MarketDataSink {
 
 const KEY_PREFIX = 'order:';
 const requestSchema = builtinEvents['order.requested'];
+// Every order passes here; a well-formed one without zod (which still explains every refusal).
+const parseRequest = fastSafeParse(requestSchema);
 const cancelSchema = builtinEvents['order.cancel_requested'];
 
 /** Buckets per venue object: executors sharing a provider share its limit. */
@@ -214,7 +216,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   // ---------------------------------------------------------------- intents
 
   private async onRequest(payload: OrderRequest): Promise<void> {
-    const parsed = requestSchema.safeParse(payload);
+    const parsed = parseRequest(payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       this.alert('error', 'ORDER_REQUEST_INVALID', `Refused an invalid order.requested: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? ''}`, {

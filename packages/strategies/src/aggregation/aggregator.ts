@@ -1,4 +1,4 @@
-import { builtinEvents, formatZodIssues } from '@tradebus/core';
+import { builtinEvents, fastSafeParse, formatZodIssues } from '@tradebus/core';
 import { z } from 'zod';
 import { StrategyConfigError } from '../errors.js';
 import type { Signal, SignalSide } from '../types.js';
@@ -134,7 +134,8 @@ export interface AggregationContext {
   regime?: RegimeSource;
 }
 
-const signalSchema = builtinEvents['signal.generated'];
+// Every signal is screened: a well-formed one without zod (which still explains every refusal).
+const parseSignal = fastSafeParse(builtinEvents['signal.generated']);
 
 /**
  * Turns one batch of signals (for example everything published for one bar close) into decisions.
@@ -208,7 +209,7 @@ export class SignalAggregator {
 
   /** Structural checks that do not depend on other signals. */
   private screen(d: SignalDecision, context: AggregationContext): boolean {
-    const parsed = signalSchema.safeParse(d.signal);
+    const parsed = parseSignal(d.signal);
     if (!parsed.success) {
       const issues = formatZodIssues(parsed.error.issues).map((i) => `${i.path || '(root)'} ${i.message}`);
       return drop(d, 'validation', `not a valid signal.generated payload: ${issues.join('; ')}`);

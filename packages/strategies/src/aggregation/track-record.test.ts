@@ -104,6 +104,13 @@ describe('TrackRecord', () => {
     expect(record.strategies()).toEqual(['s']);
   });
 
+  test('keeps only the fields it needs from a whole trade.closed payload', () => {
+    const record = new TrackRecord({ window: 3 });
+    const closed = trade('s', 1, 2.5, 100);
+    expect(record.record(closed)).toBe(true);
+    expect(record.toJSON().strategies.s).toStrictEqual([{ tradeId: 's-1', symbol: 'ETH/USDT', side: 'long', pnl: closed.pnl, pnlPct: 2.5, closedAt: 100 }]);
+  });
+
   test('keeps the most recent `window` trades, whatever order they arrive in', () => {
     const record = new TrackRecord({ window: 3 });
     record.record(trade('s', 1, 1, 100));

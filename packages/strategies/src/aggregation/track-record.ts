@@ -1,3 +1,4 @@
+import { fastSafeParse } from '@tradebus/core';
 import { z } from 'zod';
 import { StrategyConfigError, TrackRecordFormatError } from '../errors.js';
 
@@ -33,6 +34,8 @@ export const closedTradeSchema = z.object({
 });
 
 export type ClosedTrade = z.input<typeof closedTradeSchema>;
+
+const parseClosedTrade = fastSafeParse(closedTradeSchema, { ignoreExtraKeys: true });
 
 interface RecordedTrade {
   tradeId: string;
@@ -115,7 +118,7 @@ export class TrackRecord {
    * malformed trade.
    */
   record(trade: ClosedTrade): boolean {
-    const parsed = closedTradeSchema.safeParse(trade);
+    const parsed = parseClosedTrade(trade);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new TrackRecordFormatError(
@@ -123,9 +126,10 @@ export class TrackRecord {
         { cause: parsed.error },
       );
     }
-    const { strategyId, ...rest } = parsed.data;
+    // Only the fields a record keeps: callers pass the whole trade.closed payload.
+    const { strategyId, tradeId, symbol, side, pnl, pnlPct, closedAt } = parsed.data;
     if (strategyId === undefined) return false;
-    return this.insert(strategyId, rest);
+    return this.insert(strategyId, { tradeId, symbol, side, pnl, pnlPct, closedAt });
   }
 
   stats(strategyId: string): StrategyStats {
