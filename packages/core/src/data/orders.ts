@@ -36,10 +36,47 @@ const checkpointSchema = z.object({
 });
 type Checkpoint = z.output<typeof checkpointSchema>;
 
-/** Terminal orders kept in memory for late updates and fast lookups. */
+/** Finished orders kept in memory for late updates and fast lookups (more while they are recent). */
 const RECENT_LIMIT = 1000;
 /** Durable updates between two checkpoints. */
 const CHECKPOINT_EVERY = 500;
+/**
+ * How far before its request time an order's records are looked for when they are no longer in
+ * memory. Every record of an order is stamped at or after its request (the margin covers clock
+ * skew between processes and venues), so a request delivered again finds them by reading only
+ * the log's last minutes, not the whole order history, as every new order would otherwise do.
+ */
+const LOOKUP_MARGIN_MS = 10 * 60 * 1000;
+
+/** A write applied in memory and handed to the log; `durable` settles once the log has it on disk. */
+interface Applied<T> {
+  durable: Promise<T>;
+}
+
+function requestedRecord(req: BuiltinEvents['order.requested']): OrderRecord {
+  const record: OrderRecord = {
+    clientOrderId: req.clientOrderId,
+    symbol: req.symbol,
+    side: req.side,
+    type: req.type,
+    status: 'requested',
+    quantity: req.quantity,
+    filledQuantity: 0,
+    price: req.price,
+    stopPrice: req.stopPrice,
+    reduceOnly: req.reduceOnly,
+    purpose: req.purpose,
+    tradeId: req.tradeId,
+    strategyId: req.strategyId,
+    signalId: req.signalId,
+    timeInForce: req.timeInForce,
+    fills: [],
+    fee: 0,
+    timestamp: req.timestamp,
+    createdAt: req.timestamp,
+  };
+  return withoutUndefined(record) as OrderRecord;
+}
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
   const out: Partial<T> = {};
@@ -75,14 +112,14 @@ export function mergeOrder(previous: OrderRecord | undefined, update: OrderUpdat
  * records after it.
  */
 export class LogOrderRepository implements OrderRepository {
-  private readonly open = new Map<string, OrderRecord>();
-  private readonly recent = new Map<string, OrderRecord>();
+  private readonly live = new OrderMaps();
   // What is durable: the checkpoint must never claim a state whose log record could still be lost.
-  private readonly durableOpen = new Map<string, OrderRecord>();
-  private readonly durableRecent = new Map<string, OrderRecord>();
+  private readonly durable = new OrderMaps();
   private durableSeq = 0;
   private sinceCheckpoint = 0;
   private checkpointWrite: Promise<void> | undefined;
+  /** Settles once the last write that had to wait for a lookup has been applied. */
+  private intake: Promise<void> | undefined;
 
   private constructor(
     private readonly log: SegmentLog,
@@ -127,56 +164,82 @@ export class LogOrderRepository implements OrderRepository {
       this.apply(r.data, r.seq);
       replayed++;
     }
+    // Orders of earlier runs that are not in memory are at most as new as the newest record.
+    this.live.droppedUpTo = Math.max(this.live.droppedUpTo, this.log.stats().newestTs);
     this.durableSeq = Math.max(start, lastSeq);
     if (replayed >= CHECKPOINT_EVERY || !parsed.success) await this.writeCheckpoint();
   }
 
   /** Applies a durable record (recovery) to both the live and the durable maps. */
   private apply(record: OrderRecord, seq: number): void {
-    place(this.open, this.recent, record);
-    place(this.durableOpen, this.durableRecent, record);
+    this.live.place(record);
+    this.durable.place(record);
     if (seq > this.durableSeq) this.durableSeq = seq;
   }
 
-  async upsert(update: OrderUpdate): Promise<OrderRecord> {
-    const valid = validateRecord(orderUpdateSchema, update, `order update '${update?.clientOrderId ?? '?'}'`);
-    const previous = this.open.get(valid.clientOrderId) ?? this.recent.get(valid.clientOrderId);
-    return this.store(mergeOrder(previous, valid));
+  upsert(update: OrderUpdate): Promise<OrderRecord> {
+    return this.inOrder(() => {
+      const valid = validateRecord(orderUpdateSchema, update, `order update '${update?.clientOrderId ?? '?'}'`);
+      return { durable: this.store(mergeOrder(this.live.get(valid.clientOrderId), valid)) };
+    });
   }
 
-  async recordRequested(request: BuiltinEvents['order.requested']): Promise<OrderRecord> {
-    const req = validateRecord(builtinEvents['order.requested'], request, `order request '${request?.clientOrderId ?? '?'}'`);
-    const existing = await this.get(req.clientOrderId);
-    if (existing !== undefined) return existing;
-    const record: OrderRecord = {
-      clientOrderId: req.clientOrderId,
-      symbol: req.symbol,
-      side: req.side,
-      type: req.type,
-      status: 'requested',
-      quantity: req.quantity,
-      filledQuantity: 0,
-      price: req.price,
-      stopPrice: req.stopPrice,
-      reduceOnly: req.reduceOnly,
-      purpose: req.purpose,
-      tradeId: req.tradeId,
-      strategyId: req.strategyId,
-      signalId: req.signalId,
-      timeInForce: req.timeInForce,
-      fills: [],
-      fee: 0,
-      timestamp: req.timestamp,
-      createdAt: req.timestamp,
-    };
-    return this.store(withoutUndefined(record) as OrderRecord);
+  recordRequested(request: BuiltinEvents['order.requested']): Promise<OrderRecord> {
+    return this.inOrder(() => {
+      const req = validateRecord(builtinEvents['order.requested'], request, `order request '${request?.clientOrderId ?? '?'}'`);
+      const known = this.live.get(req.clientOrderId);
+      if (known !== undefined) return { durable: Promise.resolve(structuredClone(known)) };
+      // Its records are stamped no earlier than the request (give or take clock skew): when no
+      // order that new has left memory, an order not in memory is new, and the log is not read.
+      const since = req.timestamp - LOOKUP_MARGIN_MS;
+      if (since > this.live.droppedUpTo) return { durable: this.store(requestedRecord(req)) };
+      return this.findInLog(req.clientOrderId, since).then((found) => ({
+        durable: found !== undefined ? Promise.resolve(found) : this.store(requestedRecord(req)),
+      }));
+    });
+  }
+
+  /**
+   * Applies writes in call order. A write whose lookup reads the log holds back the writes after
+   * it until it has been applied; each caller awaits durability on its own, so pipelined writes
+   * share the log's syncs.
+   */
+  private inOrder<T>(apply: () => Applied<T> | Promise<Applied<T>>): Promise<T> {
+    const before = this.intake;
+    let applied: Applied<T> | Promise<Applied<T>>;
+    if (before === undefined) {
+      try {
+        applied = apply();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (!(applied instanceof Promise)) return applied.durable;
+    } else {
+      applied = before.then(apply);
+    }
+    const settled = applied.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.intake = settled;
+    void settled.then(() => {
+      if (this.intake === settled) this.intake = undefined;
+    });
+    return applied.then((a) => a.durable);
+  }
+
+  private async findInLog(clientOrderId: string, since: number): Promise<OrderRecord | undefined> {
+    for await (const r of this.log.scan<OrderRecord>({ order: 'desc', since, contains: idField(clientOrderId) })) {
+      if (r.data.clientOrderId === clientOrderId) return r.data;
+    }
+    return undefined;
   }
 
   private async store(record: OrderRecord): Promise<OrderRecord> {
-    place(this.open, this.recent, record);
+    this.live.place(record);
     const seq = await this.log.append(record.symbol, record.timestamp, record);
     // Acknowledgements arrive in seq order, so the durable maps follow the log exactly.
-    place(this.durableOpen, this.durableRecent, record);
+    this.durable.place(record);
     this.durableSeq = seq;
     if (++this.sinceCheckpoint >= CHECKPOINT_EVERY && this.checkpointWrite === undefined) {
       this.checkpointWrite = this.writeCheckpoint()
@@ -191,14 +254,14 @@ export class LogOrderRepository implements OrderRepository {
     this.checkpoint.db.data = {
       version: 1,
       seq: this.durableSeq,
-      open: [...this.durableOpen.values()],
-      recent: [...this.durableRecent.values()],
+      open: [...this.durable.open.values()],
+      recent: [...this.durable.recent.values()],
     };
     await this.checkpoint.db.write();
   }
 
   async get(clientOrderId: string): Promise<OrderRecord | undefined> {
-    const known = this.open.get(clientOrderId) ?? this.recent.get(clientOrderId);
+    const known = this.live.get(clientOrderId);
     if (known !== undefined) return structuredClone(known);
     for await (const r of this.log.scan<OrderRecord>({ order: 'desc', contains: idField(clientOrderId) })) {
       if (r.data.clientOrderId === clientOrderId) return r.data;
@@ -208,7 +271,7 @@ export class LogOrderRepository implements OrderRepository {
 
   async listOpen(filter: { symbol?: string | undefined } = {}): Promise<OrderRecord[]> {
     const out: OrderRecord[] = [];
-    for (const o of this.open.values()) if (filter.symbol === undefined || o.symbol === filter.symbol) out.push(structuredClone(o));
+    for (const o of this.live.open.values()) if (filter.symbol === undefined || o.symbol === filter.symbol) out.push(structuredClone(o));
     return out.sort((a, b) => a.createdAt - b.createdAt);
   }
 
@@ -237,7 +300,7 @@ export class LogOrderRepository implements OrderRepository {
   }
 
   async history(clientOrderId: string): Promise<OrderRecord[]> {
-    const symbol = (this.open.get(clientOrderId) ?? this.recent.get(clientOrderId))?.symbol;
+    const symbol = this.live.get(clientOrderId)?.symbol;
     const out: OrderRecord[] = [];
     for await (const r of this.log.scan<OrderRecord>({ tag: symbol === undefined ? undefined : (t) => t === symbol, order: 'asc', contains: idField(clientOrderId) })) {
       if (r.data.clientOrderId === clientOrderId) out.push(r.data);
@@ -259,15 +322,35 @@ function idField(clientOrderId: string): string {
   return `"clientOrderId":${JSON.stringify(clientOrderId)}`;
 }
 
-function place(open: Map<string, OrderRecord>, recent: Map<string, OrderRecord>, record: OrderRecord): void {
-  const id = record.clientOrderId;
-  if (isTerminalOrderStatus(record.status)) {
-    open.delete(id);
-    recent.delete(id); // re-insert at the end: the map's order is its recency
-    recent.set(id, record);
-    if (recent.size > RECENT_LIMIT) recent.delete(recent.keys().next().value!);
-  } else {
-    recent.delete(id);
-    open.set(id, record);
+/** Open orders and recently finished ones, each by its latest state. */
+class OrderMaps {
+  readonly open = new Map<string, OrderRecord>();
+  /** In order of finishing (re-inserted on each update). */
+  readonly recent = new Map<string, OrderRecord>();
+  /** Newest timestamp of a finished order that left `recent`: any order not here is no newer. */
+  droppedUpTo = Number.NEGATIVE_INFINITY;
+
+  get(clientOrderId: string): OrderRecord | undefined {
+    return this.open.get(clientOrderId) ?? this.recent.get(clientOrderId);
+  }
+
+  place(record: OrderRecord): void {
+    const id = record.clientOrderId;
+    if (!isTerminalOrderStatus(record.status)) {
+      this.recent.delete(id);
+      this.open.set(id, record);
+      return;
+    }
+    this.open.delete(id);
+    this.recent.delete(id);
+    this.recent.set(id, record);
+    // Beyond the limit the oldest leave memory, but none of the last minutes: a request that
+    // comes again soon after (a redelivery) then finds its order here without reading the log.
+    while (this.recent.size > RECENT_LIMIT) {
+      const [oldestId, oldest] = this.recent.entries().next().value!;
+      if (oldest.timestamp >= record.timestamp - LOOKUP_MARGIN_MS) break;
+      this.recent.delete(oldestId);
+      if (oldest.timestamp > this.droppedUpTo) this.droppedUpTo = oldest.timestamp;
+    }
   }
 }

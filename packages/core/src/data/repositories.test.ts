@@ -7,8 +7,10 @@ import { ValidationError } from '../errors.js';
 import type { BuiltinEvents } from '../events/builtin.js';
 import { openDataStore, type DataStore, type DataStoreOptions } from './data-store.js';
 import { mergeOrder } from './orders.js';
+import { SegmentLog } from './segment-log.js';
 import type { CandleRecord, OrderRecord, OrderUpdate, TradeRecord } from './repositories.js';
 
+const MINUTE = 60_000;
 const dirs: string[] = [];
 const stores: DataStore[] = [];
 afterEach(async () => {
@@ -139,11 +141,55 @@ describe('orders', () => {
     expect((await store.orders.query({ until: 1150 })).map((o) => `${o.clientOrderId}:${o.status}`)).toEqual(['b:accepted', 'a:accepted']);
     expect((await store.orders.query({ symbol: 'BTC/USDT', status: ['filled', 'accepted'] })).map((o) => o.clientOrderId)).toEqual(['a']);
     expect((await store.orders.query({ order: 'asc', limit: 2 })).map((o) => o.clientOrderId)).toEqual(['b', 'a']);
-    // Only the latest 1000 closed orders stay in memory; older ones are found in the log.
-    await Promise.all(Array.from({ length: 1001 }, (_, i) => store.orders.upsert(update(`later-${i}`, { status: 'filled', filledQuantity: 2, timestamp: 2000 + i }))));
+    // Only the latest 1000 closed orders stay in memory (more while recent); older ones are found in the log.
+    await Promise.all(Array.from({ length: 1001 }, (_, i) => store.orders.upsert(update(`later-${i}`, { status: 'filled', filledQuantity: 2, timestamp: 2000 + i * MINUTE }))));
     expect((await store.orders.get('c'))?.status).toBe('cancelled');
     expect((await store.orders.history('c')).map((o) => o.status)).toEqual(['cancelled']);
     expect(await store.orders.get('nope')).toBeUndefined();
+  });
+
+  it('applies pipelined writes of one order in call order, also while a request is looked up in the log', async () => {
+    let store = await open();
+    const first = store.orders.recordRequested(request('p1'));
+    const filled = store.orders.upsert(update('p1', { status: 'filled', filledQuantity: 2, timestamp: 950 }));
+    await Promise.all([first, filled]);
+    expect((await store.orders.history('p1')).map((o) => o.status)).toEqual(['requested', 'filled']);
+
+    // After a restart every order of the last minutes may have left memory: a request of that
+    // time is looked up in the log first, and the update sent right behind it waits for it.
+    store = await reopen(store);
+    const scan = vi.spyOn(SegmentLog.prototype, 'scan');
+    const second = store.orders.recordRequested({ ...request('p2'), timestamp: 960 });
+    const secondFilled = store.orders.upsert(update('p2', { status: 'filled', filledQuantity: 2, timestamp: 970 }));
+    expect((await second).status).toBe('requested');
+    expect((await secondFilled).status).toBe('filled');
+    expect(scan).toHaveBeenCalledTimes(1);
+    scan.mockRestore();
+    expect((await store.orders.history('p2')).map((o) => o.status)).toEqual(['requested', 'filled']);
+    expect(await store.orders.listOpen()).toEqual([]);
+  });
+
+  it('finds a request delivered again after its order left memory, and reads no history for a new one', async () => {
+    const store = await open();
+    await store.orders.recordRequested(request('old'));
+    await store.orders.upsert(update('old', { status: 'filled', filledQuantity: 2, timestamp: 1000 }));
+    // 1001 orders finished later, a minute apart: the first ones leave memory.
+    await Promise.all(Array.from({ length: 1001 }, (_, i) => store.orders.upsert(update(`n${i}`, { status: 'filled', filledQuantity: 2, timestamp: 2000 + i * MINUTE }))));
+
+    const scan = vi.spyOn(SegmentLog.prototype, 'scan');
+    const again = await store.orders.recordRequested(request('old'));
+    expect(again).toMatchObject({ clientOrderId: 'old', status: 'filled' });
+    expect(scan).toHaveBeenCalledTimes(1);
+    // Only the records of the minutes around the request are read, not the whole order log.
+    expect(scan.mock.calls[0]![0]?.since).toBeGreaterThan(900 - 60 * MINUTE);
+
+    scan.mockClear();
+    const fresh = await store.orders.recordRequested({ ...request('fresh'), timestamp: 2000 + 1001 * MINUTE });
+    expect(fresh.status).toBe('requested');
+    expect(scan).not.toHaveBeenCalled();
+    scan.mockRestore();
+    expect((await store.orders.history('old')).map((o) => o.status)).toEqual(['requested', 'filled']);
+    expect((await store.orders.listOpen()).map((o) => o.clientOrderId)).toEqual(['fresh']);
   });
 
   it('rejects an invalid order naming the field', async () => {

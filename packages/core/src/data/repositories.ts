@@ -62,6 +62,9 @@ export interface OrderRepository {
   /**
    * Stores an order intent (status `requested`) before it is sent, so a restart knows about it.
    * Idempotent: if the client order id exists, the stored record is returned unchanged.
+   *
+   * Writes of both kinds are applied in call order, also when issued without waiting for the
+   * previous one: callers may pipeline them and still find an order's states in order.
    */
   recordRequested(request: BuiltinEvents['order.requested']): Promise<OrderRecord>;
   get(clientOrderId: string): Promise<OrderRecord | undefined>;

@@ -98,6 +98,8 @@ export interface LogStats {
   records: number;
   firstSeq: number;
   lastSeq: number;
+  /** Newest record timestamp in the log; -Infinity when it is empty. */
+  newestTs: number;
   /** Bytes accepted but not yet handed to the operating system. */
   queuedBytes: number;
   /** Records written but not yet acknowledged (waiting for the next fsync). */
@@ -1027,9 +1029,11 @@ export class SegmentLog {
   stats(): LogStats {
     let bytes = 0;
     let records = 0;
+    let newestTs = Number.NEGATIVE_INFINITY;
     for (const s of this.segments) {
       bytes += s.size;
       records += s.count;
+      if (s.count > 0 && s.maxTs > newestTs) newestTs = s.maxTs;
     }
     const first = this.segments.find((s) => s.count > 0);
     return {
@@ -1038,6 +1042,7 @@ export class SegmentLog {
       records,
       firstSeq: first?.firstSeq ?? 0,
       lastSeq: this.nextSeq - 1,
+      newestTs,
       queuedBytes: this.queuedBytes,
       unsynced: this.unsynced.length,
       corruptReads: this.corruptReads,
