@@ -5,8 +5,12 @@ import type { ApiDataSource } from './api/app.js';
 /**
  * Writes the trading history agents publish (orders, trades, positions, account snapshots) into
  * the data store, so the REST API, the dashboard and a restarted system see it. Agents only
- * publish events; this is the one writer of history. Serial subscriptions keep each order's
- * updates in publish order on disk.
+ * publish events; this is the one writer of history.
+ *
+ * Each event's write starts as the event arrives, in delivery order (the repositories apply
+ * writes in call order), and its handler settles once the write is durable. Writes are not
+ * awaited one by one: they share the stores' batched syncs, so the recorder keeps up with a
+ * position update per tick instead of one write per sync interval.
  */
 export class HistoryRecorder {
   private readonly subscriptions: Subscription[] = [];
@@ -29,15 +33,14 @@ export class HistoryRecorder {
         }
       };
     this.subscriptions.push(
-      this.bus.subscribe('order.requested', guard('order', (p: BuiltinEvents['order.requested']) => this.data.orders.recordRequested(p)), { serial: true }),
-      this.bus.subscribe('order.updated', guard('order', (p: BuiltinEvents['order.updated']) => this.data.orders.upsert(p)), { serial: true }),
-      this.bus.subscribe('trade.closed', guard('trade', (p: BuiltinEvents['trade.closed']) => this.data.trades.append(p)), { serial: true }),
+      this.bus.subscribe('order.requested', guard('order', (p: BuiltinEvents['order.requested']) => this.data.orders.recordRequested(p))),
+      this.bus.subscribe('order.updated', guard('order', (p: BuiltinEvents['order.updated']) => this.data.orders.upsert(p))),
+      this.bus.subscribe('trade.closed', guard('trade', (p: BuiltinEvents['trade.closed']) => this.data.trades.append(p))),
       this.bus.subscribe(
         'position.updated',
         guard('position', (p: BuiltinEvents['position.updated']) => (p.side === 'flat' || p.quantity === 0 ? this.data.positions.remove(p.symbol) : this.data.positions.upsert(p))),
-        { serial: true },
       ),
-      this.bus.subscribe('account.updated', guard('account', (p: BuiltinEvents['account.updated']) => this.data.accounts.append(p)), { serial: true }),
+      this.bus.subscribe('account.updated', guard('account', (p: BuiltinEvents['account.updated']) => this.data.accounts.append(p))),
     );
   }
 
