@@ -188,7 +188,11 @@ export class LogOrderRepository implements OrderRepository {
     return this.inOrder(() => {
       const req = validateRecord(builtinEvents['order.requested'], request, `order request '${request?.clientOrderId ?? '?'}'`);
       const known = this.live.get(req.clientOrderId);
-      if (known !== undefined) return { durable: Promise.resolve(structuredClone(known)) };
+      if (known !== undefined) {
+        // An update recorded first (it can overtake the request between processes) lacks what only the request says.
+        const completed = withRequestDetails(known, req);
+        return { durable: completed === undefined ? Promise.resolve(structuredClone(known)) : this.store(completed) };
+      }
       // Its records are stamped no earlier than the request (give or take clock skew): when no
       // order that new has left memory, an order not in memory is new, and the log is not read.
       const since = req.timestamp - LOOKUP_MARGIN_MS;
@@ -320,6 +324,20 @@ export class LogOrderRepository implements OrderRepository {
 /** How the id appears in a stored record (compact JSON), for a cheap pre-filter of lines. */
 function idField(clientOrderId: string): string {
   return `"clientOrderId":${JSON.stringify(clientOrderId)}`;
+}
+
+const REQUEST_DETAILS = ['purpose', 'tradeId', 'strategyId', 'signalId', 'timeInForce'] as const;
+
+/** The record with the request's details it lacks and the request's time as its creation; undefined when nothing is missing. */
+function withRequestDetails(record: OrderRecord, req: BuiltinEvents['order.requested']): OrderRecord | undefined {
+  let out: OrderRecord | undefined;
+  for (const key of REQUEST_DETAILS) {
+    if (record[key] !== undefined || req[key] === undefined) continue;
+    out ??= { ...record };
+    (out as Record<string, unknown>)[key] = req[key];
+  }
+  if (out !== undefined && req.timestamp < out.createdAt) out.createdAt = req.timestamp;
+  return out;
 }
 
 /** Open orders and recently finished ones, each by its latest state. */

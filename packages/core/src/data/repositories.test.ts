@@ -169,6 +169,17 @@ describe('orders', () => {
     expect(await store.orders.listOpen()).toEqual([]);
   });
 
+  it('completes an order whose update was recorded before its request with what only the request says', async () => {
+    const store = await open();
+    await store.orders.upsert(update('late', { status: 'filled', filledQuantity: 2, timestamp: 1000 }));
+    const completed = await store.orders.recordRequested(request('late'));
+    expect(completed).toMatchObject({ status: 'filled', filledQuantity: 2, purpose: 'entry', strategyId: 'ema-cross', signalId: 'sig-1', timeInForce: 'GTC', createdAt: 900, timestamp: 1000 });
+    expect(await store.orders.get('late')).toEqual(completed);
+    // Nothing left to add: the same request again stores nothing new.
+    await store.orders.recordRequested(request('late'));
+    expect((await store.orders.history('late')).map((o) => o.status)).toEqual(['filled', 'filled']);
+  });
+
   it('finds a request delivered again after its order left memory, and reads no history for a new one', async () => {
     const store = await open();
     await store.orders.recordRequested(request('old'));

@@ -61,7 +61,9 @@ export interface OrderRepository {
   upsert(update: OrderUpdate): Promise<OrderRecord>;
   /**
    * Stores an order intent (status `requested`) before it is sent, so a restart knows about it.
-   * Idempotent: if the client order id exists, the stored record is returned unchanged.
+   * Idempotent: if the client order id exists, the stored record is returned unchanged, except
+   * that an order first recorded from an update gets the details only the request carries
+   * (purpose, trade, strategy, signal, time in force).
    *
    * Writes of both kinds are applied in call order, also when issued without waiting for the
    * previous one: callers may pipeline them and still find an order's states in order.
