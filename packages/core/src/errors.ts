@@ -22,9 +22,12 @@ export interface ConfigIssue {
 
 export class ConfigError extends TradebusError {
   readonly issues: ConfigIssue[];
-  constructor(message: string, issues: ConfigIssue[] = [], options: { cause?: unknown } = {}) {
+  /** The config as it was checked (after `${VAR}` substitution and overrides), when it could be read: lets a caller check its parts too. */
+  readonly document: unknown;
+  constructor(message: string, issues: ConfigIssue[] = [], options: { cause?: unknown; document?: unknown } = {}) {
     super('CONFIG_INVALID', message, options);
     this.issues = issues;
+    this.document = options.document;
   }
 }
 

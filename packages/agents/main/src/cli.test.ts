@@ -139,6 +139,20 @@ agents:
     expect(res.stderr).toMatch(/agents\[2\]\.use: cannot find '@tradebus\/agent-price-watchdg'\. Did you mean '@tradebus\/agent-price-watchdog'/);
   });
 
+  it('names the agent settings an agent rejects also when the file has problems of its own', () => {
+    const { file } = configDir(
+      systemYaml('  - id: off\n    use: pulse\n    enabled: false\n    config: { everyMs: -5 }\n')
+        .replace('heartbeatIntervalMs: 200', 'heartbeatIntervalMs: soon')
+        .replace('config: { everyMs: 50 }', 'config: { everyMs: -1 }'),
+    );
+    const res = tradebus(['validate-config', '--config', file]);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain('system.heartbeatIntervalMs: expected number, received string "soon"');
+    expect(res.stderr).toContain('agents[0].config.everyMs');
+    // A disabled agent is not checked, as when the file is otherwise fine.
+    expect(res.stderr).not.toContain('agents[2]');
+  });
+
   it('validate-config accepts a good file; usage errors exit 64; --help exits 0', () => {
     const { file } = configDir(systemYaml());
     const ok = tradebus(['validate-config', '--config', file]);

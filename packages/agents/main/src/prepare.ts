@@ -1,6 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import {
   ConfigError,
+  agentEntrySchema,
+  formatMessage,
   loadConfigFile,
   validateSection,
   type AgentDefinition,
@@ -33,8 +35,13 @@ export interface PreparedSystem {
  */
 export async function prepareSystem(configPath: string, options: { only?: string[]; env?: Record<string, string | undefined> } = {}): Promise<PreparedSystem> {
   const source = resolve(configPath);
-  const config = loadConfigFile(source, { env: options.env });
   const baseDir = dirname(source);
+  let config: SystemConfig;
+  try {
+    config = loadConfigFile(source, { env: options.env });
+  } catch (err) {
+    throw await withAgentIssues(err, baseDir, source, options.only);
+  }
   const issues: ConfigIssue[] = [];
   const agents: PreparedAgent[] = [];
   const ids = new Set<string>();
@@ -62,21 +69,46 @@ export async function prepareSystem(configPath: string, options: { only?: string
   for (const [i, entry] of config.agents.entries()) {
     if (!entry.enabled) continue;
     if (options.only !== undefined && !options.only.includes(entry.id)) continue;
-    const path = `agents[${i}]`;
-    try {
-      const definition = await resolveAgentDefinition(entry.use, { baseDir, path: `${path}.use` });
-      const agentConfig = validateSection(definition.configSchema, entry.config, `${path}.config`, source);
-      agents.push({ entry, definition, config: agentConfig, path });
-    } catch (err) {
-      if (err instanceof ConfigError) issues.push(...err.issues);
-      else throw err;
-    }
+    const prepared = await prepareAgent(entry, i, baseDir, source, issues);
+    if (prepared !== undefined) agents.push(prepared);
   }
-  if (issues.length > 0) {
-    throw new ConfigError(
-      `Invalid configuration in ${source}:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}\nFix these keys and try again (see docs/configuration.md).`,
-      issues,
-    );
-  }
+  if (issues.length > 0) throw new ConfigError(formatMessage(source, issues), issues);
   return { config, baseDir, source, agents };
+}
+
+/** Resolves an agent entry and validates its settings; problems go to `issues`. */
+async function prepareAgent(entry: AgentEntry, index: number, baseDir: string, source: string, issues: ConfigIssue[]): Promise<PreparedAgent | undefined> {
+  const path = `agents[${index}]`;
+  try {
+    const definition = await resolveAgentDefinition(entry.use, { baseDir, path: `${path}.use` });
+    const agentConfig = validateSection(definition.configSchema, entry.config, `${path}.config`, source);
+    return { entry, definition, config: agentConfig, path };
+  } catch (err) {
+    if (err instanceof ConfigError) issues.push(...err.issues);
+    else throw err;
+    return undefined;
+  }
+}
+
+/**
+ * When the file itself fails its checks, the agents' settings are checked too, as far as their
+ * entries can be read, so one run names every problem instead of one layer at a time.
+ */
+async function withAgentIssues(err: unknown, baseDir: string, source: string, only: string[] | undefined): Promise<unknown> {
+  if (!(err instanceof ConfigError) || err.document === null || typeof err.document !== 'object') return err;
+  const agents = (err.document as { agents?: unknown }).agents;
+  if (!Array.isArray(agents)) return err;
+  const more: ConfigIssue[] = [];
+  for (const [i, raw] of agents.entries()) {
+    const entry = agentEntrySchema.safeParse(raw);
+    // An entry that is itself wrong is already reported by the file's checks.
+    if (!entry.success || !entry.data.enabled) continue;
+    if (only !== undefined && !only.includes(entry.data.id)) continue;
+    await prepareAgent(entry.data, i, baseDir, source, more);
+  }
+  const known = new Set(err.issues.map((i) => `${i.path}\u0000${i.message}`));
+  const added = more.filter((i) => !known.has(`${i.path}\u0000${i.message}`));
+  if (added.length === 0) return err;
+  const issues = [...err.issues, ...added];
+  return new ConfigError(formatMessage(source, issues), issues, { cause: err, document: err.document });
 }

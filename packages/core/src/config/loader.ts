@@ -74,7 +74,7 @@ export function validateConfig<S extends z.ZodType = typeof systemConfigSchema>(
   const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) {
     const issues = formatZodIssues(result.error.issues);
-    throw new ConfigError(formatMessage(source, issues), issues, { cause: result.error });
+    throw new ConfigError(formatMessage(source, issues), issues, { cause: result.error, document: value });
   }
   return result.data as z.output<S>;
 }
