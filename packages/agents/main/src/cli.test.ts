@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +167,29 @@ agents:
     const help = tradebus(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('validate-config');
+  });
+
+  it('runs as the installed tradebus command, and through a symlinked path with a space in it', () => {
+    const installed = resolve(here, '..', '..', '..', '..', 'node_modules', '.bin', 'tradebus');
+    const viaBin = spawnSync(installed, ['--version'], { encoding: 'utf8', timeout: 20_000 });
+    expect(viaBin.stderr).toBe('');
+    expect(viaBin.status).toBe(0);
+    expect(viaBin.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const dir = join(mkdtempSync(join(tmpdir(), 'tradebus-cli-')), 'my bots');
+    mkdirSync(dir);
+    symlinkSync(cli, join(dir, 'cli.js'));
+    const viaLink = spawnSync(process.execPath, [join(dir, 'cli.js'), '--version'], { encoding: 'utf8', timeout: 20_000 });
+    expect(viaLink.status).toBe(0);
+    expect(viaLink.stdout.trim()).toBe(viaBin.stdout.trim());
+  });
+
+  it('the command says to build first when the CLI is not built', () => {
+    const bin = join(mkdtempSync(join(tmpdir(), 'tradebus-unbuilt-')), 'bin');
+    mkdirSync(bin);
+    copyFileSync(resolve(here, '..', 'bin', 'tradebus.js'), join(bin, 'tradebus.js'));
+    const res = spawnSync(process.execPath, [join(bin, 'tradebus.js'), '--help'], { encoding: 'utf8', timeout: 20_000 });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain('tradebus is not built yet: run `npm run build`');
   });
 
   it('agent: refuses to run one agent per process on the in-process bus', () => {

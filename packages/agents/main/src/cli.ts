@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, runMain, TradebusError } from '@tradebus/core';
 import { addBacktestCommand } from './backtest/command.js';
@@ -143,6 +145,21 @@ export async function main(argv: string[] = process.argv): Promise<number | void
   return process.exitCode as number | undefined;
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/tradebus')) {
-  runMain(() => main());
+/** Runs the CLI as a command: exit code, error report and signal handling included. */
+export function run(argv: string[] = process.argv): void {
+  runMain(() => main(argv));
+}
+
+// `node dist/cli.js ...`; the installed `tradebus` command goes through bin/tradebus.js.
+if (isMainModule()) run();
+
+function isMainModule(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // Compared as real paths: a symlinked checkout or a space in a folder name must not matter.
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
 }
