@@ -70,6 +70,20 @@ describe('trade manager: signal to trade', () => {
     expect(h.of('position.updated').at(-1)).toMatchObject({ side: 'long', quantity: 50 });
   });
 
+  it("does not repeat in a snapshot a position that a bar announced within the interval", async () => {
+    h = await startHarness({ positionSnapshotIntervalMs: 60_000 });
+    await h.signal({ price: 100, stopLoss: 90 });
+    const before = h.of('position.updated').length;
+    // The next bar moves the clock past several snapshot times: the bar's own update is the one announcement.
+    await h.candle({ high: 101, low: 99, close: 100.5 });
+    expect(h.of('position.updated').length).toBe(before + 1);
+    expect(h.of('position.updated').at(-1)).toMatchObject({ markPrice: 100.5 });
+    // A minute without prices: the snapshot announces it again.
+    h.clock.advanceBy(60_000);
+    await h.idle();
+    expect(h.of('position.updated').length).toBe(before + 2);
+  });
+
   it('decides a signal delivered twice only once', async () => {
     h = await startHarness();
     const s = await h.signal({ id: 'same' });

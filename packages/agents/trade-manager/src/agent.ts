@@ -146,6 +146,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private regime: RegimeDetector | undefined;
   private markets: Record<string, MarketState> = {};
   private readonly atr = new Map<string, ATR>();
+  /** When each symbol's position was last published, so snapshots repeat only what has gone quiet. */
+  private readonly positionAnnouncedAt = new Map<string, number>();
   /** Rejected signals followed to their outcome, per symbol. */
   private counterfactuals = new Map<string, Counterfactual[]>();
   private counterfactualCount = 0;
@@ -285,7 +287,16 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', this.onReconcile, e));
     if (this.config.positionSnapshotIntervalMs > 0) {
       // A snapshot announces the books as they are: one after a jump of the clock says it all.
-      this.every(this.config.positionSnapshotIntervalMs, () => this.enqueue('snapshot', this.publishAllPositions, undefined), { skipMissed: true });
+      // It waits a microtask: when a replay moves the clock to a new bar, the bar comes first and
+      // its own position updates make the snapshot's repeats unnecessary.
+      this.every(
+        this.config.positionSnapshotIntervalMs,
+        async () => {
+          await Promise.resolve();
+          await this.enqueue('snapshot', this.publishPositionSnapshot, undefined);
+        },
+        { skipMissed: true },
+      );
     }
     void this.enqueue('startup', this.onStartup, undefined);
   }
@@ -1521,6 +1532,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       realized += realizedPnl(t);
     }
     const qty = Math.abs(net);
+    this.positionAnnouncedAt.set(symbol, this.clock.now());
     this.emit('position.updated', {
       symbol,
       side: qty <= QTY_EPSILON ? 'flat' : net > 0 ? 'long' : 'short',
@@ -1534,9 +1546,19 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private publishAllPositions(): void {
+    for (const symbol of this.openSymbols()) this.publishPosition(symbol);
+  }
+
+  /** Every open position at least once per snapshot interval: those a bar, tick or fill announced within it are not repeated. */
+  private publishPositionSnapshot(): void {
+    const since = this.clock.now() - this.config.positionSnapshotIntervalMs;
+    for (const symbol of this.openSymbols()) if (!((this.positionAnnouncedAt.get(symbol) ?? Number.NEGATIVE_INFINITY) > since)) this.publishPosition(symbol);
+  }
+
+  private openSymbols(): string[] {
     const symbols: string[] = [];
     for (const t of this.activeTrades()) if (openQuantity(t) > 0 && !symbols.includes(t.symbol)) symbols.push(t.symbol);
-    for (const symbol of symbols) this.publishPosition(symbol);
+    return symbols;
   }
 
   /** Runs after every event: day roll-over, breakers, and risk.state on change. */
