@@ -106,9 +106,7 @@ async function withAgentIssues(err: unknown, baseDir: string, source: string, on
     if (only !== undefined && !only.includes(entry.data.id)) continue;
     await prepareAgent(entry.data, i, baseDir, source, more);
   }
-  const known = new Set(err.issues.map((i) => `${i.path}\u0000${i.message}`));
-  const added = more.filter((i) => !known.has(`${i.path}\u0000${i.message}`));
-  if (added.length === 0) return err;
-  const issues = [...err.issues, ...added];
+  if (more.length === 0) return err;
+  const issues = [...err.issues, ...more];
   return new ConfigError(formatMessage(source, issues), issues, { cause: err, document: err.document });
 }

@@ -1552,7 +1552,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Every open position at least once per snapshot interval: those a bar, tick or fill announced within it are not repeated. */
   private publishPositionSnapshot(): void {
     const since = this.clock.now() - this.config.positionSnapshotIntervalMs;
-    for (const symbol of this.openSymbols()) if (!((this.positionAnnouncedAt.get(symbol) ?? Number.NEGATIVE_INFINITY) > since)) this.publishPosition(symbol);
+    for (const symbol of this.openSymbols()) if ((this.positionAnnouncedAt.get(symbol) ?? Number.NEGATIVE_INFINITY) <= since) this.publishPosition(symbol);
   }
 
   private openSymbols(): string[] {

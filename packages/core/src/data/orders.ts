@@ -232,7 +232,8 @@ export class LogOrderRepository implements OrderRepository {
     return applied.then((a) => a.durable);
   }
 
-  private async findInLog(clientOrderId: string, since: number): Promise<OrderRecord | undefined> {
+  /** The latest record of an order in the log, looking no further back than `since`. */
+  private async findInLog(clientOrderId: string, since?: number): Promise<OrderRecord | undefined> {
     for await (const r of this.log.scan<OrderRecord>({ order: 'desc', since, contains: idField(clientOrderId) })) {
       if (r.data.clientOrderId === clientOrderId) return r.data;
     }
@@ -267,10 +268,7 @@ export class LogOrderRepository implements OrderRepository {
   async get(clientOrderId: string): Promise<OrderRecord | undefined> {
     const known = this.live.get(clientOrderId);
     if (known !== undefined) return structuredClone(known);
-    for await (const r of this.log.scan<OrderRecord>({ order: 'desc', contains: idField(clientOrderId) })) {
-      if (r.data.clientOrderId === clientOrderId) return r.data;
-    }
-    return undefined;
+    return this.findInLog(clientOrderId);
   }
 
   async listOpen(filter: { symbol?: string | undefined } = {}): Promise<OrderRecord[]> {
