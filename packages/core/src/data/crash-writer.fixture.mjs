@@ -13,6 +13,8 @@ const store = await openDataStore({
   maxSegmentBytes: 32 * 1024,
   blockBytes: 4096,
   journal: { maxSegmentBytes: 32 * 1024 },
+  // A small state log: kills also land while a new generation (snapshot + log) is started.
+  stateCompactBytes: 16 * 1024,
 });
 const state = store.stateStore('crash-writer');
 const ack = (line) => process.stdout.write(`${line}\n`);
@@ -67,7 +69,15 @@ await Promise.all([
   }),
   flood(2, (n) => {
     // Grows across rounds, so the stored value can be compared with the largest acknowledged one.
+    // Two keys in one change: after a crash they must agree (all of a change or none of it).
     const peakEquity = Number(round) * 1_000_000 + n;
-    return state.set('risk', { peakEquity, breakers: ['none'] }).then(() => ack(`S ${peakEquity}`));
+    const filler = 'x'.repeat(200 + (n % 7) * 50);
+    return state
+      .setMany([
+        ['risk', { peakEquity, breakers: ['none'] }],
+        ['mirror', { peakEquity, filler }],
+        [`tmp:${n % 5}`, n % 3 === 0 ? undefined : { n }],
+      ])
+      .then(() => ack(`S ${peakEquity}`));
   }),
 ]);

@@ -76,6 +76,7 @@ describe('crash safety with a real process killed by SIGKILL', () => {
     const logLines: string[] = [];
     const logger = createLogger({ level: 'warn', destination: { write: (s: string) => void logLines.push(s) } });
     let quarantined = 0;
+    let generations = 0;
 
     for (let round = 0; round < ROUNDS; round++) {
       const fsync = policies[round % policies.length]!;
@@ -107,13 +108,18 @@ describe('crash safety with a real process killed by SIGKILL', () => {
         expect(events.every((e) => (e.envelope.payload as { apiKey?: string }).apiKey === '[REDACTED]')).toBe(true);
 
         const risk = await store.stateStore('crash-writer').get<{ peakEquity: number }>('risk');
+        const mirror = await store.stateStore('crash-writer').get<{ peakEquity: number }>('mirror');
         if (acks.maxState > 0) expect(risk?.peakEquity ?? 0).toBeGreaterThanOrEqual(acks.maxState);
+        expect(mirror?.peakEquity, `round ${round}: keys written in one change disagree after the crash`).toBe(risk?.peakEquity);
+        generations = Math.max(generations, store.stats().state.generation);
       } finally {
         await store.close();
       }
     }
 
     expect(acks.events.size + acks.trades.size + acks.opened.size).toBeGreaterThan(ROUNDS * 10);
+    // The kills landed across new generations of the state log, not only in plain appends.
+    expect(generations).toBeGreaterThan(2);
     // Quarantine files hold only torn, never acknowledged, tails; they stay for inspection.
     const quarantineFiles = ['journal', 'orders', 'trades'].flatMap((d) => readdirSync(join(dir, d)).filter((n) => n.endsWith('.quarantine')));
     expect(quarantineFiles.length).toBe(quarantined);

@@ -16,8 +16,8 @@ import { EventJournal, type JournalFilter, type JournalStats } from './journal.j
 import { acquireDirLock } from './lock.js';
 import { LogOrderRepository } from './orders.js';
 import { DocumentPositionRepository } from './positions.js';
-import { DocumentAgentStateRepository } from './state-store.js';
-import { SegmentLog, type BackupFile, type LogStats, type SegmentLogOptions, type VerifyProblem } from './segment-log.js';
+import { LogAgentStateRepository, StateLog, type StateLogStats } from './state-log.js';
+import { SegmentLog, copyPrefix, type BackupFile, type LogStats, type SegmentLogOptions, type VerifyProblem } from './segment-log.js';
 import { LogTradeRepository } from './trades.js';
 import { DurableJsonFile } from './durable-file.js';
 
@@ -32,6 +32,8 @@ const optionsSchema = z.object({
   maxSegmentBytes: z.number().int().positive().optional(),
   blockBytes: z.number().int().positive().optional(),
   retentionCheckIntervalMs: z.number().int().positive().optional(),
+  stateCompactBytes: z.number().int().positive().optional(),
+  stateMaxQueuedBytes: z.number().int().positive().optional(),
   journal: z
     .object({
       enabled: z.boolean().optional(),
@@ -59,6 +61,10 @@ export interface DataStoreOptions {
   blockBytes?: number;
   /** How often journal retention runs besides on open and after each sealed segment. Default 1 h. */
   retentionCheckIntervalMs?: number;
+  /** The agent state log starts a new generation (snapshot + empty log) past this size. Default 16 MiB. */
+  stateCompactBytes?: number;
+  /** Bytes of agent state waiting for the disk before appends wait for room. Default 32 MiB. */
+  stateMaxQueuedBytes?: number;
   /** The `data.journal` section of the config. */
   journal?: {
     enabled?: boolean;
@@ -81,6 +87,7 @@ export interface DataStoreStats {
   orders: LogStats;
   trades: LogStats;
   accounts: LogStats;
+  state: StateLogStats;
 }
 
 export interface VerifyReport {
@@ -98,7 +105,7 @@ export interface VerifyReport {
  * <dir>/accounts/           account snapshots (segmented)
  * <dir>/candles/<s>@<tf>/   candles per symbol and timeframe (segmented)
  * <dir>/positions.json      current positions (lowdb document)
- * <dir>/state/<agent>.json  per-agent key-value state (lowdb documents)
+ * <dir>/state/              every agent's key-value state: one log of changes + snapshot
  * ```
  *
  * One process opens a directory at a time (a `.lock` file enforces it).
@@ -111,7 +118,9 @@ export class DataStore {
   readonly accounts: LogAccountRepository;
   readonly candles: LogCandleRepository;
   readonly positions: DocumentPositionRepository;
-  readonly agentState: DocumentAgentStateRepository;
+  readonly agentState: LogAgentStateRepository;
+  /** The process's log of agent (and paper venue) state: one group commit for every write. */
+  readonly stateLog: StateLog;
   /** Per-agent state stores: pass as createSystem's `stateStore` option. */
   readonly stateStore: (agentId: string) => StateStore;
   private readonly logs: { journal: SegmentLog; orders: SegmentLog; trades: SegmentLog; accounts: SegmentLog };
@@ -131,7 +140,7 @@ export class DataStore {
     orders: LogOrderRepository;
     candles: LogCandleRepository;
     positions: DocumentPositionRepository;
-    agentState: DocumentAgentStateRepository;
+    agentState: LogAgentStateRepository;
     journalFilter: JournalFilter;
     journalEnabled: boolean;
     retention: { maxAgeMs: number | undefined; maxTotalBytes: number | undefined };
@@ -153,6 +162,7 @@ export class DataStore {
     this.candles = parts.candles;
     this.positions = parts.positions;
     this.agentState = parts.agentState;
+    this.stateLog = parts.agentState.log;
     this.stateStore = (agentId) => this.agentState.forAgent(agentId);
   }
 
@@ -194,7 +204,7 @@ export class DataStore {
   async flush(): Promise<void> {
     const candleLogs = await this.candles.openLogs();
     await Promise.all([...Object.values(this.logs), ...candleLogs].map((l) => l.flush()));
-    await Promise.all([this.positions.file.flushNow(), this.agentState.idle()]);
+    await Promise.all([this.positions.file.flushNow(), this.stateLog.flush()]);
   }
 
   /**
@@ -204,8 +214,8 @@ export class DataStore {
   async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
     const problems: VerifyProblem[] = [];
     for (const log of [...Object.values(this.logs), ...(await this.candles.openAll())]) problems.push(...(await log.verify(options)));
-    const docs = [join(this.dir, 'positions.json'), ...(await this.agentState.agents()).map((a) => this.agentState.forAgent(a).path)];
-    for (const doc of docs) {
+    // The state log was checked when it was opened: a damaged record there refuses the open.
+    for (const doc of [join(this.dir, 'positions.json')]) {
       try {
         await new DurableJsonFile(doc).read();
       } catch (err) {
@@ -235,9 +245,21 @@ export class DataStore {
     const files: BackupFile[] = [];
     await this.flush();
     // The order checkpoint first: it must not be ahead of the order log copied after it.
-    for (const doc of ['orders/checkpoint.json', 'positions.json', ...(await this.agentState.agents()).map((a) => relativeTo(this.dir, this.agentState.forAgent(a).path))]) {
+    for (const doc of ['orders/checkpoint.json', 'positions.json']) {
       const bytes = await copyDocument(join(this.dir, doc), join(staging, doc));
       if (bytes !== undefined) files.push({ path: doc, bytes });
+    }
+    // Agent state as far as it was durable when the copy started; no new generation meanwhile.
+    const held = await this.stateLog.hold();
+    try {
+      await ensureDir(join(staging, 'state'));
+      for (const f of held.files) {
+        await copyPrefix(join(this.stateLog.dir, f.name), join(staging, 'state', f.name), f.bytes);
+        files.push({ path: `state/${f.name}`, bytes: f.bytes });
+      }
+      await fsyncDir(join(staging, 'state'));
+    } finally {
+      held.release();
     }
     for (const [name, log] of Object.entries(this.logs)) files.push(...(await log.backupTo(join(staging, name), staging)));
     for (const log of await this.candles.openAll()) files.push(...(await log.backupTo(join(staging, relativeTo(this.dir, log.dir)), staging)));
@@ -258,6 +280,7 @@ export class DataStore {
       orders: this.logs.orders.stats(),
       trades: this.logs.trades.stats(),
       accounts: this.logs.accounts.stats(),
+      state: this.stateLog.stats(),
     };
   }
 
@@ -278,7 +301,7 @@ export class DataStore {
       await Promise.all(Object.values(this.logs).map((l) => attempt(() => l.close())));
       await attempt(() => this.candles.close());
       await attempt(() => this.positions.file.flushNow());
-      await attempt(() => this.agentState.idle());
+      await attempt(() => this.stateLog.close());
       await this.releaseLock();
       if (errors.length > 0) throw errors[0];
     })();
@@ -330,6 +353,7 @@ export async function openDataStore(options: DataStoreOptions = {}): Promise<Dat
   await ensureDir(dir);
   const releaseLock = await acquireDirLock(dir);
   const opened: SegmentLog[] = [];
+  const closers: Array<() => Promise<void>> = [];
   const openLog = async (name: string, extra: Partial<SegmentLogOptions> = {}): Promise<SegmentLog> => {
     const log = await SegmentLog.open({ ...common, ...extra, dir: join(dir, name), label: name });
     opened.push(log);
@@ -344,8 +368,16 @@ export async function openDataStore(options: DataStoreOptions = {}): Promise<Dat
     const logs = { journal: journalLog, orders: await openLog('orders'), trades: await openLog('trades'), accounts: await openLog('accounts') };
     const orders = await LogOrderRepository.open(logs.orders, { ...docOptions, logger });
     const positions = await DocumentPositionRepository.open(join(dir, 'positions.json'), docOptions);
-    const agentState = new DocumentAgentStateRepository(join(dir, 'state'), docOptions);
-    await ensureDir(agentState.dir);
+    const stateLog = await StateLog.open({
+      dir: join(dir, 'state'),
+      fsync,
+      compactAfterBytes: o.stateCompactBytes,
+      maxQueuedBytes: o.stateMaxQueuedBytes,
+      logger,
+      onFailure: common.onFailure,
+    });
+    closers.push(() => stateLog.close());
+    const agentState = new LogAgentStateRepository(stateLog);
     const candles = new LogCandleRepository(join(dir, 'candles'), { ...common, maxSegmentBytes: Math.min(common.maxSegmentBytes!, 16 * 1024 * 1024) });
     store = new DataStore({
       dir,
@@ -370,6 +402,7 @@ export async function openDataStore(options: DataStoreOptions = {}): Promise<Dat
     return store;
   } catch (err) {
     await Promise.all(opened.map((l) => l.close().catch(() => undefined)));
+    for (const close of closers) await close().catch(() => undefined);
     await releaseLock();
     throw err;
   }

@@ -18,6 +18,6 @@ export { LogTradeRepository } from './trades.js';
 export { LogAccountRepository } from './accounts.js';
 export { LogCandleRepository } from './candles.js';
 export { DocumentPositionRepository } from './positions.js';
-export { DocumentStateStore, DocumentAgentStateRepository } from './state-store.js';
+export { StateLog, LogStateStore, LogAgentStateRepository, DataFormatError, STATE_FORMAT, type StateLogOptions, type StateLogStats } from './state-log.js';
 export { restoreBackup, backupManifestSchema, type BackupManifest } from './backup.js';
 export { DataStore, openDataStore, DATA_STORE_SERVICE, type DataStoreOptions, type DataStoreStats, type VerifyReport } from './data-store.js';

@@ -1,5 +1,5 @@
 import { open, readdir, stat, unlink, readFile, copyFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
@@ -29,6 +29,12 @@ import { atomicWriteFile, ensureDir, fsyncDir, isNotFound, removeStaleTempFiles,
  * tags, so queries by tag, time or sequence read only the blocks that can match. The active
  * segment's index lives in memory and is rebuilt from the file on open, which is also where a
  * torn tail left by a crash is found and quarantined.
+ *
+ * Damage costs only the damaged lines: a reader that meets a line failing its checksum skips to
+ * the next line that passes (looking inside the bad line too, for a record whose newline the
+ * damage destroyed). A damaged stretch found on open is copied to a quarantine file and left out
+ * of the index, so reads step over it; only a damaged tail of the active segment, which is what
+ * a crash mid-write leaves, is cut off the file.
  */
 
 export interface SegmentLogOptions {
@@ -106,6 +112,11 @@ export interface LogStats {
   unsynced: number;
   /** Lines that failed their checksum when read (logged with file and offset). */
   corruptReads: number;
+  /**
+   * Damaged stretches of segment files that reads step over: found on open (or by `verify` with
+   * `repair`), each logged with file and offset and copied to a quarantine file.
+   */
+  damagedRegions: number;
   state: LogState;
 }
 
@@ -130,6 +141,16 @@ interface Block extends BlockInfo {
   tags: Set<string>;
 }
 
+/** A stretch of a segment file that holds no valid record (damaged, or out of sequence). */
+interface Damage {
+  offset: number;
+  bytes: number;
+  reason: string;
+  /** Seq of the last good record before it (in this log), and of the first after it, if any. */
+  afterSeq?: number;
+  beforeSeq?: number;
+}
+
 interface Segment {
   name: string;
   path: string;
@@ -146,6 +167,8 @@ interface Segment {
   maxTs: number;
   /** Closed, synced and indexed: the file will not change again. */
   sealed: boolean;
+  /** Stretches no block covers, in file order; `size` counts their bytes. */
+  damaged: Damage[];
 }
 
 interface Queued {
@@ -158,12 +181,16 @@ interface Queued {
 }
 
 const SEGMENT_FILE = /^(\d{20})\.jsonl$/;
+/** Version 2 adds the damaged stretches; an index without any is still written as version 1. */
 const INDEX_VERSION = 1;
+const INDEX_VERSION_DAMAGED = 2;
 const CRC_MARK = ',"crc":"';
 /** `,"crc":"` + 8 hex digits + `"}` */
 const SUFFIX_BYTES = 18;
 const MAX_WRITE_BYTES = 8 * 1024 * 1024;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
+/** How every line starts: where a reader looks for the next record after damage. */
+const RECORD_START = Buffer.from('{"seq":', 'latin1');
 const HEADER = /^\{"seq":(\d+),"ts":(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?),"tag":("(?:[^"\\]|\\.)*")/;
 
 export function segmentName(startSeq: number): string {
@@ -215,6 +242,58 @@ export function decodeHeader(line: Buffer): Header | string {
   return 'missing seq, ts or tag';
 }
 
+/**
+ * Walks the lines of `buf`: `onRecord(start, newline, header)` for each line whose checksum holds,
+ * `onDamage(start, end, reason)` for the bytes between them. A line that fails is searched for a
+ * later record start whose checksum holds up to that line's end: damage that destroys a newline
+ * joins a good record to the damaged line before it, and must not cost the good one. A last
+ * piece without a newline is left unread (the bytes consumed are returned) unless `final`, when
+ * it is damage: a record is only whole with its newline.
+ */
+function walkLines(
+  buf: Buffer,
+  final: boolean,
+  onRecord: (start: number, newline: number, h: Header) => void,
+  onDamage: (start: number, end: number, reason: string) => void,
+): number {
+  let pos = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl === -1) {
+      if (!final) return pos;
+      onDamage(pos, buf.length, 'last line has no newline');
+      return buf.length;
+    }
+    const h = decodeHeader(buf.subarray(pos, nl));
+    if (typeof h !== 'string') {
+      onRecord(pos, nl, h);
+      pos = nl + 1;
+      continue;
+    }
+    let resync = -1;
+    let resyncHeader: Header | undefined;
+    for (let from = pos + 1; ; ) {
+      const q = buf.indexOf(RECORD_START, from);
+      if (q === -1 || q >= nl) break;
+      const inner = decodeHeader(buf.subarray(q, nl));
+      if (typeof inner !== 'string') {
+        resync = q;
+        resyncHeader = inner;
+        break;
+      }
+      from = q + 1;
+    }
+    if (resyncHeader === undefined) {
+      onDamage(pos, nl + 1, h);
+    } else {
+      onDamage(pos, resync, h);
+      onRecord(resync, nl, resyncHeader);
+    }
+    pos = nl + 1;
+  }
+  return pos;
+}
+
 function emptySegment(dir: string, startSeq: number, name = segmentName(startSeq)): Segment {
   return {
     name,
@@ -229,20 +308,28 @@ function emptySegment(dir: string, startSeq: number, name = segmentName(startSeq
     minTs: Infinity,
     maxTs: -Infinity,
     sealed: false,
+    damaged: [],
   };
 }
 
 class BlockBuilder {
   readonly blocks: Block[] = [];
+  /** Set after damage: a block's bytes must be one run of good records. */
+  private cutNext = false;
   constructor(private readonly blockBytes: number) {}
 
   add(seg: Segment, offset: number, bytes: number, h: Header): void {
     let block = this.blocks[this.blocks.length - 1];
-    if (block === undefined || block.bytes >= this.blockBytes) {
+    if (block === undefined || block.bytes >= this.blockBytes || this.cutNext) {
       block = { offset, bytes: 0, firstSeq: h.seq, lastSeq: h.seq, count: 0, minTs: h.ts, maxTs: h.ts, tags: new Set() };
       this.blocks.push(block);
+      this.cutNext = false;
     }
     accountInto(seg, block, bytes, h.seq, h.ts, h.tag);
+  }
+
+  cut(): void {
+    this.cutNext = true;
   }
 }
 
@@ -261,18 +348,26 @@ function accountInto(seg: Segment, block: Block, bytes: number, seq: number, ts:
   if (ts > seg.maxTs) seg.maxTs = ts;
 }
 
-interface ScanResult {
-  blocks: Block[];
-  /** Length of the valid prefix. */
-  validBytes: number;
-  bad?: { offset: number; reason: string };
-}
-
-/** Reads a segment line by line, checking checksums and seq order, and builds its block index. */
-async function scanSegment(seg: Segment, size: number, blockBytes: number, afterSeq: number): Promise<ScanResult> {
+/**
+ * Reads a segment line by line, checking checksums and seq order, and fills `seg`: its blocks of
+ * good records and its damaged stretches (adjacent bad lines merged into one). `seg.size` ends at
+ * the bytes read.
+ */
+async function scanSegment(seg: Segment, size: number, blockBytes: number, afterSeq: number): Promise<void> {
   const builder = new BlockBuilder(blockBytes);
-  const fh = await open(seg.path, 'r');
   let prevSeq = afterSeq;
+  let current: Damage | undefined;
+  const damage = (offset: number, bytes: number, reason: string): void => {
+    seg.size += bytes;
+    if (current !== undefined && current.offset + current.bytes === offset) {
+      current.bytes += bytes;
+      return;
+    }
+    current = { offset, bytes, reason, afterSeq: prevSeq };
+    seg.damaged.push(current);
+    builder.cut();
+  };
+  const fh = await open(seg.path, 'r');
   try {
     let carry = Buffer.alloc(0);
     let carryOffset = 0;
@@ -284,34 +379,34 @@ async function scanSegment(seg: Segment, size: number, blockBytes: number, after
       if (bytesRead === 0) break;
       pos += bytesRead;
       const buf = carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
-      let lineStart = 0;
-      for (;;) {
-        const nl = buf.indexOf(0x0a, lineStart);
-        if (nl === -1) break;
-        const offset = carryOffset + lineStart;
-        const h = decodeHeader(buf.subarray(lineStart, nl));
-        if (typeof h === 'string') return { blocks: builder.blocks, validBytes: offset, bad: { offset, reason: h } };
-        if (h.seq <= prevSeq) {
-          return { blocks: builder.blocks, validBytes: offset, bad: { offset, reason: `sequence ${h.seq} does not follow ${prevSeq}` } };
-        }
-        prevSeq = h.seq;
-        builder.add(seg, offset, nl + 1 - lineStart, h);
-        lineStart = nl + 1;
-      }
-      carry = Buffer.from(buf.subarray(lineStart));
-      carryOffset += lineStart;
+      const base = carryOffset;
+      const consumed = walkLines(
+        buf,
+        false,
+        (start, nl, h) => {
+          const offset = base + start;
+          const bytes = nl + 1 - start;
+          // A record that does not follow its predecessor is as untrustworthy as a damaged one.
+          if (h.seq <= prevSeq) return damage(offset, bytes, `sequence ${h.seq} does not follow ${prevSeq}`);
+          if (current !== undefined) current.beforeSeq = h.seq;
+          current = undefined;
+          prevSeq = h.seq;
+          builder.add(seg, offset, bytes, h);
+        },
+        (start, stop, reason) => damage(base + start, stop - start, reason),
+      );
+      carry = Buffer.from(buf.subarray(consumed));
+      carryOffset += consumed;
     }
-    if (carry.length > 0) {
-      return { blocks: builder.blocks, validBytes: carryOffset, bad: { offset: carryOffset, reason: 'last line has no newline (torn write)' } };
-    }
-    return { blocks: builder.blocks, validBytes: carryOffset };
+    if (carry.length > 0) damage(carryOffset, carry.length, 'last line has no newline (torn write)');
+    seg.blocks = builder.blocks;
   } finally {
     await fh.close();
   }
 }
 
 const indexFileSchema = z.object({
-  version: z.literal(INDEX_VERSION),
+  version: z.union([z.literal(INDEX_VERSION), z.literal(INDEX_VERSION_DAMAGED)]),
   segment: z.string(),
   size: z.number().int().nonnegative(),
   sealed: z.boolean(),
@@ -327,6 +422,7 @@ const indexFileSchema = z.object({
       tags: z.array(z.string()),
     }),
   ),
+  damaged: z.array(z.object({ o: z.number().int().nonnegative(), b: z.number().int().positive(), r: z.string() })).optional(),
 });
 
 export class SegmentLog {
@@ -401,8 +497,9 @@ export class SegmentLog {
       const name = names[i]!;
       const isLast = i === names.length - 1;
       const seg = await this.loadSegment(name, isLast, prevLastSeq);
-      if (seg.count === 0 && !isLast) {
+      if (seg.size === 0 && !isLast) {
         // An empty sealed segment holds nothing; a crash between creating and filling it leaves one.
+        // (One that holds only damage stays, for inspection.)
         await unlink(seg.path).catch(() => undefined);
         await unlink(join(this.dir, indexName(name))).catch(() => undefined);
         continue;
@@ -447,14 +544,17 @@ export class SegmentLog {
       seg.written = seg.size;
       return seg;
     }
-    let result = await scanSegment(seg, size, this.blockBytes, prevLastSeq);
-    if (result.bad !== undefined) {
-      await this.quarantine(seg.path, result.bad.offset, size, result.bad.reason);
-      result = { blocks: result.blocks, validBytes: result.validBytes };
+    await scanSegment(seg, size, this.blockBytes, prevLastSeq);
+    const tail = seg.damaged[seg.damaged.length - 1];
+    if (isLast && tail !== undefined && tail.offset + tail.bytes === seg.size) {
+      // Damage with no good record after it, in the segment being written, is what a crash in the
+      // middle of a write leaves: cut it off so that appends continue from the last good record.
+      seg.damaged.pop();
+      seg.size = tail.offset;
+      await this.quarantine(seg.path, tail.offset, size, tail.reason);
     }
-    seg.blocks = result.blocks;
+    for (const d of seg.damaged) await this.keepDamaged(seg.path, d);
     seg.written = seg.size;
-    if (seg.size !== result.validBytes) throw new Error(`internal: scanned ${seg.size} bytes of ${result.validBytes}`);
     if (!isLast) {
       seg.sealed = true;
       await this.writeIndex(seg, true);
@@ -463,10 +563,12 @@ export class SegmentLog {
   }
 
   private applyIndex(seg: Segment, index: z.output<typeof indexFileSchema>): void {
+    // Blocks and damaged stretches together cover the file.
+    seg.size = index.size;
+    seg.damaged = (index.damaged ?? []).map((d) => ({ offset: d.o, bytes: d.b, reason: d.r }));
     for (const b of index.blocks) {
       const block: Block = { offset: b.o, bytes: b.b, firstSeq: b.s0, lastSeq: b.s1, count: b.n, minTs: b.t0, maxTs: b.t1, tags: new Set(b.tags) };
       seg.blocks.push(block);
-      seg.size += block.bytes;
       seg.count += block.count;
       if (seg.firstSeq === 0) seg.firstSeq = block.firstSeq;
       seg.lastSeq = block.lastSeq;
@@ -495,11 +597,13 @@ export class SegmentLog {
 
   private async writeIndex(seg: Segment, sealed: boolean): Promise<void> {
     const index: z.input<typeof indexFileSchema> = {
-      version: INDEX_VERSION,
+      // Older readers refuse version 2 and rescan the segment rather than misread its size.
+      version: seg.damaged.length > 0 ? INDEX_VERSION_DAMAGED : INDEX_VERSION,
       segment: seg.name,
       size: seg.size,
       sealed,
       blocks: seg.blocks.map((b) => ({ o: b.offset, b: b.bytes, s0: b.firstSeq, s1: b.lastSeq, n: b.count, t0: b.minTs, t1: b.maxTs, tags: [...b.tags] })),
+      ...(seg.damaged.length > 0 ? { damaged: seg.damaged.map((d) => ({ o: d.offset, b: d.bytes, r: d.reason })) } : {}),
     };
     await atomicWriteFile(join(this.dir, indexName(seg.name)), JSON.stringify(index), this.policy !== 'never');
   }
@@ -540,6 +644,63 @@ export class SegmentLog {
     );
   }
 
+  /** Copies a damaged stretch that reads step over to a quarantine file (once) and logs it. */
+  private async keepDamaged(file: string, d: Damage): Promise<void> {
+    const bytes = Buffer.alloc(d.bytes);
+    const fh = await open(file, 'r');
+    try {
+      await fh.read(bytes, 0, d.bytes, d.offset);
+    } finally {
+      await fh.close();
+    }
+    await this.reportDamage(file, d, bytes);
+  }
+
+  private async reportDamage(file: string, d: Damage, bytes: Buffer): Promise<void> {
+    const missing = d.afterSeq !== undefined && d.beforeSeq !== undefined && d.beforeSeq - d.afterSeq > 1 ? `; records ${d.afterSeq + 1}..${d.beforeSeq - 1} are lost` : '';
+    let kept: { target: string; fresh: boolean } | undefined;
+    try {
+      kept = await this.quarantineCopy(file, d.offset, bytes);
+    } catch (err) {
+      this.logger.error({ log: this.label, file, offset: d.offset, err: errorMessage(err) }, `could not copy damaged data of ${file} at byte offset ${d.offset} to a quarantine file`);
+    }
+    const fields = { log: this.label, file, offset: d.offset, bytes: d.bytes, reason: d.reason, quarantine: kept?.target, afterSeq: d.afterSeq, beforeSeq: d.beforeSeq };
+    if (kept?.fresh === false) {
+      // Found again (the active segment is rescanned after every crash): the copy is already there.
+      this.logger.warn(fields, `skipping damaged data in ${file} at byte offset ${d.offset} (${d.reason}): ${d.bytes} bytes${missing}; a copy is in ${kept.target}`);
+      return;
+    }
+    this.logger.error(
+      fields,
+      `skipping damaged data in ${file} at byte offset ${d.offset} (${d.reason}): ${d.bytes} bytes${missing}${kept === undefined ? '' : `; quarantined a copy to ${kept.target}`}`,
+    );
+  }
+
+  /**
+   * Writes `bytes` to `<file>.<offset>.quarantine` (or, when that name holds other bytes, a name
+   * with a time in it), unless a quarantine file of that offset already holds exactly them.
+   */
+  private async quarantineCopy(file: string, offset: number, bytes: Buffer): Promise<{ target: string; fresh: boolean }> {
+    const prefix = `${basename(file)}.${offset}.`;
+    const existing = (await readdir(this.dir)).filter((n) => n.startsWith(prefix) && /^(\d+\.)?quarantine$/.test(n.slice(prefix.length)));
+    for (const name of existing) {
+      const path = join(this.dir, name);
+      const info = await stat(path);
+      if (info.size === bytes.length && (await readFile(path)).equals(bytes)) return { target: path, fresh: false };
+    }
+    const plain = `${file}.${offset}.quarantine`;
+    const target = existing.includes(basename(plain)) ? `${file}.${offset}.${Date.now()}.quarantine` : plain;
+    const q = await open(target, 'w');
+    try {
+      await writeFully(q, bytes);
+      await q.sync();
+    } finally {
+      await q.close();
+    }
+    await fsyncDir(this.dir);
+    return { target, fresh: true };
+  }
+
   // ---------------------------------------------------------------- writing
 
   /**
@@ -567,7 +728,8 @@ export class SegmentLog {
       this.active = seg;
     }
     let block = seg.blocks[seg.blocks.length - 1];
-    if (block === undefined || block.bytes >= this.blockBytes) {
+    // A block ends where damage begins: never extend one across it.
+    if (block === undefined || block.bytes >= this.blockBytes || block.offset + block.bytes !== seg.size) {
       block = { offset: seg.size, bytes: 0, firstSeq: seq, lastSeq: seq, count: 0, minTs: ts, maxTs: ts, tags: new Set() };
       seg.blocks.push(block);
     }
@@ -868,7 +1030,10 @@ export class SegmentLog {
             if (bytesRead === 0) break;
             got += bytesRead;
           }
-          const records = this.decodeBlock<T>(seg.path, block.offset, buf.subarray(0, got), afterSeq, beforeSeq, since, until, tagOk, needle);
+          const damaged: Damage[] = [];
+          const data = buf.subarray(0, got);
+          const records = this.decodeBlock<T>(data, afterSeq, beforeSeq, since, until, tagOk, needle, damaged);
+          for (const d of damaged) await this.reportCorruptRead(seg.path, block.offset, d, data);
           if (desc) records.reverse();
           for (const r of records) yield r;
         }
@@ -878,9 +1043,8 @@ export class SegmentLog {
     }
   }
 
+  /** Records of one block that pass the filters; damaged stretches (offsets in `buf`) go to `damaged`. */
   private decodeBlock<T>(
-    file: string,
-    base: number,
     buf: Buffer,
     afterSeq: number,
     beforeSeq: number,
@@ -888,41 +1052,39 @@ export class SegmentLog {
     until: number,
     tagOk: ((tag: string) => boolean) | undefined,
     needle: Buffer | undefined,
+    damaged: Damage[],
   ): LogRecord<T>[] {
     const out: LogRecord<T>[] = [];
-    let start = 0;
-    while (start < buf.length) {
-      let nl = buf.indexOf(0x0a, start);
-      if (nl === -1) nl = buf.length;
-      const line = buf.subarray(start, nl);
-      const h = decodeHeader(line);
-      if (typeof h === 'string') {
-        this.reportCorruptRead(file, base + start, h);
-      } else if (
-        h.seq > afterSeq &&
-        h.seq < beforeSeq &&
-        h.ts >= since &&
-        h.ts <= until &&
-        (tagOk === undefined || tagOk(h.tag)) &&
-        (needle === undefined || line.indexOf(needle) !== -1)
-      ) {
+    walkLines(
+      buf,
+      true,
+      (start, nl, h) => {
+        if (h.seq <= afterSeq || h.seq >= beforeSeq || h.ts < since || h.ts > until || (tagOk !== undefined && !tagOk(h.tag))) return;
+        const line = buf.subarray(start, nl);
+        if (needle !== undefined && line.indexOf(needle) === -1) return;
         const rec = JSON.parse(line.toString('utf8')) as { data: T };
         out.push({ seq: h.seq, ts: h.ts, tag: h.tag, data: rec.data });
-      }
-      start = nl + 1;
-    }
+      },
+      (start, end, reason) => {
+        const last = damaged[damaged.length - 1];
+        if (last !== undefined && last.offset + last.bytes === start) last.bytes += end - start;
+        else damaged.push({ offset: start, bytes: end - start, reason });
+      },
+    );
     return out;
   }
 
-  private reportCorruptRead(file: string, offset: number, reason: string): void {
+  /**
+   * Damage a read met (the segment changed on disk after it was indexed): counted on every read,
+   * logged and copied to a quarantine file the first time.
+   */
+  private async reportCorruptRead(file: string, base: number, d: Damage, buf: Buffer): Promise<void> {
     this.corruptReads++;
+    const offset = base + d.offset;
     const key = `${file}:${offset}`;
     if (this.reportedCorruption.has(key)) return;
     this.reportedCorruption.add(key);
-    this.logger.error(
-      { log: this.label, file, offset, reason },
-      `skipped a corrupt record in ${file} at byte offset ${offset} (${reason}); run verify with repair to quarantine it`,
-    );
+    await this.reportDamage(file, { offset, bytes: d.bytes, reason: d.reason }, buf.subarray(d.offset, d.offset + d.bytes));
   }
 
   /** The newest record matching the filters, if any. */
@@ -934,33 +1096,30 @@ export class SegmentLog {
   // ---------------------------------------------------------------- maintenance
 
   /**
-   * Checks every line of every segment. With `repair`, a damaged sealed segment keeps its valid
-   * prefix and the rest is quarantined (the active segment is checked but only repaired on open).
+   * Checks every line of every segment and reports damage the log does not know of yet (known
+   * damaged stretches are already skipped by reads). With `repair`, new damage in a sealed segment
+   * is copied to a quarantine file and recorded in the segment's index, so reads step over it
+   * from then on; the active segment is checked, and repaired on the next open.
    */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyProblem[]> {
     await this.written();
     const problems: VerifyProblem[] = [];
     let prevLastSeq = 0;
     for (const seg of [...this.segments]) {
-      const limit = seg.written;
       const probe = emptySegment(this.dir, seg.startSeq, seg.name);
-      let result: ScanResult;
       try {
-        result = await scanSegment(probe, limit, this.blockBytes, prevLastSeq);
+        await scanSegment(probe, seg.written, this.blockBytes, prevLastSeq);
       } catch (err) {
         if (isNotFound(err)) continue;
         throw err;
       }
-      if (result.bad !== undefined) {
-        problems.push({ file: seg.path, offset: result.bad.offset, reason: result.bad.reason });
-        if (options.repair && seg.sealed) {
-          const size = (await stat(seg.path)).size;
-          await this.quarantine(seg.path, result.bad.offset, size, result.bad.reason);
-          const rebuilt = emptySegment(this.dir, seg.startSeq, seg.name);
-          rebuilt.blocks = (await scanSegment(rebuilt, result.validBytes, this.blockBytes, prevLastSeq)).blocks;
-          Object.assign(seg, { ...rebuilt, sealed: true, written: rebuilt.size });
-          await this.writeIndex(seg, true);
-        }
+      const known = new Set(seg.damaged.map((d) => `${d.offset}+${d.bytes}`));
+      const found = probe.damaged.filter((d) => !known.has(`${d.offset}+${d.bytes}`));
+      for (const d of found) problems.push({ file: seg.path, offset: d.offset, reason: d.reason });
+      if (found.length > 0 && options.repair && seg.sealed) {
+        for (const d of found) await this.keepDamaged(seg.path, d);
+        Object.assign(seg, { ...probe, sealed: true, written: probe.size });
+        await this.writeIndex(seg, true);
       }
       if (seg.count > 0) prevLastSeq = seg.lastSeq;
     }
@@ -1029,10 +1188,12 @@ export class SegmentLog {
   stats(): LogStats {
     let bytes = 0;
     let records = 0;
+    let damagedRegions = 0;
     let newestTs = Number.NEGATIVE_INFINITY;
     for (const s of this.segments) {
       bytes += s.size;
       records += s.count;
+      damagedRegions += s.damaged.length;
       if (s.count > 0 && s.maxTs > newestTs) newestTs = s.maxTs;
     }
     const first = this.segments.find((s) => s.count > 0);
@@ -1046,6 +1207,7 @@ export class SegmentLog {
       queuedBytes: this.queuedBytes,
       unsynced: this.unsynced.length,
       corruptReads: this.corruptReads,
+      damagedRegions,
       state: this.state,
     };
   }
@@ -1061,7 +1223,7 @@ function anyTag(tags: Set<string>, ok: (tag: string) => boolean): boolean {
   return false;
 }
 
-async function copyPrefix(source: string, target: string, bytes: number): Promise<void> {
+export async function copyPrefix(source: string, target: string, bytes: number): Promise<void> {
   const src = await open(source, 'r');
   const dst = await open(target, 'w');
   try {
