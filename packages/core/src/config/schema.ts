@@ -68,8 +68,19 @@ export const natsTransportSchema = z
       .regex(/^[A-Za-z0-9_-]+$/, "use letters, digits, '-' and '_'")
       .optional()
       .describe('JetStream stream for durable events (default: the prefix in capitals, dots as underscores)'),
-    streamMaxAgeMs: z.number().int().positive().optional().describe('How long durable events and dead letters are kept (default 7 days)'),
+    streamMaxAgeMs: z.number().int().positive().optional().describe('How long durable events are kept (default 7 days)'),
+    reportDeadLetters: z
+      .boolean()
+      .optional()
+      .describe('Check every message on the bus and publish one dead letter per bad one (default: on in the process that records history, off in the others)'),
     deadLetterStream: z.boolean().optional().describe('Keep dead letters in the <stream>_DLQ stream (default true)'),
+    deadLetterMaxAgeMs: z.number().int().positive().optional().describe('How long the dead-letter stream keeps a dead letter (default 7 days)'),
+    deadLetterMaxBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024, 'use at least 1048576 (1 MiB)')
+      .optional()
+      .describe('Size of the dead-letter stream; beyond it the oldest dead letters go (default 134217728, 128 MiB)'),
     connectTimeoutMs: z.number().int().positive().optional().describe('How long the first connection may take (default 5000)'),
     pingIntervalMs: z.number().int().positive().optional().describe('Client pings; a silent server is noticed after about twice this (default 10000)'),
   })
