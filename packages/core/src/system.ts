@@ -99,7 +99,7 @@ export class TradebusSystem {
     this.services = new ContainerServiceRegistry(this.container);
     for (const [name, value] of Object.entries(options.services ?? {})) this.services.register(name, value);
     this.bus = this.createBus('system');
-    this.supervisor = new Supervisor({ logger: this.logger.child({ component: 'supervisor' }), bus: this.bus, clock: this.clock });
+    this.supervisor = new Supervisor({ logger: this.logger.child({ component: 'supervisor' }), bus: this.bus });
     this.health = new HealthMonitor({
       bus: this.createBus('health-monitor'),
       clock: this.clock,

@@ -268,6 +268,8 @@ function renderAgents() {
           text: `${fmtCount(a.eventsIn)} in · ${fmtCount(a.eventsOut)} out`,
           title: `${a.kind}: ${a.eventsIn} events in, ${a.eventsOut} out · pid ${a.pid} on ${a.host} · ${a.transport} transport`,
         }),
+        // A failed agent says why right in its row: that is the first thing an operator needs.
+        a.status === 'failed' ? el('div', { class: 'agent-error', text: a.detail ?? a.lastError ?? 'failed', title: a.lastError ?? a.detail ?? '' }) : null,
       ),
       el('td', {}, status),
       el('td', { class: `num ${a.heartbeatAgeMs > a.intervalMs * 1.5 ? 'neg' : 'muted'}`, text: fmtDuration(a.heartbeatAgeMs) }),

@@ -78,7 +78,7 @@ export class AgentBoard {
 
   private statusOf(e: Entry, ageMs: number): AgentRow['status'] {
     if (e.state === 'stopped' || e.state === 'stopping') return 'stopped';
-    if (e.state === 'failed') return 'down';
+    if (e.state === 'failed') return 'failed';
     if (ageMs > e.heartbeat.intervalMs * this.missedHeartbeats) return 'down';
     if (e.state === 'degraded') return 'degraded';
     if (e.state === 'running') return 'ok';
@@ -89,7 +89,7 @@ export class AgentBoard {
 function overall(agents: AgentRow[]): SystemHealthView['status'] {
   const active = agents.filter((a) => a.status !== 'stopped');
   if (active.length === 0) return agents.length === 0 ? 'down' : 'degraded';
-  if (active.every((a) => a.status === 'down')) return 'down';
+  if (active.every((a) => a.status === 'down' || a.status === 'failed')) return 'down';
   if (active.every((a) => a.status === 'ok')) return 'ok';
   return 'degraded';
 }

@@ -22,7 +22,7 @@ export type ChartData = z.output<typeof chartSchema>;
 export const agentRowSchema = z.object({
   agentId: z.string(),
   kind: z.string(),
-  status: z.enum(['ok', 'degraded', 'down', 'starting', 'stopped']),
+  status: z.enum(['ok', 'degraded', 'down', 'failed', 'starting', 'stopped']).describe('failed: the agent reported a failure (see lastError); down: it went silent'),
   state: z.string(),
   detail: z.string().optional(),
   heartbeatAgeMs: z.number().nonnegative(),

@@ -187,7 +187,8 @@ describe('MonitorState', () => {
     expect(health.status).toBe('down');
     s.apply(env('agent.heartbeat', heartbeat('a')), 4_100);
     s.apply(env('agent.heartbeat', heartbeat('b', 'failed')), 4_100);
-    expect(s.health(4_200).agents.map((a) => a.status)).toEqual(['ok', 'down', 'stopped']);
+    expect(s.health(4_200).agents.map((a) => a.status)).toEqual(['ok', 'failed', 'stopped']);
+    expect(s.health(4_200).status).toBe('degraded');
   });
 
   it('produces a snapshot that the report schema accepts unchanged', () => {

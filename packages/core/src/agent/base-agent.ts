@@ -151,6 +151,9 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
       this.releaseOwned();
       this.recordError(err);
       if (this.currentState === 'starting') this.transition('failed', errorMessage(err));
+      // An agent that never ran has sent no heartbeat yet: this one makes it (and why it failed)
+      // visible to health monitors, here and in other processes.
+      this.heartbeat();
       throw err;
     }
     if (this.currentState !== 'starting') return;

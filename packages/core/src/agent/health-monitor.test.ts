@@ -16,6 +16,14 @@ class Quiet extends BaseAgent {
 }
 const quiet = defineAgent({ kind: 'quiet', configSchema: z.unknown(), create: (ctx: AgentContext) => new Quiet(ctx) });
 
+class Unstartable extends BaseAgent {
+  protected override initialize(): void {
+    throw new Error('state file is truncated: cannot read 3 missing bytes');
+  }
+  protected run(): void {}
+}
+const unstartable = defineAgent({ kind: 'unstartable', configSchema: z.unknown(), create: (ctx: AgentContext) => new Unstartable(ctx) });
+
 describe('HealthMonitor', () => {
   it('derives agent and system status from heartbeats only', async () => {
     const clock = new VirtualClock(0);
@@ -54,6 +62,35 @@ describe('HealthMonitor', () => {
     expect(alerts).toEqual(['AGENT_DOWN:a']);
     await system.stop();
     expect(system.health.snapshot().agents.find((a) => a.agentId === 'b')?.status).toBe('stopped');
+  });
+
+  it('lists an agent that cannot start as failed, with its error, and the system as degraded', async () => {
+    const clock = new VirtualClock(0);
+    const system = createSystem({
+      clock,
+      heartbeatIntervalMs: 1_000,
+      agents: [
+        { id: 'fine', definition: quiet },
+        // Restarts are the supervisor's business; a long delay keeps the agent failed for this check.
+        { id: 'broken', definition: unstartable, restart: { initialDelayMs: 60_000 } },
+      ],
+    });
+    await system.start();
+    const snap = system.health.snapshot();
+    expect(snap.agents.map((a) => [a.agentId, a.status])).toEqual([
+      ['broken', 'failed'],
+      ['fine', 'ok'],
+    ]);
+    expect(system.health.agent('broken')).toMatchObject({
+      kind: 'unstartable',
+      state: 'failed',
+      errors: 1,
+      lastError: 'state file is truncated: cannot read 3 missing bytes',
+      detail: 'state file is truncated: cannot read 3 missing bytes',
+      pid: process.pid,
+    });
+    expect(snap.status).toBe('degraded');
+    await system.stop();
   });
 
   it('reports down when every running agent is down, and nothing as down', async () => {

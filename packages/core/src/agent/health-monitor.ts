@@ -3,7 +3,11 @@ import type { EventBus, Subscription } from '../bus/event-bus.js';
 import type { BuiltinEvents } from '../events/builtin.js';
 import type { AgentState } from './state.js';
 
-export type AgentHealthStatus = 'ok' | 'degraded' | 'down' | 'starting' | 'stopped';
+/**
+ * `failed`: the agent reported that it failed (it could not start, or crashed) and is waiting for
+ * a restart or was given up on; `down`: it went silent (no heartbeat within the allowed misses).
+ */
+export type AgentHealthStatus = 'ok' | 'degraded' | 'down' | 'failed' | 'starting' | 'stopped';
 export type SystemHealthStatus = 'ok' | 'degraded' | 'down';
 
 export interface AgentHealth {
@@ -149,7 +153,7 @@ export class HealthMonitor {
 
   private statusOf(r: Record, ageMs: number): AgentHealthStatus {
     if (r.state === 'stopped') return 'stopped';
-    if (r.state === 'failed') return 'down';
+    if (r.state === 'failed') return 'failed';
     if (ageMs > r.heartbeat.intervalMs * this.missed) return 'down';
     if (r.state === 'degraded') return 'degraded';
     if (r.state === 'running') return 'ok';
@@ -181,7 +185,7 @@ export class HealthMonitor {
 function overall(agents: AgentHealth[]): SystemHealthStatus {
   const active = agents.filter((a) => a.status !== 'stopped');
   if (active.length === 0) return agents.length === 0 ? 'down' : 'degraded';
-  if (active.every((a) => a.status === 'down')) return 'down';
+  if (active.every((a) => a.status === 'down' || a.status === 'failed')) return 'down';
   if (active.every((a) => a.status === 'ok')) return 'ok';
   return 'degraded';
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { VirtualClock } from '../clock.js';
 import { createSystem } from '../system.js';
 import { BaseAgent, defineAgent, type AgentContext } from './base-agent.js';
 
@@ -114,6 +115,25 @@ describe('Supervisor', () => {
     expect(hopeless.gaveUp).toBe(true);
     expect(hopeless.state).toBe('failed');
     expect(OrderedAgent.startsFailed.get('hopeless')).toBe(4);
+    await system.stop();
+  });
+
+  it('counts restart back-off and the restart budget on wall time, not on a market clock that stands still', async () => {
+    OrderedAgent.startsFailed.clear();
+    // A replay's clock moves only when data plays; here it never moves at all.
+    const clock = new VirtualClock(1_000_000);
+    const system = createSystem({
+      clock,
+      agents: [{ id: 'broken', definition: ordered, config: { failStarts: 100 }, restart: { initialDelayMs: 5, maxDelayMs: 20, maxRestarts: 3, windowMs: 60_000 } }],
+    });
+    const alerts: string[] = [];
+    system.bus.subscribe('system.alert', (e) => void alerts.push(e.payload.code));
+    await system.start();
+    await until(() => alerts.includes('AGENT_RESTART_BUDGET_EXHAUSTED'));
+    const info = system.supervisor.list()[0]!;
+    expect(info).toMatchObject({ id: 'broken', state: 'failed', gaveUp: true, restarts: 3, lastError: 'start 4 failed' });
+    expect(OrderedAgent.startsFailed.get('broken')).toBe(4);
+    expect(clock.now()).toBe(1_000_000);
     await system.stop();
   });
 

@@ -38,6 +38,8 @@ export interface SupervisedAgentInfo {
   restarts: number;
   gaveUp: boolean;
   dependsOn: string[];
+  /** The agent's last error (why it failed, while it is failed or being restarted). */
+  lastError: string | undefined;
 }
 
 interface Entry {
@@ -64,8 +66,13 @@ export interface SupervisorOptions {
   logger?: Logger;
   /** Used for `system.alert` events about restarts. */
   bus?: EventBus<BuiltinEvents>;
-  /** Clock for restart back-off (the system's clock, so a backtest restarts agents deterministically); wall clock by default. */
-  clock?: Clock;
+  /**
+   * Wall time for restart back-off and the restart budget; the wall clock by default. Not the
+   * system's clock: on a replay's market clock, time jumps bar by bar (or stands still), so an
+   * agent failing on every start would never exhaust its budget, and back-off would not pace
+   * anything. A test of the back-off itself may pass a virtual clock it advances by hand.
+   */
+  wallClock?: Clock;
   restart?: Partial<RestartPolicy>;
 }
 
@@ -77,14 +84,14 @@ export class Supervisor {
   private readonly entries = new Map<string, Entry>();
   private readonly logger: Logger;
   private readonly bus: EventBus<BuiltinEvents> | undefined;
-  private readonly clock: Clock;
+  private readonly wallClock: Clock;
   private readonly defaultPolicy: RestartPolicy;
   private shuttingDown = false;
 
   constructor(options: SupervisorOptions = {}) {
     this.logger = options.logger ?? silentLogger();
     this.bus = options.bus;
-    this.clock = options.clock ?? new WallClock();
+    this.wallClock = options.wallClock ?? new WallClock();
     this.defaultPolicy = { ...DEFAULT_RESTART_POLICY, ...options.restart };
   }
 
@@ -127,6 +134,7 @@ export class Supervisor {
       restarts: e.restarts,
       gaveUp: e.gaveUp,
       dependsOn: e.dependsOn,
+      lastError: e.agent.metrics.lastError,
     }));
   }
 
@@ -219,7 +227,7 @@ export class Supervisor {
 
   private onFailure(entry: Entry, reason: string | undefined): void {
     if (entry.held || this.shuttingDown) return;
-    const now = this.clock.now();
+    const now = this.wallClock.now();
     entry.restartTimes = entry.restartTimes.filter((t) => now - t < entry.policy.windowMs);
     if (entry.restartTimes.length >= entry.policy.maxRestarts) {
       entry.gaveUp = true;
@@ -231,7 +239,7 @@ export class Supervisor {
     entry.restartTimes.push(now);
     this.alert('error', 'AGENT_FAILED', `Agent '${entry.agent.id}' failed (${reason ?? 'unknown error'}); restarting in ${delay} ms.`, entry.agent.id);
     entry.pendingRestart?.cancel();
-    entry.pendingRestart = this.clock.setTimeout(() => {
+    entry.pendingRestart = this.wallClock.setTimeout(() => {
       entry.pendingRestart = undefined;
       if (entry.held || this.shuttingDown || entry.agent.state !== 'failed') return;
       entry.restarts++;

@@ -112,7 +112,10 @@ export function createApiApp(ctx: ApiContext): express.Express {
     res.json({
       status: health.status,
       timestamp: health.timestamp,
-      agents: health.agents.map((a) => ({ ...a, local: local.has(a.agentId), restarts: local.get(a.agentId)?.restarts ?? 0 })),
+      agents: health.agents.map((a) => {
+        const here = local.get(a.agentId);
+        return { ...a, local: here !== undefined, restarts: here?.restarts ?? 0, gaveUp: here?.gaveUp ?? false };
+      }),
     });
   });
 

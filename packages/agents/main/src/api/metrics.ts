@@ -31,12 +31,22 @@ export class SystemMetrics {
     const health = () => system.health.snapshot().agents;
     new Gauge({
       name: 'tradebus_agent_up',
-      help: '1 when the agent is ok or degraded, 0 when down or stopped',
+      help: '1 when the agent is ok or degraded, 0 when starting, failed, down or stopped',
       labelNames: ['agent', 'kind'],
       registers: [this.registry],
       collect() {
         this.reset();
         for (const a of health()) this.set({ agent: a.agentId, kind: a.kind }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tradebus_agent_status',
+      help: '1 for the status each agent is in (ok, degraded, starting, failed, down, stopped), so an alert can tell a failed agent from a silent one',
+      labelNames: ['agent', 'kind', 'status'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status }, 1);
       },
     });
     new Gauge({
