@@ -1,4 +1,4 @@
-import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
 import { ATR } from '@tradebus/indicators';
 import {
   QTY_EPSILON,
@@ -16,12 +16,22 @@ import {
   unrealizedPnl,
 } from './accounting.js';
 import { RegimeDetector, SignalAggregator, TrackRecord, type ClosedTrade, type TrackRecordSnapshot } from '@tradebus/strategies';
+
+export { HISTORY_SEGMENT_SIZE, TradeManagerStateError } from './persistence.js';
 import { decideBatch, type BatchOutcome, type TradeDecision } from './aggregation.js';
 import type { TradeManagerConfig } from './config.js';
 import { advanceCounterfactual } from './counterfactual.js';
 import { exitFor, trailStop, type PriceRange } from './exits.js';
-import { IdMemory, type IdMemorySnapshot } from './id-memory.js';
-import { SegmentedLog, type SegmentedLogPolicy, type SegmentedLogSnapshot } from './segmented-log.js';
+import { IdMemory } from './id-memory.js';
+import {
+  COUNTERFACTUAL_PREFIX,
+  HISTORY_SEGMENT_SIZE,
+  MARKET_KEY,
+  booksChange,
+  restoreState,
+  type MarketState,
+} from './persistence.js';
+import type { SegmentedLog, SegmentedLogPolicy } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { defaultStop, defaultTarget, sizeEntry, type EdgeStats } from './sizing.js';
@@ -44,40 +54,6 @@ import { timeframeMs } from './timeframes.js';
 type Signal = BuiltinEvents['signal.generated'];
 type Candle = BuiltinEvents['candle.closed'];
 
-/**
- * What the manager keeps under its main key, written before anything an event made it decide is
- * published. It holds what is live (trades, their orders, risk state) and the newest entries of
- * what grows with history; older history lives in segment keys written once (SegmentedLog), so
- * writing it costs the same after a year as after a day.
- */
-interface PersistedState {
-  version: 2;
-  book: Book;
-  risk: RiskSnapshot;
-  seenSignals: IdMemorySnapshot;
-  closedTrades: IdMemorySnapshot;
-  /** The closed trades the track record is rebuilt from (those within its window per strategy). */
-  tradeLog?: SegmentedLogSnapshot<ClosedTrade>;
-  /** Layout of an earlier build of version 2: a full track record key plus the trades closed since. */
-  trackRecordTail?: ClosedTrade[];
-}
-
-/** The layout before version 2: everything under one key, history lists included. */
-interface PersistedStateV1 {
-  version: 1;
-  book: Book & { seenSignals?: string[]; closedTrades?: string[] };
-  risk: RiskSnapshot;
-  trackRecord: TrackRecordSnapshot;
-}
-
-interface MarketState {
-  timeframe: string;
-  /** Last bars (high/low/close), enough to rebuild the ATR after a restart. */
-  bars: Array<[number, number, number]>;
-  last?: number | undefined;
-  lastBarTime?: number | undefined;
-}
-
 /** The risk.state fields that are published at once when they change. */
 interface RiskFacts {
   killSwitch: boolean;
@@ -88,30 +64,6 @@ interface RiskFacts {
   at: number;
 }
 
-export class TradeManagerStateError extends TradebusError {
-  constructor(message: string) {
-    super('TRADE_MANAGER_STATE', message);
-  }
-}
-
-const STATE_KEY = 'state';
-const MARKET_KEY = 'market';
-/** Where the previous version kept every followed rejected signal, in one array. */
-const LEGACY_COUNTERFACTUALS_KEY = 'counterfactuals';
-/** Each followed rejected signal under its own key: following one more costs one small write. */
-const COUNTERFACTUAL_PREFIX = 'counterfactual:';
-/** Where an earlier build kept the whole track record. */
-const LEGACY_TRACK_RECORD_KEY = 'trackRecord';
-const TRADE_LOG_PREFIX = 'trade-log:';
-/** Closed trades per segment of the track record's log. */
-const TRADE_LOG_SEGMENT_SIZE = 8;
-const SEEN_SIGNALS_PREFIX = 'seen-signals:';
-const CLOSED_TRADES_PREFIX = 'closed-trades:';
-/** Signals and closed trades remembered, so a redelivered one is recognised. */
-const SEEN_LIMIT = 5_000;
-/** Ids per segment key; the main key carries fewer than this many of each kind. */
-export const HISTORY_SEGMENT_SIZE = 16;
-const SEGMENT_SIZE = HISTORY_SEGMENT_SIZE;
 const INTENT_RETRY_MS = 5_000;
 
 const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
@@ -132,14 +84,14 @@ const nearlyEqual = (a: number, b: number): boolean => a === b || Math.abs(a - b
  */
 export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private book: Book = emptyBook();
-  private seenSignals = new IdMemory(SEEN_SIGNALS_PREFIX, SEEN_LIMIT, SEGMENT_SIZE);
-  private closedTrades = new IdMemory(CLOSED_TRADES_PREFIX, SEEN_LIMIT, SEGMENT_SIZE);
+  private seenSignals!: IdMemory;
+  private closedTrades!: IdMemory;
   /** Closed trades of the track record, persisted as a log; the record itself is rebuilt from it on start. */
   private tradeLog!: SegmentedLog<ClosedTrade>;
   /** Trades per strategy in `tradeLog`. */
   private tradeLogCounts = new Map<string, number>();
-  /** Keys no longer listed by the saved state (old segments, old layouts), deleted after the next successful save. */
-  private droppedSegments: string[] = [];
+  /** Writes and deletes that go with the next save: an earlier layout's keys, or a change the store refused. */
+  private unsaved = new Map<string, unknown>();
   private risk!: RiskRules;
   private trackRecord!: TrackRecord;
   private aggregator!: SignalAggregator;
@@ -186,56 +138,17 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   // ---------------------------------------------------------------- lifecycle
 
   protected override async initialize(): Promise<void> {
-    const keys = await this.store.keys();
-    const saved = await this.store.get<PersistedState | PersistedStateV1 | { version: unknown }>(STATE_KEY);
     const now = this.clock.now();
-    this.droppedSegments = [];
     this.tradeLogCounts = new Map();
-    const loadMemory = (prefix: string, snapshot: IdMemorySnapshot | undefined): Promise<IdMemory> =>
-      IdMemory.load(this.store, keys, prefix, SEEN_LIMIT, SEGMENT_SIZE, snapshot);
-    const loadTradeLog = (snapshot: SegmentedLogSnapshot<ClosedTrade> | undefined): Promise<SegmentedLog<ClosedTrade>> =>
-      SegmentedLog.load(this.store, keys, TRADE_LOG_PREFIX, TRADE_LOG_SEGMENT_SIZE, this.tradeLogPolicy(), snapshot);
     this.trackRecord = new TrackRecord(this.config.trackRecord);
-    if (saved === undefined) {
-      this.book = emptyBook();
-      this.risk = new RiskRules(this.config, initialRisk(now, this.config.equity.initial));
-      this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, undefined);
-      this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, undefined);
-      this.tradeLog = await loadTradeLog(undefined);
-    } else if (saved.version === 2) {
-      const state = saved as PersistedState;
-      this.book = { ...emptyBook(), ...state.book };
-      this.risk = new RiskRules(this.config, state.risk);
-      this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, state.seenSignals);
-      this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, state.closedTrades);
-      this.tradeLog = await loadTradeLog(state.tradeLog);
-      if (state.tradeLog !== undefined) {
-        for (const trade of this.tradeLog.items()) this.trackRecord.record(trade);
-      } else {
-        const full = await this.store.get<TrackRecordSnapshot>(LEGACY_TRACK_RECORD_KEY);
-        if (full !== undefined) this.startTradeLog(TrackRecord.fromJSON(full, this.config.trackRecord));
-        // Recording is idempotent per trade id: a tail entry the full record holds counts once.
-        for (const trade of state.trackRecordTail ?? []) if (this.trackRecord.record(trade)) this.tradeLog.append(trade);
-        this.droppedSegments.push(LEGACY_TRACK_RECORD_KEY);
-      }
-    } else if (saved.version === 1) {
-      const state = saved as PersistedStateV1;
-      const { seenSignals = [], closedTrades = [], ...book } = state.book;
-      this.book = { ...emptyBook(), ...book };
-      this.risk = new RiskRules(this.config, state.risk);
-      this.seenSignals = await loadMemory(SEEN_SIGNALS_PREFIX, undefined);
-      this.closedTrades = await loadMemory(CLOSED_TRADES_PREFIX, undefined);
-      for (const id of seenSignals) this.seenSignals.add(id);
-      for (const id of closedTrades) this.closedTrades.add(id);
-      this.tradeLog = await loadTradeLog(undefined);
-      this.startTradeLog(TrackRecord.fromJSON(state.trackRecord, this.config.trackRecord));
-      // Written in the new layout by the first save (the startup event makes one).
-    } else {
-      throw new TradeManagerStateError(
-        `The saved trade manager state has version ${JSON.stringify(saved.version)}, which this version cannot read: it was written by a newer Tradebus. Run that version again, or move the agent's state away to start with empty books.`,
-      );
-    }
-    this.markets = (await this.store.get<Record<string, MarketState>>(MARKET_KEY)) ?? {};
+    const restored = await restoreState(this.store, this.trackRecord, this.tradeLogPolicy());
+    this.book = restored.book;
+    this.risk = new RiskRules(this.config, restored.risk ?? initialRisk(now, this.config.equity.initial));
+    this.seenSignals = restored.seenSignals;
+    this.closedTrades = restored.closedTrades;
+    this.tradeLog = restored.tradeLog;
+    this.markets = restored.markets;
+    this.unsaved = new Map(restored.pending);
     this.atr.clear();
     for (const [symbol, m] of Object.entries(this.markets)) {
       const atr = this.atrFor(symbol);
@@ -245,24 +158,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.counterfactualCount = 0;
     this.counterfactualWrites = new Map();
     this.counterfactualDeletes = new Set();
-    const followed = new Set<string>();
-    for (const key of keys) {
-      if (!key.startsWith(COUNTERFACTUAL_PREFIX)) continue;
-      const cf = await this.store.get<Counterfactual>(key);
-      if (cf === undefined || followed.has(cf.signalId)) continue;
-      followed.add(cf.signalId);
-      this.follow(cf);
-    }
-    if (keys.includes(LEGACY_COUNTERFACTUALS_KEY)) {
-      for (const cf of (await this.store.get<Counterfactual[]>(LEGACY_COUNTERFACTUALS_KEY)) ?? []) {
-        if (followed.has(cf.signalId)) continue;
-        followed.add(cf.signalId);
-        this.follow(cf);
-        this.counterfactualWrites.set(cf.signalId, cf);
-      }
-      // Deleted once each of them has a key of its own.
-      this.counterfactualDeletes.add(LEGACY_COUNTERFACTUALS_KEY);
-    }
+    for (const cf of restored.counterfactuals) this.follow(cf);
+    if (this.unsaved.size > 0) this.changed();
     this.derivedChanged = false;
     this.derivedSavedAt = now;
     this.active = undefined;
@@ -272,7 +169,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
     this.regime = this.config.aggregation.regime.enabled ? new RegimeDetector(this.config.regime, { path: 'regime' }) : undefined;
     const open = this.activeTrades();
-    if (open.length > 0 || saved !== undefined) {
+    if (open.length > 0 || restored.found) {
       this.logger.info({ trades: open.length, orders: Object.keys(this.book.orders).length }, 'state restored');
     }
   }
@@ -344,15 +241,6 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         for (const t of trades) this.tradeLogCounts.set(t.strategyId ?? '', (this.tradeLogCounts.get(t.strategyId ?? '') ?? 0) - 1);
       },
     };
-  }
-
-  /** Takes over a track record saved whole (earlier layouts): its trades start the log, oldest first. */
-  private startTradeLog(record: TrackRecord): void {
-    const saved = record.toJSON();
-    const trades: ClosedTrade[] = [];
-    for (const [strategyId, list] of Object.entries(saved.strategies)) for (const t of list) trades.push({ ...t, strategyId });
-    trades.sort((a, b) => a.closedAt - b.closedAt);
-    for (const t of trades) if (this.trackRecord.record(t)) this.tradeLog.append(t);
   }
 
   /** A copy of the books, for tests and the API. */
@@ -465,7 +353,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private saveDue(): boolean {
-    if (this.dirty.state || this.counterfactualWrites.size > 0 || this.counterfactualDeletes.size > 0) return true;
+    if (this.dirty.state || this.unsaved.size > 0 || this.counterfactualWrites.size > 0 || this.counterfactualDeletes.size > 0) return true;
     return (this.derivedChanged || this.softChanged) && this.intervalUp();
   }
 
@@ -496,58 +384,44 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   /**
    * Writes what must be on disk before the outbox goes out, and the derived market state when its
-   * interval is up (or `everything`). Returns false, with the failure reported, when the store
-   * refused a write; what was not written stays marked and is tried again with the next event.
+   * interval is up (or `everything`), as one change: one durable write, all of it or nothing.
+   * Returns false, with the failure reported, when the store refused it; what was not written is
+   * kept and goes with the next save.
    */
   private async save(everything: boolean): Promise<boolean> {
+    const intervalUp = everything || this.intervalUp();
+    const books = this.dirty.state || (this.softChanged && intervalUp);
+    const derived = this.derivedChanged && intervalUp;
+    const change = this.unsaved;
+    this.unsaved = new Map();
+    if (books) {
+      for (const [key, value] of booksChange({ book: this.book, risk: this.risk.state, seenSignals: this.seenSignals, closedTrades: this.closedTrades, tradeLog: this.tradeLog })) {
+        change.set(key, value);
+      }
+    }
+    // Progress of every followed signal (bars left) goes with the market state.
+    if (derived) for (const list of this.counterfactuals.values()) for (const cf of list) this.counterfactualWrites.set(cf.signalId, cf);
+    for (const [signalId, cf] of this.counterfactualWrites) change.set(COUNTERFACTUAL_PREFIX + signalId, cf);
+    for (const key of this.counterfactualDeletes) change.set(key, undefined);
+    this.counterfactualWrites.clear();
+    this.counterfactualDeletes.clear();
+    if (derived) change.set(MARKET_KEY, this.markets);
+    if (books) {
+      this.dirty.state = false;
+      this.softChanged = false;
+    }
+    if (derived) this.derivedChanged = false;
+    if (intervalUp) this.derivedSavedAt = this.clock.now();
+    if (change.size === 0) return true;
     try {
-      const intervalUp = everything || this.intervalUp();
-      if (this.dirty.state || (this.softChanged && intervalUp)) {
-        // History segments first: the main key written next lists them.
-        const seals = [this.seenSignals.seal(), this.closedTrades.seal(), this.tradeLog.seal()];
-        for (const seal of seals) for (const w of seal.writes) await this.store.set(w.key, w.items);
-        for (const seal of seals) this.droppedSegments.push(...seal.commit());
-        const state: PersistedState = {
-          version: 2,
-          book: this.book,
-          risk: this.risk.state,
-          seenSignals: this.seenSignals.snapshot(),
-          closedTrades: this.closedTrades.snapshot(),
-          tradeLog: this.tradeLog.snapshot(),
-        };
-        await this.store.set(STATE_KEY, state);
-        this.dirty.state = false;
-        this.softChanged = false;
-        if (this.droppedSegments.length > 0) {
-          const dropped = this.droppedSegments;
-          this.droppedSegments = [];
-          // A segment left behind here is deleted at the next start.
-          for (const key of dropped) await this.store.delete(key).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'old state key not deleted'));
-        }
-      }
-      const derived = this.derivedChanged && intervalUp;
-      if (derived) {
-        // Progress of every followed signal (bars left).
-        for (const list of this.counterfactuals.values()) for (const cf of list) this.counterfactualWrites.set(cf.signalId, cf);
-      }
-      if (this.counterfactualWrites.size > 0) {
-        // Independent keys: a store that writes one document coalesces them into one write.
-        const writes = [...this.counterfactualWrites];
-        await Promise.all(writes.map(([signalId, cf]) => this.store.set(COUNTERFACTUAL_PREFIX + signalId, cf)));
-        for (const [signalId, cf] of writes) if (this.counterfactualWrites.get(signalId) === cf) this.counterfactualWrites.delete(signalId);
-      }
-      if (this.counterfactualDeletes.size > 0) {
-        const deletes = [...this.counterfactualDeletes];
-        await Promise.all(deletes.map((key) => this.store.delete(key)));
-        for (const key of deletes) this.counterfactualDeletes.delete(key);
-      }
-      if (derived) {
-        await this.store.set(MARKET_KEY, this.markets);
-        this.derivedChanged = false;
-      }
-      if (intervalUp) this.derivedSavedAt = this.clock.now();
+      await this.store.setMany(change);
       return true;
     } catch (err) {
+      // Nothing of the change is on disk: all of it goes again with the next save, under newer
+      // values where the books moved on meanwhile.
+      for (const [key, value] of this.unsaved) change.set(key, value);
+      this.unsaved = change;
+      this.dirty.state = true;
       this.recordError(err);
       this.logger.error({ err: toError(err) }, 'trade manager state not saved');
       this.alert('critical', 'TRADE_MANAGER_STATE_NOT_SAVED', `State could not be saved: ${toError(err).message}. Intents of this event were not sent; check the data directory.`);

@@ -8,13 +8,20 @@ class CountingStore extends MemoryStateStore {
   readonly writes = new Map<string, number>();
   refuseNext: string | undefined;
 
-  override async set<T>(key: string, value: T): Promise<void> {
-    if (this.refuseNext === key) {
+  /** Changes written, each one durable write however many keys it holds. */
+  changes = 0;
+
+  override async setMany(entries: Iterable<readonly [string, unknown]>): Promise<void> {
+    const list = [...entries];
+    if (list.some(([key]) => key === this.refuseNext)) {
+      const key = this.refuseNext;
       this.refuseNext = undefined;
       throw new Error(`disk full while writing ${key}`);
     }
-    this.writes.set(key, (this.writes.get(key) ?? 0) + 1);
-    return super.set(key, value);
+    this.changes++;
+    // Deletions are not writes of a value.
+    for (const [key, value] of list) if (value !== undefined) this.writes.set(key, (this.writes.get(key) ?? 0) + 1);
+    return super.setMany(list);
   }
 
   count(key: string): number {
@@ -259,20 +266,26 @@ describe('trade manager: what it saves', () => {
     expect(await store.get('state')).toEqual({ version: 99 });
   });
 
-  it('after a crash between writing a history segment and the state, restarts from the last state with nothing lost or half-remembered', async () => {
+  it('writes a history segment and the state that lists it as one change: a refused change leaves nothing of itself, a restart nothing half-remembered', async () => {
     const store = new CountingStore();
     const clock = new VirtualClock(T0);
     const h = await start({}, { store, clock });
     for (let i = 1; i < SEGMENT; i++) await h.signal({ id: `s${i}`, side: 'flat' });
     expect((await store.keys()).filter((k) => k.startsWith('seen-signals:'))).toEqual([]);
-    // The next id fills a segment: the segment is written, then the state write fails.
+    // The next id fills a segment: the change holding the segment and the state is refused whole.
     store.refuseNext = 'state';
     const filling = `s${SEGMENT}`;
     await h.signal({ id: filling, side: 'flat' });
     expect(h.of('system.alert').map((a) => a.code)).toContain('TRADE_MANAGER_STATE_NOT_SAVED');
     expect(decisionsOf(h, filling)).toHaveLength(0);
-    expect(await store.get('seen-signals:0')).toHaveLength(SEGMENT);
+    expect(await store.get('seen-signals:0')).toBeUndefined();
     const disk = await store.copy();
+
+    // The process going on: the next save carries the refused segment with it.
+    await h.signal({ id: 'next', side: 'flat' });
+    expect(await store.get('seen-signals:0')).toHaveLength(SEGMENT);
+    expect((await store.get<{ seenSignals: { recent: string[] } }>('state'))!.seenSignals.recent).toContain('next');
+    await stop(h);
 
     // The process dies here; a new one starts on what is on disk.
     const again = await start({}, { store: disk, clock });
