@@ -116,9 +116,18 @@ export class TradebusSystem {
     for (const spec of options.agents ?? []) this.addAgent(spec);
   }
 
-  /** A bus publishing under `source`, on this system's transport, catalogue and clock. */
-  createBus<E extends Record<string, unknown> = BuiltinEvents>(source: string, onHandlerError?: ConstructorParameters<typeof EventBus>[0]['onHandlerError']): EventBus<E> {
+  /**
+   * A bus publishing under `source`, on this system's transport, catalogue and clock. With a
+   * `consumer` identity, its subscriptions to durable events resume after a restart (see
+   * EventBusOptions.consumer); every agent's bus has its agent id as identity.
+   */
+  createBus<E extends Record<string, unknown> = BuiltinEvents>(
+    source: string,
+    onHandlerError?: ConstructorParameters<typeof EventBus>[0]['onHandlerError'],
+    options: { consumer?: string } = {},
+  ): EventBus<E> {
     const bus = new EventBus<E>({
+      consumer: options.consumer,
       transport: this.transport,
       catalogue: this.catalogue,
       clock: this.clock,
@@ -157,7 +166,7 @@ export class TradebusSystem {
       id: spec.id,
       kind: spec.definition.kind,
       config,
-      bus: this.createBus(spec.id),
+      bus: this.createBus(spec.id, undefined, { consumer: spec.id }),
       logger,
       clock: this.clock,
       store: this.stateStore(spec.id),

@@ -24,7 +24,13 @@ export interface PublishOptions {
   causationId?: string | undefined;
 }
 
-export interface SubscribeOptions extends TransportSubscribeOptions {
+export interface SubscribeOptions extends Omit<TransportSubscribeOptions, 'durable' | 'consumer'> {
+  /**
+   * Durable name (see TransportSubscribeOptions). On a bus with a `consumer` identity (every
+   * agent's bus), durable event types are consumed durably without it, under a name derived from
+   * the identity and the pattern; `false` asks for a plain subscription instead.
+   */
+  durable?: string | false | undefined;
   /**
    * Run this handler one event at a time, in order, even when it is async. Events that arrive
    * while it runs wait in an unbounded in-memory queue (nothing is dropped; watch `pending`).
@@ -64,6 +70,12 @@ export interface EventBusOptions {
   onHandlerTiming?: (type: string, seconds: number) => void;
   /** Default request timeout. */
   requestTimeoutMs?: number;
+  /**
+   * Identity of this bus's subscriber that stays the same across restarts (the agent id). On a
+   * transport that persists events, subscriptions to durable event types then resume after a
+   * restart where they stopped, instead of missing what was published meanwhile.
+   */
+  consumer?: string;
 }
 
 /** Reply body of request/reply: the responder's value, or the error it threw. */
@@ -99,6 +111,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   private readonly onHandlerTiming: ((type: string, seconds: number) => void) | undefined;
   private timingCounter = 0;
   private readonly requestTimeoutMs: number;
+  private readonly consumer: string | undefined;
   private seq = 0;
   private lastKnownType: string | undefined;
   private idleWaiters: Array<() => void> = [];
@@ -128,6 +141,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
     this.onHandlerError = options.onHandlerError;
     this.onHandlerTiming = options.onHandlerTiming;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+    this.consumer = options.consumer;
   }
 
   /** Publishes an event; returns its envelope once the transport has taken it. */
@@ -165,7 +179,12 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   ): Subscription {
     if (!isPattern(pattern)) this.catalogue.assertKnown(pattern);
     const guarded = options.serial ? this.serialGuard(handler as Handler<Envelope>) : this.guard(handler as Handler<Envelope>);
-    return this.transport.subscribe(pattern, guarded, { queue: options.queue, durable: options.durable });
+    const durable = options.durable;
+    return this.transport.subscribe(pattern, guarded, {
+      queue: options.queue,
+      durable: durable === false ? undefined : durable,
+      consumer: durable === undefined ? this.consumer : undefined,
+    });
   }
 
   /** Resolves with the next event of `type` (matching `filter`), or rejects after `timeoutMs`. */

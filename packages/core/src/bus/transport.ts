@@ -14,6 +14,13 @@ export interface TransportSubscribeOptions {
    * resumes where it left off after a restart. Ignored by transports without persistence.
    */
   durable?: string | undefined;
+  /**
+   * Identity of the subscriber that stays the same across restarts (an agent's id). On transports
+   * that persist events, a subscription without a `durable` name gets durable consumers named
+   * after it for the durable event types its pattern selects, so events published while the
+   * subscriber is down wait for it. Ignored by transports without persistence.
+   */
+  consumer?: string | undefined;
 }
 
 export type Deliver = (envelope: Envelope) => void | Promise<void>;
@@ -25,6 +32,9 @@ export type Responder = (request: Envelope) => Envelope | Promise<Envelope>;
  *
  * `publish` may return a promise when delivery is confirmed asynchronously (e.g. a JetStream ack);
  * a rejected promise means the event was not accepted and the publisher must hear about it.
+ *
+ * `subscribe` and `respond` work before `connect()`: such a subscription starts receiving once the
+ * transport is connected (an agent may be wired before the system starts).
  */
 export interface Transport {
   readonly name: string;

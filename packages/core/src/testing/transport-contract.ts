@@ -100,6 +100,29 @@ export function runTransportContract(name: string, options: TransportContractOpt
       expect(got.payload).toEqual(tick('BTC/USDT', 42_000));
     });
 
+    it('accepts subscriptions and responders made before connect, and delivers to them once connected', async () => {
+      const t = await options.create();
+      if (!transports.includes(t)) transports.push(t);
+      const early = new EventBus<BuiltinEvents>({ transport: t, catalogue, clock, source: 'early' });
+      const prices: number[] = [];
+      const orders: string[] = [];
+      const dropped: number[] = [];
+      // Before connect(), as an agent wired before its system starts would.
+      early.subscribe('price.tick', (e) => void prices.push(e.payload.price));
+      early.subscribe('order.*', (e) => void orders.push(e.type));
+      early.subscribe('price.tick', (e) => void dropped.push(e.payload.price)).unsubscribe();
+      early.respond('price.tick', (req) => req.payload.price * 2);
+      if (t.status !== 'connected') await t.connect();
+      const pub = await bus('publisher');
+      await settle();
+      pub.publish('price.tick', tick('A/B', 5));
+      await pub.publishConfirmed('order.updated', orderUpdate('early-1'));
+      await eventually(() => expect(prices).toEqual([5]));
+      await eventually(() => expect(orders).toEqual(['order.updated']));
+      await expect(pub.request('price.tick', tick('A/B', 21), { timeoutMs: 3000 })).resolves.toBe(42);
+      expect(dropped).toEqual([]);
+    });
+
     it('keeps publish order from one publisher', async () => {
       const pub = await bus('publisher');
       const sub = await bus('subscriber');

@@ -12,6 +12,8 @@ export interface CreateTransportOptions {
   logger?: Logger;
   /** Connection name when the config sets none, e.g. `tradebus-<agent id>`; shown by the server's monitoring. */
   name?: string;
+  /** Whether this process reports dead letters when the config does not say (`transport.reportDeadLetters`). */
+  reportDeadLetters?: boolean;
 }
 
 /** The transport the `transport:` section of a validated config asks for (not yet connected). */
@@ -19,5 +21,6 @@ export function createTransport(config: TransportConfig, options: CreateTranspor
   if (config.kind === 'local') return new LocalTransport();
   const natsOptions = natsOptionsFromConfig(config, options.catalogue, options.logger);
   if (natsOptions.name === undefined && options.name !== undefined) natsOptions.name = options.name;
+  if (natsOptions.reportDeadLetters === undefined && options.reportDeadLetters !== undefined) natsOptions.reportDeadLetters = options.reportDeadLetters;
   return new NatsTransport(natsOptions);
 }

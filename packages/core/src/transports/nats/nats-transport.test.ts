@@ -94,7 +94,7 @@ function envelopeBytes(fields: Record<string, unknown>): Uint8Array {
 describe('NatsTransport validation at the boundary', () => {
   it('dead-letters every kind of bad message with its reason and bytes, and delivers none of them', async () => {
     const prefix = freshPrefix();
-    const t = await transport(prefix, { maxPayloadBytes: 4096 });
+    const t = await transport(prefix, { maxPayloadBytes: 4096, reportDeadLetters: true });
     const nc = await raw();
     const letters: Array<{ subject: string; letter: DeadLetter }> = [];
     nc.subscribe(`${prefix}._dlq.>`, { callback: (_err, msg) => void letters.push({ subject: msg.subject, letter: deadLetterSchema.parse(msg.json()) }) });
@@ -119,6 +119,8 @@ describe('NatsTransport validation at the boundary', () => {
     await eventually(() => expect(delivered).toHaveLength(1));
     expect(delivered[0]!.payload).toEqual(tick(42));
     expect(t.stats.deadLettered).toBe(bad.length);
+    // The '>' subscription dropped each of them; the check reported each once.
+    expect(t.stats.rejected).toBe(bad.length);
     const byCode = new Map(letters.map((l) => [l.letter.code, l]));
     for (const b of bad) {
       const l = letters.find((x) => x.letter.subject === `${prefix}.${b.subject}` && x.letter.code === b.code);
@@ -134,6 +136,73 @@ describe('NatsTransport validation at the boundary', () => {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(`${t.options.streamName}_DLQ`);
     expect(info.state.messages).toBe(bad.length);
+  });
+
+  it('reports each bad message once per bus, however many processes and subscriptions receive it', async () => {
+    const prefix = freshPrefix();
+    // Three processes, each with three subscriptions that select price.tick; two of them report dead letters.
+    const processes = [
+      await transport(prefix, { reportDeadLetters: true, name: 'reporter-1' }),
+      await transport(prefix, { reportDeadLetters: true, name: 'reporter-2' }),
+      await transport(prefix, { name: 'quiet' }),
+    ];
+    const delivered: Envelope[] = [];
+    for (const t of processes) {
+      for (const pattern of ['>', 'price.*', 'price.tick']) t.subscribe(pattern, (e) => void delivered.push(e));
+      await t.flush();
+    }
+    const nc = await raw();
+    const letters: DeadLetter[] = [];
+    nc.subscribe(`${prefix}._dlq.>`, { callback: (_err, msg) => void letters.push(deadLetterSchema.parse(msg.json())) });
+    await nc.flush();
+
+    const BAD = 200;
+    for (let i = 0; i < BAD; i++) {
+      nc.publish(`${prefix}.price.tick`, envelopeBytes({ id: `bad-${i}`, type: 'price.tick', payload: { symbol: 'BTC/USDT', price: `p${i}`, timestamp: 1 } }));
+    }
+    await nc.flush();
+    // Every process has received the bad messages once its own round trip is back; then the
+    // dead letters they sent have reached the server, and the reader has them all.
+    for (const t of processes) await t.flush();
+    for (const t of processes) await t.flush();
+    await nc.flush();
+
+    expect(letters).toHaveLength(BAD);
+    expect(new Set(letters.map((l) => JSON.parse(Buffer.from(l.data, 'base64').toString('utf8')).id as string)).size).toBe(BAD);
+    expect(processes.map((t) => t.stats.deadLettered).reduce((a, b) => a + b, 0)).toBe(BAD);
+    expect(processes[2]!.stats.deadLettered).toBe(0);
+    for (const t of processes) expect(t.stats.rejected).toBe(3 * BAD);
+    expect(delivered).toEqual([]);
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(`${processes[0]!.options.streamName}_DLQ`)).state.messages).toBe(BAD);
+  });
+
+  it('keeps dead letters in a stream bounded by age and size, and applies changed bounds to an existing stream', async () => {
+    const prefix = freshPrefix();
+    const first = await transport(prefix, { reportDeadLetters: true });
+    const jsm = await jetstreamManager(await raw());
+    const name = `${first.options.streamName}_DLQ`;
+    const before = (await jsm.streams.info(name)).config;
+    expect(before.max_age).toBe(7 * 24 * 3600 * 1e9);
+    expect(before.max_bytes).toBe(128 * 1024 * 1024);
+    expect(before.discard).toBe('old');
+    // A config with other bounds, validated as a config file would be.
+    const section = natsTransportSchema.parse({ kind: 'nats', servers: server.url, prefix, reportDeadLetters: true, deadLetterMaxAgeMs: 3_600_000, deadLetterMaxBytes: 8 * 1024 * 1024 });
+    const second = NatsTransport.fromConfig(section, catalogue);
+    open.push(second);
+    await second.connect();
+    const after = (await jsm.streams.info(name)).config;
+    expect(after.max_age).toBe(3_600_000 * 1e6);
+    expect(after.max_bytes).toBe(8 * 1024 * 1024);
+    expect(after.subjects).toEqual([`${prefix}._dlq.>`]);
+    expect(natsTransportSchema.safeParse({ kind: 'nats', deadLetterMaxBytes: 10 }).error?.issues[0]?.path).toEqual(['deadLetterMaxBytes']);
+  });
+
+  it('leaves the dead-letter stream alone in a process that does not report', async () => {
+    const prefix = freshPrefix();
+    const t = await transport(prefix);
+    const jsm = await jetstreamManager(await raw());
+    await expect(jsm.streams.info(`${t.options.streamName}_DLQ`)).rejects.toThrow(/stream not found/);
   });
 
   it('does not deliver well-formed events of types this process does not know, and does not dead-letter them', async () => {
@@ -226,6 +295,126 @@ describe('NatsTransport durable events', () => {
   it('refuses a durable name that cannot name a JetStream consumer', async () => {
     const t = await transport(freshPrefix());
     expect(() => t.subscribe('order.updated', () => undefined, { durable: 'my.durable' })).toThrow(/letters, digits/);
+  });
+});
+
+describe('durable consumption by an agent across restarts of its process', () => {
+  const request = (n: number): BuiltinEvents['order.requested'] => ({
+    clientOrderId: `o-${n}`,
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    type: 'market',
+    quantity: 1,
+    reduceOnly: false,
+    purpose: 'entry',
+    timestamp: 1_700_000_000_000 + n,
+  });
+
+  /** What the "executor" of this test saw, and a gate its handler waits on when closed. */
+  interface Log {
+    handled: string[];
+    started: string[];
+    gate: Promise<void> | undefined;
+  }
+
+  class Executor extends BaseAgent<Log> {
+    protected run(): void {
+      // No durable name and no option: the agent's id makes the subscription durable.
+      this.subscribe(
+        'order.requested',
+        async (e) => {
+          this.config.started.push(e.payload.clientOrderId);
+          if (this.config.gate !== undefined) await this.config.gate;
+          this.config.handled.push(e.payload.clientOrderId);
+        },
+        { serial: true },
+      );
+    }
+  }
+  const executor = defineAgent({ kind: 'test-executor', configSchema: z.custom<Log>(), create: (ctx: AgentContext<Log>) => new Executor(ctx) });
+
+  /** One "process": its own connection, a system running the executor with id `id`. */
+  async function executorProcess(prefix: string, log: Log, id = 'executor'): Promise<{ system: ReturnType<typeof createSystem>; transport: NatsTransport }> {
+    // A short ack wait: an event the previous process took and never acknowledged comes back soon.
+    const t = new NatsTransport({ servers: server.url, catalogue, prefix, ackWaitMs: 1_500 });
+    const system = createSystem({ transport: t, monitorHealth: false, agents: [{ id, definition: executor, config: log }] });
+    open.push({ close: () => system.stop() });
+    await system.start();
+    await t.flush();
+    return { system, transport: t };
+  }
+
+  it('receives what was published while it was down, each event once and in order, acknowledged only once handled', async () => {
+    const prefix = freshPrefix();
+    const pub = bus(await transport(prefix), 'manager');
+    const log: Log = { handled: [], started: [], gate: undefined };
+
+    const first = await executorProcess(prefix, log);
+    await pub.publishConfirmed('order.requested', request(1));
+    await eventually(() => expect(log.handled).toEqual(['o-1']));
+    await first.transport.flush();
+    await first.system.stop();
+
+    // The executor process is down: the requests wait in JetStream.
+    for (let n = 2; n <= 6; n++) await pub.publishConfirmed('order.requested', request(n));
+
+    let open2!: () => void;
+    log.gate = new Promise<void>((resolve) => (open2 = resolve));
+    const second = await executorProcess(prefix, log);
+    // Nothing is acknowledged while the handler of the first missed request has not settled.
+    await eventually(() => expect(log.started).toEqual(['o-1', 'o-2']));
+    const consumer = 'executor-order_requested';
+    const held = await second.transport.durableInfo(consumer);
+    expect(held.ackPending).toBeGreaterThanOrEqual(1);
+    expect(held.ackPending + held.pending).toBe(5);
+    log.gate = undefined;
+    open2();
+    await eventually(() => expect(log.handled).toEqual(['o-1', 'o-2', 'o-3', 'o-4', 'o-5', 'o-6']));
+    await eventually(async () => expect(await second.transport.durableInfo(consumer)).toMatchObject({ pending: 0, ackPending: 0 }));
+
+    // A request whose handling has not settled when the process goes is delivered again to the next one.
+    let open3!: () => void;
+    log.gate = new Promise<void>((resolve) => (open3 = resolve));
+    await pub.publishConfirmed('order.requested', request(7));
+    await eventually(() => expect(log.started.at(-1)).toBe('o-7'));
+    await second.system.stop(1_000);
+    log.gate = undefined;
+    open3();
+    const third = await executorProcess(prefix, log);
+    await eventually(() => expect(log.handled.filter((id) => id === 'o-7')).toHaveLength(2));
+    expect(log.handled.slice(0, 6)).toEqual(['o-1', 'o-2', 'o-3', 'o-4', 'o-5', 'o-6']);
+    await eventually(async () => expect(await third.transport.durableInfo(consumer)).toMatchObject({ pending: 0, ackPending: 0 }));
+
+    const jsm = await jetstreamManager(await raw());
+    const names: string[] = [];
+    for await (const c of jsm.consumers.list(third.transport.options.streamName)) names.push(c.name);
+    expect(names).toEqual([consumer]);
+  });
+
+  it('gives each of two subscriptions of one agent to one type every event, and a plain subscription on request', async () => {
+    const prefix = freshPrefix();
+    const pub = bus(await transport(prefix), 'manager');
+    const seen = { a: [] as string[], b: [] as string[], plain: [] as string[] };
+    class Twice extends BaseAgent {
+      protected run(): void {
+        this.subscribe('order.updated', (e) => void seen.a.push(e.payload.clientOrderId));
+        this.subscribe('order.updated', (e) => void seen.b.push(e.payload.clientOrderId));
+        this.subscribe('order.updated', (e) => void seen.plain.push(e.payload.clientOrderId), { durable: false });
+      }
+    }
+    const twice = defineAgent({ kind: 'twice', configSchema: z.unknown(), create: (ctx: AgentContext) => new Twice(ctx) });
+    const t = new NatsTransport({ servers: server.url, catalogue, prefix });
+    const system = createSystem({ transport: t, monitorHealth: false, agents: [{ id: 'books', definition: twice }] });
+    open.push({ close: () => system.stop() });
+    await system.start();
+    await t.flush();
+    const ids = Array.from({ length: 10 }, (_, i) => `u-${i}`);
+    for (const id of ids) await pub.publishConfirmed('order.updated', order(id));
+    await eventually(() => expect([seen.a, seen.b, seen.plain]).toEqual([ids, ids, ids]));
+    const jsm = await jetstreamManager(await raw());
+    const names: string[] = [];
+    for await (const c of jsm.consumers.list(t.options.streamName)) names.push(c.name);
+    expect(names.sort()).toEqual(['books-order_updated', 'books-order_updated-2']);
   });
 });
 

@@ -21,6 +21,7 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Envelope } from '../../bus/envelope.js';
 import { compilePattern, isPattern } from '../../bus/subjects.js';
@@ -47,8 +48,13 @@ export interface NatsTransportStats {
   published: number;
   /** Envelopes handed to subscribers, after validation and the duplicate check. */
   delivered: number;
-  /** Inbound messages that failed validation: sent to the dead-letter subject, never delivered. */
+  /**
+   * Dead letters this process published: bad messages its dead-letter check found (with
+   * `reportDeadLetters`), and invalid requests it answered.
+   */
   deadLettered: number;
+  /** Inbound messages a subscription of this process dropped because they failed validation (each subscription counts its copy). */
+  rejected: number;
   /** Dead letters that could not be sent (connection down and buffer full); each one is logged. */
   deadLettersDropped: number;
   /** Repeats of an event id a subscription had already received (redeliveries, retried publishes), dropped. */
@@ -84,11 +90,20 @@ const DEAD_LETTER_SAMPLE_BYTES = 64 * 1024;
 const DEAD_LETTER_LOG_LIMIT = 20;
 const DUPLICATE_WINDOW_MS = 120_000;
 const RESPONDER_QUEUE = 'tradebus-responders';
+/** Queue group of the processes that report dead letters: each bad message goes to one of them. */
+const DEAD_LETTER_QUEUE = 'tradebus-dead-letters';
+const CONSUMER_NAME_MAX = 100;
 const UNDERSCORE = 95;
 
 interface BufferedPublish {
   subject: string;
   data: Uint8Array;
+}
+
+/** A subscription made before the connection exists, attached once it does. */
+interface PendingSubscription {
+  attach: (nc: NatsConnection) => TransportSubscription;
+  attached: TransportSubscription | undefined;
 }
 
 type ReplyBody = { ok: false; error: { code: string; message: string } };
@@ -100,13 +115,16 @@ type ReplyBody = { ok: false; error: { code: string; message: string } };
  *   patterns (`order.*`, `trade.>`), queue groups are NATS queue groups, request/reply is NATS
  *   request/reply (on `<prefix>._req.<type>`).
  * - Every inbound message is decoded and checked (envelope shape, then the payload against the
- *   catalogue). A bad one goes to `<prefix>._dlq.<type or unknown>` with the reason and the
- *   original bytes, is counted in `stats.deadLettered`, and never reaches a handler.
+ *   catalogue); a bad one never reaches a handler and is counted in `stats.rejected`. With
+ *   `reportDeadLetters`, the transport also checks every message on the bus, in a queue group
+ *   shared with the other reporting processes, and sends each bad one once to
+ *   `<prefix>._dlq.<type or unknown>` with the reason and the original bytes.
  * - Events matching `durable` patterns go through JetStream: `publish` returns a promise that
  *   resolves on the JetStream ack (and rejects when the event could not be stored); subscribers
- *   passing `durable: '<name>'` get a durable consumer and receive what they missed while down.
- *   Every subscription drops event ids it has already seen, so a redelivery never reaches a
- *   handler twice.
+ *   passing `durable: '<name>'`, or a `consumer` identity, get durable consumers and receive what
+ *   they missed while down. Every subscription drops event ids it has already seen, so a
+ *   redelivery never reaches a handler twice.
+ * - Subscriptions and responders made before `connect()` are attached once it succeeds.
  * - While the connection is down, non-durable publishes wait in a bounded buffer (sent in order on
  *   reconnect); durable publishes and requests fail at once; nothing is dropped silently.
  */
@@ -116,6 +134,7 @@ export class NatsTransport implements Transport {
     published: 0,
     delivered: 0,
     deadLettered: 0,
+    rejected: 0,
     deadLettersDropped: 0,
     duplicatesDropped: 0,
     unknownTypes: 0,
@@ -151,6 +170,9 @@ export class NatsTransport implements Transport {
   private connecting: Promise<void> | undefined;
   private readonly consumers = new Set<DurableConsumer>();
   private readonly setups = new Set<Promise<void>>();
+  private readonly pending = new Set<PendingSubscription>();
+  /** Durable consumer names derived from `consumer` identities that a subscription of this process holds. */
+  private readonly derivedNames = new Set<string>();
   private readonly deadLetterLogCount = new Map<string, number>();
   private readonly unknownTypesLogged = new Set<string>();
 
@@ -230,7 +252,7 @@ export class NatsTransport implements Transport {
     this.disconnectedAt = undefined;
     try {
       this.js = jetstream(nc, { timeout: this.options.ackTimeoutMs });
-      if (this.durablePatterns.length > 0 || this.options.deadLetterStream) {
+      if (this.durablePatterns.length > 0 || this.keepsDeadLetters) {
         this.jsm = await jetstreamManager(nc, { timeout: Math.max(this.options.ackTimeoutMs, 5_000) });
         await this.ensureStreams(this.jsm);
       }
@@ -250,7 +272,21 @@ export class NatsTransport implements Transport {
     }
     this.nc = nc;
     this.watch(nc);
+    if (this.options.reportDeadLetters) this.checkEveryMessage(nc);
+    for (const pending of [...this.pending]) {
+      this.pending.delete(pending);
+      try {
+        pending.attached = pending.attach(nc);
+      } catch (err) {
+        this.logger.error({ err: toError(err) }, 'a subscription made before connect could not be set up');
+      }
+    }
     this.setStatus('connected', nc.getServer());
+  }
+
+  /** True when this process keeps dead letters in the dead-letter stream (it reports them, and the stream is on). */
+  private get keepsDeadLetters(): boolean {
+    return this.options.reportDeadLetters && this.options.deadLetterStream;
   }
 
   async close(): Promise<void> {
@@ -258,6 +294,7 @@ export class NatsTransport implements Transport {
     const nc = this.nc;
     for (const consumer of [...this.consumers]) consumer.stop();
     await Promise.allSettled([...this.consumers].map((c) => c.stopped));
+    this.pending.clear();
     if (this.buffer.length > 0) {
       this.stats.droppedOnClose += this.buffer.length;
       this.logger.error({ count: this.buffer.length }, 'transport closed while disconnected: buffered events were not sent');
@@ -296,10 +333,14 @@ export class NatsTransport implements Transport {
   }
 
   subscribe(pattern: string, deliver: Deliver, options: TransportSubscribeOptions = {}): TransportSubscription {
-    const nc = this.usable(`subscribe to '${pattern}'`);
     compilePattern(pattern);
-    if (options.durable !== undefined) return this.subscribeDurable(nc, pattern, deliver, options.durable, options.queue);
-    return this.subscribeCore(nc, pattern, deliver, options.queue, undefined, new RecentIds(this.options.dedupeWindow));
+    const { durable, consumer, queue } = options;
+    if (durable !== undefined) assertDurableName(durable);
+    return this.onceConnected(`subscribe to '${pattern}'`, (nc) => {
+      if (durable !== undefined) return this.subscribeDurable(nc, pattern, deliver, { durable }, queue);
+      if (consumer !== undefined && this.selectsDurable(pattern)) return this.subscribeDurable(nc, pattern, deliver, { consumer }, queue);
+      return this.subscribeCore(nc, pattern, deliver, queue, undefined, new RecentIds(this.options.dedupeWindow));
+    });
   }
 
   async request(envelope: Envelope, timeoutMs: number): Promise<Envelope> {
@@ -331,19 +372,20 @@ export class NatsTransport implements Transport {
   }
 
   respond(type: string, responder: Responder, options: TransportSubscribeOptions = {}): TransportSubscription {
-    const nc = this.usable(`respond to '${type}'`);
-    // Responders always form one queue group, so each request is answered exactly once.
-    const sub = nc.subscribe(this.requestSubject(type), {
-      queue: options.queue ?? RESPONDER_QUEUE,
-      callback: (err, msg) => {
-        if (err !== null) {
-          this.logger.error({ err, type }, 'responder subscription failed');
-          return;
-        }
-        this.answer(msg, type, responder);
-      },
+    return this.onceConnected(`respond to '${type}'`, (nc) => {
+      // Responders always form one queue group, so each request is answered exactly once.
+      const sub = nc.subscribe(this.requestSubject(type), {
+        queue: options.queue ?? RESPONDER_QUEUE,
+        callback: (err, msg) => {
+          if (err !== null) {
+            this.logger.error({ err, type }, 'responder subscription failed');
+            return;
+          }
+          this.answer(msg, type, responder);
+        },
+      });
+      return { unsubscribe: () => sub.unsubscribe() };
     });
-    return { unsubscribe: () => sub.unsubscribe() };
   }
 
   onStatus(listener: (status: TransportStatus, detail?: string) => void): () => void {
@@ -375,6 +417,30 @@ export class NatsTransport implements Transport {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Runs `attach` now when connected, or once the connection exists: a subscription may be made
+   * before `connect()`, as on the local transport. Refused once the transport is closed.
+   */
+  private onceConnected(what: string, attach: (nc: NatsConnection) => TransportSubscription): TransportSubscription {
+    if (this.currentStatus === 'closed') this.usable(what);
+    const nc = this.nc;
+    if (nc !== undefined) return attach(nc);
+    const pending: PendingSubscription = { attach, attached: undefined };
+    this.pending.add(pending);
+    return {
+      unsubscribe: () => {
+        this.pending.delete(pending);
+        pending.attached?.unsubscribe();
+        pending.attached = undefined;
+      },
+    };
+  }
+
+  /** True when `pattern` selects at least one durable event type. */
+  private selectsDurable(pattern: string): boolean {
+    return this.durablePatterns.some((d) => intersectPatterns(pattern, d) !== undefined);
+  }
 
   private usable(what: string): NatsConnection {
     const nc = this.nc;
@@ -522,13 +588,24 @@ export class NatsTransport implements Transport {
    * A durable subscription: one JetStream consumer per durable pattern the subscription overlaps
    * (named after the durable name), plus a plain subscription for the non-durable events the
    * pattern also selects. Both paths share one set of seen ids.
+   *
+   * Consumer names: an explicit durable name is used as given (`<durable>-<pattern>` per part of a
+   * split wildcard). A `consumer` identity gives `<consumer>-<pattern>` for every part, so an
+   * agent's consumers keep their names across restarts; a second subscription of the same
+   * identity to the same pattern in this process gets `-2`, and so on, instead of sharing (and
+   * splitting) the first one's events.
    */
-  private subscribeDurable(nc: NatsConnection, pattern: string, deliver: Deliver, durable: string, queue: string | undefined): TransportSubscription {
-    assertDurableName(durable);
+  private subscribeDurable(
+    nc: NatsConnection,
+    pattern: string,
+    deliver: Deliver,
+    name: { durable: string } | { consumer: string },
+    queue: string | undefined,
+  ): TransportSubscription {
     const parts = [...new Set(this.durablePatterns.map((d) => intersectPatterns(pattern, d)).filter((p): p is string => p !== undefined))];
     const recent = new RecentIds(this.options.dedupeWindow);
     if (parts.length === 0) {
-      this.logger.warn({ pattern, durable }, 'durable name ignored: the pattern selects no durable event types (transport.durable)');
+      this.logger.warn({ pattern, durable: (name as { durable: string }).durable }, 'durable name ignored: the pattern selects no durable event types (transport.durable)');
       return this.subscribeCore(nc, pattern, deliver, queue, undefined, recent);
     }
     const handles: TransportSubscription[] = [];
@@ -536,8 +613,16 @@ export class NatsTransport implements Transport {
       handles.push(this.subscribeCore(nc, pattern, deliver, queue, (type) => this.isDurableType(type), recent));
     }
     for (const part of parts) {
-      const name = parts.length === 1 && part === pattern ? durable : `${durable}-${patternToken(part)}`;
-      const consumer = new DurableConsumer(this, name, this.subjectOf(part), deliver, recent);
+      let consumerName: string;
+      let release = (): void => undefined;
+      if ('durable' in name) {
+        consumerName = parts.length === 1 && part === pattern ? name.durable : `${name.durable}-${patternToken(part)}`;
+      } else {
+        consumerName = this.claimDerivedName(name.consumer, part);
+        const claimed = consumerName;
+        release = () => void this.derivedNames.delete(claimed);
+      }
+      const consumer = new DurableConsumer(this, consumerName, this.subjectOf(part), deliver, recent);
       this.consumers.add(consumer);
       const setup = consumer.start().finally(() => this.setups.delete(setup));
       // flush() reports a failed setup; nobody else has to handle the rejection.
@@ -547,13 +632,23 @@ export class NatsTransport implements Transport {
         unsubscribe: () => {
           consumer.stop();
           this.consumers.delete(consumer);
+          release();
         },
       });
     }
     return { unsubscribe: () => handles.forEach((h) => h.unsubscribe()) };
   }
 
-  /** @internal Decodes and checks one inbound message; dead-letters it and returns undefined when it is bad. */
+  /** The durable consumer name for `consumer`'s subscription to `part`, free in this process. */
+  private claimDerivedName(consumer: string, part: string): string {
+    const base = consumerName(`${consumer}-${patternToken(part)}`);
+    let name = base;
+    for (let n = 2; this.derivedNames.has(name); n++) name = consumerName(`${base}-${n}`);
+    this.derivedNames.add(name);
+    return name;
+  }
+
+  /** @internal Decodes and checks one inbound message for a subscription; returns undefined (and counts it) when it is bad. */
   accept(msg: { readonly subject: string }, type: string, data: Uint8Array): Envelope | undefined {
     const decoded = decodeInbound(data, type, this.catalogue, this.options.maxPayloadBytes);
     if (decoded.ok === true) return decoded.envelope;
@@ -565,8 +660,39 @@ export class NatsTransport implements Transport {
       }
       return undefined;
     }
-    this.deadLetter(msg.subject, type, data, decoded);
+    this.stats.rejected++;
+    // A reporting process logs the dead letter it sends; the others say what their subscription dropped.
+    if (!this.options.reportDeadLetters) this.logLimited(decoded.code, { subject: msg.subject, code: decoded.code, reason: decoded.reason, size: data.length }, 'invalid message dropped');
     return undefined;
+  }
+
+  /**
+   * The dead-letter check: one subscription to every event subject of the prefix, in a queue group
+   * shared by all reporting processes, so each message is checked by one of them and each bad one
+   * is reported once. Valid messages are decoded and forgotten; this is the cost of reporting.
+   */
+  private checkEveryMessage(nc: NatsConnection): void {
+    nc.subscribe(`${this.prefix}.>`, {
+      queue: DEAD_LETTER_QUEUE,
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.logger.error({ err }, 'dead-letter check subscription failed');
+          return;
+        }
+        const type = msg.subject.slice(this.prefixLength);
+        // `_req` requests are checked by their responder, `_dlq` holds the reports themselves.
+        if (type.charCodeAt(0) === UNDERSCORE) return;
+        const decoded = decodeInbound(msg.data, type, this.catalogue, this.options.maxPayloadBytes);
+        if (decoded.ok === false) this.deadLetter(msg.subject, type, msg.data, decoded);
+      },
+    });
+  }
+
+  private logLimited(code: string, fields: Record<string, unknown>, message: string): void {
+    const logged = this.deadLetterLogCount.get(code) ?? 0;
+    if (logged >= DEAD_LETTER_LOG_LIMIT) return;
+    this.deadLetterLogCount.set(code, logged + 1);
+    this.logger.warn(fields, message);
   }
 
   /** @internal Hands an envelope to a subscriber; returns its promise when the subscriber returned one. */
@@ -601,11 +727,7 @@ export class NatsTransport implements Transport {
       truncated,
     };
     if (failure.issues !== undefined) letter.issues = failure.issues.slice(0, 20);
-    const logged = this.deadLetterLogCount.get(failure.code) ?? 0;
-    if (logged < DEAD_LETTER_LOG_LIMIT) {
-      this.deadLetterLogCount.set(failure.code, logged + 1);
-      this.logger.warn({ subject, code: failure.code, reason: failure.reason, size: data.length }, 'invalid message dead-lettered');
-    }
+    this.logLimited(failure.code, { subject, code: failure.code, reason: failure.reason, size: data.length }, 'invalid message dead-lettered');
     const nc = this.nc;
     if (nc === undefined || this.currentStatus === 'closed') return;
     try {
@@ -668,19 +790,26 @@ export class NatsTransport implements Transport {
         duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.options.streamMaxAgeMs)),
       });
     }
-    if (this.options.deadLetterStream) {
-      await this.ensureStream(jsm, `${this.options.streamName}_DLQ`, [`${this.prefix}._dlq.>`], {
-        max_age: maxAge,
+    if (this.keepsDeadLetters) {
+      const limits = {
+        max_age: nanos(this.options.deadLetterMaxAgeMs),
+        max_bytes: this.options.deadLetterMaxBytes,
         max_msgs: 1_000_000,
-      });
+      };
+      await this.ensureStream(jsm, `${this.options.streamName}_DLQ`, [`${this.prefix}._dlq.>`], {
+        ...limits,
+        duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.options.deadLetterMaxAgeMs)),
+      }, limits);
     }
   }
 
   /**
    * Creates the stream, or adds our subjects to an existing one. Subjects are only ever added, so
    * processes started with different `durable` lists never take persistence away from each other.
+   * `limits` are set on an existing stream too when they differ (the dead-letter stream's bounds
+   * follow the config of the processes that write to it).
    */
-  private async ensureStream(jsm: JetStreamManager, name: string, subjects: string[], extra: Partial<StreamConfig>): Promise<void> {
+  private async ensureStream(jsm: JetStreamManager, name: string, subjects: string[], extra: Partial<StreamConfig>, limits: Partial<StreamConfig> = {}): Promise<void> {
     const existing = await jsm.streams.info(name).catch((err: unknown) => {
       if (err instanceof JetStreamApiError && err.code === 10059) return undefined;
       throw err;
@@ -702,18 +831,20 @@ export class NatsTransport implements Transport {
         // Another process may have created it at the same moment; anything else is a real error.
         const raced = await jsm.streams.info(name).catch(() => undefined);
         if (raced === undefined) throw err;
-        return this.extendStream(jsm, name, raced.config, subjects);
+        return this.extendStream(jsm, name, raced.config, subjects, limits);
       }
     }
-    return this.extendStream(jsm, name, existing.config, subjects);
+    return this.extendStream(jsm, name, existing.config, subjects, limits);
   }
 
-  private async extendStream(jsm: JetStreamManager, name: string, config: StreamConfig, subjects: string[]): Promise<void> {
+  private async extendStream(jsm: JetStreamManager, name: string, config: StreamConfig, subjects: string[], limits: Partial<StreamConfig>): Promise<void> {
     const current = config.subjects ?? [];
     const merged = dropCovered([...current, ...subjects]);
-    if (merged.length === current.length && merged.every((s) => current.includes(s))) return;
-    await jsm.streams.update(name, { ...config, subjects: merged });
-    this.logger.info({ stream: name, subjects: merged }, 'extended JetStream stream subjects');
+    const sameSubjects = merged.length === current.length && merged.every((s) => current.includes(s));
+    const changedLimits = Object.entries(limits).filter(([key, value]) => (config as unknown as Record<string, unknown>)[key] !== value);
+    if (sameSubjects && changedLimits.length === 0) return;
+    await jsm.streams.update(name, { ...config, ...limits, subjects: merged });
+    this.logger.info({ stream: name, subjects: merged, limits: Object.fromEntries(changedLimits) }, 'updated JetStream stream');
   }
 
   private watch(nc: NatsConnection): void {
@@ -928,21 +1059,41 @@ class DurableConsumer {
     if (this.inProgress.has(id)) return;
     if (!this.recent.add(id)) {
       t.stats.duplicatesDropped++;
-      m.ack();
+      this.ack(m);
       return;
     }
     t.stats.delivered++;
     const pending = t.hand(this.deliver, envelope);
     if (pending === undefined) {
-      m.ack();
+      this.ack(m);
       return;
     }
     this.inProgress.add(id);
     void pending.finally(() => {
       this.inProgress.delete(id);
-      m.ack();
+      this.ack(m);
     });
   }
+
+  /** Acknowledges unless the connection has gone: the event then stays unacknowledged and is delivered again. */
+  private ack(m: JsMsg): void {
+    try {
+      m.ack();
+    } catch (err) {
+      this.transport.log.warn({ err: toError(err), consumer: this.name, seq: m.seq }, 'event handled but not acknowledged (connection closed): it will be delivered again');
+    }
+  }
+}
+
+/**
+ * A valid JetStream consumer name from `raw`: characters outside letters, digits, '-' and '_'
+ * become '_'; a name longer than the limit keeps its start and ends in a hash of the whole.
+ */
+function consumerName(raw: string): string {
+  const safe = raw.replace(/[^A-Za-z0-9_-]/g, '_');
+  if (safe.length <= CONSUMER_NAME_MAX) return safe;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 16);
+  return `${safe.slice(0, CONSUMER_NAME_MAX - hash.length - 1)}-${hash}`;
 }
 
 /** Patterns minus those another one covers. */

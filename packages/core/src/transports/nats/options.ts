@@ -55,8 +55,19 @@ export interface NatsTransportOptions {
   streamName?: string;
   /** How long durable events are kept. */
   streamMaxAgeMs?: number;
-  /** Keep dead letters in a stream (`<stream>_DLQ`) so they can be inspected later. */
+  /**
+   * Check every message on the bus and publish a dead letter for each bad one. Processes that do
+   * form one NATS queue group, so each bad message is reported once per bus however many of them
+   * run; the others only count and drop what their own subscriptions reject. Default false: the
+   * launcher turns it on in the process that records history (docs/nats.md).
+   */
+  reportDeadLetters?: boolean;
+  /** Keep dead letters in a stream (`<stream>_DLQ`) so they can be inspected later (created by a reporting process). */
   deadLetterStream?: boolean;
+  /** How long the dead-letter stream keeps a dead letter. */
+  deadLetterMaxAgeMs?: number;
+  /** Size the dead-letter stream may reach; beyond it the oldest dead letters are discarded. */
+  deadLetterMaxBytes?: number;
   /** Initial connection timeout. */
   connectTimeoutMs?: number;
   /** Client pings: a silent server is noticed after about 2 × this. */
@@ -82,7 +93,10 @@ export const NATS_DEFAULTS = {
   ackWaitMs: 30_000,
   dedupeWindow: 10_000,
   streamMaxAgeMs: 7 * 24 * 3600 * 1000,
+  reportDeadLetters: false,
   deadLetterStream: true,
+  deadLetterMaxAgeMs: 7 * 24 * 3600 * 1000,
+  deadLetterMaxBytes: 128 * 1024 * 1024,
   connectTimeoutMs: 5_000,
   pingIntervalMs: 10_000,
 } as const;
@@ -119,7 +133,10 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
     dedupeWindow: options.dedupeWindow ?? NATS_DEFAULTS.dedupeWindow,
     streamName: options.streamName ?? streamNameFor(prefix),
     streamMaxAgeMs: options.streamMaxAgeMs ?? NATS_DEFAULTS.streamMaxAgeMs,
+    reportDeadLetters: options.reportDeadLetters ?? NATS_DEFAULTS.reportDeadLetters,
     deadLetterStream: options.deadLetterStream ?? NATS_DEFAULTS.deadLetterStream,
+    deadLetterMaxAgeMs: options.deadLetterMaxAgeMs ?? NATS_DEFAULTS.deadLetterMaxAgeMs,
+    deadLetterMaxBytes: options.deadLetterMaxBytes ?? NATS_DEFAULTS.deadLetterMaxBytes,
     connectTimeoutMs: options.connectTimeoutMs ?? NATS_DEFAULTS.connectTimeoutMs,
     pingIntervalMs: options.pingIntervalMs ?? NATS_DEFAULTS.pingIntervalMs,
     logger: options.logger,
