@@ -258,14 +258,14 @@ describe('trade-monitor agent', () => {
 
     it('wraps an answer that is not JSON, keeping its status', async () => {
       upstream.reply = { status: 500, body: 'upstream exploded', headers: { 'content-type': 'text/plain' } };
-      const res = await post({});
+      const res = await post({ action: 'kill' });
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: { code: 'API_ERROR', message: 'upstream exploded' } });
     });
 
     it('does not follow a redirect with the token', async () => {
       upstream.reply = { status: 307, body: '', headers: { location: 'http://127.0.0.1:1/elsewhere' } };
-      const res = await post({}, { authorization: 'Bearer t' });
+      const res = await post({ action: 'resume' }, { authorization: 'Bearer t' });
       expect(res.status).toBe(502);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('API_REDIRECT');
       expect(upstream.requests).toHaveLength(1);
@@ -277,6 +277,12 @@ describe('trade-monitor agent', () => {
       const err = (await bad.json()) as { error: { code: string; issues: Array<{ path: string }> } };
       expect(err.error.code).toBe('INVALID_REQUEST');
       expect(err.error.issues.map((i) => i.path)).toEqual(['body.action']);
+      // A request that does not say what to do is refused, never taken as 'kill'.
+      const missing = await post({ reason: 'no action given' });
+      expect(missing.status).toBe(400);
+      expect(((await missing.json()) as { error: { issues: Array<{ path: string; message: string }> } }).error.issues).toEqual([
+        { path: 'body.action', message: "required: say what to do, 'kill' or 'resume'" },
+      ]);
       expect((await post({ action: 'kill', extra: 1 })).status).toBe(400);
       expect((await post('{not json')).status).toBe(400);
       const form = await fetch(`${base}/api/kill-switch`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'action=kill' });

@@ -48,7 +48,10 @@ export class HttpError extends TradeMonitorError {
 
 export const killSwitchRequestSchema = z
   .object({
-    action: z.enum(['kill', 'resume']).default('kill').describe("kill: halt new entries; resume: lift the kill switch"),
+    // No default: a request that does not say what to do must not halt (or resume) trading.
+    action: z
+      .enum(['kill', 'resume'], { error: (iss) => (iss.input === undefined ? "required: say what to do, 'kill' or 'resume'" : "use 'kill' or 'resume'") })
+      .describe('kill: halt new entries; resume: lift the kill switch'),
     reason: z.string().trim().min(1).max(500).default('dashboard operator'),
   })
   .strict();

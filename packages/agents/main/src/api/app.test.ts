@@ -133,6 +133,18 @@ describe('REST API', () => {
     expect((await get('/events/history?colour=red')).status).toBe(400);
   });
 
+  it('GET /events/history answers 400 naming query.type for a type that is not an event type or pattern', async () => {
+    for (const type of ['order..updated', 'order.*x', '>.order', ',']) {
+      const res = await get(`/events/history?type=${encodeURIComponent(type)}`);
+      expect(res.status, type).toBe(400);
+      const err = (await res.json()) as { error: { code: string; message: string; issues: Array<{ path: string }> } };
+      expect(err.error.code, type).toBe('INVALID_REQUEST');
+      expect(err.error.issues.map((i) => i.path.replace(/\[\d+\]$/, '')), type).toEqual(['query.type']);
+      expect(err.error.message, type).toMatch(/query\.type/);
+    }
+    expect((await get('/events/history?type=order.*,trade.>')).status).toBe(200);
+  });
+
   it('GET /config redacts secrets', async () => {
     const text = await (await get('/config')).text();
     expect(text).not.toContain('planted');
@@ -150,6 +162,43 @@ describe('REST API', () => {
       expect(((await none.json()) as { error: { message: string } }).error.message).toMatch(/Bearer/);
       expect((await send(method, path, {}, 'wrong-token-000000000')).status, `${method} ${path}`).toBe(403);
     }
+  });
+
+  it('mutating routes accept only JSON bodies (415 otherwise) and the kill switch has no default action', async () => {
+    const commands: string[] = [];
+    const sub = system.bus.subscribe('risk.command', (e) => void commands.push(e.payload.action));
+    // What `curl -d '{"action":"resume"}'` sends: a JSON text under the form content type.
+    for (const [method, path] of [
+      ['POST', '/kill-switch'],
+      ['PATCH', '/config'],
+      ['POST', '/agents/plain/restart'],
+    ] as const) {
+      const form = await fetch(base + path, {
+        method,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${TOKEN}` },
+        body: '{"action":"resume"}',
+      });
+      expect(form.status, `${method} ${path}`).toBe(415);
+      const err = (await form.json()) as { error: { code: string; message: string } };
+      expect(err.error.code).toBe('JSON_REQUIRED');
+      expect(err.error.message).toMatch(/Content-Type: application\/json/);
+      const untyped = await fetch(base + path, { method, headers: { authorization: `Bearer ${TOKEN}` }, body: '{"action":"resume"}' });
+      expect(untyped.status, `${method} ${path} without a content type`).toBe(415);
+    }
+    const textPlain = await fetch(`${base}/kill-switch`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${TOKEN}` }, body: 'kill' });
+    expect(textPlain.status).toBe(415);
+    const missing = await send('POST', '/kill-switch', { reason: 'forgot the action' });
+    expect(missing.status).toBe(400);
+    const err = (await missing.json()) as { error: { message: string; issues: Array<{ path: string; message: string }> } };
+    expect(err.error.issues).toEqual([{ path: 'body.action', message: 'required: say what to do, one of kill, resume, reducing_only, reset_breakers' }]);
+    const empty = await fetch(`${base}/kill-switch`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { error: { issues: Array<{ path: string }> } }).error.issues[0]!.path).toBe('body.action');
+    // A body-less request with no content type is fine where no body is needed.
+    const restart = await fetch(`${base}/agents/plain/restart`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(restart.status).toBe(200);
+    sub.unsubscribe();
+    expect(commands).toEqual([]);
   });
 
   it('POST /kill-switch publishes a risk.command', async () => {

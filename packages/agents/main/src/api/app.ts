@@ -40,6 +40,16 @@ function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** True when the request declares a content type other than JSON, or carries a body without one. */
+function sendsNonJson(req: Request): boolean {
+  const declared = req.headers['content-type'];
+  if (declared !== undefined) return declared.split(';')[0]!.trim().toLowerCase() !== 'application/json';
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
+}
+
 export function createApiApp(ctx: ApiContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -61,6 +71,18 @@ export function createApiApp(ctx: ApiContext): express.Express {
         res.status(204).end();
         return;
       }
+    }
+    next();
+  });
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    // A body in any other type would be read as no body at all, and a route would act on its
+    // defaults (a form-encoded kill-switch request used to halt trading whatever it asked for).
+    if (MUTATING_METHODS.has(req.method) && sendsNonJson(req)) {
+      throw new HttpError(
+        415,
+        'JSON_REQUIRED',
+        `${req.method} ${req.path} accepts only JSON: send the body with "Content-Type: application/json" (got '${(req.headers['content-type'] ?? 'no content type').slice(0, 100)}').`,
+      );
     }
     next();
   });

@@ -24,7 +24,7 @@ const errorResponse = {
   content: { 'application/json': { schema: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, issues: { type: 'array' } } } } } } },
 };
 const json = (description: string, schema: JsonSchema = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
-const secured = { security: [{ bearer: [] }], responses: { '401': errorResponse, '403': errorResponse, '400': errorResponse, '413': errorResponse } };
+const secured = { security: [{ bearer: [] }], responses: { '401': errorResponse, '403': errorResponse, '400': errorResponse, '413': errorResponse, '415': errorResponse } };
 
 /** OpenAPI 3.1 document of the REST API, generated from the same zod schemas that validate requests and events. */
 export function buildOpenApi(catalogue: EventCatalogue, version: string): JsonSchema {
@@ -69,7 +69,7 @@ export function buildOpenApi(catalogue: EventCatalogue, version: string): JsonSc
       '/kill-switch': {
         post: {
           summary: 'Halt new entries (kill), resume, go reducing-only, or reset circuit breakers; sent to the trade manager as risk.command',
-          requestBody: { required: false, content: { 'application/json': { schema: schemaOf(killSwitchSchema, 'input') } } },
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(killSwitchSchema, 'input') } } },
           ...secured,
           responses: { '202': json('accepted'), ...secured.responses },
         },

@@ -1,13 +1,29 @@
 import { z } from 'zod';
+import { compilePattern } from '@tradebus/core';
 
 const csv = z
   .string()
   .transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t.length > 0));
+
+const eventPattern = z.string().refine(
+  (p) => {
+    try {
+      compilePattern(p);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: (iss) => `'${String(iss.input)}' is not an event type or pattern: use '.'-separated tokens such as order.updated, '*' for one token (order.*), '>' as the last token (trade.>)` },
+);
 const epochMs = z.coerce.number().int().nonnegative().describe('Epoch milliseconds');
 
 export const eventsQuerySchema = z
   .object({
-    type: csv.optional().describe('Event types or patterns, comma separated (e.g. order.*,trade.closed)'),
+    type: csv
+      .pipe(z.array(eventPattern).min(1, { error: 'name at least one event type or pattern, or leave type out for every type' }))
+      .optional()
+      .describe('Event types or patterns, comma separated (e.g. order.*,trade.closed)'),
     since: epochMs.optional(),
     until: epochMs.optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -25,9 +41,14 @@ export const listQuerySchema = z
   })
   .strict();
 
+const KILL_SWITCH_ACTIONS = ['kill', 'resume', 'reducing_only', 'reset_breakers'] as const;
+
 export const killSwitchSchema = z
   .object({
-    action: z.enum(['kill', 'resume', 'reducing_only', 'reset_breakers']).default('kill'),
+    // No default: a request that does not say what to do must not halt (or resume) trading.
+    action: z.enum(KILL_SWITCH_ACTIONS, {
+      error: (iss) => (iss.input === undefined ? `required: say what to do, one of ${KILL_SWITCH_ACTIONS.join(', ')}` : `use one of ${KILL_SWITCH_ACTIONS.join(', ')}`),
+    }),
     reason: z.string().min(1).max(500).default('operator request'),
     by: z.string().max(100).optional(),
   })
