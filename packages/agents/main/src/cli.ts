@@ -26,9 +26,10 @@ export function buildCli(): Command {
     .description('run every enabled agent of the config in this process, with the REST API')
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
     .addOption(new Option('-p, --port <port>', 'REST API port (overrides api.port; 0 picks a free one)').argParser(parsePort))
-    .action(async (opts: { config: string; port?: number }) => {
+    .option('--no-record', 'do not journal events or record trading history here (another process does)')
+    .action(async (opts: { config: string; port?: number; record: boolean }) => {
       const prepared = await prepareSystem(opts.config);
-      await runUntilSignal(prepared, { apiPort: opts.port });
+      await runUntilSignal(prepared, { apiPort: opts.port, record: opts.record });
     });
 
   program
@@ -37,7 +38,9 @@ export function buildCli(): Command {
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--api', 'also serve the REST API from this process', false)
     .addOption(new Option('-p, --port <port>', 'REST API port when --api is given').argParser(parsePort))
-    .action(async (id: string, opts: { config: string; api: boolean; port?: number }) => {
+    .option('--record', 'journal events and record trading history in this process (default: only with --api)')
+    .option('--no-record', 'do not, even with --api')
+    .action(async (id: string, opts: { config: string; api: boolean; port?: number; record?: boolean }) => {
       const prepared = await prepareSystem(opts.config, { only: [id] });
       if (prepared.config.transport.kind !== 'nats') {
         throw new TradebusError(
@@ -46,7 +49,7 @@ export function buildCli(): Command {
         );
       }
       // Each agent process keeps its own data files: two processes never write one store.
-      await runUntilSignal(prepared, { api: opts.api, apiPort: opts.port, dataSubdir: join('agents', id) });
+      await runUntilSignal(prepared, { api: opts.api, apiPort: opts.port, dataSubdir: join('agents', id), record: opts.record ?? opts.api });
     });
 
   addBacktestCommand(program);
@@ -87,7 +90,10 @@ function parsePort(value: string): number {
   return n;
 }
 
-async function runUntilSignal(prepared: Awaited<ReturnType<typeof prepareSystem>>, options: { api?: boolean; apiPort?: number; dataSubdir?: string }): Promise<void> {
+async function runUntilSignal(
+  prepared: Awaited<ReturnType<typeof prepareSystem>>,
+  options: { api?: boolean; apiPort?: number; dataSubdir?: string; record?: boolean },
+): Promise<void> {
   const running = await launchSystem(prepared, options);
   const lines = [
     `Tradebus '${prepared.config.system.name}' is running ${prepared.agents.length} agent(s) on the ${running.system.transport.name} bus.`,

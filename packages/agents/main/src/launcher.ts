@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
   ConfigError,
@@ -52,6 +52,12 @@ export interface LaunchOptions {
   providerDeps?: Pick<ProviderDeps, 'ccxtInstances'>;
   /** Named services beside the providers (e.g. for tests). */
   services?: Record<string, unknown>;
+  /**
+   * Journal bus events and record trading history (orders, trades, positions, accounts) in this
+   * process's data store, and report dead letters. One process per system does it: by default a
+   * process on the local bus, or the one that serves the API (docs/nats.md).
+   */
+  record?: boolean;
 }
 
 export interface RunningSystem {
@@ -91,7 +97,9 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   const logger = options.logger ?? createLogger({ level: config.log.level, name: config.system.name });
   const clock = options.clock ?? (config.system.clock === 'market' ? new VirtualClock(0) : new WallClock());
   const catalogue = new EventCatalogue(builtinEvents, ...prepared.agents.flatMap((a) => (a.definition.events ? [a.definition.events] : [])));
-  const transport = options.transport ?? createTransport(config, catalogue, logger);
+  const serveApi = options.api ?? config.api.enabled;
+  const record = options.record ?? (config.transport.kind === 'local' || serveApi);
+  const transport = options.transport ?? createTransport(config, catalogue, logger, record);
   const dataDir = resolve(prepared.baseDir, config.data.dir, options.dataSubdir ?? '.');
   let alertSink: TradebusSystem['bus'] | undefined;
   const data =
@@ -169,14 +177,19 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   let server: Server | undefined;
   let apiUrl: string | undefined;
   let tokenFile: string | undefined;
-  const serveApi = options.api ?? config.api.enabled;
   const startedAt = Date.now();
 
-  const recorder = new HistoryRecorder(data, system.createBus('recorder'), logger.child({ component: 'recorder' }));
-  const journal = config.data.journal.enabled ? data.journal.attach(system.createBus('journal'), { types: config.data.journal.types, exclude: config.data.journal.exclude }) : undefined;
+  // Durable consumers named after the data directory: history missed while this process is down
+  // is recorded when it returns, and two recording processes with their own stores both get everything.
+  const store = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  const recorder = record ? new HistoryRecorder(data, system.createBus('recorder', undefined, { consumer: `history-${store}` }), logger.child({ component: 'recorder' })) : undefined;
+  const journal =
+    record && config.data.journal.enabled
+      ? data.journal.attach(system.createBus('journal', undefined, { consumer: `journal-${store}` }), { types: config.data.journal.types, exclude: config.data.journal.exclude })
+      : undefined;
 
   metrics.start();
-  recorder.start();
+  recorder?.start();
   const gates: Array<{ release(): void }> = [];
   const closeProviders = async (): Promise<void> => {
     for (const gate of gates.splice(0)) gate.release();
@@ -229,7 +242,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   } catch (err) {
     await system.stop(config.system.shutdownDeadlineMs).catch(() => undefined);
     await closeProviders();
-    recorder.stop();
+    recorder?.stop();
     journal?.unsubscribe();
     if (ownsData) await data.close();
     throw err;
@@ -246,7 +259,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       server?.closeAllConnections();
       const result = await system.stop(deadlineMs);
       await closeProviders();
-      recorder.stop();
+      recorder?.stop();
       journal?.unsubscribe();
       if (ownsData) await data.close();
       return result;
@@ -265,9 +278,9 @@ function summaryOf(summary: unknown): Record<string, unknown> {
   return summary !== null && typeof summary === 'object' ? { ...(summary as Record<string, unknown>), gaps: undefined } : {};
 }
 
-function createTransport(config: SystemConfig, catalogue: EventCatalogue, logger: Logger): Transport {
+function createTransport(config: SystemConfig, catalogue: EventCatalogue, logger: Logger, record: boolean): Transport {
   if (config.transport.kind === 'local') return new LocalTransport();
-  return NatsTransport.fromConfig(config.transport, catalogue, logger);
+  return NatsTransport.fromConfig({ ...config.transport, reportDeadLetters: config.transport.reportDeadLetters ?? record }, catalogue, logger);
 }
 
 /** File paths in provider settings are relative to the config file, like every path in it. */
