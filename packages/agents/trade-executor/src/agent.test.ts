@@ -1,4 +1,7 @@
-import { MemoryStateStore, VirtualClock, createSystem, type BuiltinEvents, type StateStore, type TradebusSystem } from '@tradebus/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryStateStore, StateLog, VirtualClock, createSystem, type BuiltinEvents, type StateStore, type TradebusSystem } from '@tradebus/core';
 import {
   InsufficientFundsError,
   NetworkError,
@@ -404,6 +407,28 @@ describe('trade executor across a restart', () => {
     expect(statuses(second.updates, 'crash-1').at(-1)).toBe('filled');
   });
 
+  it('asks the venue before placing an intent from before its start that it has no record of', async () => {
+    const clock = new VirtualClock(T0);
+    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
+    const venue = new FaultyVenue(paper);
+    const intent: Request = { clientOrderId: 'sent-before', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: 1, reduceOnly: false, purpose: 'exit', timestamp: clock.now() };
+    const first = await rig({ mode: 'live' }, { clock, paper, provider: () => faultyProvider(venue, true) });
+    first.system.bus.publish('order.requested', intent);
+    await first.idle();
+    await first.stop();
+    expect(venue.createCalls).toBe(1);
+    // A new executor whose store lost the record (a new machine, a store moved aside) gets the
+    // same intent again, e.g. from a manager that never heard the answer.
+    clock.advanceBy(1_000);
+    const second = await rig({ mode: 'live' }, { clock, paper, provider: () => faultyProvider(venue, true) });
+    second.system.bus.publish('order.requested', intent);
+    await second.idle();
+    expect(venue.createCalls).toBe(1);
+    expect(await paper.fetchMyTrades('BTC/USDT')).toHaveLength(1);
+    expect(statuses(second.updates, 'sent-before').at(-1)).toBe('filled');
+  });
+
   it('places an order the venue never received, once', async () => {
     const { second, venue, paper } = await crashDuringPlacement('hang-before-placing');
     expect(venue.createCalls).toBe(2);
@@ -483,23 +508,45 @@ describe('trade executor on a push venue: cost per event', () => {
 });
 
 describe('trade executor writes', () => {
-  it('writes an order before the venue call and once more when it is done, however many updates arrive meanwhile', async () => {
-    const writes: Array<{ key: string; status: string }> = [];
-    class CountingStore extends MemoryStateStore {
-      override async set<T>(key: string, value: T): Promise<void> {
-        writes.push({ key, status: (value as { status: string }).status });
-        return super.set(key, value);
-      }
+  it('has the intent on disk before the venue call, and announces every change only once it is on disk too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tradebus-executor-'));
+    const log = await StateLog.open({ dir, fsync: 'always' });
+    try {
+      const store = log.namespace('ex');
+      let atVenueCall: { status?: string; syncs: number } | undefined;
+      const onDisk = async (): Promise<{ status: string } | undefined> => {
+        // What a restart would read: a fresh log over the same files.
+        await log.flush();
+        return (await store.get<{ status: string }>('order:once')) ?? undefined;
+      };
+      const r = await rig({ mode: 'live' }, {
+        store,
+        provider: (paper) => {
+          const venue = new FaultyVenue(paper);
+          const create = venue.createOrder.bind(venue);
+          venue.createOrder = async (request) => {
+            atVenueCall = { status: (await store.get<{ status: string }>('order:once'))?.status, syncs: log.stats().syncs };
+            return create(request);
+          };
+          return faultyProvider(venue, true);
+        },
+      });
+      // Bytes of state not yet durable when each update goes out: none, in this one-order run.
+      const announced: Array<{ status: string; unsynced: number }> = [];
+      r.system.bus.subscribe('order.updated', (e) => void announced.push({ status: e.payload.status, unsynced: log.stats().queuedBytes }));
+      r.paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
+      const before = log.stats().syncs;
+      const req = await r.request({ clientOrderId: 'once' });
+      expect(atVenueCall).toEqual({ status: 'submitted', syncs: before + 1 });
+      expect(statuses(r.updates, req.clientOrderId)).toEqual(['submitted', 'accepted', 'filled']);
+      expect((await onDisk())?.status).toBe('filled');
+      expect(announced).toEqual(['submitted', 'accepted', 'filled'].map((status) => ({ status, unsynced: 0 })));
+      // The venue's answers (accepted, then filled) are written in one turn and share one sync.
+      expect(log.stats().syncs - before).toBe(2);
+      expect(await store.get('order:once')).toMatchObject({ status: 'filled', filledQuantity: 1, fills: [expect.objectContaining({ price: 100 })] });
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    const store = new CountingStore();
-    const r = await rig({}, { store });
-    await r.candle(100);
-    const req = await r.request({ clientOrderId: 'once' });
-    expect(statuses(r.updates, req.clientOrderId)).toEqual(['submitted', 'accepted', 'filled']);
-    expect(writes.filter((w) => w.key === 'order:once')).toEqual([
-      { key: 'order:once', status: 'submitted' },
-      { key: 'order:once', status: 'filled' },
-    ]);
-    expect(await store.get('order:once')).toMatchObject({ status: 'filled', filledQuantity: 1, fills: [expect.objectContaining({ price: 100 })] });
   });
 });

@@ -76,8 +76,6 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   private pollTimer: TimerHandle | undefined;
   /** Store writes and deletes queued or running. */
   private pendingWrites = 0;
-  /** Per store key, a write queued and not started yet: persisting the record again rides along with it. */
-  private readonly queuedWrites = new Map<string, Promise<void>>();
   /** What the last write of each record stored, and when that write is done. */
   private readonly written = new WeakMap<ExecutedOrder, { state: string; done: Promise<void> }>();
   private started = false;
@@ -88,6 +86,8 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   private unsubscribeProvider: (() => void) | undefined;
   private polling: Promise<void> | undefined;
   private illegalTransitions = 0;
+  /** Clock time this run started: an intent from before it may have been placed by an earlier run. */
+  private startedAt = Number.NEGATIVE_INFINITY;
 
   constructor(context: AgentContext<TradeExecutorConfig>) {
     super(context);
@@ -99,7 +99,6 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     this.inFlight.clear();
     this.unknown.clear();
     this.finished.clear();
-    this.queuedWrites.clear();
     const done: ExecutedOrder[] = [];
     for (const key of await this.store.keys()) {
       if (!key.startsWith(KEY_PREFIX)) continue;
@@ -136,6 +135,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   }
 
   protected run(): void {
+    this.startedAt = this.clock.now();
     let release!: () => void;
     this.started = false;
     this.pollTimer = undefined;
@@ -258,7 +258,9 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (request.purpose === 'entry' && this.config.maxRequestAgeMs > 0 && age > this.config.maxRequestAgeMs) {
       return this.refuse(record, `entry intent is ${age} ms old (limit ${this.config.maxRequestAgeMs} ms): not placed on stale information`);
     }
-    await this.place(record, false);
+    // An intent from before this run (redelivered, or sent again by a manager that restarted) whose
+    // record is gone may still have reached the venue: ask before placing it.
+    await this.place(record, request.timestamp < this.startedAt);
   }
 
   private async refuse(record: ExecutedOrder, reason: string, status: 'rejected' | 'cancelled' = 'rejected'): Promise<void> {
@@ -357,8 +359,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     record.reason = reason;
     record.outcomeUnknownSince = undefined;
     record.updatedAt = this.clock.now();
-    this.publishState(record, []);
-    void this.persist(record);
+    this.announce(record, []);
   }
 
   // ---------------------------------------------------------------- cancels
@@ -507,13 +508,30 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (isFinal(record.status)) record.outcomeUnknownSince = undefined;
     if (!changed) return;
     record.updatedAt = this.clock.now();
-    this.publishState(record, fresh);
-    void this.persist(record);
+    this.announce(record, fresh);
+  }
+
+  /**
+   * Publishes a change once the record holding it is durable: what the order log and the manager
+   * hear of, the executor finds again after a restart, and asks the venue about instead of placing.
+   */
+  private announce(record: ExecutedOrder, fills: Fill[]): void {
+    // The update as it stands now: later changes of the record have their own announcement.
+    const update = this.stateOf(record, fills);
+    const publish = (): void => {
+      this.publish('order.updated', update);
+    };
+    // Not saved: the alert is out, and the venue still has the truth, asked again after a restart.
+    this.persist(record).then(publish, publish);
   }
 
   private publishState(record: ExecutedOrder, fills: Fill[]): void {
+    this.publish('order.updated', this.stateOf(record, fills));
+  }
+
+  private stateOf(record: ExecutedOrder, fills: Fill[]): BuiltinEvents['order.updated'] {
     const r = record.request;
-    this.publish('order.updated', {
+    return {
       clientOrderId: r.clientOrderId,
       venueOrderId: record.venueOrderId,
       symbol: r.symbol,
@@ -532,7 +550,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       fee: record.fee,
       reason: record.reason,
       timestamp: this.clock.now(),
-    });
+    };
   }
 
   // ---------------------------------------------------------------- reconciliation
@@ -650,44 +668,36 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       this.finished.delete(cid);
       this.orders.delete(cid);
       this.unknown.delete(cid);
-      const key = KEY_PREFIX + cid;
-      this.queueWrite(() => this.store.delete(key), `Finished order ${cid} could not be removed from the store`);
+      void this.trackWrite(this.store.delete(KEY_PREFIX + cid), `Finished order ${cid} could not be removed from the store`).catch(() => undefined);
     }
   }
 
   /**
-   * Queues a write of the record; writes land in order. The write stores the record as it is when
-   * its turn comes, never older than now: once the returned promise resolves, the store holds this
-   * state or a later one. A second persist before the first write started shares that write.
+   * Writes the record as it is now. The store keeps writes in the order they are made and each
+   * one holds the whole record, so once the returned promise resolves the store holds this state
+   * or a later one. Writes made in the same turn share one durable sync.
    */
   private persist(record: ExecutedOrder): Promise<void> {
     const cid = record.request.clientOrderId;
     // Forgotten meanwhile (finished long ago): writing it again would bring it back after a restart.
     if (this.orders.get(cid) !== record) return Promise.resolve();
     this.track(record);
-    const key = KEY_PREFIX + cid;
-    const queued = this.queuedWrites.get(key);
-    if (queued !== undefined) return queued;
+    const state = fingerprint(record);
     const last = this.written.get(record);
-    if (last !== undefined && last.state === fingerprint(record)) return last.done;
-    const write = this.queueWrite(() => {
-      this.queuedWrites.delete(key);
-      this.written.set(record, { state: fingerprint(record), done: write });
-      return this.store.set(key, record);
-    }, `Order state of ${cid} could not be saved`);
-    this.queuedWrites.set(key, write);
+    if (last !== undefined && last.state === state) return last.done;
+    const done = this.trackWrite(this.store.set(KEY_PREFIX + cid, record), `Order state of ${cid} could not be saved`);
+    this.written.set(record, { state, done });
     // A failed write is tried again by the next persist, changed or not.
-    write.catch(() => {
-      if (this.written.get(record)?.done === write) this.written.delete(record);
+    done.catch(() => {
+      if (this.written.get(record)?.done === done) this.written.delete(record);
     });
-    return write;
+    return done;
   }
 
-  /** Runs `write` after every write queued before it; the returned promise rejects when it fails (the queue goes on). */
-  private queueWrite(write: () => Promise<void>, failure: string): Promise<void> {
+  /** Counts a write until it settles and raises the alarm when it fails; the returned promise rejects then. */
+  private trackWrite(write: Promise<void>, failure: string): Promise<void> {
     this.pendingWrites++;
-    const done = this.writes.then(write);
-    this.writes = done.then(
+    const settled = write.then(
       () => {
         this.pendingWrites--;
       },
@@ -697,7 +707,8 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         this.alert('critical', 'EXECUTOR_STATE_NOT_SAVED', `${failure}: ${toError(err).message}`);
       },
     );
-    return done;
+    this.writes = Promise.all([this.writes, settled]).then(() => undefined);
+    return write;
   }
 }
 
