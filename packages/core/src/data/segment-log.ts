@@ -117,6 +117,8 @@ export interface LogStats {
    * `repair`), each logged with file and offset and copied to a quarantine file.
    */
   damagedRegions: number;
+  /** Torn or damaged tails cut off the active segment when the log was opened (each logged and moved to a quarantine file). */
+  quarantinedTails: number;
   state: LogState;
 }
 
@@ -461,7 +463,10 @@ export class SegmentLog {
   private rotation: Promise<void> | undefined;
   private retentionHolds = 0;
   private corruptReads = 0;
+  private quarantinedTails = 0;
   private readonly reportedCorruption = new Set<string>();
+  /** The active segment, once damage was found in it after open: its next open must check it. */
+  private damagedActive: Segment | undefined;
 
   private constructor(options: SegmentLogOptions) {
     this.dir = options.dir;
@@ -552,6 +557,7 @@ export class SegmentLog {
       seg.damaged.pop();
       seg.size = tail.offset;
       await this.quarantine(seg.path, tail.offset, size, tail.reason);
+      this.quarantinedTails++;
     }
     for (const d of seg.damaged) await this.keepDamaged(seg.path, d);
     seg.written = seg.size;
@@ -967,7 +973,8 @@ export class SegmentLog {
         await this.flush();
         // No appends are accepted any more, so the writer goes idle: let it finish its loop.
         await this.drained();
-        await this.writeIndex(this.active, false);
+        // Without an index the next open checks the segment and records its damage.
+        if (this.damagedActive !== this.active) await this.writeIndex(this.active, false);
       }
     } finally {
       if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
@@ -1034,6 +1041,7 @@ export class SegmentLog {
           const data = buf.subarray(0, got);
           const records = this.decodeBlock<T>(data, afterSeq, beforeSeq, since, until, tagOk, needle, damaged);
           for (const d of damaged) await this.reportCorruptRead(seg.path, block.offset, d, data);
+          if (damaged.length > 0 && !seg.sealed) this.damagedActive = seg;
           if (desc) records.reverse();
           for (const r of records) yield r;
         }
@@ -1099,7 +1107,8 @@ export class SegmentLog {
    * Checks every line of every segment and reports damage the log does not know of yet (known
    * damaged stretches are already skipped by reads). With `repair`, new damage in a sealed segment
    * is copied to a quarantine file and recorded in the segment's index, so reads step over it
-   * from then on; the active segment is checked, and repaired on the next open.
+   * from then on; the active segment is checked, and repaired on the next open (it is then left
+   * without an index on close, so that the open checks it).
    */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyProblem[]> {
     await this.written();
@@ -1116,6 +1125,7 @@ export class SegmentLog {
       const known = new Set(seg.damaged.map((d) => `${d.offset}+${d.bytes}`));
       const found = probe.damaged.filter((d) => !known.has(`${d.offset}+${d.bytes}`));
       for (const d of found) problems.push({ file: seg.path, offset: d.offset, reason: d.reason });
+      if (found.length > 0 && !seg.sealed) this.damagedActive = seg;
       if (found.length > 0 && options.repair && seg.sealed) {
         for (const d of found) await this.keepDamaged(seg.path, d);
         Object.assign(seg, { ...probe, sealed: true, written: probe.size });
@@ -1208,6 +1218,7 @@ export class SegmentLog {
       unsynced: this.unsynced.length,
       corruptReads: this.corruptReads,
       damagedRegions,
+      quarantinedTails: this.quarantinedTails,
       state: this.state,
     };
   }
