@@ -8,7 +8,7 @@ const MALFORMED = 10_000;
 const MAX_PAYLOAD = 64 * 1024;
 const PREFIX = 'flood';
 let server: NatsServer;
-let sink: FixtureProcess | undefined;
+let sinks: FixtureProcess[] = [];
 let transport: NatsTransport | undefined;
 
 beforeAll(async () => {
@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sink?.kill('SIGKILL');
+  await Promise.all(sinks.map((s) => s.kill('SIGKILL')));
   await transport?.close();
   await server?.dispose();
 });
@@ -48,9 +48,15 @@ function malformed(i: number): { subject: string; data: Uint8Array | string } {
   }
 }
 
-it('10,000 malformed messages from a raw client: no crash, every one dead-lettered with a reason', async () => {
-  sink = new FixtureProcess('sink', 'sink', { NATS_URL: server.url, TRADEBUS_PREFIX: PREFIX, MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD) });
-  await sink.waitFor('ready');
+it('10,000 malformed messages from a raw client to three processes: no crash, each one dead-lettered once with a reason', async () => {
+  // Three agent processes subscribed to everything; two of them report dead letters, one does not.
+  const env = { NATS_URL: server.url, TRADEBUS_PREFIX: PREFIX, MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD) };
+  sinks = [
+    new FixtureProcess('sink', 'sink-a', { ...env, REPORT_DEAD_LETTERS: '1' }),
+    new FixtureProcess('sink', 'sink-b', { ...env, REPORT_DEAD_LETTERS: '1' }),
+    new FixtureProcess('sink', 'sink-c', env),
+  ];
+  for (const sink of sinks) await sink.waitFor('ready');
 
   const raw = await server.connect();
   const letters: DeadLetter[] = [];
@@ -74,24 +80,42 @@ it('10,000 malformed messages from a raw client: no crash, every one dead-letter
 
   await eventually(() => expect(letters.length).toBe(MALFORMED), 40_000);
   expect(unreadable).toBe(0);
-  expect(letters.every((l) => l.reason.length > 0 && l.receivedBy === 'fixture-sink')).toBe(true);
+  expect(letters.every((l) => l.reason.length > 0 && ['fixture-sink-a', 'fixture-sink-b'].includes(l.receivedBy))).toBe(true);
   const codes = new Map<string, number>();
   for (const l of letters) codes.set(l.code, (codes.get(l.code) ?? 0) + 1);
   expect([...codes.keys()].sort()).toEqual(['ENVELOPE_INVALID', 'PAYLOAD_INVALID', 'TOO_LARGE', 'TYPE_MISMATCH', 'UNDECODABLE']);
   expect(codes.get('TOO_LARGE')).toBe(MALFORMED / 50);
   expect(letters.filter((l) => l.truncated).length).toBe(MALFORMED / 50);
 
-  // The sink is alive and still delivers valid events.
+  // Every process dropped every message (its '>' subscription selects them all), and the two
+  // reporting processes together sent exactly one dead letter per message.
+  const stats: Array<{ deadLettered: number; rejected: number; deadLettersDropped: number }> = [];
+  for (const sink of sinks) {
+    await eventually(async () => {
+      const asked = sink.all('stats').length + 1;
+      sink.send({ cmd: 'stats' });
+      const last = (await sink.waitForCount('stats', asked)).at(-1)!.stats as (typeof stats)[number];
+      expect(last.rejected).toBe(MALFORMED);
+      stats.push(last);
+    }, 20_000);
+  }
+  expect(stats.map((s) => s.deadLettered).reduce((a, b) => a + b, 0)).toBe(MALFORMED);
+  expect(stats[2]!.deadLettered).toBe(0);
+  expect(stats.every((s) => s.deadLettersDropped === 0)).toBe(true);
+  // The dead-letter stream holds one copy of each.
+  const info = (await raw.request(`$JS.API.STREAM.INFO.${PREFIX.toUpperCase()}_DLQ`, '', { timeout: 5_000 })).json<{ state: { messages: number } }>();
+  expect(info.state.messages).toBe(MALFORMED);
+  expect(letters.length).toBe(MALFORMED);
+
+  // The processes are alive and still deliver valid events.
   transport = new NatsTransport({ servers: server.url, prefix: PREFIX, catalogue: new EventCatalogue(builtinEvents) });
   await transport.connect();
   const bus = new EventBus<BuiltinEvents>({ transport, catalogue: new EventCatalogue(builtinEvents), clock: new WallClock(), source: 'checker' });
   const valid = bus.publish('price.tick', validTick);
-  await sink.waitFor('got', (e) => e.id === valid.id);
-  expect(sink.all('got')).toHaveLength(1);
-  sink.send({ cmd: 'stats' });
-  const stats = (await sink.waitFor('stats')).stats as { deadLettered: number; delivered: number; deadLettersDropped: number };
-  expect(stats.deadLettered).toBe(MALFORMED);
-  expect(stats.deadLettersDropped).toBe(0);
-  expect(sink.running).toBe(true);
+  for (const sink of sinks) {
+    await sink.waitFor('got', (e) => e.id === valid.id);
+    expect(sink.all('got')).toHaveLength(1);
+    expect(sink.running).toBe(true);
+  }
   await raw.close();
 });
