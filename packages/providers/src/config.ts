@@ -65,6 +65,14 @@ export const paperProviderConfigSchema = z
     candleTimeframe: timeframe.optional(),
     symbols: z.array(symbol).optional().describe('Symbols it accepts (and follows, when its market data is a live provider)'),
     accountUpdates: z.enum(['on_change', 'every_bar']).default('on_change'),
+    history: z
+      .object({
+        orders: z.number().int().positive().default(10_000).describe('Finished orders kept (and answered by client order id)'),
+        trades: z.number().int().positive().default(10_000).describe('Executions kept for fetchMyTrades'),
+      })
+      .strict()
+      .prefault({})
+      .describe('How much finished history the paper venue keeps in its books; the oldest goes first'),
     marketData: z.string().optional().describe('Name of the provider whose prices drive this paper exchange'),
     timeframe: timeframe.optional().describe('Candles to follow from a live market data provider, besides ticks'),
   })

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { ConfigError, nearMatches, silentLogger, TradebusError, validateSection, type Clock, type Logger } from '@tradebus/core';
+import { ConfigError, nearMatches, silentLogger, TradebusError, validateSection, type Clock, type Logger, type StateStore } from '@tradebus/core';
 import { CcxtProvider, assertKnownExchange, credentialEnvNames, type CcxtExchange } from './ccxt/provider.js';
 import { findSecretFields, PROVIDER_KINDS, providerConfigSchemas, type ProviderConfig } from './config.js';
 import { PaperExchange } from './paper/paper-exchange.js';
@@ -18,6 +18,12 @@ export interface ProviderDeps {
   providers?: ReadonlyMap<string, Provider>;
   /** A ready ccxt instance per provider name (advanced use and offline tests). */
   ccxtInstances?: Record<string, CcxtExchange>;
+  /**
+   * Durable storage per provider (e.g. a namespace of the data store's state log): a paper
+   * exchange keeps its books there under `venue:<name>` and must be `open()`ed before use.
+   * Without it a paper exchange keeps nothing (backtests).
+   */
+  stateStore?: (namespace: string) => StateStore;
 }
 
 function issue(path: string, message: string): ConfigError {
@@ -132,6 +138,8 @@ export function createProvider(name: string, rawConfig: unknown, deps: ProviderD
         candleTimeframe: config.candleTimeframe,
         symbols: config.symbols,
         accountUpdates: config.accountUpdates,
+        store: deps.stateStore?.(`venue:${name}`),
+        history: config.history,
       });
       if (config.marketData !== undefined) linkPaper(name, paper, config, deps.providers ?? new Map());
       return paper;

@@ -17,6 +17,7 @@ export {
 } from './ccxt/provider.js';
 export { mapCcxtError } from './ccxt/errors.js';
 export { PaperExchange, type PaperExchangeOptions, type SlippageModel } from './paper/paper-exchange.js';
+export { PaperBooksError } from './paper/ledger.js';
 export { pathPoints, firstReach, type BarPrices } from './paper/intrabar.js';
 export { ReplayProvider, type ReplayProviderOptions, type ReplaySource } from './replay/replay-provider.js';
 export { ReplayDataError } from './replay/parse.js';

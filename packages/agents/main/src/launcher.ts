@@ -133,6 +133,8 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       logger: logger.child({ component: 'providers' }),
       env,
       configFile: prepared.source,
+      // A paper venue keeps its books beside the agents' state, in the same group commit.
+      stateStore: (namespace) => data.stateLog.namespace(namespace),
     });
     system = createSystem({
       catalogue,
@@ -153,6 +155,8 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     if (clock instanceof VirtualClock) {
       for (const provider of providers.values()) await (provider as { load?: () => Promise<void> }).load?.();
     }
+    // Venues with books of their own read them before any agent can trade.
+    for (const provider of providers.values()) await (provider as { open?: () => Promise<void> }).open?.();
   } catch (err) {
     await transport.close().catch(() => undefined);
     if (ownsData) await data.close();

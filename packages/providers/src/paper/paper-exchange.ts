@@ -1,5 +1,5 @@
-import { silentLogger, type Clock, type Fill, type Logger } from '@tradebus/core';
-import { BadSymbolError, InsufficientFundsError, InvalidOrderError, NotSupportedError, OrderNotFoundError } from '../errors.js';
+import { silentLogger, toError, type Clock, type Fill, type Logger, type StateStore } from '@tradebus/core';
+import { BadSymbolError, ExchangeUnavailableError, InsufficientFundsError, InvalidOrderError, NotSupportedError, OrderNotFoundError } from '../errors.js';
 import type {
   AccountProvider,
   AccountSnapshot,
@@ -22,6 +22,7 @@ import { isTerminalStatus } from '../types.js';
 import { canonicalSymbol, splitSymbol, SymbolResolver } from '../util/symbols.js';
 import { validateOrderRequest } from '../validation.js';
 import { firstReach, pathPoints, type Direction } from './intrabar.js';
+import { PaperLedger, type PaperAccountState, type RestoredBooks, type StoredPaperOrder } from './ledger.js';
 
 export type SlippageModel =
   | { model: 'none' }
@@ -63,6 +64,14 @@ export interface PaperExchangeOptions {
   symbols?: string[] | undefined;
   /** `on_change`: an account snapshot after every fill, cancel or liquidation; `every_bar`: also after every closed bar. */
   accountUpdates?: 'on_change' | 'every_bar';
+  /**
+   * Where the books are kept (balances, positions, orders, fills), e.g. a namespace of the data
+   * store's state log. With a store every change is durable before it is reported and a restart
+   * continues from the books; call `open()` before use. Without one (backtests) nothing is kept.
+   */
+  store?: StateStore | undefined;
+  /** Finished orders and executions remembered (and answered by client order id); the oldest go first. */
+  history?: { orders?: number; trades?: number } | undefined;
 }
 
 interface LastPrice {
@@ -128,7 +137,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private unlink: (() => void) | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly opts: Required<Omit<PaperExchangeOptions, 'id' | 'venue' | 'logger' | 'partialFills' | 'candleTimeframe' | 'symbols' | 'leverageBySymbol'>> &
+  private readonly opts: Required<Omit<PaperExchangeOptions, 'id' | 'venue' | 'logger' | 'partialFills' | 'candleTimeframe' | 'symbols' | 'leverageBySymbol' | 'store' | 'history'>> &
     Pick<PaperExchangeOptions, 'partialFills' | 'candleTimeframe' | 'leverageBySymbol'>;
   private readonly resolver: SymbolResolver | undefined;
   private readonly balances = new Map<string, { total: number; used: number }>();
@@ -147,6 +156,12 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private accountDirty = false;
   private seq = 0;
   private tradeSeq = 0;
+  private readonly keepTrades: number;
+  private readonly ledger: PaperLedger | undefined;
+  /** Resolves when the last change is durable; what was reported before it is on disk. */
+  private lastDurable: Promise<void> = Promise.resolve();
+  private opened: Promise<void> | undefined;
+  private booksFailure: Error | undefined;
 
   constructor(options: PaperExchangeOptions) {
     this.id = options.id ?? 'paper';
@@ -170,6 +185,102 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     };
     for (const [asset, amount] of Object.entries(options.balances)) this.balances.set(asset, { total: amount, used: 0 });
     this.resolver = options.symbols ? new SymbolResolver(options.symbols.map(canonicalSymbol), this.id) : undefined;
+    this.keepTrades = options.history?.trades ?? 10_000;
+    if (options.store !== undefined) this.ledger = new PaperLedger(options.store, options.history?.orders ?? 10_000, this.keepTrades);
+  }
+
+  /**
+   * Reads the books from the store (or writes the starting balances on a first start). A
+   * restarted paper system continues as a real venue would: same balances, positions, resting
+   * orders and fills. Without a store there is nothing to read.
+   */
+  open(): Promise<void> {
+    this.opened ??= (async () => {
+      if (this.ledger === undefined) return;
+      const books = await PaperLedger.restore(this.ledger.store, this.id);
+      if (books === undefined) {
+        // A first start: the configured balances become the books.
+        this.ledger.accountChanged();
+        await this.ledger.commit(() => this.accountState(), () => undefined);
+        return;
+      }
+      this.restoreBooks(books);
+    })();
+    return this.opened;
+  }
+
+  private restoreBooks(books: RestoredBooks): void {
+    const a = books.account;
+    if (a.quoteCurrency !== this.opts.quoteCurrency) {
+      this.logger.warn({ stored: a.quoteCurrency, configured: this.opts.quoteCurrency }, 'paper venue books were kept in another quote currency; equity is reported in the configured one');
+    }
+    if (JSON.stringify(a.initialBalances) !== JSON.stringify(this.opts.balances)) {
+      this.logger.warn(
+        { started: a.initialBalances, configured: this.opts.balances },
+        'paper venue continues from its stored books: configured balances apply to a fresh data directory only',
+      );
+    }
+    this.balances.clear();
+    for (const [asset, b] of Object.entries(a.balances)) this.balances.set(asset, { ...b });
+    for (const [symbol, h] of Object.entries(a.spot)) this.spot.set(symbol, { ...h });
+    for (const [symbol, p] of Object.entries(a.futures)) this.futures.set(symbol, { ...p });
+    for (const [symbol, p] of Object.entries(a.prices)) this.prices.set(symbol, { ...p, barVolume: p.barVolume });
+    this.seq = a.seq;
+    this.tradeSeq = a.tradeSeq;
+    for (const stored of books.orders) {
+      const { pending, ...rest } = stored;
+      const order: PaperOrder = { ...rest, unreported: [] };
+      this.orders.set(order.clientOrderId, order);
+      if (!isTerminalStatus(order.status)) this.openOrders.add(order);
+      if (pending === true && !isTerminalStatus(order.status)) this.pendingMarket.push(order);
+    }
+    this.trades.push(...books.trades);
+    this.ledger!.adopt(books);
+    this.logger.info(
+      { orders: this.openOrders.size, positions: this.positionList().length, trades: books.trades.length },
+      'paper venue books restored',
+    );
+  }
+
+  private accountState(): PaperAccountState {
+    const record = <V>(m: Map<string, V>): Record<string, V> => Object.fromEntries(m);
+    return {
+      version: 1,
+      quoteCurrency: this.opts.quoteCurrency,
+      initialBalances: this.opts.balances,
+      balances: record(this.balances),
+      spot: record(this.spot),
+      futures: record(this.futures),
+      prices: record(this.prices),
+      seq: this.seq,
+      tradeSeq: this.tradeSeq,
+    };
+  }
+
+  private storedOrder(clientOrderId: string): StoredPaperOrder | undefined {
+    const order = this.orders.get(clientOrderId);
+    if (order === undefined) return undefined;
+    const { unreported: _unreported, ...rest } = order;
+    return this.pendingMarket.includes(order) ? { ...rest, pending: true } : rest;
+  }
+
+  /** Calls that need the books: refused once a change could not be written, until a restart. */
+  private async usable(): Promise<void> {
+    if (this.ledger !== undefined) {
+      if (this.opened === undefined) throw new ExchangeUnavailableError(this.id, 'its books are not open yet: call open() before trading');
+      await this.opened;
+    }
+    if (this.booksFailure !== undefined) throw this.booksFailure;
+  }
+
+  private failBooks(err: unknown): void {
+    if (this.booksFailure !== undefined) return;
+    this.booksFailure = new ExchangeUnavailableError(
+      this.id,
+      `the paper venue stopped because its books could not be written (${toError(err).message}); restart once the data directory is writable`,
+      { cause: err },
+    );
+    this.logger.error({ err: toError(err) }, 'paper venue books could not be written: no further orders are taken');
   }
 
   /** The market data provider whose prices drive this exchange, when linked (see `linkMarketData`). */
@@ -286,7 +397,11 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   // ---------------------------------------------------------------- execution
 
   async createOrder(request: OrderRequest): Promise<Order> {
-    return this.createOrderSync(request);
+    await this.usable();
+    const order = this.createOrderSync(request);
+    // Acknowledged once the books holding it are on disk, as a venue acknowledges an order.
+    await this.lastDurable;
+    return order;
   }
 
   /** The same as `createOrder`, without the promise: for synchronous backtest drivers. */
@@ -336,21 +451,26 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   }
 
   async cancelOrder(clientOrderId: string, symbol: string): Promise<Order> {
+    await this.usable();
     const order = this.orders.get(clientOrderId);
     if (order === undefined || order.symbol !== this.market(symbol).symbol) throw new OrderNotFoundError(this.id, `${clientOrderId} on ${symbol}`);
     if (!isTerminalStatus(order.status)) {
       this.finish(order, 'cancelled', 'cancelled by request');
       this.flush();
     }
-    return this.view(order);
+    const view = this.view(order);
+    await this.lastDurable;
+    return view;
   }
 
   async fetchOrder(clientOrderId: string, _symbol: string): Promise<Order | undefined> {
+    await this.usable();
     const order = this.orders.get(clientOrderId);
     return order === undefined ? undefined : this.view(order);
   }
 
   async fetchOpenOrders(symbol?: string): Promise<Order[]> {
+    await this.usable();
     const s = symbol === undefined ? undefined : this.market(symbol).symbol;
     return [...this.openOrders].filter((o) => s === undefined || o.symbol === s).sort((a, b) => a.seq - b.seq).map((o) => this.view(o));
   }
@@ -726,7 +846,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     order.fills.push(fill);
     order.unreported.push(fill);
     order.updatedAt = now;
-    this.trades.push({ ...fill, symbol: market.symbol, side: order.side, venueOrderId: order.venueOrderId, clientOrderId: order.clientOrderId });
+    this.recordTrade({ ...fill, symbol: market.symbol, side: order.side, venueOrderId: order.venueOrderId, clientOrderId: order.clientOrderId });
     if (order.remainingQuantity === 0) {
       order.status = 'filled';
       this.release(order);
@@ -844,7 +964,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       barFilled: 0,
     };
     this.orders.set(id, order);
-    this.trades.push({ ...fill, symbol: market.symbol, side, venueOrderId: id, clientOrderId: id });
+    this.recordTrade({ ...fill, symbol: market.symbol, side, venueOrderId: id, clientOrderId: id });
     this.logger.warn({ symbol: market.symbol, price: liq }, 'paper position liquidated');
     this.emitOrder(order);
     this.accountDirty = true;
@@ -897,7 +1017,17 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     };
   }
 
+  /** Keeps the newest executions (fetchMyTrades); the books on disk keep the same ones. */
+  private recordTrade(trade: MyTrade): void {
+    this.trades.push(trade);
+    const dropped = this.ledger !== undefined ? this.ledger.tradeAdded(trade) : Math.max(0, this.trades.length - this.keepTrades);
+    if (dropped > 0) this.trades.splice(0, dropped);
+  }
+
   private emitOrder(order: PaperOrder): void {
+    if (this.ledger !== undefined) {
+      for (const cid of this.ledger.orderChanged(order.clientOrderId, isTerminalStatus(order.status))) this.orders.delete(cid);
+    }
     const update = { order: this.view(order), fills: order.unreported.splice(0) };
     this.outbox.push(() => {
       for (const l of this.listeners) l.order?.(update);
@@ -911,10 +1041,27 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private flush(): void {
     if (this.accountDirty) {
       this.accountDirty = false;
+      this.ledger?.accountChanged();
       const snapshot = this.accountSnapshot();
       this.outbox.push(() => {
         for (const l of this.listeners) l.account?.(snapshot);
       });
+    }
+    if (this.ledger !== undefined) {
+      const durable = this.ledger.commit(
+        () => this.accountState(),
+        (cid) => this.storedOrder(cid),
+      );
+      if (durable === undefined && this.outbox.length === 0) return;
+      // What the change made is reported once it is on disk, in the order the changes were made.
+      const batch = this.outbox.splice(0);
+      const after = durable ?? this.lastDurable;
+      this.lastDurable = after;
+      after.then(
+        () => this.deliver(batch),
+        (err: unknown) => this.failBooks(err),
+      );
+      return;
     }
     if (this.flushing) return;
     this.flushing = true;
@@ -936,6 +1083,16 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  private deliver(batch: Array<() => void>): void {
+    for (const deliver of batch) {
+      try {
+        deliver();
+      } catch (err) {
+        this.logger.error({ err }, 'paper exchange listener threw');
+      }
     }
   }
 
