@@ -344,7 +344,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
 
   /**
    * The last closed bar of each feed is saved once the bars that arrived together (one moment of
-   * a replay, one burst of a backfill) are all out: one write per feed and burst, not per bar.
+   * a replay, one burst of a backfill) are all out: one change for every feed of the burst.
    */
   private saveResumePointLater(feed: CandleFeed): void {
     this.unsaved.add(feed);
@@ -356,10 +356,10 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
   private saveResumePoints(): Promise<void> {
     this.saveScheduled = false;
     if (this.unsaved.size === 0) return Promise.resolve();
-    const writes: Array<Promise<void>> = [];
-    for (const feed of this.unsaved) if (feed.lastClosed !== undefined) writes.push(this.store.set(feed.stateKey, feed.lastClosed));
+    const change: Array<[string, unknown]> = [];
+    for (const feed of this.unsaved) if (feed.lastClosed !== undefined) change.push([feed.stateKey, feed.lastClosed]);
     this.unsaved.clear();
-    return Promise.all(writes).then(undefined, (err: unknown) => {
+    return this.store.setMany(change).then(undefined, (err: unknown) => {
       this.recordError(err);
       this.logger.warn({ err: toError(err) }, 'could not persist the last closed bar');
     });
