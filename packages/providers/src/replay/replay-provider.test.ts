@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from '@tradebus/core';
+import { MemoryStateStore, VirtualClock, createLogger } from '@tradebus/core';
 import { BadSymbolError } from '../errors.js';
 import { PaperExchange } from '../paper/paper-exchange.js';
 import type { Candle, DataGap, Tick } from '../types.js';
@@ -249,5 +249,52 @@ describe('ReplayProvider: bad input', () => {
     await expect(provider.load()).rejects.toThrow(/t\.csv:3: column 'side' is "hold": use buy or sell/);
     const { provider: missing } = replay([{ type: 'trades', file: join(dir, 'nope.csv'), symbol: 'A/B' }]);
     await expect(missing.load()).rejects.toThrow(/cannot read .*nope\.csv \(ENOENT\)\. Check sources\[0\]\.file/);
+  });
+});
+
+describe('ReplayProvider: resuming after a restart', () => {
+  it('resumes after the last moment it played, with everything before it as history', async () => {
+    const rows = csvBars('ohlcv/binance-XRP-ETH-5m.csv');
+    const store = new MemoryStateStore();
+    const first = replay([xrpEth], { store, warmupBars: 10 });
+    let played = 0;
+    first.provider.feed!.addListener({
+      candle: () => {
+        // The process dies after 25 bars: the replay stops playing there.
+        if (++played === 25) first.provider.stop();
+      },
+    });
+    await first.provider.start();
+    const lastPlayed = rows[10 + 24]![0]! + M5;
+    expect(await store.get('position')).toMatchObject({ playedThrough: lastPlayed });
+
+    const second = replay([xrpEth], { store, warmupBars: 10 });
+    await second.provider.load();
+    expect(second.provider.resumedAfter).toBe(lastPlayed);
+    expect(second.clock.now()).toBe(lastPlayed);
+    const replayed: number[] = [];
+    second.provider.feed!.addListener({ candle: (c: Candle) => void replayed.push(c.timestamp) });
+    const history = await second.provider.fetchOHLCV('XRP/ETH', '5m', undefined, 1_000);
+    expect(history.at(-1)!.timestamp).toBe(rows[10 + 24]![0]);
+    const summary = await second.provider.start();
+    expect(replayed[0]).toBe(rows[10 + 25]![0]);
+    expect(summary.records).toBe(rows.length - 35);
+  });
+
+  it('starts over when told to, or when the stored position belongs to other data, and says so', async () => {
+    const store = new MemoryStateStore();
+    await store.set('position', { playedThrough: Date.UTC(2018, 0, 2), sources: 'candles:BTC/USDT:5m:other.csv' });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', destination: { write: (l: string) => void lines.push(l) } });
+    const other = replay([xrpEth], { store, logger });
+    await other.provider.load();
+    expect(other.provider.resumedAfter).toBeUndefined();
+    expect(lines.join('')).toContain('belongs to other data files');
+    const first = replay([xrpEth], { store });
+    await first.provider.start();
+    const off = replay([xrpEth], { store, resume: false });
+    await off.provider.load();
+    expect(off.provider.resumedAfter).toBeUndefined();
+    expect(off.provider.recordsToPlay).toBe(csvBars('ohlcv/binance-XRP-ETH-5m.csv').length);
   });
 });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname, isAbsolute, resolve as resolvePath } from 'node:path';
-import { silentLogger, TradebusError, VirtualClock, type Clock, type Logger } from '@tradebus/core';
+import { silentLogger, toError, TradebusError, VirtualClock, type Clock, type Logger, type StateStore } from '@tradebus/core';
 import type { Candle, DataGap, Provider } from '../types.js';
 import { canonicalSymbol } from '../util/symbols.js';
 import { MarketTimeline, type TimelineRecord, type TimelineSummary } from '../util/timeline.js';
@@ -31,12 +31,27 @@ export interface ReplayProviderOptions {
   warmupBars?: number;
   /** Records after this time are left out. */
   endAt?: number;
+  /**
+   * Where the replay keeps how far it has played. With a store, a restarted replay resumes after
+   * the last moment it played (the market time of the restored agents) instead of starting over;
+   * what it played before is history. `resume: false` starts from the beginning regardless.
+   */
+  store?: StateStore | undefined;
+  resume?: boolean;
   /** Pacing hooks, replaceable for tests. */
   wallSleep?: (ms: number) => Promise<void>;
   wallNow?: () => number;
 }
 
 type PlayRecord = TimelineRecord | { kind: 'gap'; time: number; gap: DataGap };
+
+const POSITION_KEY = 'position';
+
+/** How far a replay has played; `sources` tells a position of other data from its own. */
+interface ReplayPosition {
+  playedThrough: number;
+  sources: string;
+}
 
 /**
  * Market data from files: candles (CSV/JSON) and tick-level trades, several symbols merged in
@@ -56,6 +71,7 @@ export class ReplayProvider extends TimelineProvider implements Provider {
   private future: PlayRecord[] = [];
   private start_: number | undefined;
   private toPlay: number | undefined;
+  private resumedFrom: number | undefined;
 
   constructor(options: ReplayProviderOptions) {
     super();
@@ -73,8 +89,14 @@ export class ReplayProvider extends TimelineProvider implements Provider {
       maxPauseMs: options.maxPauseMs,
       wallSleep: options.wallSleep,
       wallNow: options.wallNow,
+      onPlayed: options.store === undefined ? undefined : (time) => this.savePosition(time),
     });
     for (const s of options.sources) this.timeline.registerSymbol(canonicalSymbol(s.symbol), s.type === 'candles' ? s.timeframe : undefined);
+  }
+
+  /** The market time a restarted replay resumed after, when it did. */
+  get resumedAfter(): number | undefined {
+    return this.resumedFrom;
   }
 
   /** Time of the replay position when it starts (after `load()`): the end of the history part. */
@@ -165,7 +187,14 @@ export class ReplayProvider extends TimelineProvider implements Provider {
       lists.push(list);
     }
     const all = mergeByTime(lists);
-    const startAt = this.options.startAt ?? (warmupEnds.length > 0 ? Math.max(...warmupEnds) : undefined);
+    let startAt = this.options.startAt ?? (warmupEnds.length > 0 ? Math.max(...warmupEnds) : undefined);
+    const resumeAfter = await this.restoredPosition();
+    if (resumeAfter !== undefined && (startAt === undefined || resumeAfter > startAt)) {
+      // Everything played before the restart is history now: the clock never goes back behind
+      // what the agents' restored state has seen.
+      startAt = resumeAfter;
+      this.resumedFrom = resumeAfter;
+    }
     const endAt = this.options.endAt ?? Number.POSITIVE_INFINITY;
     for (const record of all) {
       if (record.time > endAt) break;
@@ -185,6 +214,43 @@ export class ReplayProvider extends TimelineProvider implements Provider {
       this.clock.advanceTo(this.start_);
     }
     this.logger.info({ sources: this.options.sources.length, history: all.length - this.future.length, toPlay: this.future.length }, 'replay data loaded');
+    if (this.resumedFrom !== undefined) {
+      const at = new Date(this.resumedFrom).toISOString();
+      if (this.future.length === 0) {
+        this.logger.warn({ playedThrough: at }, `the replay played all its data before the last stop (through ${at}): nothing is left to play; start over with a fresh data directory`);
+      } else {
+        this.logger.info({ resumesAfter: at, toPlay: this.toPlay }, `replay resumes after ${at}, where it stopped; start over with a fresh data directory (or resume: false)`);
+      }
+    }
+  }
+
+  /** What a previous run of this replay played through, when it should resume there. */
+  private async restoredPosition(): Promise<number | undefined> {
+    const store = this.options.store;
+    if (store === undefined || this.options.resume === false) return undefined;
+    const saved = await store.get<ReplayPosition>(POSITION_KEY);
+    if (saved === undefined) return undefined;
+    if (saved.sources !== this.sourcesKey() || !Number.isFinite(saved.playedThrough)) {
+      this.logger.warn({ saved: saved.sources }, 'the stored replay position belongs to other data files: playing from the start');
+      return undefined;
+    }
+    return saved.playedThrough;
+  }
+
+  private sourcesKey(): string {
+    return this.options.sources.map((s) => `${s.type}:${canonicalSymbol(s.symbol)}:${s.type === 'candles' ? s.timeframe : ''}:${s.file}`).join('|');
+  }
+
+  /**
+   * Records the moment just played, after the agents took it in: not awaited, it shares the next
+   * durable write. A restart that finds an older position plays a moment again, which the agents
+   * recognise (bars by time, signals by id); it never skips one they have not seen.
+   */
+  private savePosition(time: number): void {
+    const position: ReplayPosition = { playedThrough: time, sources: this.sourcesKey() };
+    this.options.store!.set(POSITION_KEY, position).catch((err: unknown) => {
+      this.logger.warn({ err: toError(err) }, 'replay position not saved; a restart may play the last moments again');
+    });
   }
 }
 

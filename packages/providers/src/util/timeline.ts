@@ -21,6 +21,8 @@ export interface TimelineOptions {
   wallSleep?: (ms: number) => Promise<void>;
   /** Wall-clock time source used for pacing; replaceable for tests. */
   wallNow?: () => number;
+  /** Called once a moment has been played and taken in (after every step listener settled). */
+  onPlayed?: (time: number) => void;
 }
 
 export interface TimelineSummary {
@@ -349,6 +351,7 @@ export class MarketTimeline {
           record = sync !== undefined ? pullSync(sync) : await pullAsync();
         } while (record !== undefined && record.time === time && !this.stopRequested);
         await this.settle(time);
+        this.options.onPlayed?.(time);
       }
       if (record !== undefined && this.stopRequested) summary.stopped = true;
     } finally {
