@@ -24,6 +24,14 @@ export * from './main.js';
 export { NatsTransport, type NatsTransportStats } from './transports/nats/nats-transport.js';
 export { NATS_DEFAULTS, type NatsTransportOptions, type NatsTlsOptions } from './transports/nats/options.js';
 export { deadLetterSchema, wireEnvelopeSchema, type DeadLetter, type DeadLetterCode } from './transports/nats/codec.js';
+export {
+  natsAuthorization,
+  natsPermissions,
+  consumerNames,
+  type NatsAuthorizationOptions,
+  type NatsProcessUser,
+  type NatsUserPermissions,
+} from './transports/nats/authorization.js';
 export { createTransport, type CreateTransportOptions } from './transports/create-transport.js';
 export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions } from './agent-process.js';
 export * from './data/index.js';

@@ -48,3 +48,19 @@ export interface Transport {
   /** Listens to connection status changes; returns a function that stops listening. */
   onStatus(listener: (status: TransportStatus, detail?: string) => void): () => void;
 }
+
+/**
+ * What a participant uses on the bus, by event type or pattern. Agent definitions may declare it
+ * (`AgentDefinition.bus`); tools that set up least-privilege permissions on a networked transport
+ * read it (`tradebus nats-config`).
+ */
+export interface BusUsage {
+  /** Event types (or patterns) it publishes. */
+  publishes?: readonly string[];
+  /** Event types or patterns it subscribes to. */
+  subscribes?: readonly string[];
+  /** Event types it sends requests for. */
+  requests?: readonly string[];
+  /** Event types it answers requests for. */
+  responds?: readonly string[];
+}

@@ -21,7 +21,6 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Envelope } from '../../bus/envelope.js';
 import { compilePattern, isPattern } from '../../bus/subjects.js';
@@ -40,7 +39,7 @@ import { silentLogger } from '../../logger.js';
 import { decodeInbound, encodeEnvelope, type DeadLetter, type Decoded } from './codec.js';
 import { backoffDelay, connectionOptions, natsOptionsFromConfig, resolveOptions, type NatsTransportOptions, type ResolvedNatsOptions } from './options.js';
 import { RecentIds } from './recent-ids.js';
-import { assertDurableName, intersectPatterns, isSubsetPattern, normalizePatterns, patternToken } from './subjects.js';
+import { assertDurableName, consumerName, derivedConsumerName, durableParts, isSubsetPattern, normalizePatterns, patternToken } from './subjects.js';
 import type { NatsTransportConfig } from '../../config/schema.js';
 
 export interface NatsTransportStats {
@@ -92,7 +91,6 @@ const DUPLICATE_WINDOW_MS = 120_000;
 const RESPONDER_QUEUE = 'tradebus-responders';
 /** Queue group of the processes that report dead letters: each bad message goes to one of them. */
 const DEAD_LETTER_QUEUE = 'tradebus-dead-letters';
-const CONSUMER_NAME_MAX = 100;
 const UNDERSCORE = 95;
 
 interface BufferedPublish {
@@ -439,7 +437,7 @@ export class NatsTransport implements Transport {
 
   /** True when `pattern` selects at least one durable event type. */
   private selectsDurable(pattern: string): boolean {
-    return this.durablePatterns.some((d) => intersectPatterns(pattern, d) !== undefined);
+    return durableParts(pattern, this.durablePatterns).length > 0;
   }
 
   private usable(what: string): NatsConnection {
@@ -602,7 +600,7 @@ export class NatsTransport implements Transport {
     name: { durable: string } | { consumer: string },
     queue: string | undefined,
   ): TransportSubscription {
-    const parts = [...new Set(this.durablePatterns.map((d) => intersectPatterns(pattern, d)).filter((p): p is string => p !== undefined))];
+    const parts = durableParts(pattern, this.durablePatterns);
     const recent = new RecentIds(this.options.dedupeWindow);
     if (parts.length === 0) {
       this.logger.warn({ pattern, durable: (name as { durable: string }).durable }, 'durable name ignored: the pattern selects no durable event types (transport.durable)');
@@ -641,7 +639,7 @@ export class NatsTransport implements Transport {
 
   /** The durable consumer name for `consumer`'s subscription to `part`, free in this process. */
   private claimDerivedName(consumer: string, part: string): string {
-    const base = consumerName(`${consumer}-${patternToken(part)}`);
+    const base = derivedConsumerName(consumer, part);
     let name = base;
     for (let n = 2; this.derivedNames.has(name); n++) name = consumerName(`${base}-${n}`);
     this.derivedNames.add(name);
@@ -1083,17 +1081,6 @@ class DurableConsumer {
       this.transport.log.warn({ err: toError(err), consumer: this.name, seq: m.seq }, 'event handled but not acknowledged (connection closed): it will be delivered again');
     }
   }
-}
-
-/**
- * A valid JetStream consumer name from `raw`: characters outside letters, digits, '-' and '_'
- * become '_'; a name longer than the limit keeps its start and ends in a hash of the whole.
- */
-function consumerName(raw: string): string {
-  const safe = raw.replace(/[^A-Za-z0-9_-]/g, '_');
-  if (safe.length <= CONSUMER_NAME_MAX) return safe;
-  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 16);
-  return `${safe.slice(0, CONSUMER_NAME_MAX - hash.length - 1)}-${hash}`;
 }
 
 /** Patterns minus those another one covers. */

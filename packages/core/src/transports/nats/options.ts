@@ -30,6 +30,12 @@ export interface NatsTransportOptions {
   /** NKey seed (`SU...`) for nkey authentication. */
   nkeySeed?: string | undefined;
   tls?: NatsTlsOptions | undefined;
+  /**
+   * Subject prefix of this process's reply inboxes (request replies, JetStream acks and
+   * deliveries). A per-process prefix lets the server allow each user to read only its own
+   * replies (see natsAuthorization).
+   */
+  inboxPrefix?: string;
   /** Event patterns that travel through JetStream: stored, acknowledged, replayed to durable subscribers. */
   durable?: string[];
   /** Non-durable publishes held while disconnected; beyond it publish throws. */
@@ -81,6 +87,7 @@ export type ResolvedNatsOptions = Required<Omit<NatsTransportOptions, 'user' | '
 export const NATS_DEFAULTS = {
   servers: 'nats://127.0.0.1:4222',
   prefix: 'tradebus.dev',
+  inboxPrefix: '_INBOX',
   durable: ['order.*', 'trade.*', 'position.*', 'account.*'],
   publishBufferSize: 10_000,
   reconnectWaitMs: 500,
@@ -120,6 +127,7 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
     token: options.token,
     nkeySeed: options.nkeySeed,
     tls: options.tls,
+    inboxPrefix: options.inboxPrefix ?? NATS_DEFAULTS.inboxPrefix,
     durable: options.durable ?? [...NATS_DEFAULTS.durable],
     publishBufferSize: options.publishBufferSize ?? NATS_DEFAULTS.publishBufferSize,
     reconnectWaitMs: options.reconnectWaitMs ?? NATS_DEFAULTS.reconnectWaitMs,
@@ -141,6 +149,11 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
     pingIntervalMs: options.pingIntervalMs ?? NATS_DEFAULTS.pingIntervalMs,
     logger: options.logger,
   };
+  if (!PREFIX.test(resolved.inboxPrefix)) {
+    throw new ConfigError(`transport.inboxPrefix '${resolved.inboxPrefix}' is not a valid subject prefix: use '.'-separated words of letters, digits, '-' and '_' (e.g. '_INBOX_executor').`, [
+      { path: 'transport.inboxPrefix', message: 'invalid subject prefix' },
+    ]);
+  }
   if (resolved.pass !== undefined && resolved.user === undefined) {
     throw new ConfigError('transport.pass is set without transport.user: set both, or use transport.token.', [{ path: 'transport.user', message: 'required with pass' }]);
   }
@@ -171,6 +184,7 @@ export function connectionOptions(o: ResolvedNatsOptions, reconnectDelay: () => 
     // Stack traces captured per request cost more than a local round trip; errors here carry their own context.
     noAsyncTraces: true,
     ignoreClusterUpdates: false,
+    inboxPrefix: o.inboxPrefix,
   };
   if (o.user !== undefined) {
     opts.user = o.user;

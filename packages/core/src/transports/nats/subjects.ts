@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TransportError } from '../../errors.js';
 import { compilePattern } from '../../bus/subjects.js';
 
@@ -74,4 +75,30 @@ export function assertDurableName(durable: string): void {
       `Durable name '${durable}' is not valid: use 1-100 letters, digits, '-' and '_' (it names a JetStream consumer).`,
     );
   }
+}
+
+const CONSUMER_NAME_MAX = 100;
+
+/**
+ * A valid JetStream consumer name from `raw`: characters outside letters, digits, '-' and '_'
+ * become '_'; a name longer than the limit keeps its start and ends in a hash of the whole.
+ */
+export function consumerName(raw: string): string {
+  const safe = raw.replace(/[^A-Za-z0-9_-]/g, '_');
+  if (safe.length <= CONSUMER_NAME_MAX) return safe;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 16);
+  return `${safe.slice(0, CONSUMER_NAME_MAX - hash.length - 1)}-${hash}`;
+}
+
+/**
+ * The durable consumer a subscriber identity (an agent id) gets for the part `part` of its
+ * subscription that is durable: `executor` + `order.requested` → `executor-order_requested`.
+ */
+export function derivedConsumerName(identity: string, part: string): string {
+  return consumerName(`${identity}-${patternToken(part)}`);
+}
+
+/** The durable parts of a subscription pattern: its intersections with the durable patterns. */
+export function durableParts(pattern: string, durablePatterns: readonly string[]): string[] {
+  return [...new Set(durablePatterns.map((d) => intersectPatterns(pattern, d)).filter((p): p is string => p !== undefined))];
 }
