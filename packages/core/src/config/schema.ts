@@ -39,6 +39,11 @@ export const natsTransportSchema = z
       .object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
       .strict()
       .optional(),
+    inboxPrefix: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$/, "use '.'-separated words of letters, digits, '-' and '_'")
+      .optional()
+      .describe("Subject prefix of this process's reply inboxes (default _INBOX); give each process its own (e.g. _INBOX_<user>) when the server restricts who reads replies"),
     durable: z
       .array(z.string())
       .default(['order.*', 'trade.*', 'position.*', 'account.*'])
