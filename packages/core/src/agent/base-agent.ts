@@ -8,6 +8,7 @@ import type { BuiltinEvents } from '../events/builtin.js';
 import type { Envelope, EnvelopeOf } from '../bus/envelope.js';
 import type { EventBus, Handler, PublishOptions, SubscribeOptions, Subscription } from '../bus/event-bus.js';
 import type { MatchingKeys, SubscriptionPattern } from '../bus/subjects.js';
+import type { BusUsage } from '../bus/transport.js';
 import { assertTransition, type AgentState } from './state.js';
 import type { StateStore } from './store.js';
 
@@ -403,6 +404,11 @@ export interface AgentDefinition<C = unknown, E extends EventMap = BuiltinEvents
   /** The agent's own event types (from `defineEvents`), registered when the agent is loaded. */
   events?: EventSchemas;
   configSchema: z.ZodType<C>;
+  /**
+   * What the agent publishes and subscribes to, for least-privilege NATS permissions
+   * (`tradebus nats-config`). Heartbeats, state changes and alerts need not be listed.
+   */
+  bus?: BusUsage;
   create(context: AgentContext<C, E>): BaseAgent<C, E>;
 }
 
