@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { EXIT, runMain, TradebusError } from '@tradebus/core';
 import { addBacktestCommand } from './backtest/command.js';
 import { launchSystem, VERSION } from './launcher.js';
+import { addNatsConfigCommand } from './nats-config.js';
 import { prepareSystem } from './prepare.js';
 import { formatStatusTable } from './status.js';
 
@@ -53,6 +54,7 @@ export function buildCli(): Command {
     });
 
   addBacktestCommand(program);
+  addNatsConfigCommand(program);
 
   program
     .command('validate-config')
