@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   config?: string;
   /** Extra command-line arguments. */
   args?: string[];
+  /** Extra environment of the server process, e.g. the passwords a `config` refers to as `$NAME`. */
+  env?: Record<string, string>;
   /** How long to wait for the server to accept connections. */
   startTimeoutMs?: number;
 }
@@ -49,6 +51,7 @@ export class NatsServer {
   private readonly workDir: string;
   private readonly configFile: string | undefined;
   private readonly extraArgs: string[];
+  private readonly env: Record<string, string>;
   private readonly startTimeoutMs: number;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -64,6 +67,7 @@ export class NatsServer {
     this.workDir = mkdtempSync(join(tmpdir(), 'tradebus-nats-'));
     this.storeDir = options.storeDir ?? join(this.workDir, 'jetstream');
     this.extraArgs = options.args ?? [];
+    this.env = options.env ?? {};
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
     if (options.config !== undefined) {
       this.configFile = join(this.workDir, 'nats-server.conf');
@@ -137,7 +141,7 @@ export class NatsServer {
     if (this.configFile !== undefined) args.unshift('-c', this.configFile);
     if (this.jetstream) args.push('-js', '-sd', this.storeDir);
     args.push(...this.extraArgs);
-    const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     process.once('exit', this.killOnExit);
     const keep = (chunk: Buffer): void => {

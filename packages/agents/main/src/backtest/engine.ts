@@ -23,6 +23,7 @@ import {
   type Tick,
   type TimelineSummary,
 } from '@tradebus/providers';
+import { holdUntilIdle, quiescentProviders, waitUntilIdle } from '../pacing.js';
 import { prepareSystem, type PreparedSystem } from '../prepare.js';
 import type { BenchmarkPoint, ClosedTrade, EquityPoint } from './metrics.js';
 import { applyOverrides } from './overrides.js';
@@ -184,7 +185,8 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   // closes at that moment is played: the state it sees is the reaction to everything earlier.
   const sampler = clock.setInterval(sample, setup.barIntervalMs);
 
-  const gate = holdUntilIdle(market, system);
+  const venues = quiescentProviders(providers.values());
+  const gate = holdUntilIdle(market, system, venues);
   const stopEarly = (): void => market.stop();
   options.signal?.addEventListener('abort', stopEarly, { once: true });
   let summary: TimelineSummary;
@@ -192,7 +194,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     await system.start();
     if (options.signal?.aborted === true) market.stop();
     summary = await market.start();
-    await waitUntilIdle(system);
+    await waitUntilIdle(system, undefined, venues);
     sample();
   } finally {
     sampler.cancel();
@@ -313,123 +315,10 @@ function findPaper(providers: ReadonlyMap<string, Provider>): PaperExchange {
   return papers[0] as PaperExchange;
 }
 
-const IDLE_MAX_TURNS = 10_000;
-/** Pending requests that mean some reaction is still under way (file writes, DNS, sockets). */
-const BUSY_RESOURCE = /^(FSReq|GetAddrInfo|GetNameInfo|QueryReq|WriteWrap|ShutdownWrap|TCPConnectWrap|PipeConnectWrap|SendWrap)/;
-
-/** An agent that can say when its queued work is done (the trade manager and the executor can). */
-interface Quiescent {
-  whenIdle(): Promise<void>;
-  /** Synchronous answer to "is anything queued, running or unsaved?", when the agent has one. */
-  isIdle?(): boolean;
-}
-
-function isQuiescent(value: unknown): value is Quiescent {
-  return typeof (value as Partial<Quiescent> | undefined)?.whenIdle === 'function';
-}
-
-const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
-
-function busyResources(): boolean {
-  for (const r of process.getActiveResourcesInfo()) if (BUSY_RESOURCE.test(r)) return true;
-  return false;
-}
-
-/**
- * Waits until the system has finished reacting: every microtask and immediate has run (one turn
- * of the event loop), agents that queue work report it done, and no file or network request is
- * pending. Returns false when that did not happen within `maxTurns` turns.
- */
-export async function waitUntilIdle(system: TradebusSystem, maxTurns = IDLE_MAX_TURNS): Promise<boolean> {
-  return idleProbe(system)(maxTurns, false);
-}
-
-/** Microtask hops before the quick check: a handler's short await chains get to finish. */
-const QUICK_HOPS = 4;
-
-/**
- * waitUntilIdle with the agent lists looked up once: agents do not come and go during a replay.
- *
- * With `quick`, a few microtask hops come first and then a check that costs no trip round the
- * event loop: no bus has a handler still running, every agent that queues work says it is idle
- * (synchronously), and no file or network request is pending. Only when that check fails does
- * the probe wait turn by turn. Work an agent starts without the bus or its own idle report
- * knowing (a floating promise) is not waited for there: agents track what they start.
- */
-function idleProbe(system: TradebusSystem): (maxTurns: number, quick: boolean) => Promise<boolean> {
-  let queued: Quiescent[] | undefined;
-  let allReportIdle = false;
-  const quiet = (): boolean => {
-    if (!allReportIdle || system.pendingHandlers > 0) return false;
-    for (const a of queued!) if (!a.isIdle!()) return false;
-    return !busyResources();
-  };
-  return async (maxTurns, quick) => {
-    if (queued === undefined) {
-      queued = system.supervisor
-        .list()
-        .map((a): unknown => system.agent(a.id))
-        .filter(isQuiescent);
-      allReportIdle = queued.every((a) => typeof a.isIdle === 'function');
-    }
-    if (quick) {
-      for (let hop = 0; hop < QUICK_HOPS; hop++) await undefined;
-      if (quiet()) return true;
-    }
-    for (let turn = 0; turn < maxTurns; turn++) {
-      await immediate();
-      let waited = false;
-      for (const a of queued) {
-        if (a.isIdle?.() === true) continue;
-        await a.whenIdle();
-        waited = true;
-      }
-      if (busyResources() || system.pendingHandlers > 0) continue;
-      if (!waited) return true;
-      // whenIdle may have let more work in: one more turn confirms nothing is left.
-      const before = busEvents(system);
-      await immediate();
-      if (busEvents(system) === before && !busyResources()) return true;
-    }
-    return false;
-  };
-}
-
-/**
- * Holds a simulated market after each moment it plays until the system is idle again, so the
- * next bar never arrives while agents still work on the previous one: the replay runs as fast as
- * the agents, never faster. Works for any system on the market's clock, a backtest or a paper
- * run started by the launcher.
- */
-export function holdUntilIdle(market: Pick<SimulatedMarket, 'feed'>, system: TradebusSystem): { release(): void; readonly stalls: number } {
-  let stalls = 0;
-  const probe = idleProbe(system);
-  const remove = market.feed!.addListener({
-    step: async () => {
-      if (!(await probe(IDLE_MAX_TURNS, true))) stalls++;
-    },
-  });
-  return {
-    release() {
-      remove();
-    },
-    get stalls() {
-      return stalls;
-    },
-  };
-}
-
 /** Rejection reasons carry numbers (prices, percentages); counting them by their words groups alike ones. */
 function reasonKey(reason: string): string {
   // Only standalone numbers: digits inside ids (order ids, symbols) stay as they are.
   return reason.replace(/(?<![\w.-])-?\d+(\.\d+)?(e-?\d+)?(?![\w])/g, '#').slice(0, 160);
-}
-
-/** Events published by every agent and the system bus so far. */
-function busEvents(system: TradebusSystem): number {
-  let n = system.bus.stats.eventsOut;
-  for (const a of system.supervisor.list()) n += system.agent(a.id).metrics.eventsOut;
-  return n;
 }
 
 function looksLikeFile(value: string): boolean {
