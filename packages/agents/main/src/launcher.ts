@@ -204,19 +204,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   };
   try {
     await system.start();
-    // Simulated markets (replay, synthetic) play once every agent is listening.
-    for (const provider of providers.values()) {
-      const market = provider as Partial<SimulatedMarket>;
-      if ((provider.kind === 'replay' || provider.kind === 'synthetic') && typeof market.start === 'function') {
-        // The replay waits after each moment until the agents are idle: however fast it plays,
-        // it never outruns them, so nothing queues up without bound.
-        if (provider.feed !== undefined && typeof market.pause === 'function') gates.push(holdUntilIdle(provider as unknown as Parameters<typeof holdUntilIdle>[0], system));
-        market.start().then(
-          (summary) => logger.info({ provider: provider.id, ...summaryOf(summary) }, 'market data replay finished'),
-          (err: unknown) => logger.error({ err, provider: provider.id }, 'market data replay failed'),
-        );
-      }
-    }
+    if (options.startMarkets !== false) startMarkets();
     if (serveApi) {
       const { token, file } = resolveApiToken(config, dataDir, env);
       tokenFile = file;
@@ -257,6 +245,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     config,
     apiUrl,
     tokenFile,
+    startMarkets,
     async stop(deadlineMs = config.system.shutdownDeadlineMs) {
       metrics.stop();
       if (server !== undefined) await new Promise<void>((r) => server!.close(() => r()));
@@ -270,6 +259,9 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     },
   };
 }
+
+/** Bytes the data store may have waiting for the disk before a replay holds for it. */
+const BACKLOG_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** What the launcher needs of a replay or synthetic provider: start and stop playing. */
 interface SimulatedMarket {

@@ -273,6 +273,16 @@ export class DataStore {
     return manifest;
   }
 
+  /**
+   * Bytes accepted and not yet handed to the operating system, over every log and the state log:
+   * how far the disk is behind the writers. A replay holds while it is large.
+   */
+  backlogBytes(): number {
+    let bytes = this.stateLog.stats().queuedBytes;
+    for (const log of Object.values(this.logs)) bytes += log.stats().queuedBytes;
+    return bytes;
+  }
+
   stats(): DataStoreStats {
     return {
       dir: this.dir,

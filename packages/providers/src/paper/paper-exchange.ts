@@ -162,6 +162,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private lastDurable: Promise<void> = Promise.resolve();
   private opened: Promise<void> | undefined;
   private booksFailure: Error | undefined;
+  /** Reports waiting for their change to be written. */
+  private pendingDeliveries = 0;
 
   constructor(options: PaperExchangeOptions) {
     this.id = options.id ?? 'paper';
@@ -262,6 +264,16 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     if (order === undefined) return undefined;
     const { unreported: _unreported, ...rest } = order;
     return this.pendingMarket.includes(order) ? { ...rest, pending: true } : rest;
+  }
+
+  /** True when no report waits for its change to be written (a replay holds until then). */
+  isIdle(): boolean {
+    return this.pendingDeliveries === 0;
+  }
+
+  /** Resolves once every change made so far is written and reported. */
+  async whenIdle(): Promise<void> {
+    while (this.pendingDeliveries > 0) await this.lastDurable.catch(() => undefined);
   }
 
   /** Calls that need the books: refused once a change could not be written, until a restart. */
@@ -1057,9 +1069,16 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       const batch = this.outbox.splice(0);
       const after = durable ?? this.lastDurable;
       this.lastDurable = after;
+      this.pendingDeliveries++;
       after.then(
-        () => this.deliver(batch),
-        (err: unknown) => this.failBooks(err),
+        () => {
+          this.pendingDeliveries--;
+          this.deliver(batch);
+        },
+        (err: unknown) => {
+          this.pendingDeliveries--;
+          this.failBooks(err);
+        },
       );
       return;
     }

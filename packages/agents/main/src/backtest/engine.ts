@@ -23,7 +23,7 @@ import {
   type Tick,
   type TimelineSummary,
 } from '@tradebus/providers';
-import { holdUntilIdle, quiescentProviders, waitUntilIdle } from '../pacing.js';
+import { IDLE_MAX_TURNS, busEvents, holdUntilIdle, quiescentProviders, waitUntilIdle } from '../pacing.js';
 import { prepareSystem, type PreparedSystem } from '../prepare.js';
 import type { BenchmarkPoint, ClosedTrade, EquityPoint } from './metrics.js';
 import { applyOverrides } from './overrides.js';

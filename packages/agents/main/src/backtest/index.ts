@@ -1,14 +1,13 @@
 export {
   runBacktest,
   describeMarket,
-  holdUntilIdle,
-  waitUntilIdle,
   BacktestSetupError,
   type BacktestOptions,
   type BacktestProgress,
   type BacktestResult,
   type SimulatedMarket,
 } from './engine.js';
+export { holdUntilIdle, waitUntilIdle, quiescentProviders, type Quiescent } from '../pacing.js';
 export {
   computeMetrics,
   drawdownStats,
