@@ -7,7 +7,8 @@ import type { ReplayProvider } from '@tradebus/providers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { launchSystem } from '../launcher.js';
 import { prepareSystem } from '../prepare.js';
-import { runBacktest, waitUntilIdle, type BacktestProgress, type BacktestResult } from './engine.js';
+import { waitUntilIdle } from '../pacing.js';
+import { runBacktest, type BacktestProgress, type BacktestResult } from './engine.js';
 import { sha256, sortTrades, tradesToCsv } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
