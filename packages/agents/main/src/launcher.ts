@@ -192,7 +192,8 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       ? data.journal.attach(system.createBus('journal', undefined, { consumer: `journal-${store}` }), { types: config.data.journal.types, exclude: config.data.journal.exclude })
       : undefined;
 
-  metrics.start();
+  // Only the API serves /metrics: elsewhere counting every event on the bus would be wasted work.
+  if (serveApi) metrics.start();
   recorder?.start();
   const gates: Array<{ release(): void }> = [];
   const closeProviders = async (): Promise<void> => {
