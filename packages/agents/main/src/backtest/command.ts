@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, EXIT } from '@tradebus/core';
 import { runBacktest, type BacktestOptions } from './engine.js';
@@ -6,6 +7,7 @@ import { formatDuration, formatMoney, formatNumber, formatPct } from './html.js'
 import { parseAssignment } from './overrides.js';
 import { ProgressBar } from './progress.js';
 import type { BacktestReport } from './report.js';
+import { runScreenedSweep, type ScreenedSweepResult } from './screen/screened-sweep.js';
 import { parseGridArgument, RANK_METRICS, runSweep, runWalkForward, type RankMetric, type SweepParameter, type SweepResult, type WalkForwardResult } from './sweep.js';
 
 interface BacktestCommandOptions {
@@ -24,6 +26,8 @@ interface BacktestCommandOptions {
   inSample?: number;
   anchored: boolean;
   workers?: number;
+  screen: boolean;
+  top?: number;
   logLevel: NonNullable<BacktestOptions['logLevel']>;
 }
 
@@ -69,6 +73,8 @@ export function addBacktestCommand(program: Command): Command {
     .addOption(new Option('--folds <n>', 'walk-forward: fit the grid on rolling in-sample windows, test each winner out of sample').argParser(parseNumberOption('folds', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1')))
     .addOption(new Option('--in-sample <fraction>', 'walk-forward: share of each window used for fitting (default 0.7)').argParser(parseNumberOption('in-sample', (n) => n > 0 && n < 1, 'a fraction between 0 and 1')))
     .option('--anchored', 'walk-forward: in-sample windows all start at the beginning of the data', false)
+    .option('--screen', 'sweep: screen every --grid combination with a fast signals-and-fills model, then run the best --top through the agents', false)
+    .addOption(new Option('--top <k>', 'with --screen: combinations run through the full agent pipeline (default 5)').argParser(parseNumberOption('top', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1')))
     .addOption(new Option('--workers <n>', 'worker threads for sweeps (default and maximum: the number of CPUs)').argParser(parseNumberOption('workers', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1')))
     .addOption(new Option('--log-level <level>', 'log level of the agents during the run (logs go to stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
     .action(async (opts: BacktestCommandOptions, command: Command) => {
@@ -82,15 +88,24 @@ export function addBacktestCommand(program: Command): Command {
       if (!(RANK_METRICS as readonly string[]).includes(opts.rank)) {
         throw new ConfigError(`--rank '${opts.rank}' is not a metric: use one of ${RANK_METRICS.join(', ')}.`, [{ path: '--rank', message: 'unknown metric' }]);
       }
+      // command.error prints the message (and the usage) before commander exits with the usage code.
+      if (opts.top !== undefined && !opts.screen) command.error('error: --top needs --screen (it says how many screened combinations run through the agents)', { exitCode: EXIT.USAGE, code: 'tradebus.top' });
+      if (opts.screen && opts.grid.length === 0) command.error('error: --screen needs at least one --grid parameter to sweep', { exitCode: EXIT.USAGE, code: 'tradebus.screen' });
+      if (opts.screen && opts.folds !== undefined) command.error('error: --screen and --folds cannot be combined: screen a sweep, or run a walk-forward analysis', { exitCode: EXIT.USAGE, code: 'tradebus.screen' });
       if (opts.grid.length > 0 || opts.folds !== undefined) {
-        // command.error prints the message (and the usage) before commander exits with the usage code.
         if (opts.grid.length === 0) command.error('error: --folds needs at least one --grid parameter to fit', { exitCode: EXIT.USAGE, code: 'tradebus.folds' });
         const parameters: SweepParameter[] = opts.grid.map(parseGridArgument);
         const bar = !opts.json && process.stdout.isTTY ? new ProgressBar({ stream: process.stdout, label: opts.folds ? 'walk-forward' : 'sweep', unit: 'runs', showTime: false }) : undefined;
         const started = performance.now();
         const onRun = (done: number, total: number): void => bar?.update({ records: done, total, time: Date.now(), elapsedMs: performance.now() - started });
         const sweepOptions = { ...common, parameters, rankBy: opts.rank as RankMetric, workers: opts.workers, overrides, from: opts.from, to: opts.to, onRun };
-        if (opts.folds !== undefined) {
+        if (opts.screen) {
+          const result = await runScreenedSweep(resolve(opts.config), { ...sweepOptions, top: opts.top });
+          bar?.finish();
+          const outDir = opts.out ?? (opts.json ? undefined : 'backtest-report');
+          const file = outDir === undefined ? undefined : writeScreenReport(result, outDir);
+          process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `${formatScreenedSweep(result)}${file === undefined ? '' : `\nReport: ${file}\n`}`);
+        } else if (opts.folds !== undefined) {
           const result = await runWalkForward(resolve(opts.config), { ...sweepOptions, folds: opts.folds, inSample: opts.inSample ?? 0.7, anchored: opts.anchored });
           bar?.finish();
           process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : formatWalkForward(result));
@@ -171,6 +186,40 @@ export function formatSweep(result: SweepResult): string {
       `  ${String(run.rank).padStart(3)}. ${result.rankBy} ${formatNumber(run.score, 3).padStart(9)}  return ${formatPct(m?.totalReturn).padStart(9)}  maxDD ${formatPct(m?.maxDrawdown).padStart(8)}  trades ${String(m?.trades ?? '–').padStart(4)}  ${paramsText(run.params)}${run.error ? `  FAILED: ${run.error}` : ''}`,
     );
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes the screened sweep as `sweep-screen.json` in `outDir`; returns the file. */
+export function writeScreenReport(result: ScreenedSweepResult, outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, 'sweep-screen.json');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  return file;
+}
+
+export function formatScreenedSweep(result: ScreenedSweepResult): string {
+  const perCombination = result.screened.length > 0 ? result.screenWallMs / result.screened.length : 0;
+  const lines = [
+    `Screened sweep of ${result.screened.length} combination(s) on ${result.workers} worker(s), ranked by ${result.rankBy}: screen ${(result.screenWallMs / 1000).toFixed(1)} s (${Math.round(perCombination)} ms per combination), full runs of the best ${result.top}: ${(result.fullWallMs / 1000).toFixed(1)} s.`,
+    'Screen ranking:',
+  ];
+  for (const run of result.screened) {
+    const m = run.result?.metrics;
+    lines.push(
+      `  ${String(run.rank).padStart(3)}. ${result.rankBy} ${formatNumber(run.score, 3).padStart(9)}  return ${formatPct(m?.totalReturn).padStart(9)}  maxDD ${formatPct(m?.maxDrawdown).padStart(8)}  trades ${String(m?.trades ?? '–').padStart(4)}  ${paramsText(run.params)}${run.error ? `  FAILED: ${run.error}` : ''}`,
+    );
+  }
+  lines.push(`Full runs of the best ${result.top} (full ranking; screen rank, and full minus screen):`);
+  for (const c of result.candidates) {
+    const m = c.full?.metrics;
+    const d = c.disagreement;
+    const signed = (x: number | null, text: string): string => (x === null ? '–' : `${x > 0 ? '+' : ''}${text}`);
+    lines.push(
+      `  ${String(c.fullRank).padStart(3)}. ${result.rankBy} ${formatNumber(c.fullScore, 3).padStart(9)}  screen #${String(c.screenRank).padEnd(3)}  return ${formatPct(m?.totalReturn).padStart(9)} (${signed(d.totalReturn, formatPct(d.totalReturn))})  trades ${String(m?.trades ?? '–').padStart(4)} (${signed(d.trades, String(d.trades))})  ${paramsText(c.params)}${c.error ? `  FAILED: ${c.error}` : ''}`,
+    );
+  }
+  lines.push(`  Spearman rank correlation, screen vs full, over ${result.candidates.filter((c) => c.full !== undefined).length} run(s): ${formatNumber(result.spearman, 2)}`);
+  for (const w of result.warnings) lines.push(`  ! screen: ${w}`);
   return `${lines.join('\n')}\n`;
 }
 

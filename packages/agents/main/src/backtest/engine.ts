@@ -249,7 +249,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
 }
 
 /** `from` / `to` become the replay's startAt / endAt. */
-function windowOverrides(prepared: PreparedSystem, options: BacktestOptions): Record<string, unknown> {
+export function windowOverrides(prepared: PreparedSystem, options: BacktestOptions): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(options.overrides ?? {}) };
   if (options.from === undefined && options.to === undefined) return out;
   const name = describeMarket(prepared).marketName;

@@ -53,4 +53,15 @@ export {
   type WalkForwardResult,
   type WalkForwardFold,
 } from './sweep.js';
-export { addBacktestCommand, formatSummary } from './command.js';
+export {
+  runScreenedSweep,
+  spearman,
+  type Disagreement,
+  type ScreenedCandidate,
+  type ScreenedRun,
+  type ScreenedSweepOptions,
+  type ScreenedSweepResult,
+} from './screen/screened-sweep.js';
+export type { ScreenSummary } from './screen/session.js';
+export { ScreenUnsupportedError } from './screen/errors.js';
+export { addBacktestCommand, formatScreenedSweep, formatSummary } from './command.js';

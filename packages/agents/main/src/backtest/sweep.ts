@@ -136,7 +136,7 @@ export function scoreOf(metrics: PerformanceMetrics, rankBy: RankMetric): number
 }
 
 /** Sorts best first; undefined scores last; ties keep grid order so a ranking is reproducible. */
-export function rankRuns(runs: Array<Omit<SweepRun, 'rank'>>, rankBy: RankMetric): SweepRun[] {
+export function rankRuns<T extends { score: number | null }>(runs: T[], rankBy: RankMetric): Array<T & { rank: number }> {
   const sign = LOWER_IS_BETTER.has(rankBy) ? 1 : -1;
   const indexed = runs.map((r, i) => ({ r, i }));
   indexed.sort((a, b) => {
@@ -148,14 +148,14 @@ export function rankRuns(runs: Array<Omit<SweepRun, 'rank'>>, rankBy: RankMetric
   return indexed.map(({ r }, i) => ({ ...r, rank: i + 1 }));
 }
 
-interface Job {
+export interface SweepJob {
   overrides: Record<string, unknown>;
   from?: number | undefined;
   to?: number | undefined;
 }
 
 /** What the worker thread receives for one run, and sends back. */
-export interface WorkerRequest extends Job, SweepRunOptions {
+export interface WorkerRequest extends SweepJob, SweepRunOptions {
   id: number;
   configPath: string;
 }
@@ -174,10 +174,24 @@ export function workerCount(requested: number | undefined, jobs: number): number
 }
 
 /** Runs backtests in a pool of worker threads; results come back in the order of `jobs`. */
-async function runPool(configPath: string, jobs: Job[], options: SweepRunOptions & { workers: number; onRun?: ((done: number, total: number) => void) | undefined }): Promise<Array<RunSummary | Error>> {
-  const results: Array<RunSummary | Error> = new Array(jobs.length);
+export async function runPool(configPath: string, jobs: SweepJob[], options: SweepRunOptions & { workers: number; onRun?: ((done: number, total: number) => void) | undefined }): Promise<Array<RunSummary | Error>> {
+  const base: SweepRunOptions = { riskFreeRate: options.riskFreeRate, periodsPerYear: options.periodsPerYear, benchmark: options.benchmark, logLevel: options.logLevel ?? 'error', env: options.env };
+  return runWorkerPool<Omit<WorkerRequest, 'id'>, RunSummary>(
+    workerUrl(),
+    jobs.map((job) => ({ configPath, ...base, ...job })),
+    options.workers,
+    options.onRun,
+  );
+}
+
+/**
+ * Runs `jobs` in a pool of worker threads running the module at `url`: each worker gets one job
+ * (`{ id, ...job }`) at a time and answers `{ id, ok, result }` or `{ id, ok: false, error }`.
+ * Results come back in the order of `jobs`, a failed job as an Error.
+ */
+export async function runWorkerPool<J extends object, R>(url: URL, jobs: J[], workerCount: number, onDone?: (done: number, total: number) => void): Promise<Array<R | Error>> {
+  const results: Array<R | Error> = new Array(jobs.length);
   if (jobs.length === 0) return results;
-  const url = workerUrl();
   try {
     readFileSync(fileURLToPath(url));
   } catch {
@@ -185,11 +199,10 @@ async function runPool(configPath: string, jobs: Job[], options: SweepRunOptions
   }
   let next = 0;
   let done = 0;
-  const base: SweepRunOptions = { riskFreeRate: options.riskFreeRate, periodsPerYear: options.periodsPerYear, benchmark: options.benchmark, logLevel: options.logLevel ?? 'error', env: options.env };
   const workers: Worker[] = [];
   try {
     await Promise.all(
-      Array.from({ length: options.workers }, () => {
+      Array.from({ length: workerCount }, () => {
         // Workers run the built code: resolving workspace packages to their TypeScript sources (as
         // the test runner asks the parent to) would not load there.
         const worker = new Worker(url, { execArgv: process.execArgv.filter((a, i, all) => !/@tradebus\/source/.test(a) && !(/^(-C|--conditions)$/.test(a) && /@tradebus\/source/.test(all[i + 1] ?? ''))) });
@@ -201,13 +214,12 @@ async function runPool(configPath: string, jobs: Job[], options: SweepRunOptions
               return;
             }
             const id = next++;
-            const request: WorkerRequest = { id, configPath, ...base, ...jobs[id]! };
-            worker.postMessage(request);
+            worker.postMessage({ id, ...jobs[id]! });
           };
-          worker.on('message', (msg: WorkerResponse) => {
+          worker.on('message', (msg: { id: number; ok: true; result: R } | { id: number; ok: false; error: string }) => {
             results[msg.id] = msg.ok ? msg.result : new SweepError(msg.error);
             done++;
-            options.onRun?.(done, jobs.length);
+            onDone?.(done, jobs.length);
             feed();
           });
           worker.on('error', (err) => rejectPool(new SweepError(`A sweep worker crashed: ${err.message}`, { cause: err })));
@@ -224,7 +236,7 @@ async function runPool(configPath: string, jobs: Job[], options: SweepRunOptions
   return results;
 }
 
-function checkRankBy(rankBy: string): RankMetric {
+export function checkRankBy(rankBy: string): RankMetric {
   if (!(RANK_METRICS as readonly string[]).includes(rankBy)) {
     throw new ConfigError(`Cannot rank by '${rankBy}': use one of ${RANK_METRICS.join(', ')}.`, [{ path: 'rank', message: 'unknown metric' }]);
   }
@@ -232,7 +244,7 @@ function checkRankBy(rankBy: string): RankMetric {
 }
 
 /** Checks every combination against the agents' schemas before any run starts. */
-function validateCombinations(prepared: PreparedSystem, combos: Array<Record<string, unknown>>, base: Record<string, unknown>): void {
+export function validateCombinations(prepared: PreparedSystem, combos: Array<Record<string, unknown>>, base: Record<string, unknown>): void {
   for (const combo of combos) applyOverrides(prepared, { ...base, ...combo });
 }
 

@@ -1,0 +1,470 @@
+import { ATR } from '@tradebus/indicators';
+import { firstReach, pathPoints, type Candle } from '@tradebus/providers';
+import { SignalAggregator, TrackRecord, type Signal } from '@tradebus/strategies';
+import { computeMetrics, type ClosedTrade, type EquityPoint, type PerformanceMetrics } from '../metrics.js';
+import type { ScreenMarket } from './data.js';
+import { direction, levelHit, Risk, sizeEntry, trailStop, type EdgeStats, type ManagerSettings, type PositionSide, type PriceRange } from './rules.js';
+import type { SignalsByMoment } from './signals.js';
+
+/**
+ * The screen's trades: one loop over the moments of the market, with the trade manager's rules
+ * (aggregation, risk limits and breakers, sizing, stops, targets, trailing and time exits,
+ * opposite-signal exits) and the paper exchange's fills (market orders at the close of the bar
+ * that caused them or at the next bar's open, slippage, taker fees, funds checks; stops and
+ * targets resting at the venue along the bar's path). No agents, no bus, no events.
+ *
+ * Within a moment it keeps the order a backtest has: the paper exchange sees the bars first (orders
+ * waiting for the next open fill, resting stops and targets trigger), then the manager handles the
+ * bars (exits) and decides the signals of the moment as one batch, and only then do the orders it
+ * sent fill, so a trade exiting at this moment still counts as open for the decisions made at it.
+ */
+
+export type SlippageSettings = { model: 'none' } | { model: 'bps'; bps: number } | { model: 'volume'; baseBps: number; impactBps: number; maxBps: number };
+
+export interface PaperSettings {
+  quoteCurrency: string;
+  balances: Record<string, number>;
+  fees: { maker: number; taker: number };
+  slippage: SlippageSettings;
+  marketFillOnCandle: 'close' | 'next_open';
+}
+
+export interface ModelOptions {
+  manager: ManagerSettings;
+  paper: PaperSettings;
+  /** The manager takes its equity from the account (an account-sync agent publishes it). */
+  accountEquity: boolean;
+  riskFreeRate?: number | undefined;
+  periodsPerYear?: number | undefined;
+}
+
+export interface ScreenTrade extends ClosedTrade {
+  /** Time the trade's entry order was decided (the signal's moment). */
+  requestedAt: number;
+}
+
+export interface ModelResult {
+  metrics: PerformanceMetrics;
+  trades: ScreenTrade[];
+  /** Trades still open at the end (marked to market in the equity). */
+  open: number;
+  equity: EquityPoint[];
+  fees: number;
+  signals: number;
+  /** Entries the venue refused (not enough funds, short on spot). */
+  rejectedOrders: number;
+}
+
+type Purpose = 'entry' | 'exit';
+
+interface SimTrade {
+  id: string;
+  symbol: string;
+  side: PositionSide;
+  strategyId: string;
+  status: 'pending' | 'open' | 'closing';
+  plannedQuantity: number;
+  plannedEntryPrice: number;
+  entryQuantity: number;
+  entryValue: number;
+  exitQuantity: number;
+  exitValue: number;
+  fees: number;
+  stopLoss?: number | undefined;
+  takeProfit?: number | undefined;
+  trailingActive: boolean;
+  bestPrice?: number | undefined;
+  requestedAt: number;
+  openedAt?: number | undefined;
+  exitReason?: string | undefined;
+  /** Exit reason once an exit was requested. */
+  pendingExit?: string | undefined;
+}
+
+interface Order {
+  trade: SimTrade;
+  purpose: Purpose;
+  side: 'buy' | 'sell';
+  quantity: number;
+  reason?: string;
+}
+
+const EPS = 1e-12;
+
+export function runScreenModel(market: ScreenMarket, signals: SignalsByMoment, options: ModelOptions): ModelResult {
+  return new Simulation(market, signals, options).run();
+}
+
+class Simulation {
+  private readonly config: ManagerSettings;
+  private readonly paper: PaperSettings;
+  private readonly managerTf = new Map<string, string>();
+  private readonly last = new Map<string, number>();
+  private readonly managerLast = new Map<string, number>();
+  private readonly lastVolume = new Map<string, number>();
+  private readonly atr = new Map<string, ATR>();
+  private readonly positions = new Map<string, number>();
+  private cash: number;
+  private readonly active: SimTrade[] = [];
+  private readonly closed: ScreenTrade[] = [];
+  /** Market orders waiting for the next bar's open, per symbol. */
+  private readonly nextOpen = new Map<string, Order[]>();
+  private readonly aggregator: SignalAggregator;
+  private readonly trackRecord: TrackRecord;
+  private readonly risk: Risk;
+  private feesPaid = 0;
+  private signalCount = 0;
+  private rejectedOrders = 0;
+  private exposedThisBar = false;
+  private tradeSeq = 0;
+
+  constructor(
+    private readonly market: ScreenMarket,
+    private readonly signals: SignalsByMoment,
+    private readonly options: ModelOptions,
+  ) {
+    this.config = options.manager;
+    this.paper = options.paper;
+    this.cash = options.paper.balances[options.paper.quoteCurrency] ?? 0;
+    this.aggregator = new SignalAggregator(this.config.aggregation as never, { path: 'aggregation' });
+    this.trackRecord = new TrackRecord(this.config.trackRecord as never);
+    this.risk = new Risk(this.config, market.startTime, this.config.equity.initial);
+  }
+
+  run(): ModelResult {
+    const equity: EquityPoint[] = [{ timestamp: this.market.startTime, equity: this.paperEquity(), exposed: false }];
+    for (const moment of this.market.moments) {
+      const now = moment.time;
+      this.exposedThisBar = this.active.some((t) => t.status !== 'pending');
+      // The paper exchange sees every bar of the moment before any agent does.
+      for (const bar of moment.bars) this.venueSeesBar(bar, now);
+      this.risk.evaluate(now, this.managerEquity());
+      const sent: Order[] = [];
+      for (const bar of moment.bars) this.managerSeesBar(bar, now, sent);
+      const batch = this.signals.get(now);
+      if (batch !== undefined && batch.length > 0) this.decideBatch(batch, now, sent);
+      this.risk.evaluate(now, this.managerEquity());
+      for (const order of sent) this.place(order, now);
+      this.risk.evaluate(now, this.managerEquity());
+      if (this.active.some((t) => t.status !== 'pending')) this.exposedThisBar = true;
+      equity.push({ timestamp: now, equity: this.paperEquity(), exposed: this.exposedThisBar });
+    }
+    const fees = this.feesPaid;
+    const metrics = computeMetrics(equity, this.closed, {
+      barIntervalMs: this.market.barIntervalMs,
+      periodsPerYear: this.options.periodsPerYear,
+      riskFreeRate: this.options.riskFreeRate,
+      fees,
+    });
+    return { metrics, trades: this.closed, open: this.active.length, equity, fees, signals: this.signalCount, rejectedOrders: this.rejectedOrders };
+  }
+
+  // ---------------------------------------------------------------- the venue
+
+  /** `now` is the moment the bar is played at: its close. */
+  private venueSeesBar(bar: Candle, now: number): void {
+    const symbol = bar.symbol;
+    this.last.set(symbol, bar.close);
+    this.lastVolume.set(symbol, bar.volume);
+    const waiting = this.nextOpen.get(symbol);
+    if (waiting !== undefined && waiting.length > 0) {
+      this.nextOpen.delete(symbol);
+      for (const order of waiting) this.fill(order, this.slipped(order.side, bar.open, order.quantity, bar.volume), now);
+    }
+    if (!this.config.exits.protectiveOrdersAtVenue) return;
+    const points = pathPoints(bar);
+    for (const trade of [...this.active]) {
+      if (trade.symbol !== symbol || trade.status !== 'open' || trade.openedAt === undefined || trade.openedAt >= now) continue;
+      const exitSide = trade.side === 'long' ? 'sell' : 'buy';
+      // Stop orders are matched before take-profit orders, as the paper exchange does.
+      const stop = trade.stopLoss === undefined ? undefined : firstReach(points, trade.stopLoss, trade.side === 'long' ? 'down' : 'up');
+      const target = trade.takeProfit === undefined ? undefined : firstReach(points, trade.takeProfit, trade.side === 'long' ? 'up' : 'down');
+      const hit = stop !== undefined ? { reach: stop, reason: trade.trailingActive ? 'trailing_stop' : 'stop_loss' } : target !== undefined ? { reach: target, reason: 'take_profit' } : undefined;
+      if (hit === undefined) continue;
+      const quantity = this.openQuantity(trade);
+      trade.pendingExit = hit.reason;
+      trade.status = 'closing';
+      this.fill({ trade, purpose: 'exit', side: exitSide, quantity, reason: hit.reason }, this.slipped(exitSide, hit.reach.price, quantity, bar.volume), now);
+    }
+  }
+
+  private slipped(side: 'buy' | 'sell', price: number, quantity: number, barVolume: number | undefined): number {
+    const s = this.paper.slippage;
+    let bps = 0;
+    if (s.model === 'bps') bps = s.bps;
+    else if (s.model === 'volume') bps = Math.min(s.maxBps, s.baseBps + (barVolume !== undefined && barVolume > 0 ? s.impactBps * (quantity / barVolume) : 0));
+    return side === 'buy' ? price * (1 + bps / 10_000) : price * (1 - bps / 10_000);
+  }
+
+  /** An order reaching the venue now: filled at the last close, or held for the next bar's open. */
+  private place(order: Order, now: number): void {
+    const last = this.last.get(order.trade.symbol);
+    if (last === undefined) return this.refuse(order);
+    const price = this.slipped(order.side, last, order.quantity, this.lastVolume.get(order.trade.symbol));
+    if (order.purpose === 'entry' && !this.affordable(order, price)) return this.refuse(order);
+    if (this.paper.marketFillOnCandle === 'next_open') {
+      const list = this.nextOpen.get(order.trade.symbol);
+      if (list === undefined) this.nextOpen.set(order.trade.symbol, [order]);
+      else list.push(order);
+      return;
+    }
+    this.fill(order, price, now);
+  }
+
+  private affordable(order: Order, price: number): boolean {
+    const symbol = order.trade.symbol;
+    const futures = symbol.includes(':');
+    if (order.side === 'buy') return order.quantity * price * (1 + this.paper.fees.taker) <= (futures ? this.paperEquity() : this.cash) + EPS;
+    // A sell that opens a position needs the coins on spot.
+    return futures || (this.positions.get(symbol) ?? 0) >= order.quantity - EPS;
+  }
+
+  private refuse(order: Order): void {
+    this.rejectedOrders++;
+    const trade = order.trade;
+    if (order.purpose === 'entry' && trade.entryQuantity <= 0) this.drop(trade);
+  }
+
+  private fill(order: Order, price: number, now: number): void {
+    const trade = order.trade;
+    const symbol = trade.symbol;
+    let quantity = order.quantity;
+    if (order.purpose === 'exit') {
+      // Reduce-only: never more than the position.
+      const held = Math.abs(this.positions.get(symbol) ?? 0);
+      quantity = Math.min(quantity, held);
+      if (quantity <= EPS) return this.drop(trade);
+    } else if (!this.affordable(order, price)) {
+      return this.refuse(order);
+    }
+    const notional = quantity * price;
+    const fee = notional * this.paper.fees.taker;
+    this.feesPaid += fee;
+    const signed = order.side === 'buy' ? quantity : -quantity;
+    this.cash -= signed * price + fee;
+    this.positions.set(symbol, (this.positions.get(symbol) ?? 0) + signed);
+    trade.fees += fee;
+    this.managerLast.set(symbol, price);
+    if (order.purpose === 'entry') {
+      trade.entryQuantity += quantity;
+      trade.entryValue += notional;
+      trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
+      trade.openedAt = now;
+      return;
+    }
+    trade.exitQuantity += quantity;
+    trade.exitValue += notional;
+    if (this.openQuantity(trade) <= EPS * Math.max(1, trade.entryQuantity)) this.close(trade, order.reason ?? trade.pendingExit ?? 'exit', now);
+  }
+
+  private paperEquity(): number {
+    let equity = this.cash;
+    for (const [symbol, q] of this.positions) if (q !== 0) equity += q * (this.last.get(symbol) ?? 0);
+    return equity;
+  }
+
+  // ---------------------------------------------------------------- the manager
+
+  private managerEquity(): number {
+    if (this.options.accountEquity) return this.paperEquity();
+    let equity = this.config.equity.initial + this.risk.realizedPnl;
+    for (const t of this.active) equity += this.unrealized(t) + this.realized(t);
+    return equity;
+  }
+
+  private managerSeesBar(bar: Candle, now: number, sent: Order[]): void {
+    const symbol = bar.symbol;
+    if (this.config.symbols !== undefined && !this.config.symbols.includes(symbol)) return;
+    const wanted = this.config.timeframe ?? this.managerTf.get(symbol) ?? bar.timeframe;
+    if (bar.timeframe !== wanted) return;
+    this.managerTf.set(symbol, wanted);
+    this.managerLast.set(symbol, bar.close);
+    let atr = this.atr.get(symbol);
+    if (atr === undefined) this.atr.set(symbol, (atr = new ATR(this.config.sizing.volatility.atrPeriod)));
+    atr.update(bar);
+    const observedUntil = now;
+    const range: PriceRange = { high: bar.high, low: bar.low, close: bar.close };
+    for (const trade of this.active) {
+      if (trade.symbol !== symbol || trade.status !== 'open') continue;
+      // A range from before the fill says nothing about this trade.
+      if (trade.openedAt !== undefined && observedUntil <= trade.openedAt) continue;
+      const venue = this.config.exits.protectiveOrdersAtVenue;
+      const hit = levelHit(trade.side, range, venue ? undefined : trade.stopLoss, venue ? undefined : trade.takeProfit);
+      let reason: string | undefined;
+      if (hit === 'stop') reason = trade.trailingActive ? 'trailing_stop' : 'stop_loss';
+      else if (hit === 'target') reason = 'take_profit';
+      else if (this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && now - trade.openedAt >= this.config.exits.timeStopMs) reason = 'time_stop';
+      if (reason !== undefined) {
+        this.requestExit(trade, reason, sent);
+        continue;
+      }
+      const state = { side: trade.side, entryPrice: this.averageEntry(trade), stopLoss: trade.stopLoss, bestPrice: trade.bestPrice, trailingActive: trade.trailingActive };
+      trailStop(this.config, state, range, atr.value);
+      trade.stopLoss = state.stopLoss;
+      trade.bestPrice = state.bestPrice;
+      trade.trailingActive = state.trailingActive;
+    }
+  }
+
+  private requestExit(trade: SimTrade, reason: string, sent: Order[]): void {
+    if (trade.pendingExit !== undefined) return;
+    trade.pendingExit = reason;
+    if (trade.status === 'pending') {
+      // Its entry still waits for the next open: cancelled there, the trade never opens.
+      const waiting = this.nextOpen.get(trade.symbol);
+      if (waiting !== undefined) this.nextOpen.set(trade.symbol, waiting.filter((o) => o.trade !== trade));
+      this.drop(trade);
+      return;
+    }
+    trade.status = 'closing';
+    const quantity = this.openQuantity(trade);
+    if (quantity <= EPS) return;
+    sent.push({ trade, purpose: 'exit', side: trade.side === 'long' ? 'sell' : 'buy', quantity, reason });
+  }
+
+  private decideBatch(batch: Signal[], now: number, sent: Order[]): void {
+    const accepted: Signal[] = [];
+    for (const signal of batch) {
+      this.signalCount++;
+      if (this.config.symbols !== undefined && !this.config.symbols.includes(signal.symbol)) continue;
+      if (this.config.maxSignalAgeMs > 0 && now - signal.timestamp > this.config.maxSignalAgeMs) continue;
+      accepted.push(signal);
+    }
+    if (accepted.length === 0) return;
+    const result = this.aggregator.aggregate(accepted, { now, trackRecord: this.trackRecord });
+    for (const d of result.accepted) {
+      this.decide({ symbol: d.signal.symbol, side: d.signal.side, confidence: d.adjustedConfidence, price: d.signal.price, stopLoss: d.signal.stopLoss, takeProfit: d.signal.takeProfit, strategyId: d.signal.strategyId }, now, sent);
+    }
+  }
+
+  private decide(
+    decision: { symbol: string; side: 'long' | 'short' | 'flat'; confidence: number; price: number; stopLoss?: number | undefined; takeProfit?: number | undefined; strategyId: string },
+    now: number,
+    sent: Order[],
+  ): void {
+    const onSymbol = this.active.filter((t) => t.symbol === decision.symbol);
+    if (decision.side === 'flat') {
+      for (const t of onSymbol) this.requestExit(t, 'exit', sent);
+      return;
+    }
+    const side: PositionSide = decision.side;
+    if (onSymbol.some((t) => t.side === side)) return;
+    const opposite = onSymbol.filter((t) => t.side !== side);
+    if (opposite.length > 0) {
+      // Closes the opposite position; no reversal in the same step.
+      if (this.config.exitOnOppositeSignal) for (const t of opposite) this.requestExit(t, 'exit', sent);
+      return;
+    }
+    if (side === 'short' && !this.config.allowShort) return;
+    if (this.risk.blocksEntry(now, decision.symbol, this.active.length)) return;
+    const entryPrice = decision.price > 0 ? decision.price : (this.managerLast.get(decision.symbol) ?? 0);
+    if (!(entryPrice > 0)) return;
+    let symbolExposure = 0;
+    let totalExposure = 0;
+    let heat = 0;
+    for (const t of this.active) {
+      const e = t.status === 'pending' ? t.plannedQuantity * t.plannedEntryPrice : this.openQuantity(t) * (this.managerLast.get(t.symbol) ?? this.averageEntry(t));
+      totalExposure += e;
+      if (t.symbol === decision.symbol) symbolExposure += e;
+      const open = t.status === 'pending' ? t.plannedQuantity : this.openQuantity(t);
+      if (t.stopLoss !== undefined && open > 0) heat += Math.max(0, direction(t.side) * (this.averageEntry(t) - t.stopLoss)) * open;
+    }
+    const sizing = sizeEntry(this.config, {
+      symbol: decision.symbol,
+      side,
+      entryPrice,
+      stopLoss: decision.stopLoss,
+      takeProfit: decision.takeProfit,
+      confidence: decision.confidence,
+      atr: this.atr.get(decision.symbol)?.value,
+      equity: this.managerEquity(),
+      edge: this.edgeFor(decision.strategyId),
+      symbolExposure,
+      totalExposure,
+      heat,
+    });
+    if (sizing.rejected) return;
+    const trade: SimTrade = {
+      id: `screen-${++this.tradeSeq}`,
+      symbol: decision.symbol,
+      side,
+      strategyId: decision.strategyId,
+      status: 'pending',
+      plannedQuantity: sizing.quantity,
+      plannedEntryPrice: entryPrice,
+      entryQuantity: 0,
+      entryValue: 0,
+      exitQuantity: 0,
+      exitValue: 0,
+      fees: 0,
+      stopLoss: sizing.stopLoss,
+      takeProfit: sizing.takeProfit,
+      trailingActive: false,
+      requestedAt: now,
+    };
+    this.active.push(trade);
+    this.risk.onEntry(now);
+    sent.push({ trade, purpose: 'entry', side: side === 'long' ? 'buy' : 'sell', quantity: sizing.quantity });
+  }
+
+  private edgeFor(strategyId: string): EdgeStats | undefined {
+    const stats = this.trackRecord.stats(strategyId);
+    if (stats.count === 0) return undefined;
+    const avgLoss = Math.abs(stats.averageLossPct);
+    const payoff = avgLoss > 0 ? stats.averageWinPct / avgLoss : stats.averageWinPct > 0 ? Infinity : 0;
+    return { trades: stats.count, winRate: stats.winRate, payoff };
+  }
+
+  // ---------------------------------------------------------------- trade accounting
+
+  private averageEntry(t: SimTrade): number {
+    return t.entryQuantity > 0 ? t.entryValue / t.entryQuantity : t.plannedEntryPrice;
+  }
+
+  private openQuantity(t: SimTrade): number {
+    const q = t.entryQuantity - t.exitQuantity;
+    return q > 1e-9 * Math.max(1, t.entryQuantity) ? q : 0;
+  }
+
+  private realized(t: SimTrade): number {
+    if (t.entryQuantity <= 0) return -t.fees;
+    return direction(t.side) * (t.exitValue - t.entryValue * (t.exitQuantity / t.entryQuantity)) - t.fees;
+  }
+
+  private unrealized(t: SimTrade): number {
+    const open = this.openQuantity(t);
+    const mark = this.managerLast.get(t.symbol);
+    if (open === 0 || mark === undefined) return 0;
+    return direction(t.side) * (mark - this.averageEntry(t)) * open;
+  }
+
+  private drop(trade: SimTrade): void {
+    const i = this.active.indexOf(trade);
+    if (i >= 0) this.active.splice(i, 1);
+  }
+
+  private close(trade: SimTrade, reason: string, now: number): void {
+    this.drop(trade);
+    const pnl = this.realized(trade);
+    const entryPrice = this.averageEntry(trade);
+    const pnlPct = trade.entryValue > 0 ? (pnl / trade.entryValue) * 100 : 0;
+    this.closed.push({
+      tradeId: trade.id,
+      symbol: trade.symbol,
+      side: trade.side,
+      quantity: trade.entryQuantity,
+      entryPrice,
+      exitPrice: trade.exitQuantity > 0 ? trade.exitValue / trade.exitQuantity : entryPrice,
+      pnl,
+      pnlPct,
+      fees: trade.fees,
+      strategyId: trade.strategyId,
+      exitReason: reason,
+      openedAt: trade.openedAt ?? trade.requestedAt,
+      closedAt: now,
+      requestedAt: trade.requestedAt,
+    });
+    this.risk.onTradeClosed(now, trade.symbol, pnl);
+    this.trackRecord.record({ tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct, closedAt: now });
+  }
+}
