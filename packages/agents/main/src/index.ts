@@ -6,4 +6,5 @@ export { createApiApp, type ApiContext, type ApiDataSource } from './api/app.js'
 export { SystemMetrics } from './api/metrics.js';
 export { buildOpenApi } from './api/openapi.js';
 export { formatStatusTable } from './status.js';
+export { natsConfigFor, busUsageOf, passwordEnvOf, BUILTIN_BUS_USAGE, API_PROCESS_BUS_USAGE, type NatsConfigOptions } from './nats-config.js';
 export * from './backtest/index.js';
