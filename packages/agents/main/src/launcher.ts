@@ -186,7 +186,10 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   // Durable consumers named after the data directory: history missed while this process is down
   // is recorded when it returns, and two recording processes with their own stores both get everything.
   const store = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
-  const recorder = record ? new HistoryRecorder(data, system.createBus('recorder', undefined, { consumer: `history-${store}` }), logger.child({ component: 'recorder' })) : undefined;
+  const recorder = record ? new HistoryRecorder(data, system.createBus('recorder', undefined, { consumer: `history-${store}` }), logger.child({ component: 'recorder' }), {
+        // In one process the history is written behind the agents; across processes a delivery is acknowledged once it is on disk.
+        ackWhenDurable: config.transport.kind !== 'local',
+      }) : undefined;
   const journal =
     record && config.data.journal.enabled
       ? data.journal.attach(system.createBus('journal', undefined, { consumer: `journal-${store}` }), { types: config.data.journal.types, exclude: config.data.journal.exclude })

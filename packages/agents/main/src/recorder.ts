@@ -8,29 +8,40 @@ import type { ApiDataSource } from './api/app.js';
  * publish events; this is the one writer of history.
  *
  * Each event's write starts as the event arrives, in delivery order (the repositories apply
- * writes in call order), and its handler settles once the write is durable. Writes are not
- * awaited one by one: they share the stores' batched syncs, so the recorder keeps up with a
- * position update per tick instead of one write per sync interval.
+ * writes in call order). Writes are not awaited one by one: they share the stores' syncs, so the
+ * recorder keeps up with a position update per tick instead of one write per sync interval.
+ *
+ * With `ackWhenDurable` (events that come from other processes, where the transport redelivers
+ * what was not acknowledged) a handler settles once its write is durable. In one process nobody
+ * needs to wait: the history is written behind the agents, and a replay does not hold for it.
  */
 export class HistoryRecorder {
   private readonly subscriptions: Subscription[] = [];
+  private readonly ackWhenDurable: boolean;
 
   constructor(
     private readonly data: DataStore,
     private readonly bus: EventBus<BuiltinEvents>,
     private readonly logger: Logger,
-  ) {}
+    options: { ackWhenDurable?: boolean } = {},
+  ) {
+    this.ackWhenDurable = options.ackWhenDurable ?? true;
+  }
 
   start(): void {
     const guard =
       <T>(what: string, write: (payload: T) => Promise<unknown>) =>
-      async (event: { payload: T; type: string }): Promise<void> => {
-        try {
-          await write(event.payload);
-        } catch (err) {
-          this.logger.error({ err: toError(err), what, type: event.type }, 'history not recorded');
-          throw err;
-        }
+      (event: { payload: T; type: string }): Promise<void> | void => {
+        const written = write(event.payload).then(
+          () => undefined,
+          (err: unknown) => {
+            this.logger.error({ err: toError(err), what, type: event.type }, 'history not recorded');
+            throw err;
+          },
+        );
+        if (this.ackWhenDurable) return written;
+        // Logged above; the store raises its own alert when it stops taking writes.
+        written.catch(() => undefined);
       };
     this.subscriptions.push(
       this.bus.subscribe('order.requested', guard('order', (p: BuiltinEvents['order.requested']) => this.data.orders.recordRequested(p))),
