@@ -1,3 +1,5 @@
+import { scrubSecrets } from './config/secrets.js';
+
 /**
  * Every error Tradebus throws on purpose is a TradebusError with a stable `code` that callers can
  * branch on, and a message that says what to do about it. The original error stays in `cause`.
@@ -7,7 +9,8 @@ export class TradebusError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote what went wrong (a server address, a library's own message): never a secret.
+    super(scrubSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.details = options.details;
@@ -76,6 +79,10 @@ export class TransportError extends TradebusError {}
 
 /** Keeps the message of whatever was thrown, without assuming it was an Error. */
 export function errorMessage(err: unknown): string {
+  return scrubSecrets(rawMessage(err));
+}
+
+function rawMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   if (typeof err === 'string') return err;
   try {

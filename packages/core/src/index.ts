@@ -14,8 +14,18 @@ export * from './agent/base-agent.js';
 export * from './agent/supervisor.js';
 export * from './agent/health-monitor.js';
 export * from './config/schema.js';
-export { loadConfigFile, parseConfig, validateConfig, validateSection, formatMessage } from './config/loader.js';
-export { formatPath, formatZodIssues } from './validation.js';
+export { loadConfigFile, parseConfig, validateConfig, validateSection, formatMessage, resolveEnvReferences, hasEnvReferences, type LoadConfigOptions } from './config/loader.js';
+export {
+  secret,
+  redactConfig,
+  secretValuesOf,
+  isSecretPath,
+  registerSecretValues,
+  scrubSecrets,
+  MIN_SCRUBBED_SECRET_LENGTH,
+  type SecretMeta,
+} from './config/secrets.js';
+export { formatPath, formatZodIssues, type FormatIssuesOptions } from './validation.js';
 export { compileAcceptor, fastSafeParse, type Acceptor, type AcceptorOptions } from './fast-check.js';
 export * from './logger.js';
 export * from './di.js';

@@ -11,7 +11,12 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-export function formatZodIssues(issues: ReadonlyArray<z.core.$ZodIssue>): ConfigIssue[] {
+export interface FormatIssuesOptions {
+  /** Paths whose values must not be quoted in a message (secret fields). */
+  conceal?: (path: ReadonlyArray<PropertyKey>) => boolean;
+}
+
+export function formatZodIssues(issues: ReadonlyArray<z.core.$ZodIssue>, options: FormatIssuesOptions = {}): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -23,11 +28,18 @@ export function formatZodIssues(issues: ReadonlyArray<z.core.$ZodIssue>): Config
     let message = issue.message;
     if (issue.code === 'invalid_type') {
       const received = (issue as { input?: unknown }).input;
-      message = `expected ${issue.expected}, received ${received === undefined ? 'nothing (the key is missing)' : describe(received)}`;
+      const shown = received === undefined ? 'nothing (the key is missing)' : options.conceal?.(issue.path) ? `${kindOf(received)} (not shown: the field is secret)` : describe(received);
+      message = `expected ${issue.expected}, received ${shown}`;
     }
     out.push({ path: formatPath(issue.path), message });
   }
   return out;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  const kind = Array.isArray(value) ? 'array' : typeof value;
+  return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`;
 }
 
 function describe(value: unknown): string {

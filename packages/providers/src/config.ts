@@ -1,11 +1,30 @@
+import { secret } from '@tradebus/core';
 import { z } from 'zod';
 
 /**
- * Settings of each provider kind, under `providers.<name>` in the system config. Secrets never
- * live here: API keys come from the environment (`TRADEBUS_<NAME>_API_KEY` / `_SECRET`).
+ * Settings of each provider kind, under `providers.<name>` in the system config. API keys come
+ * from the environment: either named in the provider's `credentials` section as `${VAR}`
+ * references (resolved only in a process that builds this provider), or, without that section,
+ * from `TRADEBUS_<NAME>_API_KEY` / `_SECRET`. Secret fields are marked with `secret()`, so they
+ * are redacted wherever the config is shown or logged.
  */
 
-const SECRET_FIELDS = ['apiKey', 'apikey', 'api_key', 'secret', 'apiSecret', 'password', 'passphrase', 'privateKey', 'token', 'uid'];
+/** Key names that look like credentials: refused anywhere outside a `credentials` section. */
+const CREDENTIAL_LIKE_KEYS = ['apiKey', 'apikey', 'api_key', 'secret', 'apiSecret', 'password', 'passphrase', 'privateKey', 'token', 'uid'];
+
+const credential = z.string().min(1, 'empty: write it as a ${VAR} reference to an environment variable that holds it');
+
+export const ccxtCredentialsSchema = secret(
+  z
+    .object({
+      apiKey: credential,
+      secret: credential,
+      password: credential.optional().describe('Passphrase, for venues that have one'),
+    })
+    .strict(),
+).describe(
+  'API credentials, secret: write each as a ${VAR} reference, resolved only in the process that builds this provider. Without this section they come from TRADEBUS_<NAME>_API_KEY / _SECRET / _PASSWORD',
+);
 
 const positiveInt = z.number().int().positive();
 const epochOrDate = z
@@ -27,6 +46,7 @@ export const ccxtProviderConfigSchema = z
   .object({
     kind: z.literal('ccxt'),
     exchange: z.string().min(1).describe('ccxt exchange id, e.g. binance'),
+    credentials: ccxtCredentialsSchema.optional(),
     sandbox: z.boolean().default(false),
     defaultType: z.enum(['spot', 'swap', 'future', 'margin']).optional(),
     timeoutMs: positiveInt.default(10_000),
@@ -151,12 +171,16 @@ export type ProviderConfigInput =
   | z.input<typeof replayProviderConfigSchema>
   | z.input<typeof syntheticProviderConfigSchema>;
 
-/** Keys that look like credentials, anywhere in a provider's settings. */
+/**
+ * Keys that look like credentials anywhere in a provider's settings outside its `credentials`
+ * section (in ccxt `options`, say), where nothing would mark them secret.
+ */
 export function findSecretFields(value: unknown, path: string[] = []): string[] {
   if (value === null || typeof value !== 'object') return [];
   const found: string[] = [];
   for (const [k, v] of Object.entries(value)) {
-    if (SECRET_FIELDS.some((s) => s.toLowerCase() === k.toLowerCase())) found.push([...path, k].join('.'));
+    if (path.length === 0 && k === 'credentials') continue;
+    if (CREDENTIAL_LIKE_KEYS.some((s) => s.toLowerCase() === k.toLowerCase())) found.push([...path, k].join('.'));
     else found.push(...findSecretFields(v, [...path, k]));
   }
   return found;

@@ -1,13 +1,17 @@
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ContainerServiceRegistry, createContainer, VirtualClock } from '@tradebus/core';
-import { CcxtProvider } from './ccxt/provider.js';
+import type { CcxtProvider } from './ccxt/provider.js';
 import { PaperExchange } from './paper/paper-exchange.js';
 import { ReplayProvider } from './replay/replay-provider.js';
 import { SyntheticProvider } from './synthetic/synthetic-provider.js';
 import {
+  buildProviders,
   createProvider,
   createProviders,
+  loadCcxt,
+  providerClosure,
+  ProviderCodeNotLoadedError,
   getProvider,
   parseProviderConfig,
   ProviderRoleError,
@@ -30,6 +34,14 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('provider config', () => {
+  // First in this file: nothing has loaded ccxt yet.
+  it('a ccxt provider cannot be built before ccxt is loaded, and the error says how', () => {
+    expect(() => createProvider('main', { kind: 'ccxt', exchange: 'binance' }, { clock: clock(), env: {} })).toThrow(ProviderCodeNotLoadedError);
+    expect(() => createProvider('main', { kind: 'ccxt', exchange: 'binance' }, { clock: clock(), env: {} })).toThrow(/buildProviders/);
+    // Other kinds need nothing loaded.
+    expect(createProvider('p', { kind: 'paper' }, { clock: clock() })).toBeInstanceOf(PaperExchange);
+  });
+
   it('an unknown kind is named with a near match', () => {
     const err = configError(() => parseProviderConfig('main', { kind: 'ccxtt', exchange: 'binance' }));
     expect(err.issues[0]!.path).toBe('providers.main.kind');
@@ -44,12 +56,6 @@ describe('provider config', () => {
     expect(err.message).not.toContain('abc');
     const nested = configError(() => parseProviderConfig('main', { kind: 'ccxt', exchange: 'binance', options: { secret: 'x' } }));
     expect(nested.issues[0]!.path).toBe('providers.main.options.secret');
-  });
-
-  it('an unknown exchange id lists near matches under the exchange key', () => {
-    const err = configError(() => createProvider('main', { kind: 'ccxt', exchange: 'binanse' }, { clock: clock() }));
-    expect(err.issues[0]!.path).toBe('providers.main.exchange');
-    expect(err.message).toContain("'binance'");
   });
 
   it('errors name the bad key and unknown keys', () => {
@@ -72,9 +78,20 @@ describe('provider config', () => {
 });
 
 describe('createProvider / createProviders', () => {
+  let Ccxt: typeof CcxtProvider;
+  beforeAll(async () => {
+    Ccxt = (await loadCcxt()).CcxtProvider;
+  });
+
+  it('an unknown exchange id lists near matches under the exchange key', () => {
+    const err = configError(() => createProvider('main', { kind: 'ccxt', exchange: 'binanse' }, { clock: clock() }));
+    expect(err.issues[0]!.path).toBe('providers.main.exchange');
+    expect(err.message).toContain("'binance'");
+  });
+
   it('builds each kind', () => {
     const c = clock();
-    expect(createProvider('x', { kind: 'ccxt', exchange: 'kraken', websocket: false }, { clock: c, env: {} })).toBeInstanceOf(CcxtProvider);
+    expect(createProvider('x', { kind: 'ccxt', exchange: 'kraken', websocket: false }, { clock: c, env: {} })).toBeInstanceOf(Ccxt);
     expect(createProvider('p', { kind: 'paper' }, { clock: c })).toBeInstanceOf(PaperExchange);
     expect(createProvider('s', { kind: 'synthetic', symbols: [{ symbol: 'BTC/USDT', startPrice: 100 }] }, { clock: c })).toBeInstanceOf(SyntheticProvider);
     expect(createProvider('r', { kind: 'replay', sources: [{ type: 'trades', file: 't.csv', symbol: 'A/B' }] }, { clock: c })).toBeInstanceOf(ReplayProvider);
@@ -85,6 +102,31 @@ describe('createProvider / createProviders', () => {
     expect(p.exchange.apiKey).toBe('key-1');
     expect(p.exchange.secret).toBe('secret-1');
     expect(p.exchange.enableRateLimit).toBe(true);
+  });
+
+  it("a ccxt provider's credentials section (from ${VAR} references) wins over the default variables", () => {
+    const p = createProvider(
+      'main',
+      { kind: 'ccxt', exchange: 'binance', credentials: { apiKey: 'own-key-1', secret: 'own-secret-1' } },
+      { clock: clock(), env: { TRADEBUS_BINANCE_API_KEY: 'key-1', TRADEBUS_BINANCE_SECRET: 'secret-1' } },
+    ) as CcxtProvider;
+    expect([p.exchange.apiKey, p.exchange.secret]).toEqual(['own-key-1', 'own-secret-1']);
+    const half = configError(() => parseProviderConfig('main', { kind: 'ccxt', exchange: 'binance', credentials: { apiKey: 'only-the-key-1' } }));
+    expect(half.issues.map((i) => i.path)).toEqual(['providers.main.credentials.secret']);
+    expect(half.message).not.toContain('only-the-key-1');
+  });
+
+  it('buildProviders builds only what it is given; providerClosure adds what a paper exchange follows', async () => {
+    const section = {
+      live: { kind: 'ccxt', exchange: 'kraken' },
+      history: { kind: 'synthetic', symbols: [{ symbol: 'A/B', startPrice: 1 }] },
+      paper: { kind: 'paper', marketData: 'history' },
+      other: { kind: 'paper' },
+    };
+    expect(providerClosure(section, ['paper'])).toEqual(['history', 'paper']);
+    expect(providerClosure(section, ['live', 'ghost'])).toEqual(['live']);
+    const built = await buildProviders(Object.fromEntries(providerClosure(section, ['paper']).map((n) => [n, section[n as keyof typeof section]])), { clock: clock() });
+    expect([...built.keys()].sort()).toEqual(['history', 'paper']);
   });
 
   it('a paper exchange follows a replay feed; agents find both through the service registry', async () => {

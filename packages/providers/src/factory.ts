@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import { ConfigError, nearMatches, silentLogger, TradebusError, validateSection, type Clock, type Logger, type StateStore } from '@tradebus/core';
-import { CcxtProvider, assertKnownExchange, credentialEnvNames, type CcxtExchange } from './ccxt/provider.js';
+import { credentialEnvNames } from './ccxt/credentials.js';
+import type { CcxtExchange } from './ccxt/provider.js';
 import { findSecretFields, PROVIDER_KINDS, providerConfigSchemas, type ProviderConfig } from './config.js';
 import { PaperExchange } from './paper/paper-exchange.js';
 import { ReplayProvider } from './replay/replay-provider.js';
@@ -26,6 +27,36 @@ export interface ProviderDeps {
   stateStore?: (namespace: string) => StateStore;
 }
 
+/** What `loadCcxt()` gives: the ccxt provider and its helpers, loaded on first use. */
+export type CcxtSupport = typeof import('./ccxt/provider.js') & Pick<typeof import('./ccxt/errors.js'), 'mapCcxtError'>;
+
+// ccxt is a large library: a process loads it only when it builds a ccxt provider.
+let ccxtSupport: CcxtSupport | undefined;
+
+/** Loads ccxt and the ccxt provider (once per process) and returns them. */
+export async function loadCcxt(): Promise<CcxtSupport> {
+  if (ccxtSupport === undefined) {
+    const [provider, errors] = await Promise.all([import('./ccxt/provider.js'), import('./ccxt/errors.js')]);
+    ccxtSupport = { ...provider, mapCcxtError: errors.mapCcxtError };
+  }
+  return ccxtSupport;
+}
+
+/** Loads the code the given provider kinds need beyond this module (ccxt for `ccxt`). */
+export async function loadProviderKinds(kinds: Iterable<string>): Promise<void> {
+  for (const kind of new Set(kinds)) if (kind === 'ccxt') await loadCcxt();
+}
+
+export class ProviderCodeNotLoadedError extends TradebusError {
+  constructor(name: string, kind: string) {
+    super(
+      'PROVIDER_CODE_NOT_LOADED',
+      `Provider '${name}' is of kind '${kind}', whose code is loaded on demand: build it with 'await buildProviders(...)', or call 'await loadProviderKinds(['${kind}'])' before createProvider.`,
+      { details: { name, kind } },
+    );
+  }
+}
+
 function issue(path: string, message: string): ConfigError {
   return new ConfigError(`Invalid configuration:\n  - ${path}: ${message}\nFix this key and try again (see docs/providers.md).`, [{ path, message }]);
 }
@@ -46,7 +77,7 @@ export function parseProviderConfig(name: string, raw: unknown): ProviderConfig 
     const env = credentialEnvNames(name, exchange);
     throw issue(
       `${path}.${secrets[0]}`,
-      `credentials are read from the environment only, never from the config file: remove this key and set ${env.apiKey[0]} and ${env.secret[0]} (or ${env.apiKey.at(-1)} / ${env.secret.at(-1)})`,
+      `credentials never sit in the config file as plain settings: remove this key and set ${env.apiKey[0]} and ${env.secret[0]} (or ${env.apiKey.at(-1)} / ${env.secret.at(-1)}) in the environment, or name your own variables in a credentials section: credentials: { apiKey: \${MY_KEY}, secret: \${MY_SECRET} }`,
     );
   }
   return validateSection(providerConfigSchemas[kind as keyof typeof providerConfigSchemas] as typeof providerConfigSchemas.ccxt, raw, path) as ProviderConfig;
@@ -63,19 +94,21 @@ export function createProvider(name: string, rawConfig: unknown, deps: ProviderD
   const baseDir = deps.configFile ? dirname(deps.configFile) : undefined;
   switch (config.kind) {
     case 'ccxt': {
+      if (ccxtSupport === undefined) throw new ProviderCodeNotLoadedError(name, config.kind);
       const instance = deps.ccxtInstances?.[name];
       if (instance === undefined) {
         try {
-          assertKnownExchange(config.exchange);
+          ccxtSupport.assertKnownExchange(config.exchange);
         } catch (err) {
           throw issue(`providers.${name}.exchange`, (err as Error).message);
         }
       }
-      return new CcxtProvider({
+      return new ccxtSupport.CcxtProvider({
         id: name,
         exchange: config.exchange,
         clock: deps.clock,
         logger,
+        credentials: config.credentials,
         env: deps.env,
         sandbox: config.sandbox,
         defaultType: config.defaultType,
@@ -179,8 +212,35 @@ function linkPaper(name: string, paper: PaperExchange, config: Extract<ProviderC
 }
 
 /**
+ * Builds every provider of a `providers` config section, loading the code their kinds need first
+ * (ccxt only when a ccxt provider is among them). Pass only the providers this process uses: one
+ * that is not built never reads its credentials.
+ */
+export async function buildProviders(section: Record<string, unknown>, deps: ProviderDeps): Promise<Map<string, Provider>> {
+  await loadProviderKinds(Object.values(section).map((raw) => (raw !== null && typeof raw === 'object' ? String((raw as { kind?: unknown }).kind) : '')));
+  return createProviders(section, deps);
+}
+
+/**
+ * The providers that the named ones need, in the order of `section`: each named one, and the
+ * provider a paper exchange follows (`marketData`), transitively.
+ */
+export function providerClosure(section: Record<string, unknown>, names: Iterable<string>): string[] {
+  const needed = new Set<string>();
+  const add = (name: string): void => {
+    if (needed.has(name) || !Object.hasOwn(section, name)) return;
+    needed.add(name);
+    const raw = section[name] as { kind?: unknown; marketData?: unknown } | null;
+    if (raw !== null && typeof raw === 'object' && raw.kind === 'paper' && typeof raw.marketData === 'string') add(raw.marketData);
+  };
+  for (const name of names) add(name);
+  return Object.keys(section).filter((name) => needed.has(name));
+}
+
+/**
  * Builds every provider of a `providers` config section: data providers first, then paper
- * exchanges (which may follow one of them). Provider names are the keys of the section.
+ * exchanges (which may follow one of them). Provider names are the keys of the section. A ccxt
+ * provider needs its code loaded first (`loadProviderKinds`); `buildProviders` does both.
  */
 export function createProviders(section: Record<string, unknown>, deps: ProviderDeps): Map<string, Provider> {
   const created = new Map<string, Provider>(deps.providers ?? []);

@@ -5,17 +5,10 @@ export { canonicalSymbol, splitSymbol, SymbolResolver } from './util/symbols.js'
 export { timeframeToMs, barOpenTime } from './util/timeframes.js';
 export { CandleCloser } from './util/candle-closer.js';
 export { MarketTimeline, UnsupportedTimeframeError, NoDataYetError, type TimelineRecord, type TimelineSummary } from './util/timeline.js';
-export {
-  CcxtProvider,
-  credentialsFromEnv,
-  credentialEnvNames,
-  ccxtExchangeIds,
-  assertKnownExchange,
-  type CcxtProviderOptions,
-  type CcxtCredentials,
-  type CcxtExchange,
-} from './ccxt/provider.js';
-export { mapCcxtError } from './ccxt/errors.js';
+// ccxt loads on demand: the ccxt provider, ccxtExchangeIds, assertKnownExchange and mapCcxtError
+// come from `await loadCcxt()` (or `buildProviders`); only types and credential helpers load here.
+export { credentialsFromEnv, credentialEnvNames, type CcxtCredentials } from './ccxt/credentials.js';
+export type { CcxtProvider, CcxtProviderOptions, CcxtExchange } from './ccxt/provider.js';
 export { PaperExchange, type PaperExchangeOptions, type SlippageModel } from './paper/paper-exchange.js';
 export { PaperBooksError } from './paper/ledger.js';
 export { pathPoints, firstReach, type BarPrices } from './paper/intrabar.js';

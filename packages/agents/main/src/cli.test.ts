@@ -109,7 +109,8 @@ agents:
       const text = await (await fetch(`${url}/events/history?type=system.alert`)).text();
       return text.includes('HOLDER_READY') ? text : undefined;
     });
-    const config = await (await fetch(`${url}/config`)).text();
+    expect((await fetch(`${url}/config`)).status).toBe(401);
+    const config = await (await fetch(`${url}/config`, { headers: { authorization: 'Bearer planted-api-token-4242-abcdef' } })).text();
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -23,8 +23,9 @@ import {
   type Transport,
   type TradebusSystem,
 } from '@tradebus/core';
-import { createProviders, registerProviders, type Provider, type ProviderDeps } from '@tradebus/providers';
+import { buildProviders, registerProviders, type Provider, type ProviderDeps } from '@tradebus/providers';
 import { createApiApp } from './api/app.js';
+import { redactConfigChanges } from './api/redact.js';
 import { HistoryRecorder, dataSourceOf } from './recorder.js';
 import { holdUntilIdle } from './backtest/engine.js';
 import { SystemMetrics } from './api/metrics.js';
@@ -127,7 +128,10 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   let system: TradebusSystem;
   let providers: Map<string, Provider>;
   try {
-    providers = createProviders(resolveProviderPaths(config.providers, prepared.baseDir), {
+    // Only the providers this process's agents use: another venue's keys are never read here.
+    const used = prepared.providers ?? Object.keys(config.providers);
+    const section = Object.fromEntries(Object.entries(config.providers).filter(([name]) => used.includes(name)));
+    providers = await buildProviders(resolveProviderPaths(section, prepared.baseDir), {
       ...options.providerDeps,
       clock,
       logger: logger.child({ component: 'providers' }),
@@ -212,13 +216,16 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     if (serveApi) {
       const { token, file } = resolveApiToken(config, dataDir, env);
       tokenFile = file;
+      const schemas = { agents: new Map(prepared.agents.map((a) => [a.entry.id, a.definition.configSchema])) };
       const app = createApiApp({
         system,
         config: () => currentConfig,
+        schemas,
         patchConfig: async (patch) => {
           const { applied, next } = await applyConfigPatch(system, prepared, currentConfig, patch);
           currentConfig = next;
-          system.bus.publish('config.changed', { changes: applied, by: 'api', timestamp: clock.now() });
+          // The event is journalled and seen by every process: an agent's secret setting stays out of it.
+          system.bus.publish('config.changed', { changes: redactConfigChanges(applied, schemas), by: 'api', timestamp: clock.now() });
           return applied;
         },
         data: dataSourceOf(data),

@@ -3,14 +3,17 @@ import {
   ConfigError,
   agentEntrySchema,
   formatMessage,
+  hasEnvReferences,
   loadConfigFile,
+  resolveEnvReferences,
   validateSection,
   type AgentDefinition,
   type AgentEntry,
   type ConfigIssue,
   type SystemConfig,
 } from '@tradebus/core';
-import { parseProviderConfig } from '@tradebus/providers';
+import { parseProviderConfig, providerClosure, providerConfigSchemas } from '@tradebus/providers';
+import type { z } from 'zod';
 import { resolveAgentDefinition } from './resolve.js';
 
 export interface PreparedAgent {
@@ -27,6 +30,22 @@ export interface PreparedSystem {
   baseDir: string;
   source: string;
   agents: PreparedAgent[];
+  /**
+   * The providers this process builds: those its agents use (see `providersOf`) and those these
+   * follow. Their `${VAR}` references are resolved in `config`; other providers' are left as
+   * written, so their variables need not be set here. Undefined: every provider of the config.
+   */
+  providers?: string[];
+}
+
+/**
+ * The providers an agent uses: its entry's `providers`, else the `provider` its settings name
+ * (every built-in agent that talks to a venue names it there).
+ */
+export function providersOf(agent: Pick<PreparedAgent, 'entry' | 'config'>): string[] {
+  if (agent.entry.providers !== undefined) return agent.entry.providers;
+  const named = (agent.config as { provider?: unknown } | null | undefined)?.provider;
+  return typeof named === 'string' ? [named] : [];
 }
 
 /**
@@ -38,7 +57,8 @@ export async function prepareSystem(configPath: string, options: { only?: string
   const baseDir = dirname(source);
   let config: SystemConfig;
   try {
-    config = loadConfigFile(source, { env: options.env });
+    // Provider settings resolve their variables below, once it is known which ones this process builds.
+    config = loadConfigFile(source, { env: options.env, deferEnv: (path) => path.length >= 2 && path[0] === 'providers' });
   } catch (err) {
     throw await withAgentIssues(err, baseDir, source, options.only);
   }
@@ -53,14 +73,6 @@ export async function prepareSystem(configPath: string, options: { only?: string
       if (!config.agents.some((a) => a.id === dep)) issues.push({ path: `${path}.dependsOn`, message: `'${dep}' is not the id of an agent in this config` });
     }
   }
-  for (const [name, raw] of Object.entries(config.providers)) {
-    try {
-      parseProviderConfig(name, raw);
-    } catch (err) {
-      if (err instanceof ConfigError) issues.push(...err.issues);
-      else throw err;
-    }
-  }
   if (options.only !== undefined) {
     for (const id of options.only) {
       if (!ids.has(id)) issues.push({ path: 'agents', message: `no agent with id '${id}' in the config; agents: ${[...ids].join(', ') || 'none'}` });
@@ -72,8 +84,24 @@ export async function prepareSystem(configPath: string, options: { only?: string
     const prepared = await prepareAgent(entry, i, baseDir, source, issues);
     if (prepared !== undefined) agents.push(prepared);
   }
+  const providers = providerClosure(config.providers, agents.flatMap(providersOf));
+  const section = { ...config.providers };
+  for (const [name, raw] of Object.entries(config.providers)) {
+    const built = providers.includes(name);
+    // A provider this process does not build is checked only as far as that needs no variable.
+    if (!built && hasEnvReferences(raw)) continue;
+    try {
+      const schema = providerConfigSchemas[(raw as { kind?: string }).kind as keyof typeof providerConfigSchemas] as z.ZodType | undefined;
+      const resolved = built ? (resolveEnvReferences(raw, { env: options.env, path: ['providers', name], schema, source }) as typeof raw) : raw;
+      parseProviderConfig(name, resolved);
+      section[name] = resolved;
+    } catch (err) {
+      if (err instanceof ConfigError) issues.push(...err.issues);
+      else throw err;
+    }
+  }
   if (issues.length > 0) throw new ConfigError(formatMessage(source, issues), issues);
-  return { config, baseDir, source, agents };
+  return { config: { ...config, providers: section }, baseDir, source, agents, providers };
 }
 
 /** Resolves an agent entry and validates its settings; problems go to `issues`. */

@@ -1,7 +1,7 @@
 // An agent that holds a secret in its settings, logs its settings and publishes an event that
 // carries the secret: the system must keep it out of logs, the API and the journal.
 import { z } from 'zod';
-import { BaseAgent, defineAgent } from '@tradebus/core';
+import { BaseAgent, defineAgent, secret } from '@tradebus/core';
 
 class Holder extends BaseAgent {
   run() {
@@ -19,6 +19,7 @@ class Holder extends BaseAgent {
 
 export const agent = defineAgent({
   kind: 'secret-holder',
-  configSchema: z.object({ apiKey: z.string() }).strict(),
+  // Marked secret in the schema: that is what keeps it out of /config, logs and error messages.
+  configSchema: z.object({ apiKey: secret(z.string()) }).strict(),
   create: (ctx) => new Holder(ctx),
 });

@@ -5,11 +5,18 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { formatPath, formatZodIssues } from '../validation.js';
 import { systemConfigSchema, type SystemConfig } from './schema.js';
+import { isSecretPath, registerSecretValues, secretValuesOf } from './secrets.js';
 
 export interface LoadConfigOptions<S extends z.ZodType> {
   schema?: S;
   /** Environment used for `${VAR}` references and `TRADEBUS__A__B` overrides. */
   env?: Record<string, string | undefined>;
+  /**
+   * Paths (from the root) whose `${VAR}` references are left as written, for the code that knows
+   * whether it needs that part to resolve them with `resolveEnvReferences`: a process that does
+   * not build a provider must not need (or read) the variables of its credentials.
+   */
+  deferEnv?: (path: ReadonlyArray<string | number>) => boolean;
 }
 
 /**
@@ -64,16 +71,18 @@ export function validateConfig<S extends z.ZodType = typeof systemConfigSchema>(
 ): z.output<S> {
   const env = options.env ?? process.env;
   const source = options.source ?? 'config';
+  const schema = (options.schema ?? systemConfigSchema) as z.ZodType;
   const missing: ConfigIssue[] = [];
-  let value = substituteEnv(raw, env, [], missing);
+  let value = substituteEnv(raw, { env, missing, schema, path: [], rel: [], defer: options.deferEnv });
   if (missing.length > 0) {
     throw new ConfigError(formatMessage(source, missing), missing);
   }
-  value = applyOverrides(value, env);
-  const schema = (options.schema ?? systemConfigSchema) as z.ZodType;
+  value = applyOverrides(value, env, schema);
+  // Known before validation, so that no message about this config, valid or not, can show them.
+  registerSecretValues(secretValuesOf(schema, value));
   const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) {
-    const issues = formatZodIssues(result.error.issues);
+    const issues = formatZodIssues(result.error.issues, { conceal: (path) => isSecretPath(schema, path) });
     throw new ConfigError(formatMessage(source, issues), issues, { cause: result.error, document: value });
   }
   return result.data as z.output<S>;
@@ -81,9 +90,10 @@ export function validateConfig<S extends z.ZodType = typeof systemConfigSchema>(
 
 /** Validates a nested part of the config (an agent's or a provider's settings) and reports paths from the root. */
 export function validateSection<S extends z.ZodType>(schema: S, value: unknown, pathPrefix: string, source = 'config'): z.output<S> {
+  registerSecretValues(secretValuesOf(schema, value ?? {}));
   const result = schema.safeParse(value ?? {}, { reportInput: true });
   if (result.success) return result.data;
-  const issues = formatZodIssues(result.error.issues).map((i) => ({
+  const issues = formatZodIssues(result.error.issues, { conceal: (path) => isSecretPath(schema, path) }).map((i) => ({
     ...i,
     path: i.path === '' ? pathPrefix : i.path.startsWith('[') ? `${pathPrefix}${i.path}` : `${pathPrefix}.${i.path}`,
   }));
@@ -97,10 +107,49 @@ export function formatMessage(source: string, issues: ConfigIssue[]): string {
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-function substituteEnv(value: unknown, env: Record<string, string | undefined>, path: Array<string | number>, missing: ConfigIssue[]): unknown {
+/**
+ * Resolves the `${VAR}` references in one part of a config left unresolved by `deferEnv`.
+ * `path` is where the part sits (for messages); `schema`, when given, describes the part, so a
+ * secret field stays a string whatever its value looks like. Throws a ConfigError naming every
+ * reference to a variable that is not set.
+ */
+export function resolveEnvReferences(
+  value: unknown,
+  options: { env?: Record<string, string | undefined>; path?: ReadonlyArray<string | number>; schema?: z.ZodType; source?: string } = {},
+): unknown {
+  const missing: ConfigIssue[] = [];
+  const resolved = substituteEnv(value, { env: options.env ?? process.env, missing, schema: options.schema, path: [...(options.path ?? [])], rel: [] });
+  if (missing.length > 0) throw new ConfigError(formatMessage(options.source ?? 'config', missing), missing);
+  if (options.schema !== undefined) registerSecretValues(secretValuesOf(options.schema, resolved));
+  return resolved;
+}
+
+/** True when `value` holds a `${VAR}` reference anywhere. */
+export function hasEnvReferences(value: unknown): boolean {
+  if (typeof value === 'string') return /\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}/.test(value);
+  if (Array.isArray(value)) return value.some(hasEnvReferences);
+  if (value !== null && typeof value === 'object') return Object.values(value).some(hasEnvReferences);
+  return false;
+}
+
+interface Substitution {
+  env: Record<string, string | undefined>;
+  missing: ConfigIssue[];
+  /** Describes the value at `rel`; secret fields keep the string a reference resolves to. */
+  schema: z.ZodType | undefined;
+  /** Path from the config's root, for messages and `defer`. */
+  path: Array<string | number>;
+  /** Path from where `schema` starts. */
+  rel: Array<string | number>;
+  defer?: ((path: ReadonlyArray<string | number>) => boolean) | undefined;
+}
+
+function substituteEnv(value: unknown, s: Substitution): unknown {
+  const { env, path, missing } = s;
+  if (s.defer?.(path)) return value;
   if (typeof value === 'string') {
     // A value that is one reference and nothing else takes the type of what it resolves to
-    // (`speed: ${SPEED:-600}` is the number 600), as an override does.
+    // (`speed: ${SPEED:-600}` is the number 600), as an override does; a secret stays a string.
     const whole = value.match(/^\$\{[^}]+\}$/) !== null;
     const replaced = value.replace(ENV_REF, (ref, name: string, fallback: string | undefined) => {
       const v = env[name] === undefined || env[name] === '' ? fallback : env[name];
@@ -110,18 +159,20 @@ function substituteEnv(value: unknown, env: Record<string, string | undefined>, 
       }
       return v;
     });
-    return whole && replaced !== value ? parseOverride(replaced) : replaced;
+    const isSecret = s.schema !== undefined && isSecretPath(s.schema, s.rel);
+    return whole && replaced !== value && !isSecret ? parseOverride(replaced) : replaced;
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], missing));
+  const child = (key: string | number): Substitution => ({ ...s, path: [...path, key], rel: [...s.rel, key] });
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, child(i)));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, [...path, k], missing);
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, child(k));
     return out;
   }
   return value;
 }
 
-function applyOverrides(value: unknown, env: Record<string, string | undefined>): unknown {
+function applyOverrides(value: unknown, env: Record<string, string | undefined>, schema: z.ZodType): unknown {
   const overrides = Object.entries(env).filter(([k, v]) => k.startsWith('TRADEBUS__') && v !== undefined);
   if (overrides.length === 0) return value;
   const root = (value !== null && typeof value === 'object' ? structuredClone(value) : {}) as Record<string, unknown>;
@@ -133,7 +184,8 @@ function applyOverrides(value: unknown, env: Record<string, string | undefined>)
       if (next === null || typeof next !== 'object') node[part] = {};
       node = node[part] as Record<string, unknown>;
     }
-    node[parts[parts.length - 1]!] = parseOverride(raw!);
+    // A secret is a string whatever it looks like: a numeric token must not turn into a number.
+    node[parts[parts.length - 1]!] = isSecretPath(schema, parts) ? raw! : parseOverride(raw!);
   }
   return root;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { secret } from './secrets.js';
 
 const restartPolicy = z
   .object({
@@ -20,6 +21,12 @@ export const agentEntrySchema = z
       .describe("Package (or built-in kind) that exports the agent definition, e.g. '@tradebus/agent-price-watchdog'"),
     enabled: z.boolean().default(true),
     dependsOn: z.array(z.string()).default([]),
+    providers: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        "Providers this agent uses, by name. Default: the one its settings name as 'provider'. A process builds only the providers its agents use, and reads only their credentials",
+      ),
     restart: restartPolicy.optional(),
     config: z.unknown().optional().describe("The agent's own settings, validated by the agent's schema"),
   })
@@ -28,13 +35,16 @@ export const agentEntrySchema = z
 export const natsTransportSchema = z
   .object({
     kind: z.literal('nats'),
-    servers: z.union([z.string(), z.array(z.string()).min(1)]).default('nats://127.0.0.1:4222'),
+    servers: z
+      .union([z.string(), z.array(z.string()).min(1)])
+      .default('nats://127.0.0.1:4222')
+      .describe('NATS server URL(s); credentials in a URL (nats://user:pass@host) are redacted wherever the URL is shown'),
     prefix: z.string().regex(/^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$/).default('tradebus.dev'),
     name: z.string().optional(),
     user: z.string().optional(),
-    pass: z.string().optional(),
-    token: z.string().optional(),
-    nkeySeed: z.string().optional(),
+    pass: secret(z.string()).optional().describe('Password for user (secret: prefer ${VAR} or TRADEBUS__TRANSPORT__PASS)'),
+    token: secret(z.string()).optional().describe('Authentication token (secret)'),
+    nkeySeed: secret(z.string()).optional().describe('NKey seed (secret)'),
     tls: z
       .object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
       .strict()
@@ -148,7 +158,9 @@ export const systemConfigSchema = z
         enabled: z.boolean().default(true).describe('Serve the REST API'),
         host: z.string().default('127.0.0.1').describe('Interface of the REST API; keep it on loopback unless it sits behind a proxy with TLS'),
         port: z.number().int().min(0).max(65535).default(7070).describe('REST API port (0 picks a free one)'),
-        token: z.string().min(16, 'use at least 16 characters').optional().describe('Bearer token for mutating routes; prefer TRADEBUS_API_TOKEN'),
+        token: secret(z.string().min(16, 'use at least 16 characters'))
+          .optional()
+          .describe('Bearer token for mutating routes and GET /config (secret); prefer TRADEBUS_API_TOKEN'),
         bodyLimit: z.string().default('100kb').describe('Largest request body; larger ones get 413'),
         cors: z.union([z.literal(false), z.array(z.string())]).default(false).describe('Origins allowed by CORS; off by default'),
       })

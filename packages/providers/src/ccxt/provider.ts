@@ -25,6 +25,7 @@ import { timeframeToMs } from '../util/timeframes.js';
 import { validateOrderRequest } from '../validation.js';
 import { check, toBalances, toCandles, toCcxtOrderArgs, toMarket, toMyTrade, toOrder, toPosition, toTicker } from './convert.js';
 import { mapCcxtError } from './errors.js';
+import { credentialEnvNames, credentialsFromEnv, type CcxtCredentials } from './credentials.js';
 import {
   ccxtBalanceSchema,
   ccxtMarketSchema,
@@ -36,14 +37,10 @@ import {
   ccxtTradeSchema,
 } from './schemas.js';
 
+export { credentialEnvNames, credentialsFromEnv, type CcxtCredentials } from './credentials.js';
+
 /** The part of a ccxt exchange instance this provider uses (REST and, on ccxt.pro classes, websocket). */
 export type CcxtExchange = ccxt.Exchange;
-
-export interface CcxtCredentials {
-  apiKey: string;
-  secret: string;
-  password?: string | undefined;
-}
 
 export interface CcxtProviderOptions {
   /** Provider name (`providers.<id>` in the config). */
@@ -74,35 +71,6 @@ export interface CcxtProviderOptions {
   exchangeOptions?: Record<string, unknown>;
   /** A ready ccxt instance instead of building one (advanced use: custom subclasses, offline tests). */
   instance?: CcxtExchange;
-}
-
-/** Environment variable names of a provider's credentials, most specific first. */
-export function credentialEnvNames(providerId: string, exchangeId: string): { apiKey: string[]; secret: string[]; password: string[] } {
-  const names = [...new Set([providerId, exchangeId].map((n) => n.toUpperCase().replace(/[^A-Z0-9]/g, '_')))];
-  return {
-    apiKey: names.map((n) => `TRADEBUS_${n}_API_KEY`),
-    secret: names.map((n) => `TRADEBUS_${n}_SECRET`),
-    password: names.map((n) => `TRADEBUS_${n}_PASSWORD`),
-  };
-}
-
-/**
- * Credentials from `TRADEBUS_<PROVIDER>_API_KEY` / `_SECRET` / `_PASSWORD`, falling back to
- * `TRADEBUS_<EXCHANGE>_...`. Never from the config file: a config gets copied and committed.
- */
-export function credentialsFromEnv(providerId: string, exchangeId: string, env: Record<string, string | undefined> = process.env): CcxtCredentials | undefined {
-  const names = credentialEnvNames(providerId, exchangeId);
-  const pick = (list: string[]): string | undefined => list.map((n) => env[n]).find((v) => v !== undefined && v !== '');
-  const apiKey = pick(names.apiKey);
-  const secret = pick(names.secret);
-  if (apiKey === undefined && secret === undefined) return undefined;
-  if (apiKey === undefined || secret === undefined) {
-    throw new TradebusError(
-      'PROVIDER_CREDENTIALS_INCOMPLETE',
-      `${providerId}: only one of ${names.apiKey[0]} and ${names.secret[0]} is set. Set both (or neither, for public market data only).`,
-    );
-  }
-  return { apiKey, secret, password: pick(names.password) };
 }
 
 /** ccxt's exchange ids (an array at runtime, although its typings describe the class map). */

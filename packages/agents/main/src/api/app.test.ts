@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { BaseAgent, createSystem, defineAgent, parseConfig, type AgentContext, type Envelope, type TradebusSystem } from '@tradebus/core';
+import { BaseAgent, createSystem, defineAgent, parseConfig, secret, type AgentContext, type Envelope, type TradebusSystem } from '@tradebus/core';
 import { createApiApp, type ApiDataSource } from './app.js';
 import { SystemMetrics } from './metrics.js';
 
@@ -19,7 +19,7 @@ class Dial extends BaseAgent<{ level: number; apiKey?: string }> {
 }
 const dial = defineAgent({
   kind: 'dial',
-  configSchema: z.object({ level: z.number().max(1000), apiKey: z.string().optional() }).strict(),
+  configSchema: z.object({ level: z.number().max(1000), apiKey: secret(z.string()).optional() }).strict(),
   create: (ctx: AgentContext<{ level: number; apiKey?: string }>) => new Dial(ctx),
 });
 class Plain extends BaseAgent {
@@ -33,7 +33,14 @@ describe('REST API', () => {
   let base: string;
   const journal: Envelope[] = [];
   const config = parseConfig(
-    'api:\n  token: planted-secret-token-xyz1\nproviders:\n  venue:\n    kind: ccxt\n    apiSecret: planted-provider-secret\nagents:\n  - id: dial\n    use: dial\n    config: { level: 1, apiKey: planted-agent-key }\n',
+    [
+      'api:\n  token: planted-secret-token-xyz1',
+      'transport: { kind: nats, servers: [nats://alice:planted-url-pass@127.0.0.1:4222], pass: planted-nats-pass }',
+      'providers:\n  venue:\n    kind: ccxt\n    exchange: binance\n    credentials: { apiKey: planted-provider-key, secret: planted-provider-secret }',
+      'agents:\n  - id: dial\n    use: dial\n    config: { level: 1, apiKey: planted-agent-key }',
+      '  - id: elsewhere\n    use: remote\n    config: { anything: planted-unknown-schema }',
+      '',
+    ].join('\n'),
     { env: {} },
   );
   let current = config;
@@ -79,6 +86,7 @@ describe('REST API', () => {
       cors: false,
       startedAt: Date.now(),
       version: 'test',
+      schemas: { agents: new Map([['dial', dial.configSchema]]) },
     });
     server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
@@ -145,10 +153,20 @@ describe('REST API', () => {
     expect((await get('/events/history?type=order.*,trade.>')).status).toBe(200);
   });
 
-  it('GET /config redacts secrets', async () => {
-    const text = await (await get('/config')).text();
+  it('GET /config needs the API token and redacts what the schemas mark secret and URL credentials', async () => {
+    expect((await get('/config')).status).toBe(401);
+    const text = await (await fetch(`${base}/config`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     expect(text).not.toContain('planted');
-    expect(JSON.parse(text)).toMatchObject({ api: { token: '[REDACTED]' }, providers: { venue: { apiSecret: '[REDACTED]' } } });
+    expect(JSON.parse(text)).toMatchObject({
+      api: { token: '[REDACTED]' },
+      transport: { kind: 'nats', servers: ['nats://[REDACTED]@127.0.0.1:4222'], pass: '[REDACTED]' },
+      providers: { venue: { kind: 'ccxt', exchange: 'binance', credentials: '[REDACTED]' } },
+      agents: [
+        { id: 'dial', config: { level: 1, apiKey: '[REDACTED]' } },
+        // No schema here says what in it is secret: an agent of another process shows nothing.
+        { id: 'elsewhere', config: '[REDACTED]' },
+      ],
+    });
   });
 
   it('mutating routes answer 401 without a token and 403 with a wrong one', async () => {
@@ -233,7 +251,7 @@ describe('REST API', () => {
     const res = await send('PATCH', '/config', { log: { level: 'debug' }, agents: { dial: { config: { level: 42 } } } });
     expect(res.status).toBe(200);
     expect(system.agent<Dial>('dial').level).toBe(42);
-    expect(((await (await get('/config')).json()) as { log: { level: string } }).log.level).toBe('debug');
+    expect(((await (await fetch(`${base}/config`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { log: { level: string } }).log.level).toBe('debug');
     expect((await send('PATCH', '/config', { api: { port: 1 } })).status).toBe(400);
     expect((await send('PATCH', '/config', {})).status).toBe(400);
     const refused = await send('PATCH', '/config', { agents: { dial: { config: { level: 500 } } } });

@@ -1,10 +1,11 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { redactSecrets, type Envelope, type Logger, type SystemConfig, type TradebusSystem } from '@tradebus/core';
+import { redactSecrets, registerSecretValues, type Envelope, type Logger, type SystemConfig, type TradebusSystem } from '@tradebus/core';
 import { HttpError, errorHandler, parseOr400 } from './errors.js';
 import type { SystemMetrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { redactConfigChanges, redactSystemConfig, type ConfigSchemas } from './redact.js';
 import { agentActionParams, configPatchSchema, eventsQuerySchema, killSwitchSchema, listQuerySchema } from './schemas.js';
 
 /** Read access to recorded history; the launcher backs it with the data layer. */
@@ -20,6 +21,8 @@ export interface ApiContext {
   system: TradebusSystem;
   /** The config as loaded (secrets are redacted before it is served). */
   config: () => SystemConfig;
+  /** Schemas beside the system's that mark secret settings: each loaded agent's. */
+  schemas?: ConfigSchemas;
   /** Applies a validated PATCH /config; returns what changed. */
   patchConfig: (patch: z.output<typeof configPatchSchema>) => Promise<Record<string, unknown>>;
   data: ApiDataSource;
@@ -51,6 +54,8 @@ function sendsNonJson(req: Request): boolean {
 }
 
 export function createApiApp(ctx: ApiContext): express.Express {
+  const schemas: ConfigSchemas = ctx.schemas ?? { agents: new Map() };
+  if (ctx.token !== undefined) registerSecretValues([ctx.token]);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -147,14 +152,16 @@ export function createApiApp(ctx: ApiContext): express.Express {
     res.json({ count: events.length, events: redactSecrets(events.map((e) => ('toJSON' in e ? (e as { toJSON(): unknown }).toJSON() : e))) });
   });
 
-  app.get('/config', (_req, res) => {
-    res.json(redactSecrets(ctx.config()));
+  // Redacted, the config still maps the deployment (hosts, venues, risk limits, file paths):
+  // it is for the operator, like the routes that change things (see docs/operations.md).
+  app.get('/config', requireToken, (_req, res) => {
+    res.json(redactSystemConfig(ctx.config(), schemas));
   });
 
   app.patch('/config', requireToken, async (req, res) => {
     const patch = parseOr400(configPatchSchema, req.body, 'body');
     const changes = await ctx.patchConfig(patch);
-    res.json({ applied: redactSecrets(changes) });
+    res.json({ applied: redactConfigChanges(changes, schemas) });
   });
 
   app.post('/agents/:id/:action', requireToken, async (req, res) => {

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { TradebusError, formatZodIssues, type ConfigIssue } from '@tradebus/core';
+import { TradebusError, formatZodIssues, scrubSecrets, type ConfigIssue } from '@tradebus/core';
 import type { Logger } from '@tradebus/core';
 import type { z } from 'zod';
 
@@ -43,7 +43,7 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(e.status).json({ error: { code: 'BAD_REQUEST', message: e.message ?? 'Bad request' } });
+      res.status(e.status).json({ error: { code: 'BAD_REQUEST', message: scrubSecrets(e.message ?? 'Bad request') } });
       return;
     }
     logger.error({ err, method: req.method, path: req.path }, 'request failed');

@@ -43,7 +43,11 @@ export function buildOpenApi(catalogue: EventCatalogue, version: string): JsonSc
       '/agents/status': { get: { summary: 'Every agent seen on the bus, from heartbeats', responses: { '200': json('agents') } } },
       '/events/history': { get: { summary: 'Journalled events', parameters: queryParameters(eventsQuerySchema), responses: { '200': json('events'), '400': errorResponse } } },
       '/config': {
-        get: { summary: 'The running configuration, secrets redacted', responses: { '200': json('config') } },
+        get: {
+          summary: 'The running configuration, secrets redacted (needs the API token: it maps the deployment)',
+          security: secured.security,
+          responses: { '200': json('config'), '401': errorResponse, '403': errorResponse },
+        },
         patch: {
           summary: 'Change the hot-reloadable part of the configuration (recorded as a config.changed event)',
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(configPatchSchema, 'input') } } },
