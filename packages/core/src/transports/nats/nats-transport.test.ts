@@ -16,6 +16,7 @@ import { builtinEvents, type BuiltinEvents } from '../../events/builtin.js';
 import { EventCatalogue } from '../../events/catalogue.js';
 import { createSystem } from '../../system.js';
 import { NatsServer } from '../../testing/nats-server.js';
+import { consumerNames } from './authorization.js';
 import { deadLetterSchema, type DeadLetter } from './codec.js';
 import { NatsTransport } from './nats-transport.js';
 import type { NatsTransportOptions } from './options.js';
@@ -415,6 +416,8 @@ describe('durable consumption by an agent across restarts of its process', () =>
     const names: string[] = [];
     for await (const c of jsm.consumers.list(t.options.streamName)) names.push(c.name);
     expect(names.sort()).toEqual(['books-order_updated', 'books-order_updated-2']);
+    // The names a server's permissions must allow (natsPermissions) are the ones the transport uses.
+    expect(consumerNames('books', ['order.updated', 'order.updated'], t.durablePatterns)).toEqual(names);
   });
 });
 
