@@ -16,7 +16,7 @@ import { builtinEvents, type BuiltinEvents } from '../../events/builtin.js';
 import { EventCatalogue } from '../../events/catalogue.js';
 import { createSystem } from '../../system.js';
 import { NatsServer } from '../../testing/nats-server.js';
-import { consumerNames } from './authorization.js';
+import { consumerNames, natsAuthorization } from './authorization.js';
 import { deadLetterSchema, type DeadLetter } from './codec.js';
 import { NatsTransport } from './nats-transport.js';
 import type { NatsTransportOptions } from './options.js';
@@ -572,6 +572,24 @@ authorization { users: [ { user: alice, password: "s3cret-pass" }, { nkey: ${use
   it('connects with a token taken from the validated config section', async () => {
     const config = natsTransportSchema.parse({ kind: 'nats', servers: tokenServer.url, token: 't0ken-for-tests', durable: [], deadLetterStream: false, prefix: 'cfg.test' });
     await roundTrip(NatsTransport.fromConfig(config, catalogue));
+  });
+
+  it('says to start the recording process first when its own permissions do not let it create the streams', async () => {
+    const users = [
+      { user: 'main', passwordEnv: 'TB_TEST_PASS_MAIN', recorder: true, agents: [] },
+      { user: 'agent', passwordEnv: 'TB_TEST_PASS_AGENT', agents: [{ id: 'agent', bus: { subscribes: ['order.updated'] } }] },
+    ];
+    const own = await NatsServer.start({ config: natsAuthorization({ prefix: 'perm', users }), env: { TB_TEST_PASS_MAIN: 'main-pass-1', TB_TEST_PASS_AGENT: 'agent-pass-1' } });
+    open.push({ close: () => own.dispose() });
+    const agent = (): NatsTransport => new NatsTransport({ catalogue, servers: own.url, prefix: 'perm', user: 'agent', pass: 'agent-pass-1', inboxPrefix: '_INBOX_agent', maxReconnectAttempts: 0 });
+    await expect(agent().connect()).rejects.toMatchObject({ code: 'NATS_PERMISSION_DENIED', message: /start it first/ });
+    // Once the recording process has created them, the agent's process only reads them.
+    const main = new NatsTransport({ catalogue, servers: own.url, prefix: 'perm', user: 'main', pass: 'main-pass-1', inboxPrefix: '_INBOX_main', reportDeadLetters: true });
+    open.push(main);
+    await main.connect();
+    const t = agent();
+    open.push(t);
+    await expect(t.connect()).resolves.toBeUndefined();
   });
 
   it('says how to enable JetStream when the server has none', async () => {

@@ -256,6 +256,14 @@ export class NatsTransport implements Transport {
       }
     } catch (err) {
       await nc.close().catch(() => undefined);
+      if (/Permissions Violation/i.test(errorMessage(err))) {
+        throw new TransportError(
+          'NATS_PERMISSION_DENIED',
+          `Connected to NATS at ${servers}, but this process may not set up its JetStream streams: ${errorMessage(err)}. ` +
+            'With per-process permissions (tradebus nats-config) only the recording process creates or changes the streams: start it first, with the same transport.durable, or grant this user the permission.',
+          { cause: err },
+        );
+      }
       throw new TransportError(
         'NATS_JETSTREAM_UNAVAILABLE',
         `Connected to NATS at ${servers}, but JetStream could not be set up: ${errorMessage(err)}. Start nats-server with JetStream (-js -sd <dir>, or 'jetstream {}' in its config), ` +
