@@ -429,6 +429,29 @@ describe('trade executor across a restart', () => {
     expect(statuses(second.updates, 'sent-before').at(-1)).toBe('filled');
   });
 
+  it('tells again, after a restart, what became of orders that finished just before it', async () => {
+    const clock = new VirtualClock(T0);
+    const store = new MemoryStateStore();
+    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
+    const venue = new FaultyVenue(paper);
+    const first = await rig({ mode: 'live' }, { clock, paper, store, provider: () => faultyProvider(venue, true) });
+    await first.request({ clientOrderId: 'recent' });
+    clock.advanceBy(20 * 60_000);
+    await first.request({ clientOrderId: 'later' });
+    await first.stop();
+    clock.advanceBy(60_000);
+    const second = await rig({ mode: 'live', restateFinishedWithinMs: 600_000 }, { clock, paper, store, provider: () => faultyProvider(venue, true) });
+    await second.idle();
+    // Only the order that finished within the window, with every fill, marked as told before.
+    expect(second.updates.map((u) => [u.clientOrderId, u.status, u.fills.length, u.restated])).toEqual([['later', 'filled', 1, true]]);
+    expect(venue.createCalls).toBe(2);
+    await second.stop();
+    const third = await rig({ mode: 'live', restateFinishedWithinMs: 0 }, { clock, paper, store, provider: () => faultyProvider(venue, true) });
+    await third.idle();
+    expect(third.updates).toEqual([]);
+  });
+
   it('places an order the venue never received, once', async () => {
     const { second, venue, paper } = await crashDuringPlacement('hang-before-placing');
     expect(venue.createCalls).toBe(2);

@@ -588,7 +588,24 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         clientOrderId: record.request.clientOrderId,
       });
     }
+    this.restateRecentlyFinished();
     await this.writes;
+  }
+
+  /**
+   * Tells again what became of the orders that finished shortly before this start: a crash may
+   * have come after the announcement and before the order history or the manager stored it.
+   * Announcements are made only once the executor's own record is on disk, so whatever they
+   * missed is here; those who have it already recognise it (fills by id, `restated`).
+   */
+  private restateRecentlyFinished(): void {
+    const within = this.config.restateFinishedWithinMs;
+    if (within <= 0) return;
+    const since = this.clock.now() - within;
+    for (const record of this.orders.values()) {
+      if (!isFinal(record.status) || record.updatedAt < since) continue;
+      this.publish('order.updated', { ...this.stateOf(record, record.fills), restated: true });
+    }
   }
 
   /**

@@ -48,6 +48,12 @@ export const tradeExecutorConfigSchema = z
       .default(60_000)
       .describe('Entry intents older than this when first seen are rejected as stale (0: off); exits are always placed'),
     keepFinishedOrders: z.number().int().positive().default(10_000).describe('Finished orders remembered for idempotency'),
+    restateFinishedWithinMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(600_000)
+      .describe('On start, orders that finished within this long before (clock time) are announced again with all their fills, so history and books written after the announcement catch up after a crash (0: off)'),
   })
   .strict();
 

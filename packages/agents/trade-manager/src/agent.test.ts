@@ -1,4 +1,4 @@
-import { MemoryStateStore, VirtualClock } from '@tradebus/core';
+import { MemoryStateStore, VirtualClock, type BuiltinEvents } from '@tradebus/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderIdFor, tradeIdFor } from './ids.js';
 import { T0, startHarness, type Harness } from './test-support/harness.js';
@@ -37,6 +37,22 @@ describe('trade manager: signal to trade', () => {
     expect(closed!.pnl).toBeCloseTo(50 * 4 - fees, 9);
     expect(closed!.pnlPct).toBeCloseTo(((50 * 4 - fees) / 5_000) * 100, 9);
     expect(h.of('position.updated').at(-1)).toMatchObject({ side: 'flat', quantity: 0 });
+    expect(h.tm.snapshot().book.trades).toEqual({});
+  });
+
+  it('takes an order told again after a restart as nothing new: no second booking, no alarm for a trade it closed', async () => {
+    h = await startHarness();
+    await h.signal({ price: 100, stopLoss: 98 });
+    const flat = await h.signal({ side: 'flat', price: 100 });
+    expect(h.decision(flat.id)).toMatchObject({ decision: 'accepted' });
+    const updates = h.events.filter((e) => e.type === 'order.updated').map((e) => e.payload as BuiltinEvents['order.updated']);
+    const finished = updates.filter((u) => u.status === 'filled');
+    expect(finished).toHaveLength(2);
+    const before = h.of('trade.closed').length;
+    for (const u of finished) h.system.bus.publish('order.updated', { ...u, fills: [...updates.filter((x) => x.clientOrderId === u.clientOrderId).flatMap((x) => x.fills)], restated: true });
+    await h.idle();
+    expect(h.of('trade.closed')).toHaveLength(before);
+    expect(h.of('system.alert').map((a) => a.code)).not.toContain('FILL_AFTER_TRADE_CLOSED');
     expect(h.tm.snapshot().book.trades).toEqual({});
   });
 

@@ -761,6 +761,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const u = event.payload;
     const order = this.book.orders[u.clientOrderId];
     if (order === undefined) {
+      // A finished order told again after a restart: booked before the trade left the book.
+      if (u.restated === true) return;
       if (u.purpose === 'adopt') this.trackAdoptedOrder(u);
       else if (u.tradeId !== undefined && this.closedTrades.has(u.tradeId) && u.fills.length > 0) {
         this.alert('critical', 'FILL_AFTER_TRADE_CLOSED', `Order ${u.clientOrderId} filled ${u.filledQuantity} ${u.symbol} after its trade ${u.tradeId} was closed: the venue position may differ from the books until account-sync reconciles it.`, { clientOrderId: u.clientOrderId });

@@ -154,6 +154,10 @@ export const builtinEvents = defineEvents({
     fills: z.array(fillSchema).describe('Fills new since the previous update of this order'),
     fee: z.number().finite().nonnegative().describe('Total fee paid on the order so far'),
     reason: z.string().optional(),
+    restated: z
+      .boolean()
+      .optional()
+      .describe('A state announced before, told again after a restart with all its fills (the restart may have come before everyone stored it); whoever has it already ignores it'),
     timestamp,
   }),
   'trade.opened': z.object({
