@@ -48,6 +48,8 @@ export const agent = defineAgent<Config>({
   kind: 'signal-logger',
   description: 'Prints every signal.generated it receives',
   configSchema,
+  // What it uses on the bus: `tradebus nats-config` gives its process exactly this.
+  bus: { subscribes: ['signal.generated'] },
   create: (ctx) => new SignalLogger(ctx),
 });
 export default agent;
