@@ -56,7 +56,10 @@ export interface AgentProcess {
  * ```
  *
  * The agent runs under a supervisor (restarted with back-off when it fails), publishes heartbeats
- * that a HealthMonitor in any other process sees, and stops gracefully on SIGINT/SIGTERM.
+ * that a HealthMonitor in any other process sees, and stops gracefully on SIGINT/SIGTERM. Its
+ * subscriptions to durable events are durable under its id, so it receives what was published
+ * while its process was down. The process records no history and reports no dead letters: one
+ * other process of the system does (transport.reportDeadLetters turns reporting on here).
  */
 export async function runAgentProcess(options: RunAgentProcessOptions): Promise<AgentProcess> {
   const logger = options.logger ?? createLogger({ name: `tradebus-${options.id}` });
