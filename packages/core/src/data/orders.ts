@@ -91,11 +91,17 @@ function mergeFills(previous: OrderRecord['fills'], incoming: OrderRecord['fills
   return added.length === 0 ? previous : [...previous, ...added];
 }
 
-/** An update that must not overwrite `previous`: older, or a regression at the same instant. */
+/**
+ * An update that must not overwrite `previous`. Progress wins whatever the timestamps say (clocks
+ * of two processes, or of a restart, need not agree): an unfinished order takes its ending, and a
+ * more filled state replaces a less filled one; a finished order never reopens. Between states
+ * equally far along, the newer one wins.
+ */
 function isStale(previous: OrderRecord, update: OrderUpdate): boolean {
-  if (update.timestamp < previous.timestamp) return true;
-  if (update.timestamp > previous.timestamp) return false;
-  return (isTerminalOrderStatus(previous.status) && !isTerminalOrderStatus(update.status)) || update.filledQuantity < previous.filledQuantity;
+  const wasFinal = isTerminalOrderStatus(previous.status);
+  if (wasFinal !== isTerminalOrderStatus(update.status)) return wasFinal;
+  if (update.filledQuantity !== previous.filledQuantity) return update.filledQuantity < previous.filledQuantity;
+  return update.timestamp < previous.timestamp;
 }
 
 export function mergeOrder(previous: OrderRecord | undefined, update: OrderUpdate): OrderRecord {

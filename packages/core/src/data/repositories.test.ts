@@ -110,6 +110,21 @@ describe('orders', () => {
     expect(rec.fills.map((f) => f.tradeId)).toEqual(['f1', 'f2', 'f3']);
   });
 
+  it('takes an order further along whatever its timestamp says: clocks of two processes, or of a restart, need not agree', () => {
+    let rec: OrderRecord | undefined;
+    rec = mergeOrder(rec, update('o1', { status: 'submitted', filledQuantity: 0, fills: [], timestamp: 2000 }));
+    // The outcome, told by a process whose clock is behind.
+    rec = mergeOrder(rec, update('o1', { status: 'filled', filledQuantity: 2, fills: [fill('f1', 2, 1500)], timestamp: 1500 }));
+    expect(rec).toMatchObject({ status: 'filled', filledQuantity: 2 });
+    // A finished order never reopens, however new the update.
+    rec = mergeOrder(rec, update('o1', { status: 'accepted', filledQuantity: 2, fills: [], timestamp: 9000 }));
+    expect(rec.status).toBe('filled');
+    // Equally far along: the newer state wins.
+    let other = mergeOrder(undefined, update('o2', { status: 'accepted', filledQuantity: 0, fills: [], timestamp: 2000 }));
+    other = mergeOrder(other, update('o2', { status: 'submitted', filledQuantity: 0, fills: [], timestamp: 1000 }));
+    expect(other.status).toBe('accepted');
+  });
+
   it('records intents idempotently, tracks open orders, and restores them after a restart', async () => {
     let store = await open();
     const first = await store.orders.recordRequested(request('o1'));

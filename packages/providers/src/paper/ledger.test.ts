@@ -198,6 +198,21 @@ describe('paper venue books on disk', () => {
     await expect(ex.fetchOrder('lost', 'BTC/USDT')).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
   });
 
+  it('does not match a bar twice when a resumed replay plays it again', async () => {
+    const store = new MemoryStateStore();
+    const clock = new VirtualClock(T0);
+    const a = await venue(store, clock, { marketFillOnCandle: 'next_open' });
+    clock.advanceTo(T0 + M5);
+    a.ex.onCandle(bar(0, 100, 101, 99, 100));
+    await a.ex.createOrder(req({ clientOrderId: 'wait', side: 'buy', type: 'market', quantity: 1 }));
+    const b = await venue(store, clock, { marketFillOnCandle: 'next_open' });
+    b.ex.onCandle(bar(0, 100, 101, 99, 100));
+    expect((await b.ex.fetchOrder('wait', 'BTC/USDT'))!.status).toBe('accepted');
+    clock.advanceTo(T0 + 2 * M5);
+    b.ex.onCandle(bar(1, 105, 106, 104, 105));
+    expect(await b.ex.fetchOrder('wait', 'BTC/USDT')).toMatchObject({ status: 'filled', averagePrice: 105 * 1.0005 });
+  });
+
   it('refuses to trade before its books are open', async () => {
     const ex = new PaperExchange({ clock: new VirtualClock(T0), quoteCurrency: 'USDT', balances: { USDT: 1 }, store: new MemoryStateStore() });
     await expect(ex.createOrder(req({ clientOrderId: 'early', side: 'buy', type: 'market', quantity: 1 }))).rejects.toThrow(/call open\(\) before trading/);

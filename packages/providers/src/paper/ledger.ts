@@ -23,6 +23,8 @@ export interface PaperAccountState {
   spot: Record<string, { quantity: number; entryPrice: number; realizedPnl: number }>;
   futures: Record<string, { quantity: number; entryPrice: number; leverage: number; margin: number; realizedPnl: number }>;
   prices: Record<string, { price: number; bid: number; ask: number; barVolume?: number | undefined; source: 'tick' | 'candle'; timestamp: number }>;
+  /** Open time of the last closed bar matched per symbol: a bar seen again after a restart is not matched twice. */
+  lastBars?: Record<string, number>;
   seq: number;
   tradeSeq: number;
 }

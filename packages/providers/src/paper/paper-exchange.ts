@@ -148,6 +148,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private readonly pendingMarket: PaperOrder[] = [];
   private readonly prices = new Map<string, LastPrice>();
   private readonly timeframes = new Map<string, string>();
+  /** Open time of the last closed bar matched, per symbol. */
+  private readonly lastBars = new Map<string, number>();
   private readonly trades: MyTrade[] = [];
   private readonly listeners = new Set<ExecutionListener>();
   private readonly outbox: Array<() => void> = [];
@@ -227,6 +229,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     for (const [symbol, h] of Object.entries(a.spot)) this.spot.set(symbol, { ...h });
     for (const [symbol, p] of Object.entries(a.futures)) this.futures.set(symbol, { ...p });
     for (const [symbol, p] of Object.entries(a.prices)) this.prices.set(symbol, { ...p, barVolume: p.barVolume });
+    for (const [symbol, t] of Object.entries(a.lastBars ?? {})) this.lastBars.set(symbol, t);
     this.seq = a.seq;
     this.tradeSeq = a.tradeSeq;
     for (const stored of books.orders) {
@@ -254,6 +257,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       spot: record(this.spot),
       futures: record(this.futures),
       prices: record(this.prices),
+      lastBars: record(this.lastBars),
       seq: this.seq,
       tradeSeq: this.tradeSeq,
     };
@@ -356,6 +360,11 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       }
       return;
     }
+    const seen = this.lastBars.get(symbol);
+    // A bar this venue has matched already (a replay resuming at the moment it was playing) is
+    // not matched again: orders placed after it wait for the next one.
+    if (seen !== undefined && candle.timestamp <= seen) return;
+    this.lastBars.set(symbol, candle.timestamp);
     if (this.pendingMarket.length > 0) this.fillPendingMarket(symbol, () => candle.open, candle.volume);
     this.matchBar(symbol, candle);
     const last = this.prices.get(symbol);

@@ -253,7 +253,7 @@ describe('ReplayProvider: bad input', () => {
 });
 
 describe('ReplayProvider: resuming after a restart', () => {
-  it('resumes after the last moment it played, with everything before it as history', async () => {
+  it('resumes at the moment it was playing, with everything before it as history', async () => {
     const rows = csvBars('ohlcv/binance-XRP-ETH-5m.csv');
     const store = new MemoryStateStore();
     const first = replay([xrpEth], { store, warmupBars: 10 });
@@ -265,36 +265,37 @@ describe('ReplayProvider: resuming after a restart', () => {
       },
     });
     await first.provider.start();
-    const lastPlayed = rows[10 + 24]![0]! + M5;
-    expect(await store.get('position')).toMatchObject({ playedThrough: lastPlayed });
+    const lastMoment = rows[10 + 24]![0]! + M5;
+    expect(await store.get('position')).toMatchObject({ moment: lastMoment });
 
     const second = replay([xrpEth], { store, warmupBars: 10 });
     await second.provider.load();
-    expect(second.provider.resumedAfter).toBe(lastPlayed);
-    expect(second.clock.now()).toBe(lastPlayed);
+    expect(second.provider.resumedAt).toBe(lastMoment);
+    expect(second.clock.now()).toBe(lastMoment);
     const replayed: number[] = [];
     second.provider.feed!.addListener({ candle: (c: Candle) => void replayed.push(c.timestamp) });
     const history = await second.provider.fetchOHLCV('XRP/ETH', '5m', undefined, 1_000);
-    expect(history.at(-1)!.timestamp).toBe(rows[10 + 24]![0]);
+    expect(history.at(-1)!.timestamp).toBe(rows[10 + 23]![0]);
     const summary = await second.provider.start();
-    expect(replayed[0]).toBe(rows[10 + 25]![0]);
-    expect(summary.records).toBe(rows.length - 35);
+    // The moment it was playing comes again; nothing before it.
+    expect(replayed[0]).toBe(rows[10 + 24]![0]);
+    expect(summary.records).toBe(rows.length - 34);
   });
 
   it('starts over when told to, or when the stored position belongs to other data, and says so', async () => {
     const store = new MemoryStateStore();
-    await store.set('position', { playedThrough: Date.UTC(2018, 0, 2), sources: 'candles:BTC/USDT:5m:other.csv' });
+    await store.set('position', { moment: Date.UTC(2018, 0, 2), sources: 'candles:BTC/USDT:5m:other.csv' });
     const lines: string[] = [];
     const logger = createLogger({ level: 'warn', destination: { write: (l: string) => void lines.push(l) } });
     const other = replay([xrpEth], { store, logger });
     await other.provider.load();
-    expect(other.provider.resumedAfter).toBeUndefined();
+    expect(other.provider.resumedAt).toBeUndefined();
     expect(lines.join('')).toContain('belongs to other data files');
     const first = replay([xrpEth], { store });
     await first.provider.start();
     const off = replay([xrpEth], { store, resume: false });
     await off.provider.load();
-    expect(off.provider.resumedAfter).toBeUndefined();
+    expect(off.provider.resumedAt).toBeUndefined();
     expect(off.provider.recordsToPlay).toBe(csvBars('ohlcv/binance-XRP-ETH-5m.csv').length);
   });
 });

@@ -47,9 +47,9 @@ type PlayRecord = TimelineRecord | { kind: 'gap'; time: number; gap: DataGap };
 
 const POSITION_KEY = 'position';
 
-/** How far a replay has played; `sources` tells a position of other data from its own. */
+/** The moment a replay was playing; `sources` tells a position of other data from its own. */
 interface ReplayPosition {
-  playedThrough: number;
+  moment: number;
   sources: string;
 }
 
@@ -89,13 +89,13 @@ export class ReplayProvider extends TimelineProvider implements Provider {
       maxPauseMs: options.maxPauseMs,
       wallSleep: options.wallSleep,
       wallNow: options.wallNow,
-      onPlayed: options.store === undefined ? undefined : (time) => this.savePosition(time),
+      onMoment: options.store === undefined ? undefined : (time) => this.savePosition(time),
     });
     for (const s of options.sources) this.timeline.registerSymbol(canonicalSymbol(s.symbol), s.type === 'candles' ? s.timeframe : undefined);
   }
 
-  /** The market time a restarted replay resumed after, when it did. */
-  get resumedAfter(): number | undefined {
+  /** The moment a restarted replay resumed at (played again), when it did. */
+  get resumedAt(): number | undefined {
     return this.resumedFrom;
   }
 
@@ -188,17 +188,20 @@ export class ReplayProvider extends TimelineProvider implements Provider {
     }
     const all = mergeByTime(lists);
     let startAt = this.options.startAt ?? (warmupEnds.length > 0 ? Math.max(...warmupEnds) : undefined);
-    const resumeAfter = await this.restoredPosition();
-    if (resumeAfter !== undefined && (startAt === undefined || resumeAfter > startAt)) {
-      // Everything played before the restart is history now: the clock never goes back behind
-      // what the agents' restored state has seen.
-      startAt = resumeAfter;
-      this.resumedFrom = resumeAfter;
+    const resumeAt = await this.restoredPosition();
+    let history = (time: number): boolean => startAt !== undefined && time <= startAt;
+    if (resumeAt !== undefined && (startAt === undefined || resumeAt > startAt)) {
+      // The moment the replay was playing is played again (agents recognise what they have
+      // already seen of it); everything before it is history. The clock starts at that moment, so
+      // it is never behind what the restored agents have seen.
+      startAt = resumeAt;
+      this.resumedFrom = resumeAt;
+      history = (time) => time < resumeAt;
     }
     const endAt = this.options.endAt ?? Number.POSITIVE_INFINITY;
     for (const record of all) {
       if (record.time > endAt) break;
-      if (startAt !== undefined && record.time <= startAt) {
+      if (history(record.time)) {
         if (record.kind === 'gap') this.timeline.reportGap(record.gap);
         else this.timeline.addHistory(record);
         continue;
@@ -216,11 +219,7 @@ export class ReplayProvider extends TimelineProvider implements Provider {
     this.logger.info({ sources: this.options.sources.length, history: all.length - this.future.length, toPlay: this.future.length }, 'replay data loaded');
     if (this.resumedFrom !== undefined) {
       const at = new Date(this.resumedFrom).toISOString();
-      if (this.future.length === 0) {
-        this.logger.warn({ playedThrough: at }, `the replay played all its data before the last stop (through ${at}): nothing is left to play; start over with a fresh data directory`);
-      } else {
-        this.logger.info({ resumesAfter: at, toPlay: this.toPlay }, `replay resumes after ${at}, where it stopped; start over with a fresh data directory (or resume: false)`);
-      }
+      this.logger.info({ resumesAt: at, toPlay: this.toPlay }, `replay resumes at ${at}, where it stopped; start over with a fresh data directory (or resume: false)`);
     }
   }
 
@@ -230,11 +229,11 @@ export class ReplayProvider extends TimelineProvider implements Provider {
     if (store === undefined || this.options.resume === false) return undefined;
     const saved = await store.get<ReplayPosition>(POSITION_KEY);
     if (saved === undefined) return undefined;
-    if (saved.sources !== this.sourcesKey() || !Number.isFinite(saved.playedThrough)) {
+    if (saved.sources !== this.sourcesKey() || !Number.isFinite(saved.moment)) {
       this.logger.warn({ saved: saved.sources }, 'the stored replay position belongs to other data files: playing from the start');
       return undefined;
     }
-    return saved.playedThrough;
+    return saved.moment;
   }
 
   private sourcesKey(): string {
@@ -242,12 +241,13 @@ export class ReplayProvider extends TimelineProvider implements Provider {
   }
 
   /**
-   * Records the moment just played, after the agents took it in: not awaited, it shares the next
-   * durable write. A restart that finds an older position plays a moment again, which the agents
-   * recognise (bars by time, signals by id); it never skips one they have not seen.
+   * Records the moment about to be played, before any of its records goes out: not awaited, it
+   * is written ahead of anything an agent writes about the moment (the state log keeps the order
+   * of writes), so restored agents are never ahead of it. A restart plays that moment again,
+   * which the agents recognise (bars by time, signals by id); it never skips one.
    */
   private savePosition(time: number): void {
-    const position: ReplayPosition = { playedThrough: time, sources: this.sourcesKey() };
+    const position: ReplayPosition = { moment: time, sources: this.sourcesKey() };
     this.options.store!.set(POSITION_KEY, position).catch((err: unknown) => {
       this.logger.warn({ err: toError(err) }, 'replay position not saved; a restart may play the last moments again');
     });

@@ -21,8 +21,8 @@ export interface TimelineOptions {
   wallSleep?: (ms: number) => Promise<void>;
   /** Wall-clock time source used for pacing; replaceable for tests. */
   wallNow?: () => number;
-  /** Called once a moment has been played and taken in (after every step listener settled). */
-  onPlayed?: (time: number) => void;
+  /** Called as a moment starts: the clock is at its time, none of its records has gone out yet. */
+  onMoment?: (time: number) => void;
 }
 
 export interface TimelineSummary {
@@ -340,6 +340,7 @@ export class MarketTimeline {
         if (this.builders > 0) await this.closeBuiltBarsUntil(time);
         const moving = this.moveClockTo(time);
         if (moving !== undefined) await moving;
+        this.options.onMoment?.(time);
         summary.firstTime ??= time;
         summary.lastTime = time;
         // Every record of this moment goes out before anyone is waited for.
@@ -351,7 +352,6 @@ export class MarketTimeline {
           record = sync !== undefined ? pullSync(sync) : await pullAsync();
         } while (record !== undefined && record.time === time && !this.stopRequested);
         await this.settle(time);
-        this.options.onPlayed?.(time);
       }
       if (record !== undefined && this.stopRequested) summary.stopped = true;
     } finally {
