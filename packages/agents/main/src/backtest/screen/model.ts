@@ -86,7 +86,15 @@ interface Order {
   purpose: Purpose;
   side: 'buy' | 'sell';
   quantity: number;
-  reason?: string;
+  reason?: string | undefined;
+  /** Quote held for it while it waits for the next open. */
+  reserved?: number | undefined;
+}
+
+interface Execution {
+  quantity: number;
+  price: number;
+  fee: number;
 }
 
 const EPS = 1e-12;
@@ -109,6 +117,9 @@ class Simulation {
   private readonly closed: ScreenTrade[] = [];
   /** Market orders waiting for the next bar's open, per symbol. */
   private readonly nextOpen = new Map<string, Order[]>();
+  private reservedCash = 0;
+  /** Fills the venue made while seeing the bars of the moment, not yet known to the manager. */
+  private readonly arrivals: Array<{ order: Order; fill: Execution | undefined; index: number }> = [];
   private readonly aggregator: SignalAggregator;
   private readonly trackRecord: TrackRecord;
   private readonly risk: Risk;
@@ -136,16 +147,29 @@ class Simulation {
     for (const moment of this.market.moments) {
       const now = moment.time;
       this.exposedThisBar = this.active.some((t) => t.status !== 'pending');
-      // The paper exchange sees every bar of the moment before any agent does.
-      for (const bar of moment.bars) this.venueSeesBar(bar, now);
-      this.risk.evaluate(now, this.managerEquity());
+      const bars = moment.bars;
+      // The paper exchange sees each bar before any agent does.
+      for (let i = 0; i < bars.length; i++) this.venueSeesBar(bars[i]!, i, now);
       const sent: Order[] = [];
-      for (const bar of moment.bars) this.managerSeesBar(bar, now, sent);
+      // The manager checks its breakers after every event it handles: a breaker trips on the
+      // equity of any moment in between, not only on where the moment ends.
+      this.risk.evaluate(now, this.managerEquity());
+      for (const bar of bars) {
+        this.managerSeesBar(bar, now, sent);
+        this.risk.evaluate(now, this.managerEquity());
+      }
       const batch = this.signals.get(now);
+      // The manager decides the moment's signals one turn after the first of them arrives. Fills
+      // the venue made on the bars played up to that one reach it before; those of later bars after.
+      const first = batch === undefined || batch.length === 0 ? bars.length : firstSignalBar(bars, batch);
+      this.bookArrivals(now, first);
       if (batch !== undefined && batch.length > 0) this.decideBatch(batch, now, sent);
       this.risk.evaluate(now, this.managerEquity());
-      for (const order of sent) this.place(order, now);
-      this.risk.evaluate(now, this.managerEquity());
+      this.bookArrivals(now, bars.length);
+      for (const order of sent) {
+        this.place(order, now);
+        this.risk.evaluate(now, this.managerEquity());
+      }
       if (this.active.some((t) => t.status !== 'pending')) this.exposedThisBar = true;
       equity.push({ timestamp: now, equity: this.paperEquity(), exposed: this.exposedThisBar });
     }
@@ -162,29 +186,31 @@ class Simulation {
   // ---------------------------------------------------------------- the venue
 
   /** `now` is the moment the bar is played at: its close. */
-  private venueSeesBar(bar: Candle, now: number): void {
+  private venueSeesBar(bar: Candle, index: number, now: number): void {
     const symbol = bar.symbol;
     this.last.set(symbol, bar.close);
     this.lastVolume.set(symbol, bar.volume);
     const waiting = this.nextOpen.get(symbol);
     if (waiting !== undefined && waiting.length > 0) {
       this.nextOpen.delete(symbol);
-      for (const order of waiting) this.fill(order, this.slipped(order.side, bar.open, order.quantity, bar.volume), now);
+      for (const order of waiting) {
+        this.release(order);
+        this.arrivals.push({ order, fill: this.execute(order, this.slipped(order.side, bar.open, order.quantity, bar.volume)), index });
+      }
     }
     if (!this.config.exits.protectiveOrdersAtVenue) return;
     const points = pathPoints(bar);
-    for (const trade of [...this.active]) {
+    for (const trade of this.active) {
       if (trade.symbol !== symbol || trade.status !== 'open' || trade.openedAt === undefined || trade.openedAt >= now) continue;
-      const exitSide = trade.side === 'long' ? 'sell' : 'buy';
       // Stop orders are matched before take-profit orders, as the paper exchange does.
       const stop = trade.stopLoss === undefined ? undefined : firstReach(points, trade.stopLoss, trade.side === 'long' ? 'down' : 'up');
       const target = trade.takeProfit === undefined ? undefined : firstReach(points, trade.takeProfit, trade.side === 'long' ? 'up' : 'down');
       const hit = stop !== undefined ? { reach: stop, reason: trade.trailingActive ? 'trailing_stop' : 'stop_loss' } : target !== undefined ? { reach: target, reason: 'take_profit' } : undefined;
       if (hit === undefined) continue;
+      const side = trade.side === 'long' ? 'sell' : 'buy';
       const quantity = this.openQuantity(trade);
-      trade.pendingExit = hit.reason;
-      trade.status = 'closing';
-      this.fill({ trade, purpose: 'exit', side: exitSide, quantity, reason: hit.reason }, this.slipped(exitSide, hit.reach.price, quantity, bar.volume), now);
+      const order: Order = { trade, purpose: 'exit', side, quantity, reason: hit.reason };
+      this.arrivals.push({ order, fill: this.execute(order, this.slipped(side, hit.reach.price, quantity, bar.volume)), index });
     }
   }
 
@@ -199,62 +225,92 @@ class Simulation {
   /** An order reaching the venue now: filled at the last close, or held for the next bar's open. */
   private place(order: Order, now: number): void {
     const last = this.last.get(order.trade.symbol);
-    if (last === undefined) return this.refuse(order);
+    if (last === undefined) return this.book(order, undefined, now);
     const price = this.slipped(order.side, last, order.quantity, this.lastVolume.get(order.trade.symbol));
-    if (order.purpose === 'entry' && !this.affordable(order, price)) return this.refuse(order);
+    if (order.purpose === 'entry' && !this.affordable(order, price)) return this.book(order, undefined, now);
     if (this.paper.marketFillOnCandle === 'next_open') {
+      // Funds are held for it until it fills, as the paper exchange does.
+      if (order.purpose === 'entry' && order.side === 'buy') {
+        order.reserved = order.quantity * price * (1 + this.paper.fees.taker);
+        this.reservedCash += order.reserved;
+      }
       const list = this.nextOpen.get(order.trade.symbol);
       if (list === undefined) this.nextOpen.set(order.trade.symbol, [order]);
       else list.push(order);
       return;
     }
-    this.fill(order, price, now);
+    this.book(order, this.execute(order, price), now);
+  }
+
+  private release(order: Order): void {
+    if (order.reserved === undefined) return;
+    this.reservedCash -= order.reserved;
+    order.reserved = undefined;
   }
 
   private affordable(order: Order, price: number): boolean {
     const symbol = order.trade.symbol;
     const futures = symbol.includes(':');
-    if (order.side === 'buy') return order.quantity * price * (1 + this.paper.fees.taker) <= (futures ? this.paperEquity() : this.cash) + EPS;
+    if (order.side === 'buy') return order.quantity * price * (1 + this.paper.fees.taker) <= (futures ? this.paperEquity() : this.cash) - this.reservedCash + EPS;
     // A sell that opens a position needs the coins on spot.
     return futures || (this.positions.get(symbol) ?? 0) >= order.quantity - EPS;
   }
 
-  private refuse(order: Order): void {
-    this.rejectedOrders++;
-    const trade = order.trade;
-    if (order.purpose === 'entry' && trade.entryQuantity <= 0) this.drop(trade);
-  }
-
-  private fill(order: Order, price: number, now: number): void {
-    const trade = order.trade;
-    const symbol = trade.symbol;
+  /** The venue's side of a fill: the account changes. Undefined when the venue refuses it. */
+  private execute(order: Order, price: number): Execution | undefined {
+    const symbol = order.trade.symbol;
     let quantity = order.quantity;
     if (order.purpose === 'exit') {
       // Reduce-only: never more than the position.
-      const held = Math.abs(this.positions.get(symbol) ?? 0);
-      quantity = Math.min(quantity, held);
-      if (quantity <= EPS) return this.drop(trade);
+      quantity = Math.min(quantity, Math.abs(this.positions.get(symbol) ?? 0));
+      if (quantity <= EPS) return { quantity: 0, price, fee: 0 };
     } else if (!this.affordable(order, price)) {
-      return this.refuse(order);
+      return undefined;
     }
-    const notional = quantity * price;
-    const fee = notional * this.paper.fees.taker;
+    const fee = quantity * price * this.paper.fees.taker;
     this.feesPaid += fee;
     const signed = order.side === 'buy' ? quantity : -quantity;
     this.cash -= signed * price + fee;
     this.positions.set(symbol, (this.positions.get(symbol) ?? 0) + signed);
-    trade.fees += fee;
-    this.managerLast.set(symbol, price);
+    return { quantity, price, fee };
+  }
+
+  /** Books the venue's fills made on bars up to `lastBar` (index in the moment). */
+  private bookArrivals(now: number, lastBar: number): void {
+    while (this.arrivals.length > 0 && this.arrivals[0]!.index <= lastBar) {
+      const { order, fill } = this.arrivals.shift()!;
+      this.book(order, fill, now);
+      this.risk.evaluate(now, this.managerEquity());
+    }
+  }
+
+  /** The manager's side of a fill (or of a refusal, `fill` undefined). */
+  private book(order: Order, fill: Execution | undefined, now: number): void {
+    const trade = order.trade;
+    if (fill === undefined) {
+      this.rejectedOrders++;
+      if (order.purpose === 'entry' && trade.entryQuantity <= 0) this.drop(trade);
+      return;
+    }
+    if (!this.active.includes(trade)) return;
+    if (fill.quantity <= 0) {
+      if (this.openQuantity(trade) <= 0) this.drop(trade);
+      return;
+    }
+    const notional = fill.quantity * fill.price;
+    trade.fees += fill.fee;
+    this.managerLast.set(trade.symbol, fill.price);
     if (order.purpose === 'entry') {
-      trade.entryQuantity += quantity;
+      trade.entryQuantity += fill.quantity;
       trade.entryValue += notional;
       trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
       trade.openedAt = now;
+      if (trade.pendingExit !== undefined) this.place({ trade, purpose: 'exit', side: trade.side === 'long' ? 'sell' : 'buy', quantity: this.openQuantity(trade), reason: trade.pendingExit }, now);
       return;
     }
-    trade.exitQuantity += quantity;
+    trade.exitQuantity += fill.quantity;
     trade.exitValue += notional;
-    if (this.openQuantity(trade) <= EPS * Math.max(1, trade.entryQuantity)) this.close(trade, order.reason ?? trade.pendingExit ?? 'exit', now);
+    if (this.openQuantity(trade) <= 0) this.close(trade, order.reason ?? trade.pendingExit ?? 'exit', now);
   }
 
   private paperEquity(): number {
@@ -310,10 +366,15 @@ class Simulation {
     if (trade.pendingExit !== undefined) return;
     trade.pendingExit = reason;
     if (trade.status === 'pending') {
-      // Its entry still waits for the next open: cancelled there, the trade never opens.
+      // An entry still waiting for the next open is cancelled there and the trade never opens;
+      // one the venue has filled already is closed as soon as its fill arrives (see book).
       const waiting = this.nextOpen.get(trade.symbol);
-      if (waiting !== undefined) this.nextOpen.set(trade.symbol, waiting.filter((o) => o.trade !== trade));
-      this.drop(trade);
+      const entry = waiting?.find((o) => o.trade === trade);
+      if (entry !== undefined) {
+        this.release(entry);
+        this.nextOpen.set(trade.symbol, waiting!.filter((o) => o !== entry));
+        this.drop(trade);
+      }
       return;
     }
     trade.status = 'closing';
@@ -344,7 +405,7 @@ class Simulation {
   ): void {
     const onSymbol = this.active.filter((t) => t.symbol === decision.symbol);
     if (decision.side === 'flat') {
-      for (const t of onSymbol) this.requestExit(t, 'exit', sent);
+      for (const t of onSymbol) this.requestExit(t, 'signal', sent);
       return;
     }
     const side: PositionSide = decision.side;
@@ -352,7 +413,7 @@ class Simulation {
     const opposite = onSymbol.filter((t) => t.side !== side);
     if (opposite.length > 0) {
       // Closes the opposite position; no reversal in the same step.
-      if (this.config.exitOnOppositeSignal) for (const t of opposite) this.requestExit(t, 'exit', sent);
+      if (this.config.exitOnOppositeSignal) for (const t of opposite) this.requestExit(t, 'opposite signal', sent);
       return;
     }
     if (side === 'short' && !this.config.allowShort) return;
@@ -467,4 +528,13 @@ class Simulation {
     this.risk.onTradeClosed(now, trade.symbol, pnl);
     this.trackRecord.record({ tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct, closedAt: now });
   }
+}
+
+/** Index of the first bar of the moment whose series produced a signal. */
+function firstSignalBar(bars: readonly Candle[], batch: readonly Signal[]): number {
+  for (let i = 0; i < bars.length; i++) {
+    const bar = bars[i]!;
+    if (batch.some((s) => s.symbol === bar.symbol && s.timeframe === bar.timeframe)) return i;
+  }
+  return bars.length;
 }
