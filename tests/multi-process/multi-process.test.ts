@@ -157,7 +157,10 @@ agents:
     await observer.connect();
     const bus = new EventBus<BuiltinEvents>({ transport: observer, catalogue, clock: new WallClock(), source: 'manager' });
     const updates: Array<{ id: string; status: string }> = [];
-    bus.subscribe('order.updated', (e) => void updates.push({ id: e.payload.clientOrderId, status: e.payload.status }));
+    // A restarted executor tells the states it had announced again (restated): those are not new handlings.
+    bus.subscribe('order.updated', (e) => {
+      if (e.payload.restated !== true) updates.push({ id: e.payload.clientOrderId, status: e.payload.status });
+    });
     await observer.flush();
     const statusesOf = (id: string): string[] => updates.filter((u) => u.id === id).map((u) => u.status);
 
