@@ -29,6 +29,7 @@ interface BacktestCommandOptions {
   screen: boolean;
   top?: number;
   logLevel: NonNullable<BacktestOptions['logLevel']>;
+  recovery: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];

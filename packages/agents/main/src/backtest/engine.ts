@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import {
   ConfigError,
   LocalTransport,
+  ReferenceStateStore,
   TradebusError,
   VirtualClock,
   createLogger,
@@ -10,6 +11,7 @@ import {
   formatMessage,
   type BuiltinEvents,
   type Logger,
+  type StateStore,
   type TradebusSystem,
 } from '@tradebus/core';
 import {
@@ -74,6 +76,12 @@ export interface BacktestOptions {
   env?: Record<string, string | undefined>;
   /** Stops the replay early; the report then covers what was played, with a warning. */
   signal?: AbortSignal;
+  /**
+   * Keep agents' state the way a live system does (copied as it is stored, so an agent could be
+   * restarted from it) instead of by reference. Slower; for testing recovery. Default false:
+   * nothing crashes in a backtest, so state is kept by reference with no copy or serialisation.
+   */
+  recovery?: boolean;
 }
 
 export interface BacktestResult {
@@ -130,6 +138,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     heartbeatIntervalMs: Math.max(prepared.config.system.heartbeatIntervalMs, setup.barIntervalMs, 3_600_000),
     missedHeartbeats: prepared.config.system.missedHeartbeats,
     monitorHealth: false,
+    stateStore: options.recovery === true ? undefined : referenceStores(),
   });
   registerProviders(system.services, providers);
   for (const agent of prepared.agents) {
@@ -241,11 +250,22 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
       wallMs,
       candlesPerSecond: wallMs > 0 ? (summary.candles / wallMs) * 1_000 : 0,
       peakRssBytes: process.resourceUsage().maxRSS * 1_024,
+      state: options.recovery === true ? 'recovery' : 'reference',
     },
   });
   options.onProgress?.({ records, total: records, time: summary.lastTime ?? startTime, elapsedMs: wallMs });
   const files = options.outDir !== undefined ? writeReport(report, options.outDir) : undefined;
   return { report, files, summary };
+}
+
+/** One store per agent that keeps values by reference: a backtest never reads its state back after a crash. */
+function referenceStores(): (agentId: string) => StateStore {
+  const stores = new Map<string, StateStore>();
+  return (agentId) => {
+    let store = stores.get(agentId);
+    if (store === undefined) stores.set(agentId, (store = new ReferenceStateStore()));
+    return store;
+  };
 }
 
 /** `from` / `to` become the replay's startAt / endAt. */

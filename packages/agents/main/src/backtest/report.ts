@@ -43,6 +43,8 @@ export interface RunInfo {
   wallMs: number;
   candlesPerSecond: number;
   peakRssBytes?: number;
+  /** How agents kept their state: by reference (the default), or copied as a live system does (`--recovery`). */
+  state?: 'reference' | 'recovery';
 }
 
 /** A backtest report: everything the JSON file holds and the HTML page shows. */
