@@ -62,6 +62,7 @@ export {
   type ScreenedSweepOptions,
   type ScreenedSweepResult,
 } from './screen/screened-sweep.js';
-export type { ScreenSummary } from './screen/session.js';
+export { ScreenSession, type ScreenSummary, type ScreenRunOptions } from './screen/session.js';
+export type { ModelResult as ScreenResult, ScreenTrade } from './screen/model.js';
 export { ScreenUnsupportedError } from './screen/errors.js';
 export { addBacktestCommand, formatScreenedSweep, formatSummary } from './command.js';

@@ -155,8 +155,8 @@ class Simulation {
       // equity of any moment in between, not only on where the moment ends.
       this.risk.evaluate(now, this.managerEquity());
       for (const bar of bars) {
-        this.managerSeesBar(bar, now, sent);
-        this.risk.evaluate(now, this.managerEquity());
+        // Only a bar of a symbol with a trade on it moves the manager's equity.
+        if (this.managerSeesBar(bar, now, sent)) this.risk.evaluate(now, this.managerEquity());
       }
       const batch = this.signals.get(now);
       // The manager decides the moment's signals one turn after the first of them arrives. Fills
@@ -328,11 +328,12 @@ class Simulation {
     return equity;
   }
 
-  private managerSeesBar(bar: Candle, now: number, sent: Order[]): void {
+  /** Returns whether a trade is on the bar's symbol (its price moved the manager's equity). */
+  private managerSeesBar(bar: Candle, now: number, sent: Order[]): boolean {
     const symbol = bar.symbol;
-    if (this.config.symbols !== undefined && !this.config.symbols.includes(symbol)) return;
+    if (this.config.symbols !== undefined && !this.config.symbols.includes(symbol)) return false;
     const wanted = this.config.timeframe ?? this.managerTf.get(symbol) ?? bar.timeframe;
-    if (bar.timeframe !== wanted) return;
+    if (bar.timeframe !== wanted) return false;
     this.managerTf.set(symbol, wanted);
     this.managerLast.set(symbol, bar.close);
     let atr = this.atr.get(symbol);
@@ -340,8 +341,11 @@ class Simulation {
     atr.update(bar);
     const observedUntil = now;
     const range: PriceRange = { high: bar.high, low: bar.low, close: bar.close };
+    let traded = false;
     for (const trade of this.active) {
-      if (trade.symbol !== symbol || trade.status !== 'open') continue;
+      if (trade.symbol !== symbol) continue;
+      traded = true;
+      if (trade.status !== 'open') continue;
       // A range from before the fill says nothing about this trade.
       if (trade.openedAt !== undefined && observedUntil <= trade.openedAt) continue;
       const venue = this.config.exits.protectiveOrdersAtVenue;
@@ -360,6 +364,7 @@ class Simulation {
       trade.bestPrice = state.bestPrice;
       trade.trailingActive = state.trailingActive;
     }
+    return traded;
   }
 
   private requestExit(trade: SimTrade, reason: string, sent: Order[]): void {

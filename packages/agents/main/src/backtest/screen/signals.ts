@@ -30,9 +30,14 @@ export type SignalsByMoment = Map<number, Signal[]>;
 type Values = Record<string, IndicatorOutput>;
 type Column = Array<IndicatorOutput | undefined>;
 
-/** Indicator columns, reusable across parameter combinations of one worker. */
+/**
+ * What parameter combinations of one market share: each series' bars and the indicator columns
+ * computed over them. Use one cache per market.
+ */
 export class ColumnCache {
   private readonly columns = new Map<string, Column>();
+  private readonly series = new Map<string, SeriesBars>();
+  private played: Map<string, StrategyCandle[]> | undefined;
   private readonly maxEntries: number;
 
   constructor(maxEntries = 512) {
@@ -56,6 +61,18 @@ export class ColumnCache {
     this.columns.set(id, column);
     return column;
   }
+
+  /** The bars a runner would feed a series: the last `wanted` bars of history, then the played ones. */
+  seriesBars(market: ScreenMarket, symbol: string, timeframe: string, wanted: number): SeriesBars {
+    const id = `${seriesKey(symbol, timeframe)}|${wanted}`;
+    let series = this.series.get(id);
+    if (series === undefined) {
+      this.played ??= playedBySeries(market);
+      series = seriesBars(market, this.played, symbol, timeframe, wanted);
+      this.series.set(id, series);
+    }
+    return series;
+  }
 }
 
 interface SeriesBars {
@@ -72,7 +89,6 @@ interface SeriesBars {
 /** The signals of every strategy runner of the config, per moment. */
 export function computeSignals(agents: readonly PreparedAgent[], market: ScreenMarket, cache: ColumnCache, warnings: string[]): SignalsByMoment {
   const out: SignalsByMoment = new Map();
-  const played = playedBySeries(market);
   for (const agent of agents) {
     if (agent.definition.kind !== 'strategy-runner') continue;
     const config = agent.config as RunnerSettings;
@@ -92,7 +108,7 @@ export function computeSignals(agents: readonly PreparedAgent[], market: ScreenM
         if (!(market.timeframes.get(symbol)?.has(timeframe) ?? false)) {
           throw new ScreenUnsupportedError(`${agent.path}.config`, `${symbol} on ${timeframe} bars is not in the market data; the screen does not build bars of other lengths`);
         }
-        const series = seriesBars(market, played, symbol, timeframe, historyLength(config, own));
+        const series = cache.seriesBars(market, symbol, timeframe, historyLength(config, own));
         own.forEach((strategy) => {
           if (!(strategy instanceof StrategyInstance)) throw new ScreenUnsupportedError(`${agent.path}.config.strategies`, `strategy '${strategy.id}' is not a StrategyInstance`);
           evaluateSeries(strategy, series, cache, (signal) => {
@@ -160,54 +176,58 @@ function evaluateSeries(strategy: StrategyInstance<object, Record<string, never>
   const columns = names.map((name) => cache.column(key, strategy.indicators[name]!, series.bars));
   const memory = definition.memory?.(strategy.params);
   let lastSignal: LastSignal | undefined;
-  let current: Values | undefined;
-  let previousCandle: StrategyCandle | undefined;
   const { bars, symbol, timeframe } = series;
-  for (let i = 0; i < bars.length; i++) {
-    const candle = bars[i]!;
+  const valuesAt = (i: number): Values => {
     const values: Values = {};
     for (let k = 0; k < columns.length; k++) {
       const v = columns[k]![i];
       if (v !== undefined) values[names[k]!] = v;
     }
-    const previous = current;
+    return values;
+  };
+  // Bars before the warm-up is over are only counted; the first evaluated one needs the values
+  // of the bar before it.
+  const start = Math.max(1, strategy.warmupBars - 1);
+  let current: Values | undefined = start - 1 < bars.length ? valuesAt(start - 1) : undefined;
+  for (let i = start; i < bars.length; i++) {
+    const candle = bars[i]!;
+    const previous = current!;
+    const values = valuesAt(i);
     current = values;
-    const before = previousCandle;
-    previousCandle = candle;
-    const bar = i;
-    if (i + 1 < strategy.warmupBars || before === undefined) continue;
-    let drafts: readonly SignalDraft[];
-    let signals: Signal[];
     const ctx = {
       strategyId: strategy.id,
       symbol,
       timeframe,
       params: strategy.params,
       candle,
-      previousCandle: before,
-      values: values as never,
-      previous: previous as never,
+      previousCandle: bars[i - 1]!,
+      values,
+      previous,
       memory,
       closed: true,
-      bar,
+      bar: i,
       lastSignal,
     };
+    let signals: readonly Signal[];
     try {
-      drafts = toDrafts(definition.evaluate(ctx as never));
-      signals = toSignals(strategy, symbol, timeframe, candle, drafts);
+      const drafts = toDrafts(definition.evaluate(ctx as never));
+      signals = drafts.length === 0 ? NO_SIGNALS : toSignals(strategy, symbol, timeframe, candle, drafts);
+      const lastDraft = drafts[drafts.length - 1];
+      if (lastDraft !== undefined) lastSignal = { side: lastDraft.side, price: signals[signals.length - 1]!.price, bar: i, barTime: candle.timestamp };
+      definition.commit?.(ctx as never, drafts as SignalDraft[]);
     } catch {
       // A strategy that throws emits nothing for the bar; the runner logs it and goes on.
       continue;
     }
-    const lastDraft = drafts[drafts.length - 1];
-    if (lastDraft !== undefined) lastSignal = { side: lastDraft.side, price: signals[signals.length - 1]!.price, bar, barTime: candle.timestamp };
-    definition.commit?.(ctx as never, drafts as SignalDraft[]);
     if (i >= series.warm) for (const s of signals) emit(s);
   }
 }
 
+const NO_SIGNALS: readonly Signal[] = Object.freeze([]);
+const NO_DRAFTS: readonly SignalDraft[] = Object.freeze([]);
+
 function toDrafts(result: unknown): readonly SignalDraft[] {
-  if (result === undefined || result === null) return [];
+  if (result === undefined || result === null) return NO_DRAFTS;
   return Array.isArray(result) ? (result as SignalDraft[]) : [result as SignalDraft];
 }
 
