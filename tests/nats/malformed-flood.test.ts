@@ -87,15 +87,16 @@ it('10,000 malformed messages from a raw client to three processes: no crash, ea
   expect(codes.get('TOO_LARGE')).toBe(MALFORMED / 50);
   expect(letters.filter((l) => l.truncated).length).toBe(MALFORMED / 50);
 
-  // Every process dropped every message (its '>' subscription selects them all), and the two
-  // reporting processes together sent exactly one dead letter per message.
+  // Every process dropped every message (its '>' subscription selects them all; a bad durable
+  // message the server delivers again before it has the first refusal is dropped again), and the
+  // two reporting processes together sent exactly one dead letter per message.
   const stats: Array<{ deadLettered: number; rejected: number; deadLettersDropped: number }> = [];
   for (const sink of sinks) {
     await eventually(async () => {
       const asked = sink.all('stats').length + 1;
       sink.send({ cmd: 'stats' });
       const last = (await sink.waitForCount('stats', asked)).at(-1)!.stats as (typeof stats)[number];
-      expect(last.rejected).toBe(MALFORMED);
+      expect(last.rejected).toBeGreaterThanOrEqual(MALFORMED);
       stats.push(last);
     }, 20_000);
   }
