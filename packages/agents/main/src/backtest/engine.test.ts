@@ -81,7 +81,8 @@ describe('runBacktest', () => {
   beforeAll(async () => {
     file = configFile();
     first = await runBacktest(file, { logLevel: 'silent', benchmark: 'ETH/BTC', onProgress: (p) => progress.push(p), progressEveryRecords: 500 });
-    second = await runBacktest(file, { logLevel: 'silent' });
+    // The second run keeps agents' state as a live system does: the result must not depend on it.
+    second = await runBacktest(file, { logLevel: 'silent', recovery: true });
   }, 120_000);
 
   it('trades: the agents ran on the replay and filled orders on the paper exchange', () => {
@@ -94,7 +95,8 @@ describe('runBacktest', () => {
     expect(new Set(report.trades.map((t) => t.symbol)).size).toBeGreaterThan(1);
   });
 
-  it('is deterministic: the same backtest twice gives byte-identical trade logs', () => {
+  it('is deterministic: the same backtest twice, state by reference or copied for recovery, gives byte-identical trade logs', () => {
+    expect([first.report.run.state, second.report.run.state]).toEqual(['reference', 'recovery']);
     const a = tradesToCsv(first.report.trades);
     const b = tradesToCsv(second.report.trades);
     expect(sha256(a)).toBe(sha256(b));
