@@ -73,6 +73,9 @@ interface SimTrade {
   stopLoss?: number | undefined;
   takeProfit?: number | undefined;
   trailingActive: boolean;
+  /** Levels held by orders resting at the venue (`protectiveOrdersAtVenue`); the manager watches the others. */
+  venueStop: boolean;
+  venueTarget: boolean;
   bestPrice?: number | undefined;
   requestedAt: number;
   openedAt?: number | undefined;
@@ -203,8 +206,8 @@ class Simulation {
     for (const trade of this.active) {
       if (trade.symbol !== symbol || trade.status !== 'open' || trade.openedAt === undefined || trade.openedAt >= now) continue;
       // Stop orders are matched before take-profit orders, as the paper exchange does.
-      const stop = trade.stopLoss === undefined ? undefined : firstReach(points, trade.stopLoss, trade.side === 'long' ? 'down' : 'up');
-      const target = trade.takeProfit === undefined ? undefined : firstReach(points, trade.takeProfit, trade.side === 'long' ? 'up' : 'down');
+      const stop = !trade.venueStop || trade.stopLoss === undefined ? undefined : firstReach(points, trade.stopLoss, trade.side === 'long' ? 'down' : 'up');
+      const target = !trade.venueTarget || trade.takeProfit === undefined ? undefined : firstReach(points, trade.takeProfit, trade.side === 'long' ? 'up' : 'down');
       const hit = stop !== undefined ? { reach: stop, reason: trade.trailingActive ? 'trailing_stop' : 'stop_loss' } : target !== undefined ? { reach: target, reason: 'take_profit' } : undefined;
       if (hit === undefined) continue;
       const side = trade.side === 'long' ? 'sell' : 'buy';
@@ -305,12 +308,25 @@ class Simulation {
       trade.entryValue += notional;
       trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
       trade.openedAt = now;
+      if (trade.status === 'open' && this.config.exits.protectiveOrdersAtVenue) this.protect(trade);
       if (trade.pendingExit !== undefined) this.place({ trade, purpose: 'exit', side: trade.side === 'long' ? 'sell' : 'buy', quantity: this.openQuantity(trade), reason: trade.pendingExit }, now);
       return;
     }
     trade.exitQuantity += fill.quantity;
     trade.exitValue += notional;
     if (this.openQuantity(trade) <= 0) this.close(trade, order.reason ?? trade.pendingExit ?? 'exit', now);
+  }
+
+  /**
+   * Stop and target orders at the venue for a trade that just opened. The venue refuses one that
+   * would trigger at once against its last price; the manager then watches that level itself.
+   */
+  private protect(trade: SimTrade): void {
+    const last = this.last.get(trade.symbol);
+    if (last === undefined) return;
+    const long = trade.side === 'long';
+    trade.venueStop = trade.stopLoss !== undefined && !(long ? last <= trade.stopLoss : last >= trade.stopLoss);
+    trade.venueTarget = trade.takeProfit !== undefined && !(long ? last >= trade.takeProfit : last <= trade.takeProfit);
   }
 
   private paperEquity(): number {
@@ -348,8 +364,7 @@ class Simulation {
       if (trade.status !== 'open') continue;
       // A range from before the fill says nothing about this trade.
       if (trade.openedAt !== undefined && observedUntil <= trade.openedAt) continue;
-      const venue = this.config.exits.protectiveOrdersAtVenue;
-      const hit = levelHit(trade.side, range, venue ? undefined : trade.stopLoss, venue ? undefined : trade.takeProfit);
+      const hit = levelHit(trade.side, range, trade.venueStop ? undefined : trade.stopLoss, trade.venueTarget ? undefined : trade.takeProfit);
       let reason: string | undefined;
       if (hit === 'stop') reason = trade.trailingActive ? 'trailing_stop' : 'stop_loss';
       else if (hit === 'target') reason = 'take_profit';
@@ -466,6 +481,8 @@ class Simulation {
       stopLoss: sizing.stopLoss,
       takeProfit: sizing.takeProfit,
       trailingActive: false,
+      venueStop: false,
+      venueTarget: false,
       requestedAt: now,
     };
     this.active.push(trade);

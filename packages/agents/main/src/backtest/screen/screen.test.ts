@@ -178,6 +178,25 @@ describe('the screen', () => {
     }
   });
 
+  it('matches full runs of the example bot trade for trade, stops, targets and breakers included', { timeout: 180_000 }, async () => {
+    const example = await prepareSystem(resolve(here, '../../../../../../examples/backtest/backtest.yaml'));
+    const cache = new ColumnCache();
+    const market = await loadScreenMarket(example);
+    const variants: Array<Record<string, unknown>> = [{}, { 'providers.paper.marketFillOnCandle': 'next_open', 'manager.exits.protectiveOrdersAtVenue': true }];
+    for (const overrides of variants) {
+      const prepared = applyOverrides(example, overrides);
+      const { result } = screenWith(prepared, market, cache);
+      const { report } = await runBacktest(prepared, { logLevel: 'silent' });
+      const key = (t: { symbol: string; side: string; openedAt: number; closedAt: number; exitReason: string; quantity: number; pnl: number }): string =>
+        `${t.symbol} ${t.side} ${t.openedAt} ${t.closedAt} ${t.exitReason} ${t.quantity.toPrecision(10)} ${t.pnl.toPrecision(10)}`;
+      expect(report.trades.length).toBeGreaterThan(100);
+      expect(new Set(report.trades.map((t) => t.exitReason)).size).toBeGreaterThan(1);
+      expect(result.trades.map(key).sort()).toEqual(report.trades.map(key).sort());
+      expect(result.metrics.totalReturn).toBeCloseTo(report.metrics.totalReturn, 12);
+      expect(result.metrics.fees).toBeCloseTo(report.metrics.fees, 12);
+    }
+  });
+
   it('computes the same signals as the strategies themselves, for every built-in strategy', async () => {
     const prepared = await prepareSystem(simpleConfig());
     const market = await loadScreenMarket(prepared);

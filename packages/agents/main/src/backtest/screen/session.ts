@@ -58,6 +58,9 @@ export function screenWith(prepared: PreparedSystem, market: ScreenMarket, cache
   const at = `${managerAgent.path}.config`;
   if (manager.entry.type === 'limit') warnings.push(`${at}.entry.type: limit entries are screened as market orders.`);
   if (manager.aggregation.regime.enabled) warnings.push(`${at}.aggregation.regime: the regime filter is not modelled; signals keep their confidence.`);
+  if (manager.exits.protectiveOrdersAtVenue && manager.exits.trailing.enabled) {
+    warnings.push(`${at}.exits.trailing: a trailing stop held at the venue is moved at once, not in venueUpdateStepPct steps.`);
+  }
   if (manager.aggregationWindowMs > 0) warnings.push(`${at}.aggregationWindowMs: signals are decided per moment, not collected over a window.`);
   const paper = paperSettings(prepared, warnings);
   const accountEquity = manager.equity.source !== 'internal' && prepared.agents.some((a) => a.definition.kind === 'account-sync');
