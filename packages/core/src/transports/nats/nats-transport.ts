@@ -429,7 +429,7 @@ export class NatsTransport implements Transport {
    * before `connect()`, as on the local transport. Refused once the transport is closed.
    */
   private onceConnected(what: string, attach: (nc: NatsConnection) => TransportSubscription): TransportSubscription {
-    if (this.currentStatus === 'closed') this.usable(what);
+    if (this.currentStatus === 'closed') throw new TransportError('TRANSPORT_CLOSED', `Cannot ${what}: the NATS transport is closed; create a new one.`);
     const nc = this.nc;
     if (nc !== undefined) return attach(nc);
     const pending: PendingSubscription = { attach, attached: undefined };
