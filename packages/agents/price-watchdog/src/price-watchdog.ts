@@ -359,7 +359,8 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     const change: Array<[string, unknown]> = [];
     for (const feed of this.unsaved) if (feed.lastClosed !== undefined) change.push([feed.stateKey, feed.lastClosed]);
     this.unsaved.clear();
-    return this.store.setMany(change).then(undefined, (err: unknown) => {
+    // Nobody waits for a resume point: it goes to disk with the next write that syncs.
+    return this.store.setMany(change, { background: true }).then(undefined, (err: unknown) => {
       this.recordError(err);
       this.logger.warn({ err: toError(err) }, 'could not persist the last closed bar');
     });

@@ -8,14 +8,23 @@ import { jsonCopy } from '../json-copy.js';
 export interface StateStore {
   get<T = unknown>(key: string): Promise<T | undefined>;
   /** Resolves once the value is durable; `undefined` deletes the key. */
-  set<T = unknown>(key: string, value: T): Promise<void>;
+  set<T = unknown>(key: string, value: T, options?: WriteOptions): Promise<void>;
   /**
    * Writes several keys as one change: after a crash either all of them have their new values or
    * none has. `undefined` deletes a key. One durable write, however many keys.
    */
-  setMany(entries: Iterable<readonly [string, unknown]>): Promise<void>;
+  setMany(entries: Iterable<readonly [string, unknown]>, options?: WriteOptions): Promise<void>;
   delete(key: string): Promise<void>;
   keys(): Promise<string[]>;
+}
+
+export interface WriteOptions {
+  /**
+   * Nobody waits for this write: it does not start a sync of its own but goes to disk with the
+   * next write that does (still in order: never after a later write), or within a short while.
+   * For progress marks a restart can do without (a replay position, a resume point).
+   */
+  background?: boolean;
 }
 
 const SETTLED = Promise.resolve();

@@ -72,6 +72,25 @@ describe('StateLog', () => {
     await log.close();
   });
 
+  it('writes a background change with the next change that syncs, in order, or on its own a little later', async () => {
+    const dir = await tempDir();
+    const log = await StateLog.open({ dir, fsync: 'always' });
+    const store = log.namespace('replay');
+    const mark = store.set('position', 1, { background: true });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(log.stats().syncs).toBe(0);
+    await log.namespace('manager').set('books', 'decided on moment 1');
+    await mark;
+    // One sync carried both, the background mark first.
+    expect(log.stats().syncs).toBe(1);
+    const lines = readFileSync(join(dir, 'log-0.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { tag: string }).tag)).toEqual(['replay', 'manager']);
+    // Alone, it still reaches the disk.
+    await store.set('position', 2, { background: true });
+    expect(log.stats().syncs).toBe(2);
+    await log.close();
+  });
+
   it('makes a change durable without waiting on any timer', async () => {
     const log = await StateLog.open({ dir: await tempDir(), fsync: 'always' });
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'setImmediate'] });

@@ -3,7 +3,7 @@ import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { StateStore } from '../agent/store.js';
+import type { StateStore, WriteOptions } from '../agent/store.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { crc32 } from './crc32.js';
@@ -93,6 +93,8 @@ const CRC_MARK = ',"crc":"';
 /** Up to this size a group is written with one synchronous write: a page-cache copy takes microseconds, a trip through the thread pool longer. */
 const SYNC_WRITE_BYTES = 256 * 1024;
 const MAX_GROUP_BYTES = 8 * 1024 * 1024;
+/** A background write waits at most this long for a write that syncs. */
+const BACKGROUND_DELAY_MS = 200;
 
 const formatSchema = z.object({ format: z.number().int().positive() });
 const v1DocumentSchema = z.object({ version: z.literal(1), agent: z.string(), values: z.record(z.string(), z.unknown()) });
@@ -171,6 +173,7 @@ export class StateLog {
   private roomWaiters: Array<{ line: string; waiter: Waiter }> = [];
   private drainWaiters: Array<() => void> = [];
   private snapshotting: Promise<void> | undefined;
+  private backgroundTimer: NodeJS.Timeout | undefined;
   private holds = 0;
   private appends = 0;
   private syncs = 0;
@@ -400,7 +403,7 @@ export class StateLog {
    * Appends one atomic change of a namespace: after a crash either all of its keys have their new
    * values or none. Readers see the change at once; the promise resolves when it is durable.
    */
-  append(ns: string, change: Change): Promise<void> {
+  append(ns: string, change: Change, background = false): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.failure ?? new DataClosedError('The state log', 'closed'));
     const space = this.space(ns);
     // Deleting what is not there changes nothing on disk either.
@@ -414,16 +417,24 @@ export class StateLog {
     return new Promise<void>((resolve, reject) => {
       const waiter = { resolve, reject };
       // Beyond the bound an append waits for room: its state is visible, its bytes queue later.
-      if (this.queuedBytes < this.maxQueuedBytes) this.enqueue(line, waiter);
+      if (this.queuedBytes < this.maxQueuedBytes) this.enqueue(line, waiter, background);
       else this.roomWaiters.push({ line, waiter });
     });
   }
 
-  private enqueue(line: string, waiter: Waiter): void {
+  private enqueue(line: string, waiter: Waiter, background = false): void {
     this.lines.push(line);
     this.queuedBytes += line.length;
     this.waiters.push(waiter);
-    this.schedule();
+    if (!background) this.schedule();
+    else if (this.backgroundTimer === undefined && !this.pumping && !this.scheduled) {
+      // Goes out with the next write that syncs; this timer only bounds the wait when none comes.
+      this.backgroundTimer = setTimeout(() => {
+        this.backgroundTimer = undefined;
+        this.schedule();
+      }, BACKGROUND_DELAY_MS);
+      this.backgroundTimer.unref();
+    }
   }
 
   /** What an append that changes nothing resolves to: durable once everything before it is. */
@@ -433,6 +444,10 @@ export class StateLog {
   }
 
   private schedule(): void {
+    if (this.backgroundTimer !== undefined) {
+      clearTimeout(this.backgroundTimer);
+      this.backgroundTimer = undefined;
+    }
     if (this.pumping || this.scheduled) return;
     this.scheduled = true;
     // A microtask, not a timer: every append of the current turn goes out in the same write.
@@ -580,6 +595,7 @@ export class StateLog {
   flush(): Promise<void> {
     if (this.state === 'failed') return Promise.reject(this.failure);
     if (this.lines.length === 0 && !this.pumping && !this.scheduled && this.roomWaiters.length === 0) return Promise.resolve();
+    if (this.lines.length > 0) this.schedule();
     return new Promise<void>((resolve, reject) => {
       this.drainWaiters.push(() => (this.state === 'failed' ? reject(this.failure) : resolve()));
     });
@@ -640,6 +656,8 @@ export class StateLog {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    if (this.backgroundTimer !== undefined) clearTimeout(this.backgroundTimer);
+    this.backgroundTimer = undefined;
     if (this.state === 'open') await this.flush().catch(() => undefined);
     await this.snapshotting;
     if (this.fd >= 0) closeSync(this.fd);
@@ -674,24 +692,24 @@ export class LogStateStore implements StateStore {
     return raw === undefined ? undefined : (JSON.parse(raw) as T);
   }
 
-  set<T = unknown>(key: string, value: T): Promise<void> {
+  set<T = unknown>(key: string, value: T, options?: WriteOptions): Promise<void> {
     let raw: string | undefined;
     try {
       raw = toRaw(this.namespace, key, value);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.log.append(this.namespace, [[key, raw]]);
+    return this.log.append(this.namespace, [[key, raw]], options?.background === true);
   }
 
-  setMany(entries: Iterable<readonly [string, unknown]>): Promise<void> {
+  setMany(entries: Iterable<readonly [string, unknown]>, options?: WriteOptions): Promise<void> {
     const change: Change = [];
     try {
       for (const [key, value] of entries) change.push([key, toRaw(this.namespace, key, value)]);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.log.append(this.namespace, change);
+    return this.log.append(this.namespace, change, options?.background === true);
   }
 
   delete(key: string): Promise<void> {

@@ -248,7 +248,8 @@ export class ReplayProvider extends TimelineProvider implements Provider {
    */
   private savePosition(time: number): void {
     const position: ReplayPosition = { moment: time, sources: this.sourcesKey() };
-    this.options.store!.set(POSITION_KEY, position).catch((err: unknown) => {
+    // In the background: it rides with the first write the moment causes, ahead of it.
+    this.options.store!.set(POSITION_KEY, position, { background: true }).catch((err: unknown) => {
       this.logger.warn({ err: toError(err) }, 'replay position not saved; a restart may play the last moments again');
     });
   }
