@@ -8,7 +8,7 @@ import { fmt, fmtRatio, type BenchModule, type BenchResult } from './types.js';
  * Runs every benchmark in one process, one after another, prints our rate against the peer's
  * with the ratio, and rewrites docs/benchmarks.md with the numbers of this run.
  */
-const MODULES = ['bus', 'indicators', 'journal', 'nats', 'pipeline', 'screen'];
+const MODULES = ['bus', 'indicators', 'journal', 'latency', 'nats', 'pipeline', 'screen'];
 const here = dirname(fileURLToPath(import.meta.url));
 const docPath = join(here, '..', '..', 'docs', 'benchmarks.md');
 const only = process.argv.slice(2);
@@ -67,6 +67,8 @@ function writeDoc(sections: Section[]): void {
     }
     const notes = s.results.filter((r) => r.notes).map((r) => `- ${r.name}: ${r.notes}`);
     if (notes.length > 0) lines.push('', ...notes);
+    const extra = s.module.markdown?.();
+    if (extra) lines.push('', extra);
     lines.push('');
   }
   const previous = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';

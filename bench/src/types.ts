@@ -19,6 +19,8 @@ export interface BenchModule {
   /** Optional target, e.g. "≥ 0.5× raw eventemitter3 with 1 subscriber". */
   target?: string;
   run(): Promise<BenchResult[]>;
+  /** Markdown added under the section's table after a run (a table of its own, a breakdown). */
+  markdown?: () => string;
 }
 
 /** Runs `fn` `rounds` times and returns the best (highest) rate: the least disturbed by the rest of the machine. */
