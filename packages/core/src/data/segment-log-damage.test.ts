@@ -214,7 +214,8 @@ describe('damage inside a segment costs only the damaged records', () => {
     const { segments, lines } = lineMap(dir);
     const file = segments[0]!;
     const bytes = readFileSync(file);
-    bytes[lines[2]!.start + 3] ^= 0x01;
+    const at = lines[2]!.start + 3;
+    bytes[at] = bytes[at]! ^ 0x01;
     writeFileSync(file, bytes);
     // As after a crash: the active segment has no index, so every open checks it.
     const removeIndex = (): void => unlinkSync(join(dir, readdirSync(dir).find((n) => n.endsWith('.idx.json'))!));
@@ -274,7 +275,8 @@ describe('a damaged order log', () => {
     for (const sub of ['orders', 'journal']) {
       const file = join(dir, sub, readdirSync(join(dir, sub)).find((n) => n.endsWith('.jsonl'))!);
       const bytes = readFileSync(file);
-      bytes[bytes.indexOf('"clientOrderId":"order-12"') + 20] ^= 0x04;
+      const at = bytes.indexOf('"clientOrderId":"order-12"') + 20;
+      bytes[at] = bytes[at]! ^ 0x04;
       writeFileSync(file, bytes);
     }
     const expected = Array.from({ length: 33 }, (_, n) => request(n).clientOrderId).filter((id) => id !== 'order-12');
