@@ -27,7 +27,7 @@ import { buildProviders, registerProviders, type Provider, type ProviderDeps } f
 import { createApiApp } from './api/app.js';
 import { redactConfigChanges } from './api/redact.js';
 import { HistoryRecorder, dataSourceOf } from './recorder.js';
-import { holdUntilIdle } from './backtest/engine.js';
+import { holdUntilIdle, quiescentProviders } from './pacing.js';
 import { SystemMetrics } from './api/metrics.js';
 import type { configPatchSchema } from './api/schemas.js';
 import type { z } from 'zod';
@@ -49,6 +49,8 @@ export interface LaunchOptions {
   dataSubdir?: string;
   /** Use this data store instead of opening `data.dir` (tests, backtests). */
   dataStore?: DataStore;
+  /** Start simulated markets (replay, synthetic) once the agents run; false leaves it to `startMarkets()` (default true). */
+  startMarkets?: boolean;
   /** Extra provider dependencies, e.g. ccxt exchange instances pointed at a test server. */
   providerDeps?: Pick<ProviderDeps, 'ccxtInstances'>;
   /** Named services beside the providers (e.g. for tests). */
@@ -66,6 +68,8 @@ export interface RunningSystem {
   config: SystemConfig;
   /** Base URL of the REST API, when it is served. */
   apiUrl: string | undefined;
+  /** Starts the simulated markets, when `startMarkets: false` held them; does nothing the second time. */
+  startMarkets(): void;
   /** Where the API token was written when none was configured. */
   tokenFile: string | undefined;
   stop(deadlineMs?: number): Promise<{ timedOut: string[] }>;
@@ -203,6 +207,26 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   if (serveApi) metrics.start();
   recorder?.start();
   const gates: Array<{ release(): void }> = [];
+  let marketsStarted = false;
+  // The replay holds while a venue's fills wait for their write or the disk falls behind the writers.
+  const settling = [...quiescentProviders(providers.values()), { isIdle: () => data.backlogBytes() < BACKLOG_LIMIT_BYTES, whenIdle: () => data.flush() }];
+  const startMarkets = (): void => {
+    if (marketsStarted) return;
+    marketsStarted = true;
+    // Simulated markets (replay, synthetic) play once every agent is listening.
+    for (const provider of providers.values()) {
+      const market = provider as Partial<SimulatedMarket>;
+      if ((provider.kind === 'replay' || provider.kind === 'synthetic') && typeof market.start === 'function') {
+        // The replay waits after each moment until the agents are idle: however fast it plays,
+        // it never outruns them, so nothing queues up without bound.
+        if (provider.feed !== undefined && typeof market.pause === 'function') gates.push(holdUntilIdle(provider, system, settling));
+        market.start().then(
+          (summary) => logger.info({ provider: provider.id, ...summaryOf(summary) }, 'market data replay finished'),
+          (err: unknown) => logger.error({ err, provider: provider.id }, 'market data replay failed'),
+        );
+      }
+    }
+  };
   const closeProviders = async (): Promise<void> => {
     for (const gate of gates.splice(0)) gate.release();
     for (const provider of providers.values()) {

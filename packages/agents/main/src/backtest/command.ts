@@ -77,6 +77,7 @@ export function addBacktestCommand(program: Command): Command {
     .option('--screen', 'sweep: screen every --grid combination with a fast signals-and-fills model, then run the best --top through the agents', false)
     .addOption(new Option('--top <k>', 'with --screen: combinations run through the full agent pipeline (default 5)').argParser(parseNumberOption('top', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1')))
     .addOption(new Option('--workers <n>', 'worker threads for sweeps (default and maximum: the number of CPUs)').argParser(parseNumberOption('workers', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1')))
+    .option('--recovery', "keep agents' state copied as a live system does (restarts possible; slower), for testing recovery", false)
     .addOption(new Option('--log-level <level>', 'log level of the agents during the run (logs go to stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
     .action(async (opts: BacktestCommandOptions, command: Command) => {
       const overrides = Object.fromEntries(opts.set.map(parseAssignment));
@@ -85,6 +86,7 @@ export function addBacktestCommand(program: Command): Command {
         periodsPerYear: opts.periodsPerYear,
         benchmark: opts.benchmark,
         logLevel: opts.logLevel,
+        recovery: opts.recovery,
       };
       if (!(RANK_METRICS as readonly string[]).includes(opts.rank)) {
         throw new ConfigError(`--rank '${opts.rank}' is not a metric: use one of ${RANK_METRICS.join(', ')}.`, [{ path: '--rank', message: 'unknown metric' }]);
