@@ -54,6 +54,14 @@ describe('main job: paper trading on replayed real candles', () => {
     expect(orders.orders.length).toBeGreaterThan(0);
     const events = (await (await fetch(`${api}/events/history?type=order.updated&limit=5`)).json()) as { count: number };
     expect(events.count).toBeGreaterThan(0);
+    // The state log's group commits: agents' decisions were made durable, and shared syncs.
+    const metrics = await (await fetch(`${api}/metrics`, { headers: { authorization: 'Bearer main-job-test-token-0123456789' } })).text();
+    const appends = Number(/^tradebus_state_appends (\d+)/m.exec(metrics)?.[1]);
+    const syncs = Number(/^tradebus_state_syncs (\d+)/m.exec(metrics)?.[1]);
+    expect(appends).toBeGreaterThan(0);
+    expect(syncs).toBeGreaterThan(0);
+    expect(syncs).toBeLessThanOrEqual(appends);
+    expect(/^tradebus_state_queue_fill \d/m.test(metrics)).toBe(true);
     const page = await fetch(dashboard);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<html/i);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Subscription, TradebusSystem } from '@tradebus/core';
+import { DATA_STORE_SERVICE, type DataStore, type StateLogStats, type Subscription, type TradebusSystem } from '@tradebus/core';
 
 /**
  * Prometheus metrics built from bus events, so they cover agents in other processes too.
@@ -57,6 +57,34 @@ export class SystemMetrics {
       collect() {
         this.reset();
         for (const a of health()) this.set({ agent: a.agentId }, a.heartbeatAgeMs / 1000);
+      },
+    });
+    const state = (): StateLogStats | undefined => (system.services.has(DATA_STORE_SERVICE) ? system.services.get<DataStore>(DATA_STORE_SERVICE).stats().state : undefined);
+    new Gauge({
+      name: 'tradebus_state_queue_fill',
+      help: 'Agent state waiting for the disk, as a share of its bound (stateMaxQueuedBytes): above 1 the disk is slower than the agents and further writes wait',
+      registers: [this.registry],
+      collect() {
+        const s = state();
+        if (s !== undefined) this.set(s.queueFill);
+      },
+    });
+    new Gauge({
+      name: 'tradebus_state_syncs',
+      help: 'Group commits (write + fdatasync) of the state log since start; appends per sync is how much they share',
+      registers: [this.registry],
+      collect() {
+        const s = state();
+        if (s !== undefined) this.set(s.syncs);
+      },
+    });
+    new Gauge({
+      name: 'tradebus_state_appends',
+      help: 'Changes appended to the state log since start',
+      registers: [this.registry],
+      collect() {
+        const s = state();
+        if (s !== undefined) this.set(s.appends);
       },
     });
     for (const [name, help, field] of [
