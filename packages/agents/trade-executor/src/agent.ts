@@ -86,6 +86,8 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   private unsubscribeProvider: (() => void) | undefined;
   private polling: Promise<void> | undefined;
   private illegalTransitions = 0;
+  /** Per lane (requests of a symbol, cancels of a symbol), the last one queued: the next starts after it. */
+  private readonly lanes = new Map<string, Promise<void>>();
   /** Clock time this run started: an intent from before it may have been placed by an earlier run. */
   private startedAt = Number.NEGATIVE_INFINITY;
 
@@ -143,22 +145,18 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       this.started = true;
       resolve();
     }));
-    this.subscribe(
-      'order.requested',
-      async (e) => {
-        await this.ready;
-        await this.onRequest(e.payload);
-      },
-      { serial: true },
-    );
-    this.subscribe(
-      'order.cancel_requested',
-      async (e) => {
-        await this.ready;
-        await this.onCancel(e.payload);
-      },
-      { serial: true },
-    );
+    // Requests are handled one after another per symbol, in the order they came (an exit never
+    // overtakes its entry), and so are cancels, on a lane of their own so that a cancel reaches an
+    // order still being placed (it is noted and carried out once placement is done). Symbols do
+    // not wait for each other: a burst of intents shares its durable writes.
+    this.subscribe('order.requested', async (e) => {
+      await this.ready;
+      await this.inLane(symbolOf(e.payload), () => this.onRequest(e.payload));
+    });
+    this.subscribe('order.cancel_requested', async (e) => {
+      await this.ready;
+      await this.inLane(`cancel:${symbolOf(e.payload)}`, () => this.onCancel(e.payload));
+    });
     const feed = this.config.feedMarketData === 'auto' ? this.provider.marketData === undefined : this.config.feedMarketData;
     if (this.config.mode === 'paper' && feed && isSink(this.provider)) {
       const sink = this.provider;
@@ -184,6 +182,21 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     this.unsubscribeProvider?.();
     this.unsubscribeProvider = undefined;
     await this.writes;
+  }
+
+  /** Runs `work` after everything queued before it on the same lane has settled. */
+  private inLane(lane: string, work: () => Promise<void>): Promise<void> {
+    const before = this.lanes.get(lane);
+    const done = before === undefined ? work() : before.then(work);
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lanes.set(lane, settled);
+    void settled.then(() => {
+      if (this.lanes.get(lane) === settled) this.lanes.delete(lane);
+    });
+    return done;
   }
 
   /** The executor's view of an order, for tests and the API. */
@@ -749,6 +762,12 @@ function providerFailure(err: unknown): ProviderFailure | undefined {
 /** Everything about a record that changes after it was created, in one cheap comparable string. */
 function fingerprint(r: ExecutedOrder): string {
   return `${r.status}|${r.filledQuantity}|${r.fills.length}|${r.fee}|${r.averagePrice}|${r.venueOrderId}|${r.reason}|${r.updatedAt}|${r.outcomeUnknownSince}|${r.cancelRequested}|${r.synthesizedFills}`;
+}
+
+/** The symbol an intent is about, for its lane; a malformed one gets a lane of its own and is refused there. */
+function symbolOf(payload: unknown): string {
+  const symbol = (payload as { symbol?: unknown } | null)?.symbol;
+  return typeof symbol === 'string' ? symbol : '';
 }
 
 function isSink(p: unknown): p is MarketDataSink {

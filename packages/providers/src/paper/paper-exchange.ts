@@ -22,7 +22,7 @@ import { isTerminalStatus } from '../types.js';
 import { canonicalSymbol, splitSymbol, SymbolResolver } from '../util/symbols.js';
 import { validateOrderRequest } from '../validation.js';
 import { firstReach, pathPoints, type Direction } from './intrabar.js';
-import { PaperLedger, type PaperAccountState, type RestoredBooks, type StoredPaperOrder } from './ledger.js';
+import { PaperLedger, type PaperBooksSource, type PaperHeader, type RestoredBooks, type StoredMarket, type StoredPaperOrder } from './ledger.js';
 
 export type SlippageModel =
   | { model: 'none' }
@@ -204,8 +204,9 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       const books = await PaperLedger.restore(this.ledger.store, this.id);
       if (books === undefined) {
         // A first start: the configured balances become the books.
-        this.ledger.accountChanged();
-        await this.ledger.commit(() => this.accountState(), () => undefined);
+        this.ledger.touched();
+        for (const asset of this.balances.keys()) this.ledger.assetChanged(asset);
+        await this.ledger.commit(this.booksSource);
         return;
       }
       this.restoreBooks(books);
@@ -214,24 +215,27 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   }
 
   private restoreBooks(books: RestoredBooks): void {
-    const a = books.account;
-    if (a.quoteCurrency !== this.opts.quoteCurrency) {
-      this.logger.warn({ stored: a.quoteCurrency, configured: this.opts.quoteCurrency }, 'paper venue books were kept in another quote currency; equity is reported in the configured one');
+    const h = books.header;
+    if (h.quoteCurrency !== this.opts.quoteCurrency) {
+      this.logger.warn({ stored: h.quoteCurrency, configured: this.opts.quoteCurrency }, 'paper venue books were kept in another quote currency; equity is reported in the configured one');
     }
-    if (JSON.stringify(a.initialBalances) !== JSON.stringify(this.opts.balances)) {
+    if (JSON.stringify(h.initialBalances) !== JSON.stringify(this.opts.balances)) {
       this.logger.warn(
-        { started: a.initialBalances, configured: this.opts.balances },
+        { started: h.initialBalances, configured: this.opts.balances },
         'paper venue continues from its stored books: configured balances apply to a fresh data directory only',
       );
     }
     this.balances.clear();
-    for (const [asset, b] of Object.entries(a.balances)) this.balances.set(asset, { ...b });
-    for (const [symbol, h] of Object.entries(a.spot)) this.spot.set(symbol, { ...h });
-    for (const [symbol, p] of Object.entries(a.futures)) this.futures.set(symbol, { ...p });
-    for (const [symbol, p] of Object.entries(a.prices)) this.prices.set(symbol, { ...p, barVolume: p.barVolume });
-    for (const [symbol, t] of Object.entries(a.lastBars ?? {})) this.lastBars.set(symbol, t);
-    this.seq = a.seq;
-    this.tradeSeq = a.tradeSeq;
+    for (const [asset, b] of books.balances) this.balances.set(asset, { ...b });
+    for (const [symbol, x] of books.spot) this.spot.set(symbol, { ...x });
+    for (const [symbol, p] of books.futures) this.futures.set(symbol, { ...p });
+    for (const [symbol, m] of books.markets) {
+      const { lastBar, ...price } = m;
+      this.prices.set(symbol, { ...price, barVolume: price.barVolume });
+      if (lastBar !== undefined) this.lastBars.set(symbol, lastBar);
+    }
+    this.seq = h.seq;
+    this.tradeSeq = h.tradeSeq;
     for (const stored of books.orders) {
       const { pending, ...rest } = stored;
       const order: PaperOrder = { ...rest, unreported: [] };
@@ -247,21 +251,18 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     );
   }
 
-  private accountState(): PaperAccountState {
-    const record = <V>(m: Map<string, V>): Record<string, V> => Object.fromEntries(m);
-    return {
-      version: 1,
-      quoteCurrency: this.opts.quoteCurrency,
-      initialBalances: this.opts.balances,
-      balances: record(this.balances),
-      spot: record(this.spot),
-      futures: record(this.futures),
-      prices: record(this.prices),
-      lastBars: record(this.lastBars),
-      seq: this.seq,
-      tradeSeq: this.tradeSeq,
-    };
-  }
+  /** The current value of each part of the books, for the ledger to write what changed. */
+  private readonly booksSource: PaperBooksSource = {
+    header: (): PaperHeader => ({ version: 2, quoteCurrency: this.opts.quoteCurrency, initialBalances: this.opts.balances, seq: this.seq, tradeSeq: this.tradeSeq }),
+    balance: (asset) => this.balances.get(asset),
+    spot: (symbol) => this.spot.get(symbol),
+    futures: (symbol) => this.futures.get(symbol),
+    market: (symbol): StoredMarket | undefined => {
+      const price = this.prices.get(symbol);
+      return price === undefined ? undefined : { ...price, lastBar: this.lastBars.get(symbol) };
+    },
+    order: (cid) => this.storedOrder(cid),
+  };
 
   private storedOrder(clientOrderId: string): StoredPaperOrder | undefined {
     const order = this.orders.get(clientOrderId);
@@ -625,6 +626,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   }
 
   private balance(asset: string): { total: number; used: number } {
+    // Handed out to be changed, as often as not: the books write it with the next change.
+    this.ledger?.assetChanged(asset);
     let b = this.balances.get(asset);
     if (b === undefined) this.balances.set(asset, (b = { total: 0, used: 0 }));
     return b;
@@ -1047,7 +1050,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
 
   private emitOrder(order: PaperOrder): void {
     if (this.ledger !== undefined) {
-      for (const cid of this.ledger.orderChanged(order.clientOrderId, isTerminalStatus(order.status))) this.orders.delete(cid);
+      for (const cid of this.ledger.orderChanged(order.clientOrderId, order.symbol, isTerminalStatus(order.status))) this.orders.delete(cid);
     }
     const update = { order: this.view(order), fills: order.unreported.splice(0) };
     this.outbox.push(() => {
@@ -1062,17 +1065,13 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private flush(): void {
     if (this.accountDirty) {
       this.accountDirty = false;
-      this.ledger?.accountChanged();
       const snapshot = this.accountSnapshot();
       this.outbox.push(() => {
         for (const l of this.listeners) l.account?.(snapshot);
       });
     }
     if (this.ledger !== undefined) {
-      const durable = this.ledger.commit(
-        () => this.accountState(),
-        (cid) => this.storedOrder(cid),
-      );
+      const durable = this.ledger.commit(this.booksSource);
       if (durable === undefined && this.outbox.length === 0) return;
       // What the change made is reported once it is on disk, in the order the changes were made.
       const batch = this.outbox.splice(0);
