@@ -3,6 +3,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, renameSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BurstRun } from './burst-child.js';
 import type { LatencyRun, Percentiles } from './latency-child.js';
 import { percentiles } from './latency-child.js';
 import type { BenchModule, BenchResult } from './types.js';
@@ -15,20 +16,21 @@ import type { BenchModule, BenchResult } from './types.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const POLICIES = ['batch', 'always', 'never'] as const;
 const FLOOR_ROUNDS = 2_000;
+const BURST_SYMBOLS = 500;
 
-function runChild(policy: string): Promise<LatencyRun> {
+function runChild<T>(script: string, arg: string): Promise<T> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(here, 'latency-child.js'), policy], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(here, script), arg], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => (out += chunk));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`latency run with fsync ${policy} exited with ${code}`));
+      if (code !== 0) return reject(new Error(`${script} ${arg} exited with ${code}`));
       try {
-        resolvePromise(JSON.parse(out.trim().split('\n').at(-1)!) as LatencyRun);
+        resolvePromise(JSON.parse(out.trim().split('\n').at(-1)!) as T);
       } catch (err) {
-        reject(new Error(`latency run with fsync ${policy} printed no result: ${out.slice(-500)}`, { cause: err }));
+        reject(new Error(`${script} ${arg} printed no result: ${out.slice(-500)}`, { cause: err }));
       }
     });
   });
@@ -39,7 +41,7 @@ function runChild(policy: string): Promise<LatencyRun> {
  * one group commit of the state log costs at least), and an atomic replace of a small file (temp
  * file + fdatasync + rename + directory fsync, what a whole-document write costs).
  */
-function diskFloor(): { append: Percentiles; replace: Percentiles } {
+function diskFloor(): { append: Percentiles; replace: Percentiles; burstMs: number } {
   const dir = mkdtempSync(join(tmpdir(), 'tradebus-floor-'));
   try {
     const line = Buffer.alloc(700, 0x61);
@@ -51,6 +53,13 @@ function diskFloor(): { append: Percentiles; replace: Percentiles } {
       fdatasyncSync(fd);
       append.push(performance.now() - t0);
     }
+    // What a burst costs with one durable write per decision, back to back.
+    const burstStart = performance.now();
+    for (let i = 0; i < BURST_SYMBOLS; i++) {
+      writeSync(fd, line);
+      fdatasyncSync(fd);
+    }
+    const burstMs = performance.now() - burstStart;
     closeSync(fd);
     const replace: number[] = [];
     for (let i = 0; i < FLOOR_ROUNDS / 4; i++) {
@@ -66,7 +75,7 @@ function diskFloor(): { append: Percentiles; replace: Percentiles } {
       closeSync(d);
       replace.push(performance.now() - t0);
     }
-    return { append: percentiles(append), replace: percentiles(replace) };
+    return { append: percentiles(append), replace: percentiles(replace), burstMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -81,12 +90,15 @@ const bench: BenchModule = {
     'The paper main job (`examples/paper-replay`: replay → price watchdog → strategy runner → trade manager → trade executor → paper venue, one process, in-process bus, data on disk) plays its 16,680 real candles at full speed once per `data.fsync` policy, each in a process of its own. ' +
     'Times are taken with hrtime as each envelope enters the transport’s publish (before any subscriber runs) and as the venue is called, and matched candle → signal (its cause) → order.requested (its signal) → venue call and first order.updated (its client order id). ' +
     'On the way to the venue three things are made durable, each with one group-committed append to the state log: the manager’s books, the executor’s intent, the paper venue’s books. ' +
-    'The peer is the disk itself, measured in the same run where the data lives: one 700-byte append + fdatasync (the least one durable step costs). Ratios are floor ÷ ours.',
-  target: 'candle→order.requested p99 ≤ 1 ms with durable state (default policy), ≤ 200 µs with fsync off; candle→venue call p99 ≤ 1.5 ms',
+    'The peer is the disk itself, measured in the same run where the data lives: one 700-byte append + fdatasync (the least one durable step costs). Ratios are floor ÷ ours. ' +
+    'The burst publishes 500 symbols’ signals in one turn (the bars of 500 symbols closing in the same second) to a trade manager, a trade executor and a paper venue with durable state.',
+  target:
+    'candle→order.requested p99 ≤ 1 ms with durable state (default policy), ≤ 200 µs with fsync off; candle→venue call p99 ≤ 1.5 ms; a burst of 500 symbols’ signals decided within 100 ms',
   async run(): Promise<BenchResult[]> {
     const floor = diskFloor();
     const runs: LatencyRun[] = [];
-    for (const policy of POLICIES) runs.push(await runChild(policy));
+    for (const policy of POLICIES) runs.push(await runChild<LatencyRun>('latency-child.js', policy));
+    const burst = await runChild<BurstRun>('burst-child.js', String(BURST_SYMBOLS));
     const floorName = 'disk: 700 B append + fdatasync';
     const results: BenchResult[] = [];
     for (const r of runs) {
@@ -107,6 +119,17 @@ const bench: BenchModule = {
         });
       }
     }
+    results.push({
+      name: `${BURST_SYMBOLS} symbols' signals at once: last decision`,
+      ours: burst.lastDecisionMs,
+      peer: floor.burstMs,
+      peerName: `${BURST_SYMBOLS} × (700 B append + fdatasync), back to back`,
+      unit: 'ms',
+      ratio: floor.burstMs / burst.lastDecisionMs,
+      notes:
+        `trade manager → executor → paper venue, state durable (default policy): last order.requested ${ms(burst.lastRequestMs)} ms, last venue call ${ms(burst.lastVenueCallMs)} ms; ` +
+        `${burst.decisions} decisions, ${burst.venueCalls} venue calls, ${burst.stateAppends} state appends in ${burst.stateSyncs} syncs`,
+    });
     const lines = [
       '| `data.fsync` | candle→signal p50 / p99 | candle→`order.requested` p50 / p99 | candle→venue call p50 / p99 | candle→first `order.updated` p50 / p99 | replay | state appends / syncs |',
       '|---|---|---|---|---|---:|---:|',
