@@ -330,6 +330,12 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     return this;
   }
 
+  /** A snapshot lists every balance and position: built only when a listener takes account updates. */
+  private wantsAccount(): boolean {
+    for (const l of this.listeners) if (l.account !== undefined) return true;
+    return false;
+  }
+
   subscribe(listener: ExecutionListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -1063,6 +1069,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
    * that places an order from inside a callback never sees (or mutates) a half-applied fill.
    */
   private flush(): void {
+    if (this.accountDirty && !this.wantsAccount()) this.accountDirty = false;
     if (this.accountDirty) {
       this.accountDirty = false;
       const snapshot = this.accountSnapshot();
