@@ -73,12 +73,13 @@ function managerPosition(r: Rig, side: 'long' | 'short' | 'flat', quantity: numb
 }
 
 describe('account-sync: account', () => {
-  it("saves its view when a position's side, size or entry changes, not for a new mark price on every bar", async () => {
-    let writes = 0;
+  it("saves its view when a position's side, size or entry changes, not for a new mark price on every bar, and only what changed", async () => {
+    const written: string[][] = [];
     const store = new (class extends MemoryStateStore {
-      override set<T>(key: string, value: T): Promise<void> {
-        writes++;
-        return super.set(key, value);
+      override setMany(entries: Iterable<readonly [string, unknown]>): Promise<void> {
+        const list = [...entries];
+        written.push(list.map(([key]) => key));
+        return super.setMany(list);
       }
     })();
     const r = await rig({ usePushedSnapshots: false }, store);
@@ -86,17 +87,34 @@ describe('account-sync: account', () => {
       r.system.bus.publish('position.updated', { symbol: 'BTC/USDT', side: 'long', quantity, entryPrice: 100, markPrice, unrealizedPnl: 0, realizedPnl: 0, timestamp: r.clock.now() });
     position(1, 100);
     await r.tick();
-    const afterOpen = writes;
+    const afterOpen = written.length;
     expect(afterOpen).toBeGreaterThan(0);
     for (const mark of [101, 102, 103]) {
       position(1, mark);
       await r.tick();
     }
-    expect(writes).toBe(afterOpen);
+    expect(written.length).toBe(afterOpen);
     position(2, 103);
     await r.tick();
-    expect(writes).toBe(afterOpen + 1);
-    expect(((await store.get<{ positions: Record<string, { quantity: number; markPrice?: number }> }>('view'))!).positions['BTC/USDT']).toMatchObject({ quantity: 2, markPrice: 103 });
+    expect(written.length).toBe(afterOpen + 1);
+    // The change holds the position that moved, not the whole view.
+    expect(written.at(-1)).toEqual(['position:BTC/USDT']);
+    expect(await store.get('position:BTC/USDT')).toMatchObject({ quantity: 2, markPrice: 103 });
+  });
+
+  it('takes over the view an earlier version saved whole, and moves it to keys of its own', async () => {
+    const store = new MemoryStateStore();
+    await store.set('view', {
+      positions: { 'ETH/USDT': { side: 'long', quantity: 3, entryPrice: 10, seenAt: 1 } },
+      orders: { o1: { clientOrderId: 'o1', symbol: 'ETH/USDT', side: 'buy', type: 'market', quantity: 3, status: 'filled', filledQuantity: 3, fee: 0, fillIds: ['f1'], seenAt: 1 } },
+      adopted: ['x'],
+    });
+    const r = await rig({ usePushedSnapshots: false }, store);
+    r.clock.advanceBy(10_000);
+    await r.sync.whenIdle();
+    await r.system.stop();
+    expect((await store.keys()).sort()).toEqual(['adopted', 'order:o1', 'position:ETH/USDT']);
+    expect(await store.get('adopted')).toEqual(['x']);
   });
 
   it('says synchronously whether a sync is under way, and is idle once it is done', async () => {

@@ -6,7 +6,11 @@ type OrderUpdate = BuiltinEvents['order.updated'];
 type OrderStatus = OrderUpdate['status'];
 
 const FINAL = new Set<OrderStatus>(['filled', 'cancelled', 'rejected', 'expired']);
-const VIEW_KEY = 'view';
+/** Where an earlier version kept the whole view under one key, rewritten on every change. */
+const LEGACY_VIEW_KEY = 'view';
+const POSITION_PREFIX = 'position:';
+const ORDER_PREFIX = 'order:';
+const ADOPTED_KEY = 'adopted';
 const RECENT_FINISHED = 2_000;
 
 /** An order as the bus has described it, from order.requested and order.updated. */
@@ -77,9 +81,9 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
   private startedAt = 0;
   private syncing: Promise<void> | undefined;
   private again = false;
-  private viewDirty = false;
+  /** Keys of the view changed since the last save (`position:<symbol>`, `order:<id>`, `adopted`). */
+  private readonly dirty = new Set<string>();
   private writes: Promise<void> = Promise.resolve();
-  private pendingWrites = 0;
   private unsubscribeProvider: (() => void) | undefined;
   private lastDiscrepancies: Discrepancy[] = [];
 
@@ -95,8 +99,30 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     this.account = this.provider.account;
     this.execution = this.provider.execution;
     this.venue = this.config.venue ?? this.provider.venue;
-    const saved = await this.store.get<View>(VIEW_KEY);
-    this.view = saved ?? { positions: {}, orders: {}, adopted: [] };
+    this.view = { positions: {}, orders: {}, adopted: [] };
+    this.dirty.clear();
+    const keys = await this.store.keys();
+    for (const key of keys) {
+      if (key.startsWith(POSITION_PREFIX)) {
+        const p = await this.store.get<SeenPosition>(key);
+        if (p !== undefined) this.view.positions[key.slice(POSITION_PREFIX.length)] = p;
+      } else if (key.startsWith(ORDER_PREFIX)) {
+        const o = await this.store.get<SeenOrder>(key);
+        if (o !== undefined) this.view.orders[o.clientOrderId] = o;
+      }
+    }
+    this.view.adopted = (await this.store.get<string[]>(ADOPTED_KEY)) ?? [];
+    if (keys.includes(LEGACY_VIEW_KEY)) {
+      // Written whole by an earlier version: each part gets its own key with the next save.
+      const legacy = await this.store.get<View>(LEGACY_VIEW_KEY);
+      if (legacy !== undefined) {
+        this.view = legacy;
+        for (const symbol of Object.keys(legacy.positions)) this.dirty.add(POSITION_PREFIX + symbol);
+        for (const cid of Object.keys(legacy.orders)) this.dirty.add(ORDER_PREFIX + cid);
+        this.dirty.add(ADOPTED_KEY);
+      }
+      this.dirty.add(LEGACY_VIEW_KEY);
+    }
     this.strikes.clear();
     this.actedAt.clear();
   }
@@ -109,7 +135,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
       this.view.positions[p.symbol] = { side: p.side, quantity: p.quantity, entryPrice: p.entryPrice, markPrice: p.markPrice, seenAt: this.clock.now() };
       // A new mark price on every bar is not worth a write of its own: the trade manager
       // republishes its positions after a restart. What reconciliation compares is.
-      if (known === undefined || known.side !== p.side || known.quantity !== p.quantity || known.entryPrice !== p.entryPrice) this.markDirty();
+      if (known === undefined || known.side !== p.side || known.quantity !== p.quantity || known.entryPrice !== p.entryPrice) this.dirty.add(POSITION_PREFIX + p.symbol);
     });
     this.subscribe('order.requested', (e) => {
       const r = e.payload;
@@ -131,7 +157,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
         fillIds: [],
         seenAt: this.clock.now(),
       };
-      this.markDirty();
+      this.dirty.add(ORDER_PREFIX + r.clientOrderId);
     });
     this.subscribe('order.updated', (e) => {
       this.onOrderUpdated(e.payload);
@@ -153,15 +179,14 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     await this.writes;
   }
 
-  /** True when no sync is running or queued and the view is saved: `whenIdle()` would resolve at once. */
+  /** True when no sync is running or queued: `whenIdle()` would resolve at once. The view is saved in the background. */
   isIdle(): boolean {
-    return this.syncing === undefined && this.pendingWrites === 0;
+    return this.syncing === undefined;
   }
 
-  /** Resolves when no sync is running or queued and the view is saved (tests, replays). */
+  /** Resolves when no sync is running or queued (tests, replays). */
   async whenIdle(): Promise<void> {
     while (this.syncing !== undefined) await this.syncing;
-    await this.writes;
   }
 
   /** What the last reconciliation found (acted on or still being confirmed). */
@@ -208,7 +233,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
       fillIds,
       seenAt: this.clock.now(),
     };
-    this.markDirty();
+    this.dirty.add(ORDER_PREFIX + u.clientOrderId);
   }
 
   private async sync(): Promise<void> {
@@ -231,7 +256,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
       await this.reconcile(positions, openOrders);
     }
     this.pruneView();
-    await this.saveView();
+    this.saveView();
   }
 
   private publishAccount(balances: Balance[], positions: Position[]): void {
@@ -342,7 +367,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
         if (strikes < rc.confirmations) continue;
         this.strikes.delete(key);
         this.view.adopted.push(o.clientOrderId);
-        this.markDirty();
+        this.dirty.add(ADOPTED_KEY);
         this.alert('warning', 'RECONCILE_ORDER_UNKNOWN', `Venue order ${o.clientOrderId} (${o.side} ${o.quantity} ${o.symbol}, ${o.type}) was not placed through the bus; published for adoption.`, {
           clientOrderId: o.clientOrderId,
           symbol: o.symbol,
@@ -452,32 +477,42 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
 
   private pruneView(): void {
     const finished = Object.values(this.view.orders).filter((o) => FINAL.has(o.status));
-    if (finished.length > RECENT_FINISHED) {
+    // Trimmed in chunks: sorting the finished orders on every sync would cost more than keeping a few.
+    if (finished.length > RECENT_FINISHED * 1.1) {
       finished.sort((a, b) => a.seenAt - b.seenAt);
-      for (const o of finished.slice(0, finished.length - RECENT_FINISHED)) delete this.view.orders[o.clientOrderId];
-      this.markDirty();
+      for (const o of finished.slice(0, finished.length - RECENT_FINISHED)) {
+        delete this.view.orders[o.clientOrderId];
+        this.dirty.add(ORDER_PREFIX + o.clientOrderId);
+      }
     }
-    if (this.view.adopted.length > RECENT_FINISHED) this.view.adopted.splice(0, this.view.adopted.length - RECENT_FINISHED);
+    if (this.view.adopted.length > RECENT_FINISHED) {
+      this.view.adopted.splice(0, this.view.adopted.length - RECENT_FINISHED);
+      this.dirty.add(ADOPTED_KEY);
+    }
   }
 
-  private markDirty(): void {
-    this.viewDirty = true;
+  /**
+   * Writes the parts of the view that changed, each under a key of its own, as one change. In
+   * the background: what reconciliation compares is confirmed over several syncs before anyone
+   * acts on it, so an older view after a crash costs nothing, and no decision waits for it.
+   */
+  private saveView(): void {
+    if (this.dirty.size === 0) return;
+    const change: Array<[string, unknown]> = [];
+    for (const key of this.dirty) {
+      if (key.startsWith(POSITION_PREFIX)) change.push([key, this.view.positions[key.slice(POSITION_PREFIX.length)]]);
+      else if (key.startsWith(ORDER_PREFIX)) change.push([key, this.view.orders[key.slice(ORDER_PREFIX.length)]]);
+      else if (key === ADOPTED_KEY) change.push([key, this.view.adopted]);
+      else change.push([key, undefined]);
+    }
+    this.dirty.clear();
+    const write = this.store.setMany(change, { background: true }).catch((err: unknown) => {
+      this.recordError(err);
+      this.logger.error({ err: toError(err) }, 'account-sync view not saved');
+    });
+    this.writes = Promise.all([this.writes, write]).then(() => undefined);
   }
 
-  private async saveView(): Promise<void> {
-    if (!this.viewDirty) return;
-    this.viewDirty = false;
-    const snapshot = structuredClone(this.view);
-    this.pendingWrites++;
-    this.writes = this.writes
-      .then(() => this.store.set(VIEW_KEY, snapshot))
-      .catch((err: unknown) => {
-        this.recordError(err);
-        this.logger.error({ err: toError(err) }, 'account-sync view not saved');
-      })
-      .finally(() => void this.pendingWrites--);
-    await this.writes;
-  }
 }
 
 export class AccountSyncConfigError extends TradebusError {

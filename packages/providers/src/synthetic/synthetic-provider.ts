@@ -112,6 +112,9 @@ export class SeededRandom {
   }
 }
 
+/** Bars per symbol a synthetic market keeps for history queries. */
+const SYNTHETIC_HISTORY_LIMIT = 10_000;
+
 /** One symbol's price process, bar after bar. */
 class PricePath {
   private price: number;
@@ -214,7 +217,15 @@ export class SyntheticProvider extends TimelineProvider implements Provider {
     const now = options.clock.now();
     this.start_ = options.start ?? (now - history * this.tfMs < 0 ? Date.UTC(2024, 0, 1) : barOpenTime(now, this.tfMs));
     if (options.clock instanceof VirtualClock && options.clock.now() < this.start_) options.clock.advanceTo(this.start_);
-    this.timeline = new MarketTimeline({ id: this.id, clock: options.clock, logger: options.logger ?? silentLogger(), speed: options.speed, maxPauseMs: options.maxPauseMs });
+    this.timeline = new MarketTimeline({
+      id: this.id,
+      clock: options.clock,
+      logger: options.logger ?? silentLogger(),
+      speed: options.speed,
+      maxPauseMs: options.maxPauseMs,
+      // A synthetic market never ends: it serves a venue's worth of history, not everything it made.
+      historyLimit: Math.max(history, SYNTHETIC_HISTORY_LIMIT),
+    });
     for (const s of options.symbols) this.timeline.registerSymbol(canonicalSymbol(s.symbol), timeframe);
     this.generator = syntheticCandles({ seed: options.seed, symbols: options.symbols, timeframe, stepsPerBar: options.stepsPerBar, start: this.start_ - history * this.tfMs });
     for (let i = 0; i < history; i++) {

@@ -23,6 +23,11 @@ export interface TimelineOptions {
   wallNow?: () => number;
   /** Called as a moment starts: the clock is at its time, none of its records has gone out yet. */
   onMoment?: (time: number) => void;
+  /**
+   * Bars (and trades) kept per series for history queries; the oldest go first. Unlimited by
+   * default: a replay holds its whole data set anyway. A market without an end sets one.
+   */
+  historyLimit?: number;
 }
 
 export interface TimelineSummary {
@@ -574,12 +579,14 @@ export class MarketTimeline {
       list.sort((a, b) => a.timeframeMs - b.timeframeMs);
     }
     series.bars.push(c);
+    trimHistory(series.bars, this.options.historyLimit);
   }
 
   private appendTrade(t: Tick): void {
     let list = this.trades.get(t.symbol);
     if (list === undefined) this.trades.set(t.symbol, (list = []));
     list.push(t);
+    trimHistory(list, this.options.historyLimit);
   }
 
   private series(symbol: string, timeframe: string): CandleSeries | undefined {
@@ -633,4 +640,10 @@ function untilEnded<T>(consumer: PushConsumer<T>, set: Set<Consumer<T>>): Promis
   const remove = (): void => void set.delete(consumer);
   consumer.ended.then(remove, remove);
   return consumer.ended;
+}
+
+/** Drops the oldest items beyond `limit`, a chunk at a time so that trimming stays cheap per item. */
+function trimHistory(list: unknown[], limit: number | undefined): void {
+  if (limit === undefined || list.length <= limit + Math.max(64, limit >> 4)) return;
+  list.splice(0, list.length - limit);
 }
