@@ -181,7 +181,11 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   protected override async cleanup(): Promise<void> {
     this.unsubscribeProvider?.();
     this.unsubscribeProvider = undefined;
-    await this.writes;
+    // Writes started while waiting are waited for too.
+    for (let writes = this.writes; ; writes = this.writes) {
+      await writes;
+      if (writes === this.writes) break;
+    }
   }
 
   /** Runs `work` after everything queued before it on the same lane has settled. */
@@ -532,7 +536,12 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     // The update as it stands now: later changes of the record have their own announcement.
     const update = this.stateOf(record, fills);
     const publish = (): void => {
-      this.publish('order.updated', update);
+      try {
+        this.publish('order.updated', update);
+      } catch (err) {
+        // Stopping: the bus is gone. The record is on disk; the next start tells it again.
+        this.logger.warn({ err: toError(err), clientOrderId: record.request.clientOrderId }, 'order update not published');
+      }
     };
     // Not saved: the alert is out, and the venue still has the truth, asked again after a restart.
     this.persist(record).then(publish, publish);
