@@ -208,8 +208,10 @@ export class DataStore {
   }
 
   /**
-   * Checks every record of every log and every document. With `repair`, damaged sealed segments
-   * keep their valid prefix and the rest moves to a `.quarantine` file.
+   * Checks every record of every log and every document, and reports damage the logs do not know
+   * of yet. With `repair`, damage in a sealed segment is recorded in its index (the damaged lines
+   * are copied to a `.quarantine` file and skipped from then on; the records around them stay).
+   * The state log is checked whole when the store is opened.
    */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
     const problems: VerifyProblem[] = [];
