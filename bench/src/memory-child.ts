@@ -19,6 +19,11 @@ export interface MemoryRun {
   rssEndMiB: number;
   heapWarmMiB: number;
   heapEndMiB: number;
+  /** V8 heap reserved, and memory outside it (buffers), at the same two moments. */
+  heapTotalWarmMiB: number;
+  heapTotalEndMiB: number;
+  externalWarmMiB: number;
+  externalEndMiB: number;
   /** Bytes of the executor's and the manager's keys in the state log. */
   stateWarmBytes: Record<string, number>;
   stateEndBytes: Record<string, number>;
@@ -42,7 +47,7 @@ providers:
     speed: max
     symbols:
 ${SYMBOLS.map((s, i) => `      - { symbol: ${s}, startPrice: ${100 + i * 10}, volatility: 0.8 }`).join('\n')}
-  paper: { kind: paper, marketData: market, quoteCurrency: USDT, balances: { USDT: 100000 } }
+  paper: { kind: paper, marketData: market, quoteCurrency: USDT, balances: { USDT: 100000 }, history: { orders: 2000, trades: 2000 } }
 agents:
   - id: prices
     use: price-watchdog
@@ -65,7 +70,7 @@ agents:
       breakers: { dailyLossPct: 0, maxDrawdownPct: 0, maxConsecutiveLosses: 0 }
   - id: executor
     use: trade-executor
-    config: { provider: paper, mode: paper }
+    config: { provider: paper, mode: paper, keepFinishedOrders: 2000 }
   - id: account
     use: account-sync
     config: { provider: paper, quoteCurrency: USDT }
@@ -92,7 +97,7 @@ async function measure(target: number): Promise<MemoryRun> {
   let events = 0;
   let candles = 0;
   let trades = 0;
-  let warm: { rss: number; heap: number; state: Record<string, number> } | undefined;
+  let warm: { rss: number; heap: number; heapTotal: number; external: number; state: Record<string, number> } | undefined;
   let reached!: () => void;
   const done = new Promise<void>((r) => (reached = r));
   let sample: (() => void) | undefined;
@@ -112,12 +117,14 @@ async function measure(target: number): Promise<MemoryRun> {
   sample = () => {
     // A collection first: what stays is what the system holds, not garbage not yet collected.
     globalThis.gc?.();
-    warm = { rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, state: stateBytes(data) };
+    const m = process.memoryUsage();
+    warm = { rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, state: stateBytes(data) };
   };
   await done;
   const wallMs = performance.now() - started;
   globalThis.gc?.();
-  const end = { rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, state: stateBytes(data) };
+  const m = process.memoryUsage();
+  const end = { rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, state: stateBytes(data) };
   await running.stop();
   rmSync(dir, { recursive: true, force: true });
   const mib = (x: number): number => x / 2 ** 20;
@@ -130,6 +137,10 @@ async function measure(target: number): Promise<MemoryRun> {
     rssEndMiB: mib(end.rss),
     heapWarmMiB: mib(warm!.heap),
     heapEndMiB: mib(end.heap),
+    heapTotalWarmMiB: mib(warm!.heapTotal),
+    heapTotalEndMiB: mib(end.heapTotal),
+    externalWarmMiB: mib(warm!.external),
+    externalEndMiB: mib(end.external),
     stateWarmBytes: warm!.state,
     stateEndBytes: end.state,
     wallMs,
