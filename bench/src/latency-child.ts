@@ -23,6 +23,8 @@ export interface Percentiles {
 
 export interface LatencyRun {
   fsync: string;
+  /** Replays measured (after one that only warms the JIT up), each on a fresh data directory. */
+  runs: number;
   candleToSignal: Percentiles;
   candleToRequest: Percentiles;
   candleToVenue: Percentiles;
@@ -56,9 +58,52 @@ export function percentiles(values: number[]): Percentiles {
   return { count: sorted.length, p50: at(50), p99: at(99), max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1]! };
 }
 
-async function measure(fsync: string): Promise<LatencyRun> {
+interface Samples {
+  toSignal: number[];
+  toRequest: number[];
+  toVenue: number[];
+  toUpdate: number[];
+  candles: number;
+  wallMs: number;
+  syncs: number;
+  appends: number;
+}
+
+async function measure(fsync: string, runs: number): Promise<LatencyRun> {
+  const rssStart = process.memoryUsage().rss;
+  // The first replay warms the JIT up; its numbers are left out.
+  await measureOnce(fsync);
+  const all: Samples = { toSignal: [], toRequest: [], toVenue: [], toUpdate: [], candles: 0, wallMs: 0, syncs: 0, appends: 0 };
+  for (let i = 0; i < runs; i++) {
+    const s = await measureOnce(fsync);
+    all.toSignal.push(...s.toSignal);
+    all.toRequest.push(...s.toRequest);
+    all.toVenue.push(...s.toVenue);
+    all.toUpdate.push(...s.toUpdate);
+    all.candles += s.candles;
+    all.wallMs += s.wallMs;
+    all.syncs += s.syncs;
+    all.appends += s.appends;
+  }
+  return {
+    fsync,
+    runs,
+    candleToSignal: percentiles(all.toSignal),
+    candleToRequest: percentiles(all.toRequest),
+    candleToVenue: percentiles(all.toVenue),
+    candleToUpdate: percentiles(all.toUpdate),
+    candles: all.candles,
+    candlesPerSecond: (all.candles / all.wallMs) * 1_000,
+    stateSyncs: all.syncs,
+    stateAppends: all.appends,
+    rssStartMiB: rssStart / 2 ** 20,
+    rssEndMiB: process.memoryUsage().rss / 2 ** 20,
+  };
+}
+
+async function measureOnce(fsync: string): Promise<Samples> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tradebus-latency-'));
-  const env = { ...process.env, TRADEBUS_DATA_DIR: dataDir, REPLAY_SPEED: 'max', TRADEBUS_API_PORT: '0', TRADEBUS_MONITOR_PORT: '0', TRADEBUS__DATA__FSYNC: fsync };
+  const env = { ...process.env, TRADEBUS_DATA_DIR: dataDir, REPLAY_SPEED: process.env.LATENCY_REPLAY_SPEED ?? 'max', TRADEBUS_API_PORT: '0', TRADEBUS_MONITOR_PORT: '0', TRADEBUS__DATA__FSYNC: fsync };
   const prepared = await prepareSystem(CONFIG, { env });
   // The dashboard reads the REST API, which this run does not serve.
   const system = { ...prepared, agents: prepared.agents.filter((a) => a.definition.kind !== 'trade-monitor') };
@@ -115,34 +160,20 @@ async function measure(fsync: string): Promise<LatencyRun> {
     return createOrder(request);
   };
   const replay = running.system.services.get<{ done: Promise<unknown> | undefined }>('provider:replay');
-  const rssStart = process.memoryUsage().rss;
   const started = performance.now();
   running.startMarkets();
   await replay.done;
   const wallMs = performance.now() - started;
   const data = running.system.services.get<{ stats(): { state: { syncs: number; appends: number } } }>('data');
   const state = data.stats().state;
-  const rssEnd = process.memoryUsage().rss;
   await running.stop();
   rmSync(dataDir, { recursive: true, force: true });
-  return {
-    fsync,
-    candleToSignal: percentiles(toSignal),
-    candleToRequest: percentiles(toRequest),
-    candleToVenue: percentiles(toVenue),
-    candleToUpdate: percentiles(toUpdate),
-    candles,
-    candlesPerSecond: (candles / wallMs) * 1_000,
-    stateSyncs: state.syncs,
-    stateAppends: state.appends,
-    rssStartMiB: rssStart / 2 ** 20,
-    rssEndMiB: rssEnd / 2 ** 20,
-  };
+  return { toSignal, toRequest, toVenue, toUpdate, candles, wallMs, syncs: state.syncs, appends: state.appends };
 }
 
-const [policy] = process.argv.slice(2);
+const [policy, runs] = process.argv.slice(2);
 if (policy !== undefined) {
-  const run = await measure(policy);
+  const run = await measure(policy, Number(runs ?? 3));
   process.stdout.write(`${JSON.stringify(run)}\n`);
   process.exit(0);
 }

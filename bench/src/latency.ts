@@ -17,10 +17,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const POLICIES = ['batch', 'always', 'never'] as const;
 const FLOOR_ROUNDS = 2_000;
 const BURST_SYMBOLS = 500;
+/** Replays of the main job's data per policy, after one that warms the JIT up. */
+const REPLAYS = 3;
 
-function runChild<T>(script: string, arg: string): Promise<T> {
+function runChild<T>(script: string, ...args: string[]): Promise<T> {
+  const arg = args.join(' ');
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(here, script), arg], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => (out += chunk));
@@ -87,7 +90,8 @@ let table = '';
 const bench: BenchModule = {
   title: 'Decision latency (paper main job, one process)',
   description:
-    'The paper main job (`examples/paper-replay`: replay → price watchdog → strategy runner → trade manager → trade executor → paper venue, one process, in-process bus, data on disk) plays its 16,680 real candles at full speed once per `data.fsync` policy, each in a process of its own. ' +
+    'The paper main job (`examples/paper-replay`: replay → price watchdog → strategy runner → trade manager → trade executor → paper venue, one process, in-process bus, data on disk) plays its 16,680 real candles at full speed, ' +
+    `${REPLAYS} times per \`data.fsync\` policy on a fresh data directory each (after one replay that warms the JIT up), each policy in a process of its own. ` +
     'Times are taken with hrtime as each envelope enters the transport’s publish (before any subscriber runs) and as the venue is called, and matched candle → signal (its cause) → order.requested (its signal) → venue call and first order.updated (its client order id). ' +
     'On the way to the venue three things are made durable, each with one group-committed append to the state log: the manager’s books, the executor’s intent, the paper venue’s books. ' +
     'The peer is the disk itself, measured in the same run where the data lives: one 700-byte append + fdatasync (the least one durable step costs). Ratios are floor ÷ ours. ' +
@@ -97,7 +101,7 @@ const bench: BenchModule = {
   async run(): Promise<BenchResult[]> {
     const floor = diskFloor();
     const runs: LatencyRun[] = [];
-    for (const policy of POLICIES) runs.push(await runChild<LatencyRun>('latency-child.js', policy));
+    for (const policy of POLICIES) runs.push(await runChild<LatencyRun>('latency-child.js', policy, String(REPLAYS)));
     const burst = await runChild<BurstRun>('burst-child.js', String(BURST_SYMBOLS));
     const floorName = 'disk: 700 B append + fdatasync';
     const results: BenchResult[] = [];

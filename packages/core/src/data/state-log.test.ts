@@ -91,6 +91,25 @@ describe('StateLog', () => {
     await log.close();
   });
 
+  it('does not sync background changes that arrive while a sync runs on their own', async () => {
+    const log = await StateLog.open({ dir: await tempDir(), fsync: 'always' });
+    const decision = log.namespace('manager').set('books', 1);
+    await Promise.resolve();
+    await Promise.resolve();
+    // The decision's sync is in flight: a progress mark arrives behind it.
+    const mark = log.namespace('replay').set('position', 1, { background: true });
+    let markDone = false;
+    void mark.then(() => (markDone = true));
+    await decision;
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(log.stats().syncs).toBe(1);
+    expect(markDone).toBe(false);
+    await log.namespace('manager').set('books', 2);
+    await mark;
+    expect(log.stats().syncs).toBe(2);
+    await log.close();
+  });
+
   it('makes a change durable without waiting on any timer', async () => {
     const log = await StateLog.open({ dir: await tempDir(), fsync: 'always' });
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'setImmediate'] });

@@ -166,6 +166,11 @@ export class StateLog {
 
   private lines: string[] = [];
   private waiters: Waiter[] = [];
+  /** Queued lines someone waits for (not background): while there are none, nothing is synced. */
+  private urgent: boolean[] = [];
+  private urgentQueued = 0;
+  /** Set by flush() and the background timer: write everything queued, background or not. */
+  private forcing = false;
   private queuedBytes = 0;
   private pumping = false;
   private scheduled = false;
@@ -424,17 +429,26 @@ export class StateLog {
 
   private enqueue(line: string, waiter: Waiter, background = false): void {
     this.lines.push(line);
+    this.urgent.push(!background);
     this.queuedBytes += line.length;
     this.waiters.push(waiter);
-    if (!background) this.schedule();
-    else if (this.backgroundTimer === undefined && !this.pumping && !this.scheduled) {
-      // Goes out with the next write that syncs; this timer only bounds the wait when none comes.
-      this.backgroundTimer = setTimeout(() => {
-        this.backgroundTimer = undefined;
-        this.schedule();
-      }, BACKGROUND_DELAY_MS);
-      this.backgroundTimer.unref();
+    if (!background) {
+      this.urgentQueued++;
+      this.schedule();
+    } else {
+      this.armBackgroundTimer();
     }
+  }
+
+  /** Background lines go out with the next write that syncs; this timer only bounds the wait when none comes. */
+  private armBackgroundTimer(): void {
+    if (this.backgroundTimer !== undefined || this.scheduled) return;
+    this.backgroundTimer = setTimeout(() => {
+      this.backgroundTimer = undefined;
+      this.forcing = true;
+      this.schedule();
+    }, BACKGROUND_DELAY_MS);
+    this.backgroundTimer.unref();
   }
 
   /** What an append that changes nothing resolves to: durable once everything before it is. */
@@ -461,9 +475,12 @@ export class StateLog {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.lines.length > 0 && this.state !== 'failed') {
+      // A group is written when someone waits for one of its lines (or a flush asks): lines
+      // written in the background alone wait for such a group instead of syncing by themselves.
+      while (this.lines.length > 0 && (this.urgentQueued > 0 || this.forcing) && this.state !== 'failed') {
         let lines = this.lines;
         let waiters = this.waiters;
+        let urgent = this.urgent;
         if (this.queuedBytes > MAX_GROUP_BYTES) {
           // Keep a group within bounds; the rest goes in the next one.
           let bytes = 0;
@@ -471,12 +488,16 @@ export class StateLog {
           while (n < lines.length && bytes < MAX_GROUP_BYTES) bytes += lines[n++]!.length;
           this.lines = lines.slice(n);
           this.waiters = waiters.slice(n);
+          this.urgent = urgent.slice(n);
           lines = lines.slice(0, n);
           waiters = waiters.slice(0, n);
+          urgent = urgent.slice(0, n);
         } else {
           this.lines = [];
           this.waiters = [];
+          this.urgent = [];
         }
+        for (const u of urgent) if (u) this.urgentQueued--;
         const buf = Buffer.from(lines.length === 1 ? lines[0]! : lines.join(''), 'utf8');
         const started = performance.now();
         try {
@@ -511,9 +532,12 @@ export class StateLog {
     } finally {
       this.pumping = false;
       if (this.lines.length === 0 || this.state === 'failed') {
+        this.forcing = false;
         const drained = this.drainWaiters;
         this.drainWaiters = [];
         for (const w of drained) w();
+      } else {
+        this.armBackgroundTimer();
       }
     }
   }
@@ -587,6 +611,8 @@ export class StateLog {
     for (const w of [...batch, ...this.waiters, ...this.roomWaiters.map((r) => r.waiter)]) w.reject(failure);
     this.waiters = [];
     this.lines = [];
+    this.urgent = [];
+    this.urgentQueued = 0;
     this.roomWaiters = [];
     this.queuedBytes = 0;
   }
@@ -595,7 +621,10 @@ export class StateLog {
   flush(): Promise<void> {
     if (this.state === 'failed') return Promise.reject(this.failure);
     if (this.lines.length === 0 && !this.pumping && !this.scheduled && this.roomWaiters.length === 0) return Promise.resolve();
-    if (this.lines.length > 0) this.schedule();
+    if (this.lines.length > 0) {
+      this.forcing = true;
+      this.schedule();
+    }
     return new Promise<void>((resolve, reject) => {
       this.drainWaiters.push(() => (this.state === 'failed' ? reject(this.failure) : resolve()));
     });
