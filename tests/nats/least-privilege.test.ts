@@ -90,7 +90,8 @@ agents:
     const generated = spawnSync(process.execPath, [cli, 'nats-config', '--main', 'main.yaml', '--config', 'agents.yaml'], { cwd: dir, encoding: 'utf8' });
     expect(generated.status, generated.stderr).toBe(0);
     const authorization = generated.stdout;
-    const passwords = Object.fromEntries(['main', 'manager', 'executor', 'pulse'].map((u) => [u, randomBytes(18).toString('base64url')]));
+    // nats-server parses a variable's value as config: a password starting with a letter stays a string.
+    const passwords = Object.fromEntries(['main', 'manager', 'executor', 'pulse'].map((u) => [u, `p${randomBytes(18).toString('hex')}`]));
     for (const password of Object.values(passwords)) expect(authorization).not.toContain(password);
     expect(authorization).toContain('password: $TRADEBUS_NATS_PASS_EXECUTOR');
     server = await NatsServer.start({
