@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ATR, EMA } from '@tradebus/indicators';
-import { ScreenSession, applyOverrides, prepareSystem, runBacktest, type PreparedSystem } from '@tradebus/agent-main';
+import { ScreenSession, applyOverrides, prepareSystem, runBacktest, spearman, type PreparedSystem } from '@tradebus/agent-main';
 import { fmt, type BenchModule, type BenchResult } from './types.js';
 
 /**
@@ -125,7 +125,7 @@ const overridesOf = (c: { fast: number; slow: number }): Record<string, unknown>
 
 const bench: BenchModule = {
   title: 'Sweep screen (per parameter combination)',
-  target: 'the screen ≥ 10× the full agent pipeline per combination',
+  target: 'the screen ≥ 0.3× the bare loop per parameter combination, and its ranking of the combinations the same as the full runs’',
   description:
     `${FILES.length} symbols of real Binance 5-minute candles (the shared ohlcv files as they are, ${WARMUP_BARS} bars of each kept as warm-up history), ` +
     `an EMA-cross bot swept over fast ${FAST.join('/')} × slow ${SLOW.join('/')} (${combos.length} combinations). ` +
@@ -133,7 +133,8 @@ const bench: BenchModule = {
     "over every series, then the trade manager's rules and the paper exchange's fills over every bar. Its rate is candles per second per combination " +
     '(played candles × combinations ÷ time). The bare loop computes the same indicators (the @tradebus/indicators EMA and ATR) and cross signals with ' +
     "no trades at all; its signal count is checked against the screen's. The second line compares the screen with one full backtest of the same config " +
-    '(`runBacktest`, every agent, same process) in combinations per second; the screen and the full run must agree on the trade count.',
+    '(`runBacktest`, every agent, same process) in combinations per second; the screen and the full run must agree on the trade count. ' +
+    'The third line runs every combination through the full pipeline too and compares the two rankings by Sharpe ratio (Spearman’s rank correlation; 1 is the same order).',
   async run(): Promise<BenchResult[]> {
     const dir = mkdtempSync(join(tmpdir(), 'tradebus-screen-bench-'));
     try {
@@ -180,6 +181,18 @@ const bench: BenchModule = {
       const { report } = await runBacktest(applyOverrides(base, overridesOf(combos[0]!)), { logLevel: 'silent' });
       const fullMs = performance.now() - fullStart;
       const agrees = report.metrics.trades === first.result.metrics.trades;
+      // Every combination through the agents as well: do the two rank them alike?
+      const screenScores: Array<number | null> = [];
+      const fullScores: Array<number | null> = [];
+      let sameTrades = 0;
+      for (const c of combos) {
+        const screened = (await session.run(applyOverrides(base, overridesOf(c)))).result.metrics;
+        const full = (await runBacktest(applyOverrides(base, overridesOf(c)), { logLevel: 'silent' })).report.metrics;
+        screenScores.push(screened.sharpe);
+        fullScores.push(full.sharpe);
+        if (screened.trades === full.trades) sameTrades++;
+      }
+      const rho = spearman(screenScores, fullScores, 'sharpe') ?? Number.NaN;
       const signals = screenSignals === bareSignals ? `signals match the bare loop (${screenSignals})` : `signal counts differ: ${screenSignals} from the screen, ${bareSignals} from the bare loop`;
       return [
         {
@@ -201,6 +214,15 @@ const bench: BenchModule = {
           unit: 'combinations/s',
           ratio: fullMs / perCombination,
           notes: `one full run: ${(fullMs / 1000).toFixed(2)} s, ${report.metrics.trades} trades; the screen: ${first.result.metrics.trades} trades${agrees ? ' (the same)' : ' (they differ)'}, total return ${(first.result.metrics.totalReturn * 100).toFixed(3)} % against ${(report.metrics.totalReturn * 100).toFixed(3)} %.`,
+        },
+        {
+          name: `ranking of the ${combos.length} combinations by Sharpe, screen against full runs`,
+          ours: rho,
+          peer: 1,
+          peerName: 'the same order (Spearman ρ = 1)',
+          unit: 'ρ',
+          ratio: rho,
+          notes: `the screen and the full run gave the same number of trades for ${sameTrades} of ${combos.length} combinations.`,
         },
       ];
     } finally {
