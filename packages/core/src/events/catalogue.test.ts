@@ -23,6 +23,22 @@ describe('EventCatalogue', () => {
     if (!bad.ok) expect(bad.error.issues[0]?.path).toBe('price');
   });
 
+  it('tells a wrong-type value from a missing key, quoting neither a secret', () => {
+    const catalogue = new EventCatalogue(builtinEvents, defineEvents({ 'bot.login': z.object({ user: z.string(), token: z.string() }) }));
+    const wrong = catalogue.validate('price.tick', { symbol: 'BTC/USDT', price: 'cheap', timestamp: 2 });
+    expect(wrong.ok).toBe(false);
+    if (!wrong.ok) {
+      expect(wrong.error.issues).toEqual([{ path: 'price', message: 'expected number, received string "cheap"' }]);
+      expect(wrong.error.message).toBe('Invalid \'price.tick\' payload: price: expected number, received string "cheap"');
+    }
+    const missing = catalogue.validate('price.tick', { symbol: 'BTC/USDT', timestamp: 2 });
+    if (!missing.ok) expect(missing.error.issues).toEqual([{ path: 'price', message: 'expected number, received nothing (the key is missing)' }]);
+    expect(missing.ok).toBe(false);
+    const secret = catalogue.validate('bot.login', { user: 'ann', token: 12345678 });
+    expect(secret.ok).toBe(false);
+    if (!secret.ok) expect(secret.error.issues).toEqual([{ path: 'token', message: 'expected string, received a number (not shown: the field is secret)' }]);
+  });
+
   it('registers a bot author’s events and refuses bad or conflicting names', () => {
     const mine = defineEvents({ 'bot.greeting': z.object({ text: z.string() }) });
     const catalogue = new EventCatalogue(builtinEvents, mine);

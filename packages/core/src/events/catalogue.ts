@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UnknownEventError, ValidationError } from '../errors.js';
+import { isSecretKey } from '../logger.js';
 import { formatZodIssues } from '../validation.js';
 
 /** An event catalogue is a map from dotted event name to the zod schema of its payload. */
@@ -75,7 +76,8 @@ export class EventCatalogue {
     }
     const result = schema.safeParse(payload);
     if (result.success) return { ok: true, value: result.data as T };
-    const issues = formatZodIssues(result.error.issues);
+    // Payloads are free-form: a value under a secret-looking key is named by its kind, never quoted.
+    const issues = formatZodIssues(result.error.issues, { input: payload, conceal: (path) => path.some((p) => typeof p === 'string' && isSecretKey(p)) });
     return {
       ok: false,
       error: new ValidationError(

@@ -88,7 +88,7 @@ export function decodeInbound(
   } else {
     const shape = wireEnvelopeSchema.safeParse(raw);
     if (!shape.success) {
-      const issues = formatZodIssues(shape.error.issues);
+      const issues = formatZodIssues(shape.error.issues, { input: raw });
       return { ok: false, code: 'ENVELOPE_INVALID', reason: `not a Tradebus envelope: ${describe(issues)}`, issues };
     }
     envelope = shape.data as Envelope;
