@@ -39,8 +39,39 @@ import {
 
 export { credentialEnvNames, credentialsFromEnv, type CcxtCredentials } from './credentials.js';
 
-/** The part of a ccxt exchange instance this provider uses (REST and, on ccxt.pro classes, websocket). */
-export type CcxtExchange = ccxt.Exchange;
+/**
+ * The part of a ccxt exchange instance this provider uses (REST and, on ccxt.pro classes,
+ * websocket). Written out rather than taken from ccxt so that this package's types do not pull
+ * ccxt's own typings into a consumer's compilation; any `ccxt.Exchange` fits it. Answers are
+ * `unknown` because the provider validates every one of them before use.
+ */
+export interface CcxtExchange {
+  /** Settings the provider gives an instance it builds. */
+  apiKey?: string | undefined;
+  secret?: string | undefined;
+  password?: string | undefined;
+  enableRateLimit?: boolean | undefined;
+  timeout?: number | undefined;
+  /** Capability flags by method name (`true`, `false` or `'emulated'`). */
+  has: Record<string, boolean | string | undefined>;
+  precisionMode?: number | string | undefined;
+  setSandboxMode(enabled: boolean): void;
+  loadMarkets(reload?: boolean): Promise<unknown>;
+  fetchTicker(symbol: string): Promise<unknown>;
+  fetchOrderBook(symbol: string, limit?: number): Promise<unknown>;
+  fetchOHLCV(symbol: string, timeframe?: string, since?: number, limit?: number): Promise<unknown>;
+  createOrder(symbol: string, type: string, side: string, amount: number, price?: number, params?: Record<string, unknown>): Promise<unknown>;
+  cancelOrder(id: string, symbol?: string, params?: Record<string, unknown>): Promise<unknown>;
+  fetchOrder(id: string, symbol?: string, params?: Record<string, unknown>): Promise<unknown>;
+  fetchOpenOrders(symbol?: string): Promise<unknown>;
+  fetchMyTrades(symbol?: string, since?: number, limit?: number): Promise<unknown>;
+  fetchBalance(): Promise<unknown>;
+  fetchPositions(symbols?: string[]): Promise<unknown>;
+  /** Streams on ccxt.pro classes; REST classes reject, and `has` says which is which. */
+  watchTicker(symbol: string): Promise<unknown>;
+  watchOHLCV(symbol: string, timeframe?: string): Promise<unknown>;
+  close?(): Promise<unknown>;
+}
 
 export interface CcxtProviderOptions {
   /** Provider name (`providers.<id>` in the config). */
