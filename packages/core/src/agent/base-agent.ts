@@ -6,7 +6,7 @@ import { TradebusError, errorMessage, toError } from '../errors.js';
 import type { EventMap, EventSchemas } from '../events/catalogue.js';
 import type { BuiltinEvents } from '../events/builtin.js';
 import type { Envelope, EnvelopeOf } from '../bus/envelope.js';
-import type { EventBus, Handler, PublishOptions, SubscribeOptions, Subscription } from '../bus/event-bus.js';
+import type { EventBus, Handler, KnownPattern, PublishOptions, SubscribeOptions, Subscription } from '../bus/event-bus.js';
 import type { MatchingKeys, SubscriptionPattern } from '../bus/subjects.js';
 import type { BusUsage } from '../bus/transport.js';
 import { assertTransition, type AgentState } from './state.js';
@@ -235,11 +235,11 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
 
   /** A subscription owned by this agent: released on stop and on failure. */
   protected subscribe<P extends SubscriptionPattern<Keys<E>>>(
-    pattern: P,
+    pattern: KnownPattern<Keys<E>, P>,
     handler: Handler<EnvelopeOf<E, MatchingKeys<Keys<E>, P>>>,
     options?: SubscribeOptions,
   ): Subscription {
-    const inner = this.bus.subscribe(pattern, handler, options);
+    const inner = this.bus.subscribe<P>(pattern, handler, options);
     const owned: Subscription = {
       unsubscribe: () => {
         this.subscriptions.delete(owned);
@@ -254,13 +254,13 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
    * Runs `fn` every `intervalMs` of the agent's clock; an error in it is logged and counted. With
    * `skipMissed`, a clock that jumps over several due times (a replay) runs it once, at the latest.
    */
-  protected every(intervalMs: number, fn: () => void | Promise<void>, options?: IntervalOptions): TimerHandle {
+  protected every(intervalMs: number, fn: () => unknown, options?: IntervalOptions): TimerHandle {
     const handle = this.clock.setInterval(() => this.guarded('timer', fn), intervalMs, options);
     return this.own(handle);
   }
 
   /** Runs `fn` once after `delayMs` of the agent's clock. */
-  protected after(delayMs: number, fn: () => void | Promise<void>): TimerHandle {
+  protected after(delayMs: number, fn: () => unknown): TimerHandle {
     const raw: TimerHandle = this.clock.setTimeout(() => {
       this.timers.delete(raw);
       this.guarded('timer', fn);
@@ -368,11 +368,12 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     };
   }
 
-  private guarded(what: string, fn: () => void | Promise<void>): void {
+  private guarded(what: string, fn: () => unknown): void {
     try {
+      // Like a handler, a timer callback's result is ignored unless it is a promise to watch.
       const r = fn();
-      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-        (r as Promise<void>).catch((err: unknown) => this.onGuardedError(what, err));
+      if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
+        (r as PromiseLike<unknown>).then(undefined, (err: unknown) => this.onGuardedError(what, err));
       }
     } catch (err) {
       this.onGuardedError(what, err);

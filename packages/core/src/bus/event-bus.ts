@@ -11,7 +11,22 @@ import type { Transport, TransportSubscribeOptions } from './transport.js';
 
 type Keys<E> = keyof E & string;
 
-export type Handler<Env> = (event: Env) => void | Promise<void>;
+/**
+ * Receives one event. What it returns is ignored, except a promise (or any thenable): the bus
+ * waits for it to count the handler busy, to report a rejection, and, for durable events, to
+ * acknowledge the event only once it was handled. So a concise arrow such as
+ * `(e) => this.publish(...)` is a handler too.
+ */
+export type Handler<Env> = (event: Env) => unknown;
+
+/**
+ * The pattern itself when at least one event type of `Keys` matches it; otherwise a message type
+ * no string is assignable to, so a subscription that could never receive anything (`'prices.*'`)
+ * does not compile.
+ */
+export type KnownPattern<Keys extends string, P extends string> = [MatchingKeys<Keys, P>] extends [never]
+  ? `no event type matches '${P}': check the pattern against the event names`
+  : P;
 
 export interface Subscription {
   unsubscribe(): void;
@@ -173,7 +188,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
    * Returns a handle whose `unsubscribe()` stops delivery.
    */
   subscribe<P extends SubscriptionPattern<Keys<E>>>(
-    pattern: P,
+    pattern: KnownPattern<Keys<E>, P>,
     handler: Handler<EnvelopeOf<E, MatchingKeys<Keys<E>, P>>>,
     options: SubscribeOptions = {},
   ): Subscription {
@@ -288,16 +303,16 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
       if (this.onHandlerTiming !== undefined && (++this.timingCounter & 63) === 0) {
         return this.timed(handler, envelope);
       }
-      let result: void | Promise<void>;
+      let result: unknown;
       try {
         result = handler(envelope);
       } catch (err) {
         this.recordFailure(toError(err), envelope);
         return;
       }
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      if (isThenable(result)) {
         this.pending++;
-        return (result as Promise<void>).then(
+        return Promise.resolve(result).then(
           () => this.settle(),
           (err: unknown) => {
             this.recordFailure(toError(err), envelope);
@@ -311,7 +326,7 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
   private timed(handler: Handler<Envelope>, envelope: Envelope): void | Promise<void> {
     const started = performance.now();
     const report = (): void => this.onHandlerTiming?.(envelope.type, (performance.now() - started) / 1000);
-    let result: void | Promise<void>;
+    let result: unknown;
     try {
       result = handler(envelope);
     } catch (err) {
@@ -319,9 +334,9 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
       this.recordFailure(toError(err), envelope);
       return;
     }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+    if (isThenable(result)) {
       this.pending++;
-      return (result as Promise<void>).then(
+      return Promise.resolve(result).then(
         () => {
           report();
           this.settle();
@@ -384,4 +399,10 @@ export class EventBus<E extends EventMap = BuiltinEvents> {
       }
     }
   }
+}
+
+/** A handler's result the bus waits for: a promise, or anything else with a `then` method. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  // undefined first: most handlers return nothing, and this runs for every delivery.
+  return value !== undefined && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }

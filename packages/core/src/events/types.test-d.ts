@@ -1,5 +1,6 @@
 // Compile-time checks: `npm run typecheck` fails if any @ts-expect-error line stops being an error.
 import { z } from 'zod';
+import { BaseAgent } from '../agent/base-agent.js';
 import { EventBus } from '../bus/event-bus.js';
 import { LocalTransport } from '../bus/local-transport.js';
 import { WallClock } from '../clock.js';
@@ -51,3 +52,34 @@ myBus.publish('bot.greeting', { text: 'hello' });
 // @ts-expect-error custom event payload is typed too
 myBus.publish('bot.greeting', { text: 42 });
 myBus.subscribe('bot.greeting', (e) => void e.payload.text.toUpperCase());
+
+// A handler may return what its last expression gives: a concise arrow that publishes compiles.
+bus.subscribe('price.tick', (e) => bus.publish('system.alert', { level: 'info', code: 'SEEN', message: e.payload.symbol, timestamp: e.ts }));
+bus.subscribe('candle.closed', async (e) => e.payload.close * 2);
+// Wildcards that match some event type compile and narrow the envelope.
+bus.subscribe('*.tick', (e) => {
+  const type: 'price.tick' = e.type;
+  void type;
+});
+bus.subscribe('trade.>', (e) => void e.payload.symbol);
+// @ts-expect-error a wildcard that matches no event type would never receive anything
+bus.subscribe('prices.*', () => undefined);
+// @ts-expect-error no event type starts with 'nope.'
+bus.subscribe('nope.>', () => undefined);
+// @ts-expect-error no event type ends in '.tock'
+bus.subscribe('*.tock', () => undefined);
+
+class Echo extends BaseAgent<{ symbol: string }, MyEvents> {
+  protected run(): void {
+    this.subscribe('price.tick', (e) => this.publish('bot.greeting', { text: e.payload.symbol }));
+    this.subscribe('bot.*', (e) => {
+      const text: string = e.payload.text;
+      void text;
+    });
+    // @ts-expect-error a wildcard that matches no event type, in an agent
+    this.subscribe('prices.*', () => undefined);
+    this.every(1_000, () => this.publish('bot.greeting', { text: this.config.symbol }));
+    this.after(1_000, async () => this.publish('bot.greeting', { text: 'later' }));
+  }
+}
+void Echo;
