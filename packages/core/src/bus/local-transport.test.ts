@@ -1,4 +1,4 @@
-import { runTransportContract } from '../testing/index.js';
+import { runTransportContract } from '../testing/transport-contract.js';
 import { LocalTransport } from './local-transport.js';
 
 // One in-process transport shared by every participant, as in a single-process system.

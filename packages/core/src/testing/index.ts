@@ -1,2 +1,4 @@
-export { runTransportContract, type TransportContractOptions } from './transport-contract.js';
+// Test helpers that need nothing beyond core's own dependencies. The transport contract suite
+// needs vitest and lives at `@tradebus/core/testing/contract`, so importing this entry point
+// works in any test runner (or none).
 export { NatsServer, NatsServerError, findNatsServer, freePort, type NatsServerOptions } from './nats-server.js';

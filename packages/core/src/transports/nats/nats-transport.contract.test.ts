@@ -1,7 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
 import { builtinEvents } from '../../events/builtin.js';
 import { EventCatalogue } from '../../events/catalogue.js';
-import { NatsServer, runTransportContract } from '../../testing/index.js';
+import { NatsServer } from '../../testing/index.js';
+import { runTransportContract } from '../../testing/transport-contract.js';
 import { NatsTransport } from './nats-transport.js';
 
 // One real nats-server for the suite; every participant gets its own connection, as a separate
