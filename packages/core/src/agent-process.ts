@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { AgentDefinition, BaseAgent } from './agent/base-agent.js';
 import type { StateStore } from './agent/store.js';
 import type { RestartPolicy } from './agent/supervisor.js';
 import type { Transport } from './bus/transport.js';
 import type { Clock } from './clock.js';
-import type { TransportConfig } from './config/schema.js';
+import { transportConfigSchema } from './config/schema.js';
+import { validateSection } from './config/loader.js';
 import { builtinEvents } from './events/builtin.js';
 import { EventCatalogue, type EventSchemas } from './events/catalogue.js';
 import { createLogger } from './logger.js';
@@ -16,11 +18,19 @@ export interface RunAgentProcessOptions {
   definition: AgentDefinition<any, any>;
   id: string;
   config?: unknown;
-  /** A transport, or the validated `transport:` section of the config (a NatsTransport is built from it). */
-  transport: Transport | TransportConfig;
-  /** Custom event sets the agent uses, beside the built-in catalogue. */
+  /**
+   * A transport, or settings as in the `transport:` section of a config file, defaults left out
+   * (`{ kind: 'nats', servers: 'nats://127.0.0.1:4222', prefix: 'tradebus.prod' }`): they are
+   * validated, and a NatsTransport is built from them with the catalogue of this process. A
+   * transport object brings its own catalogue: it must hold every event type the agent receives.
+   */
+  transport: Transport | TransportSettings;
+  /**
+   * Custom event sets the agent uses beside the built-in catalogue and the definition's own
+   * `events` (which are always registered).
+   */
   events?: EventSchemas[];
-  /** Default: a pino logger named after the agent, level from TRADEBUS_LOG_LEVEL (info). */
+  /** Default: a pino logger on stdout named after the agent, level from TRADEBUS_LOG_LEVEL (info). */
   logger?: Logger;
   clock?: Clock;
   heartbeatIntervalMs?: number;
@@ -36,6 +46,9 @@ export interface RunAgentProcessOptions {
   /** Receives the exit code after a signal-triggered stop; default `process.exit`. */
   onExit?: (code: number) => void;
 }
+
+/** The `transport:` settings as written (defaults may be left out), before validation. */
+export type TransportSettings = z.input<typeof transportConfigSchema>;
 
 export interface AgentProcess {
   system: TradebusSystem;
@@ -63,13 +76,16 @@ export interface AgentProcess {
  */
 export async function runAgentProcess(options: RunAgentProcessOptions): Promise<AgentProcess> {
   const logger = options.logger ?? createLogger({ name: `tradebus-${options.id}` });
-  const events = options.events ?? [];
+  // One catalogue for the transport and the system: a networked transport checks every inbound
+  // event against it, so the agent's own event types must be in it before anything arrives.
+  const catalogue = new EventCatalogue(builtinEvents, ...(options.events ?? []));
+  if (options.definition.events !== undefined) catalogue.register(options.definition.events);
   const transport = isTransport(options.transport)
     ? options.transport
-    : createTransport(options.transport, { catalogue: new EventCatalogue(builtinEvents, ...events), logger, name: `tradebus-${options.id}` });
+    : createTransport(validateSection(transportConfigSchema, options.transport, 'transport'), { catalogue, logger, name: `tradebus-${options.id}` });
   const system = createSystem({
     transport,
-    events,
+    catalogue,
     logger,
     clock: options.clock,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
@@ -117,6 +133,6 @@ export async function runAgentProcess(options: RunAgentProcessOptions): Promise<
   return { system, agent, stop };
 }
 
-function isTransport(value: Transport | TransportConfig): value is Transport {
+function isTransport(value: Transport | TransportSettings): value is Transport {
   return typeof (value as Transport).publish === 'function';
 }

@@ -43,5 +43,5 @@ export {
   type NatsUserPermissions,
 } from './transports/nats/authorization.js';
 export { createTransport, type CreateTransportOptions } from './transports/create-transport.js';
-export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions } from './agent-process.js';
+export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions, type TransportSettings } from './agent-process.js';
 export * from './data/index.js';

@@ -1,5 +1,6 @@
 import { pino, type Logger, type DestinationStream, type LevelWithSilent } from 'pino';
 import { REDACTED, hasSecrets, scrubSecrets } from './config/secrets.js';
+import { ConfigError } from './errors.js';
 
 export type { Logger } from 'pino';
 export { REDACTED } from './config/secrets.js';
@@ -77,9 +78,26 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LevelWithSilent[];
+
+/**
+ * The level `TRADEBUS_LOG_LEVEL` asks for, or `fallback` when it is unset or empty. A value that is
+ * not a level is an error naming the variable, rather than a logger that fails on its first line.
+ */
+export function logLevelFromEnv(fallback: LevelWithSilent, env: Record<string, string | undefined> = process.env): LevelWithSilent {
+  const raw = env.TRADEBUS_LOG_LEVEL?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const level = raw.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    const message = `TRADEBUS_LOG_LEVEL is '${raw}', which is not a log level: use one of ${LOG_LEVELS.join(', ')} (or unset it for ${fallback}).`;
+    throw new ConfigError(message, [{ path: 'TRADEBUS_LOG_LEVEL', message }]);
+  }
+  return level as LevelWithSilent;
+}
+
 /** The root logger of a process; agents get children of it (`logger.child({ agent })`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? ((process.env.TRADEBUS_LOG_LEVEL as LevelWithSilent | undefined) ?? 'info');
+  const level = options.level ?? logLevelFromEnv('info');
   const base = {
     name: options.name ?? 'tradebus',
     level,
@@ -91,7 +109,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return options.destination ? pino(base, options.destination) : pino(base);
 }
 
-/** A logger that writes nothing: the default for library use and tests. */
+/** Level of `libraryLogger` when TRADEBUS_LOG_LEVEL does not set one. */
+export const LIBRARY_LOG_LEVEL: LevelWithSilent = 'warn';
+
+/**
+ * The logger of a system built in code without one (`createSystem`): JSON lines on stderr, so the
+ * bot's own output on stdout stays its own, at `TRADEBUS_LOG_LEVEL` or `warn`. Quiet while all is
+ * well, it prints what goes wrong: an agent that fails or cannot start, a handler that throws, a
+ * stale feed, a lost bus connection. `TRADEBUS_LOG_LEVEL=info` also shows agents starting and stopping.
+ */
+export function libraryLogger(options: { name?: string; env?: Record<string, string | undefined> } = {}): Logger {
+  // Synchronous: a line written just before the process exits (a failed start) is not lost.
+  return createLogger({ name: options.name, level: logLevelFromEnv(LIBRARY_LOG_LEVEL, options.env), destination: pino.destination({ dest: 2, sync: true }) });
+}
+
+/** A logger that writes nothing: for tests, and for code that reports through other means. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }

@@ -125,7 +125,7 @@ export class HealthMonitor {
     const agents = [...this.records.entries()]
       .map(([id, r]) => this.describe(id, r, now))
       .sort((a, b) => a.agentId.localeCompare(b.agentId));
-    return { status: overall(agents), timestamp: now, agents };
+    return { status: overallHealth(agents), timestamp: now, agents };
   }
 
   private describe(agentId: string, r: Record, now: number): AgentHealth {
@@ -182,7 +182,8 @@ export class HealthMonitor {
   }
 }
 
-function overall(agents: AgentHealth[]): SystemHealthStatus {
+/** The system's status from its agents': ok when all are, down when none works, else degraded. */
+export function overallHealth(agents: AgentHealth[]): SystemHealthStatus {
   const active = agents.filter((a) => a.status !== 'stopped');
   if (active.length === 0) return agents.length === 0 ? 'down' : 'degraded';
   if (active.every((a) => a.status === 'down' || a.status === 'failed')) return 'down';

@@ -74,6 +74,11 @@ export interface SupervisorOptions {
    */
   wallClock?: Clock;
   restart?: Partial<RestartPolicy>;
+  /**
+   * Asked when an agent's start (the first or a restart) throws: false keeps it failed instead of
+   * restarting it, for an error the same start would hit again (a setting that names nothing).
+   */
+  shouldRestart?: (agentId: string, err: unknown) => boolean;
 }
 
 /**
@@ -86,6 +91,7 @@ export class Supervisor {
   private readonly bus: EventBus<BuiltinEvents> | undefined;
   private readonly wallClock: Clock;
   private readonly defaultPolicy: RestartPolicy;
+  private readonly shouldRestart: ((agentId: string, err: unknown) => boolean) | undefined;
   private shuttingDown = false;
 
   constructor(options: SupervisorOptions = {}) {
@@ -93,6 +99,7 @@ export class Supervisor {
     this.bus = options.bus;
     this.wallClock = options.wallClock ?? new WallClock();
     this.defaultPolicy = { ...DEFAULT_RESTART_POLICY, ...options.restart };
+    this.shouldRestart = options.shouldRestart;
   }
 
   add(agent: BaseAgent<any, any>, options: SupervisedAgentOptions = {}): this {
@@ -222,7 +229,15 @@ export class Supervisor {
     } catch (err) {
       // The state listener has already scheduled a restart; the other agents go on starting.
       this.logger.error({ err: toError(err), agent: entry.agent.id }, 'agent failed to start');
+      this.refuseRestartUnlessUseful(entry, err);
     }
+  }
+
+  private refuseRestartUnlessUseful(entry: Entry, err: unknown): void {
+    if (this.shouldRestart === undefined || this.shouldRestart(entry.agent.id, err)) return;
+    entry.pendingRestart?.cancel();
+    entry.pendingRestart = undefined;
+    entry.gaveUp = true;
   }
 
   private onFailure(entry: Entry, reason: string | undefined): void {
@@ -246,6 +261,7 @@ export class Supervisor {
       this.logger.info({ agent: entry.agent.id, attempt: entry.restarts }, 'restarting agent');
       entry.agent.start().catch((err: unknown) => {
         this.logger.error({ err: toError(err), agent: entry.agent.id }, 'restart failed: ' + errorMessage(err));
+        this.refuseRestartUnlessUseful(entry, err);
       });
     }, delay);
   }
