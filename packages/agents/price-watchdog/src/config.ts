@@ -17,7 +17,14 @@ export const priceWatchdogConfigSchema = z.strictObject({
   stale: z
     .strictObject({
       candleIntervals: z.number().positive().default(3).describe('A candle feed is stale after this many bar lengths without data'),
-      tickMs: z.number().int().positive().default(60_000).describe('A tick feed is stale after this long without a tick'),
+      tickMs: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe(
+          'A tick feed is stale after this long without a tick; by default candleIntervals bars of the shortest timeframe, at least 60 s (a replayed or synthetic market trades once per bar)',
+        ),
       checkEveryMs: z
         .number()
         .int()

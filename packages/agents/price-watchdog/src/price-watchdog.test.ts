@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MemoryStateStore, VirtualClock, createSystem, type CandleEvent, type StateStore } from '@tradebus/core';
-import { NetworkError, ReplayProvider, type Candle } from '@tradebus/providers';
+import { AgentStartError, MemoryStateStore, VirtualClock, createSystem, silentLogger, type CandleEvent, type StateStore } from '@tradebus/core';
+import { NetworkError, ReplayProvider, SyntheticProvider, type Candle } from '@tradebus/providers';
 import { agent, Backoff, type PriceWatchdogAgent, type PriceWatchdogConfigInput } from './index.js';
 import { ScriptedProvider, readCandles, settle } from './test-support/scripted-provider.js';
 
@@ -24,6 +24,7 @@ async function setup(config: Partial<PriceWatchdogConfigInput> = {}, options: { 
   const store = options.store ?? new MemoryStateStore();
   const system = createSystem({
     clock,
+    logger: silentLogger(),
     heartbeatIntervalMs: 3_600_000,
     validateOnPublish: true,
     stateStore: () => store,
@@ -70,7 +71,7 @@ const expectedTimes = (from: number, to: number) => bars.slice(from, to + 1).map
 describe('price-watchdog config', () => {
   it('fills defaults and rejects unknown keys by name', () => {
     const parsed = agent.configSchema.parse({ provider: 'binance', symbols: ['BTC/USDT'] });
-    expect(parsed).toMatchObject({ timeframes: ['1m'], candles: true, ticks: true, stale: { candleIntervals: 3, tickMs: 60_000 } });
+    expect(parsed).toMatchObject({ timeframes: ['1m'], candles: true, ticks: true, stale: { candleIntervals: 3 } });
     const bad = agent.configSchema.safeParse({ provider: 'binance', symbols: ['BTC/USDT'], timeframe: '5m' });
     expect(bad.success).toBe(false);
     expect(JSON.stringify(bad.error?.issues)).toContain('timeframe');
@@ -80,24 +81,45 @@ describe('price-watchdog config', () => {
 });
 
 describe('price-watchdog provider lookup', () => {
-  it("uses the market-data role of a launcher's provider and names a provider that has none", async () => {
+  it("uses the market-data role of a launcher's provider", async () => {
     const scripted = new ScriptedProvider();
     const full = { id: 'venue', kind: 'paper', venue: 'venue', marketData: scripted, close: async () => undefined };
     const system = createSystem({
       clock: new VirtualClock(0),
-      services: { 'provider:venue': full, 'provider:orders': { ...full, marketData: undefined } },
-      agents: [
-        { id: 'ok', definition: agent, config: { provider: 'venue', symbols: [SYMBOL], ticks: false } },
-        { id: 'wrong', definition: agent, config: { provider: 'orders', symbols: [SYMBOL] }, restart: { maxRestarts: 0 } },
-      ],
+      logger: silentLogger(),
+      services: { 'provider:venue': full },
+      agents: [{ id: 'ok', definition: agent, config: { provider: 'venue', symbols: [SYMBOL], ticks: false } }],
     });
     await system.start();
     await settle();
     expect(system.agent('ok').state).toBe('running');
     expect(scripted.candleStreams).toHaveLength(1);
-    expect(system.agent('wrong').state).toBe('failed');
-    expect(system.agent('wrong').detail).toContain("Provider 'orders' (paper) cannot serve as market data");
     await system.stop();
+  });
+
+  it('does not start with a provider that has no market data or is not there, and says which key to fix', async () => {
+    const scripted = new ScriptedProvider();
+    const full = { id: 'venue', kind: 'paper', venue: 'venue', marketData: scripted, close: async () => undefined };
+    const system = createSystem({
+      clock: new VirtualClock(0),
+      logger: silentLogger(),
+      services: { 'provider:venue': full, 'provider:orders': { ...full, marketData: undefined } },
+      agents: [
+        { id: 'wrong', definition: agent, config: { provider: 'orders', symbols: [SYMBOL] } },
+        { id: 'typo', definition: agent, config: { provider: 'venu', symbols: [SYMBOL] } },
+      ],
+    });
+    const err = (await system.start().catch((e: unknown) => e)) as AgentStartError;
+    expect(err).toBeInstanceOf(AgentStartError);
+    expect(err.issues).toEqual([
+      { path: 'agents[wrong].config.provider', message: "Provider 'orders' (paper) cannot serve as market data. Point this agent at a provider that can (see docs/providers.md)." },
+      {
+        path: 'agents[typo].config.provider',
+        message: "no provider named 'venu' is registered. Did you mean 'venue'? Registered: orders, venue. Name one of them, or register the provider (services: { 'provider:venu': provider }).",
+      },
+    ]);
+    // Neither is left restarting in the background.
+    expect(system.supervisor.list().map((a) => a.gaveUp)).toEqual([true, true]);
   });
 });
 
@@ -116,10 +138,11 @@ describe('price-watchdog symbols', () => {
     expect(t.closed.map((c) => c.symbol)).toEqual([SYMBOL]);
     await t.system.stop();
 
-    const bad = await setup({ symbols: ['XPR/ETH'] }, { provider });
-    expect(bad.watchdog.state).toBe('failed');
-    expect(bad.watchdog.detail).toContain("unknown symbol 'XPR/ETH'. Did you mean 'XRP/ETH'");
-    await bad.system.stop();
+    const bad = await setup({ symbols: ['BTC/USDT', 'XPR/ETH'] }, { provider }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(AgentStartError);
+    expect((bad as AgentStartError).issues).toEqual([
+      { path: 'agents[prices].config.symbols[1]', message: expect.stringContaining("unknown symbol 'XPR/ETH'. Did you mean 'XRP/ETH'") as unknown as string },
+    ]);
   });
 });
 
@@ -320,7 +343,8 @@ describe('price-watchdog on the replay provider', () => {
         {
           id: 'prices',
           definition: agent,
-          config: { provider: 'replay', symbols: [SYMBOL], timeframes: [TF], stale: { tickMs: 2 * BAR } },
+          // Default staleness: the tick feed, one tick per bar, must not look stale between bars.
+          config: { provider: 'replay', symbols: [SYMBOL], timeframes: [TF] },
         },
       ],
     });
@@ -349,6 +373,46 @@ describe('price-watchdog on the replay provider', () => {
     expect(alerts).not.toContain('FEED_DISCONNECTED');
     expect(system.agent<PriceWatchdogAgent>('prices').feeds().map((f) => f.reconnects)).toEqual([0, 0]);
     await system.stop();
+  });
+});
+
+describe('price-watchdog on a synthetic market', () => {
+  /** Plays `bars` one-minute bars of a synthetic market through a watchdog with default settings. */
+  async function play(bars: number, stale?: PriceWatchdogConfigInput['stale']) {
+    const clock = new VirtualClock(Date.UTC(2024, 0, 1));
+    const market = new SyntheticProvider({ clock, seed: 7, symbols: [{ symbol: 'BTC/USDT', startPrice: 40_000 }], timeframe: '1m', historyBars: 0, bars, speed: 'max' });
+    const system = createSystem({
+      clock,
+      logger: silentLogger(),
+      heartbeatIntervalMs: 3_600_000,
+      services: { 'provider:synthetic': market },
+      agents: [{ id: 'prices', definition: agent, config: { provider: 'synthetic', symbols: ['BTC/USDT'], stale } }],
+    });
+    const alerts: string[] = [];
+    const states: string[] = [];
+    let ticks = 0;
+    system.bus.subscribe('system.alert', (e) => void alerts.push(e.payload.code));
+    system.bus.subscribe('agent.status', (e) => void states.push(e.payload.to));
+    system.bus.subscribe('price.tick', () => void ticks++);
+    await system.start();
+    await market.start();
+    await settle();
+    await system.stop();
+    return { alerts, states, ticks };
+  }
+
+  it('follows the feed timeframe: a 1m market that trades once per bar never looks stale with the default settings', async () => {
+    const run = await play(300);
+    expect(run.ticks).toBe(300);
+    expect(run.alerts.filter((c) => c === 'FEED_STALE' || c === 'FEED_RECOVERED')).toEqual([]);
+    expect(run.states).not.toContain('degraded');
+  });
+
+  it('still flags a tick feed that goes silent for longer than its threshold', async () => {
+    // A threshold below one bar: every gap between two bars is a stale episode (and the setting is warned about).
+    const run = await play(5, { tickMs: 30_000, checkEveryMs: 10_000 });
+    expect(run.alerts.filter((c) => c === 'FEED_STALE').length).toBeGreaterThanOrEqual(4);
+    expect(run.states).toContain('degraded');
   });
 });
 

@@ -93,6 +93,9 @@ export interface FeedStatus {
 
 const RECENT_TRADE_IDS = 512;
 
+/** Shortest default silence before a tick feed counts as stale: a quiet market may not trade for a while. */
+const DEFAULT_TICK_STALE_MS = 60_000;
+
 /**
  * Keeps price feeds alive: one background stream per symbol (ticks) and per symbol × timeframe
  * (candles), republished on the bus. A failing stream is retried with backoff on the agent's
@@ -139,6 +142,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
   protected override async initialize(): Promise<void> {
     this.provider = resolveMarketData(this.services, this.config.provider);
     const { stale } = this.config;
+    const tickStaleMs = this.tickStaleMs();
     this.feedList.length = 0;
     const symbols = await resolveSymbols(this.provider, this.config.symbols, (err) =>
       this.logger.warn({ err: toError(err) }, 'market list unavailable; using the configured symbols in canonical form'),
@@ -177,7 +181,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
           kind: 'ticks',
           key: `ticks:${symbol}`,
           symbol,
-          staleAfterMs: stale.tickMs,
+          staleAfterMs: tickStaleMs,
           lastDataAt: now,
           stale: false,
           disconnected: undefined,
@@ -188,6 +192,25 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
         });
       }
     }
+  }
+
+  /**
+   * How long a tick feed may be silent. Bar-driven sources (a replay of candles, a synthetic
+   * market) trade once per bar, so a threshold of one bar or less would turn the feed stale
+   * between every two bars: by default it is as long as a candle feed's, counted in bars of the
+   * shortest timeframe, and never under a minute.
+   */
+  private tickStaleMs(): number {
+    const { stale, timeframes } = this.config;
+    const barMs = Math.min(...timeframes.map(timeframeMs));
+    if (stale.tickMs === undefined) return Math.max(DEFAULT_TICK_STALE_MS, Math.round(stale.candleIntervals * barMs));
+    if (this.config.ticks && stale.tickMs <= barMs) {
+      this.logger.warn(
+        { tickMs: stale.tickMs, barMs },
+        `stale.tickMs (${stale.tickMs} ms) is not longer than a ${timeframes.find((t) => timeframeMs(t) === barMs)} bar: a market that trades once per bar (a replay, a synthetic market) will look stale between bars. Leave it out for ${stale.candleIntervals} bars, or raise it.`,
+      );
+    }
+    return stale.tickMs;
   }
 
   protected run(): void {
