@@ -116,7 +116,11 @@ export class NatsServer {
     if (child === undefined) return;
     child.kill(signal);
     const exited = this.exited;
-    const timedOut = await Promise.race([exited.then(() => false), sleep(timeoutMs).then(() => true)]);
+    // The deadline's timer is cleared once the server is gone, so that it does not keep the
+    // caller's process alive for `timeoutMs` after its last server stopped.
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), timeoutMs)))]);
+    clearTimeout(deadline);
     if (timedOut) {
       child.kill('SIGKILL');
       await exited;
