@@ -3,6 +3,7 @@ import { builtinModules } from 'node:module';
 import { dirname, join, posix } from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TOOLING_VERSIONS } from '@tradebus/create';
 import { npmPack, publishablePackages, root, type PackResult, type WorkspacePackage } from './workspace.js';
 
 // What each published package declares, checked against what its tarball really contains and
@@ -163,6 +164,12 @@ describe('published packages', () => {
     expect(missing.slice(0, 5), `${missing.length} source map entries name files that are not shipped`).toEqual([]);
     // A package ships maps when it ships code: stack traces then name the TypeScript lines.
     expect(maps).toBeGreaterThan(0);
+  });
+
+  it("start new projects on the dependency ranges the packages are built and tested with", () => {
+    const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    const core = packages.find((p) => p.manifest.name === '@tradebus/core')!.manifest;
+    expect(TOOLING_VERSIONS).toEqual({ zod: core.dependencies!['zod'], typescript: rootManifest.devDependencies['typescript'], '@types/node': rootManifest.devDependencies['@types/node'] });
   });
 
   it('exports entry points that exist in the tarball', () => {
