@@ -5,6 +5,9 @@ import { agent as tradeManager, type TradeManagerAgent } from '@tradebus/agent-t
 import { agent as tradeExecutor, type TradeExecutorAgent } from '@tradebus/agent-trade-executor';
 import { agent as accountSync, type AccountSyncAgent } from '@tradebus/agent-account-sync';
 
+/** A venue that answers a market order at once (at the last close, no spread, no volume cap): these tests are about reconciliation, not the fill model. */
+const AT_ONCE = { marketFillOnCandle: 'close', spreadBps: 0, participation: 0 } as const;
+
 const T0 = Date.UTC(2024, 0, 1);
 const BAR = 300_000;
 
@@ -28,7 +31,7 @@ afterEach(async () => {
 /** Trade manager, paper executor and account-sync on one paper exchange; candles published by the test. */
 async function rig(before?: (paper: PaperExchange) => Promise<void>): Promise<Rig> {
   const clock = new VirtualClock(T0);
-  const paper = new PaperExchange({ id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0.001, taker: 0.001 } });
+  const paper = new PaperExchange({ id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0.001, taker: 0.001 }, ...AT_ONCE });
   paper.onCandle({ symbol: 'ETH/USDT', timeframe: '5m', timestamp: T0 - BAR, open: 100, high: 100, low: 100, close: 100, volume: 1_000, closed: true });
   await before?.(paper);
   system = createSystem({

@@ -77,7 +77,22 @@ export const paperProviderConfigSchema = z
     fees: z.object({ maker: z.number().min(0).max(0.1), taker: z.number().min(0).max(0.1) }).strict().default({ maker: 0.001, taker: 0.001 }),
     slippage: slippageSchema.default({ model: 'none' }).describe('basis points, or { model: bps | volume | none, ... }'),
     partialFills: z.object({ maxVolumeShare: z.number().positive().max(1) }).strict().optional(),
-    marketFillOnCandle: z.enum(['close', 'next_open']).default('close'),
+    marketFillOnCandle: z
+      .enum(['close', 'next_open'])
+      .default('next_open')
+      .describe("With candles: a market order fills at the next bar's open (next_open), or at the close of the bar it followed (close: optimistic, opt-in)"),
+    spreadBps: z.number().min(0).max(1_000).default(2).describe('Spread in basis points: taker fills buy at price × (1 + spread/2), sell at price × (1 − spread/2); ticks with bid and ask use those'),
+    latencyMs: z.number().int().min(0).default(0).describe('A market order fills at the first price seen at least this long after it was placed'),
+    participation: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.1)
+      .describe("Market and triggered stop orders fill at most this share of a bar's volume per bar; the rest fills in the next bars (0: no cap)"),
+    intrabar: z
+      .enum(['stop_first', 'path'])
+      .default('stop_first')
+      .describe("In a bar that reaches several orders: stops before targets (stop_first, pessimistic) or in the order of the bar's path (open → nearer extreme → farther extreme → close)"),
     limitFill: z.enum(['touch', 'through']).default('touch'),
     leverage: z.number().min(1).max(125).default(1),
     leverageBySymbol: z.record(z.string(), z.number().min(1).max(125)).optional(),

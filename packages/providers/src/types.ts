@@ -277,6 +277,14 @@ export interface MarketDataListener {
    * until the agents are idle.
    */
   step?(time: number): void | Promise<void>;
+  /**
+   * A listener that reports what it did asynchronously (a paper venue whose reports wait for its
+   * books to be written) says whether it is done: the records of a moment reach consumers only
+   * once every listener is, so agents see the venue's reports of a bar before the bar itself,
+   * exactly as with a venue that reports at once.
+   */
+  isIdle?(): boolean;
+  whenIdle?(): Promise<void>;
 }
 
 export interface DataGap {

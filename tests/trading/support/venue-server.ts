@@ -24,7 +24,18 @@ export class VenueServer {
   beforeCreate: ((request: { clientOrderId: string; symbol: string }) => void) | undefined;
 
   constructor(options: { balances: Record<string, number>; quoteCurrency: string }) {
-    this.paper = new PaperExchange({ id: 'paper', clock: this.clock, quoteCurrency: options.quoteCurrency, balances: options.balances, fees: { maker: 0.001, taker: 0.001 } });
+    // A venue that answers a market order at once (at the last close, no spread, no volume cap):
+    // the restart scenarios count on positions and orders being where the last answer left them.
+    this.paper = new PaperExchange({
+      id: 'paper',
+      clock: this.clock,
+      quoteCurrency: options.quoteCurrency,
+      balances: options.balances,
+      fees: { maker: 0.001, taker: 0.001 },
+      marketFillOnCandle: 'close',
+      spreadBps: 0,
+      participation: 0,
+    });
     this.paper.subscribe({ order: (u) => void this.orders.push(u), account: (s) => void this.accounts.push(s) });
     this.server = createServer((req, res) => {
       let body = '';

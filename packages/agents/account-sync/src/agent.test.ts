@@ -3,6 +3,10 @@ import { PaperExchange } from '@tradebus/providers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agent, type AccountSyncAgent, type AccountSyncConfigInput } from './index.js';
 
+/** A venue that answers a market order at once (at the last close, no spread, no volume cap): these tests are about the agent, not the fill model. */
+const AT_ONCE = { marketFillOnCandle: 'close', spreadBps: 0, participation: 0 } as const;
+
+
 const T0 = Date.UTC(2024, 0, 1);
 
 interface Rig {
@@ -25,7 +29,7 @@ afterEach(async () => {
 
 async function rig(config: Partial<AccountSyncConfigInput> = {}, store: MemoryStateStore = new MemoryStateStore()): Promise<Rig> {
   const clock = new VirtualClock(T0);
-  const paper = new PaperExchange({ id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0, taker: 0 } });
+  const paper = new PaperExchange({ ...AT_ONCE, id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0, taker: 0 } });
   let barTime = T0 - 300_000;
   const bar = (close: number, low = close) => {
     barTime += 300_000;

@@ -16,6 +16,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { agent, canTransition, isFinal, type TradeExecutorAgent, type TradeExecutorConfigInput } from './index.js';
 
 const T0 = Date.UTC(2024, 0, 1);
+/** A venue that answers a market order at once (at the last close, no spread, no volume cap): these tests are about the agent, not the fill model. */
+const AT_ONCE = { marketFillOnCandle: 'close', spreadBps: 0, participation: 0 } as const;
+
 type Update = BuiltinEvents['order.updated'];
 type Request = BuiltinEvents['order.requested'];
 
@@ -103,7 +106,7 @@ async function rig(
   options: { provider?: (paper: PaperExchange) => Provider; store?: StateStore; paper?: PaperExchange; clock?: VirtualClock } = {},
 ): Promise<Rig> {
   const clock = options.clock ?? new VirtualClock(T0);
-  const paper = options.paper ?? new PaperExchange({ id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0.001, taker: 0.001 } });
+  const paper = options.paper ?? new PaperExchange({ ...AT_ONCE, id: 'paper', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0.001, taker: 0.001 } });
   const provider = options.provider?.(paper) ?? paper;
   const store = options.store ?? new MemoryStateStore();
   const system = createSystem({
@@ -202,7 +205,7 @@ describe('trade executor in paper mode', () => {
   });
 
   it('refuses to run paper mode on a provider that could place real orders', async () => {
-    const paper = new PaperExchange({ id: 'p', clock: new VirtualClock(T0), quoteCurrency: 'USDT', balances: { USDT: 1 } });
+    const paper = new PaperExchange({ ...AT_ONCE, id: 'p', clock: new VirtualClock(T0), quoteCurrency: 'USDT', balances: { USDT: 1 } });
     const system = createSystem({
       services: { 'provider:venue': faultyProvider(new FaultyVenue(paper), true) },
       agents: [{ id: 'ex', definition: agent, config: { provider: 'venue', mode: 'paper' } }],
@@ -236,7 +239,7 @@ describe('trade executor in paper mode', () => {
 
 describe('trade executor in disabled mode', () => {
   it('rejects every intent with a reason and never touches the venue', async () => {
-    const venue = new FaultyVenue(new PaperExchange({ id: 'p', clock: new VirtualClock(T0), quoteCurrency: 'USDT', balances: { USDT: 10_000 } }));
+    const venue = new FaultyVenue(new PaperExchange({ ...AT_ONCE, id: 'p', clock: new VirtualClock(T0), quoteCurrency: 'USDT', balances: { USDT: 10_000 } }));
     const r = await rig({ mode: 'disabled' }, { provider: () => faultyProvider(venue, true) });
     const req = await r.request();
     expect(r.updates).toEqual([expect.objectContaining({ clientOrderId: req.clientOrderId, status: 'rejected', reason: expect.stringMatching(/execution is disabled/) })]);
@@ -247,7 +250,7 @@ describe('trade executor in disabled mode', () => {
 describe('trade executor retries', () => {
   async function faulty(push = true, config: Partial<TradeExecutorConfigInput> = {}) {
     const clock = new VirtualClock(T0);
-    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    const paper = new PaperExchange({ ...AT_ONCE, id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
     paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
     const venue = new FaultyVenue(paper);
     const r = await rig({ mode: 'live', retry: { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 1_000, factor: 2 }, ...config }, { clock, paper, provider: () => faultyProvider(venue, push) });
@@ -384,7 +387,7 @@ describe('trade executor across a restart', () => {
   async function crashDuringPlacement(fault: 'hang-after-placing' | 'hang-before-placing') {
     const clock = new VirtualClock(T0);
     const store = new MemoryStateStore();
-    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    const paper = new PaperExchange({ ...AT_ONCE, id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
     paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
     const venue = new FaultyVenue(paper);
     venue.createFaults = [fault];
@@ -409,7 +412,7 @@ describe('trade executor across a restart', () => {
 
   it('asks the venue before placing an intent from before its start that it has no record of', async () => {
     const clock = new VirtualClock(T0);
-    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    const paper = new PaperExchange({ ...AT_ONCE, id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
     paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
     const venue = new FaultyVenue(paper);
     const intent: Request = { clientOrderId: 'sent-before', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: 1, reduceOnly: false, purpose: 'exit', timestamp: clock.now() };
@@ -432,7 +435,7 @@ describe('trade executor across a restart', () => {
   it('tells again, after a restart, what became of orders that finished just before it', async () => {
     const clock = new VirtualClock(T0);
     const store = new MemoryStateStore();
-    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    const paper = new PaperExchange({ ...AT_ONCE, id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
     paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
     const venue = new FaultyVenue(paper);
     const first = await rig({ mode: 'live' }, { clock, paper, store, provider: () => faultyProvider(venue, true) });
@@ -463,7 +466,7 @@ describe('trade executor across a restart', () => {
 describe('trade executor on a push venue: cost per event', () => {
   async function pushVenue(config: Partial<TradeExecutorConfigInput> = {}, store?: StateStore) {
     const clock = new VirtualClock(T0);
-    const paper = new PaperExchange({ id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
+    const paper = new PaperExchange({ ...AT_ONCE, id: 'p', clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 } });
     paper.onCandle({ symbol: 'BTC/USDT', timeframe: '5m', timestamp: T0 - 300_000, open: 100, high: 100, low: 100, close: 100, volume: 10, closed: true });
     const venue = new FaultyVenue(paper);
     const r = await rig(

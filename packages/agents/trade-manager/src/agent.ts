@@ -791,7 +791,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         trade.exitQuantity += net;
         trade.exitValue += net * fill.price;
       }
-      (this.markets[trade.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] }).last = fill.price;
+      // A fill is the latest price only when nothing later was seen: a fill reported after the bar
+      // it happened in (a venue that reports once its books are written) does not undo that bar.
+      const market = (this.markets[trade.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] });
+      if (market.lastAt === undefined || fill.timestamp >= market.lastAt) {
+        market.last = fill.price;
+        market.lastAt = fill.timestamp;
+      }
     }
     const filledBefore = order.filledQuantity;
     order.filledQuantity = Math.max(order.filledQuantity, u.filledQuantity);
@@ -1092,7 +1098,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     else market.timeframe = wanted;
     if (market.lastBarTime !== undefined && candle.timestamp <= market.lastBarTime) return;
     market.lastBarTime = candle.timestamp;
+    const closeTime = candle.timestamp + (timeframeMs(candle.timeframe) ?? 0);
     market.last = candle.close;
+    market.lastAt = closeTime;
     const keep = this.config.sizing.volatility.atrPeriod + 1;
     // The oldest bar's array is reused for the newest: nothing allocated per candle.
     const bar = market.bars.length >= keep ? market.bars.shift()! : ([0, 0, 0] as [number, number, number]);
@@ -1103,7 +1111,6 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (market.bars.length > keep) market.bars.splice(0, market.bars.length - keep);
     this.atrFor(candle.symbol).update(candle);
     this.derivedChanged = true;
-    const closeTime = candle.timestamp + (timeframeMs(candle.timeframe) ?? 0);
     const range: PriceRange = { high: candle.high, low: candle.low, close: candle.close };
     this.followCounterfactuals(candle.symbol, range, closeTime);
     return this.onPrice(candle.symbol, range, closeTime, true);
@@ -1113,6 +1120,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (this.config.symbols !== undefined && !this.config.symbols.includes(tick.symbol)) return;
     const market = (this.markets[tick.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] });
     market.last = tick.price;
+    market.lastAt = tick.timestamp;
     return this.onPrice(tick.symbol, { high: tick.price, low: tick.price, close: tick.price }, tick.timestamp, false);
   }
 

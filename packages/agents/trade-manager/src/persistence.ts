@@ -58,6 +58,8 @@ export interface MarketState {
   /** Last bars (high/low/close), enough to rebuild the ATR after a restart. */
   bars: Array<[number, number, number]>;
   last?: number | undefined;
+  /** Market time of `last`: a bar's close, a tick's or a fill's time. */
+  lastAt?: number | undefined;
   lastBarTime?: number | undefined;
 }
 

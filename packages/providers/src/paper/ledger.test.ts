@@ -29,6 +29,10 @@ async function venue(store: StateStore | undefined, clock: VirtualClock, extra: 
     slippage: { model: 'bps', bps: 5 },
     partialFills: { maxVolumeShare: 0.5 },
     leverage: 3,
+    // Fills at the close of the bar an order follows, no spread, no cap: what these tests compute with.
+    marketFillOnCandle: 'close',
+    spreadBps: 0,
+    participation: 0,
     store,
     ...extra,
   });

@@ -14,9 +14,15 @@ function bar(i: number, open: number, high: number, low: number, close: number, 
   return { symbol, timeframe: '5m', timestamp: T0 + i * M5, open, high, low, close, volume, closed: true };
 }
 
+/**
+ * The matching mechanics, each test switching on what it checks: fills at the close of the bar
+ * an order follows, no spread, no participation cap (the defaults are tested on their own below).
+ */
+const RAW: Partial<PaperExchangeOptions> = { marketFillOnCandle: 'close', spreadBps: 0, participation: 0 };
+
 function setup(extra: Partial<PaperExchangeOptions> = {}) {
   const clock = new VirtualClock(T0);
-  const ex = new PaperExchange({ clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0.001, taker: 0.002 }, ...extra });
+  const ex = new PaperExchange({ clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, fees: { maker: 0.001, taker: 0.002 }, ...RAW, ...extra });
   const orders: OrderUpdate[] = [];
   const accounts: AccountSnapshot[] = [];
   ex.subscribe({ order: (u) => orders.push(u), account: (a) => accounts.push(a) });
@@ -225,22 +231,46 @@ describe('PaperExchange: spot', () => {
     expect((await ex.fetchOrder('n', 'BTC/USDT'))!.averagePrice).toBeCloseTo(102 * 1.0011, 10);
   });
 
-  it('a listener that places an order from a fill callback does not get it matched against the same bar', async () => {
+  it('a protective order sent in reaction to an entry fill is matched against the rest of that bar, as a bracket order would be', async () => {
     const { ex, feed } = setup();
     feed(bar(0, 100, 101, 99, 100));
     ex.subscribe({
       order: (u) => {
         if (u.order.clientOrderId === 'entry' && u.order.status === 'filled') {
           void ex.createOrder(req({ clientOrderId: 'stop', side: 'sell', type: 'stop_market', quantity: 1, stopPrice: 94, reduceOnly: true }));
+          // Not protective: an order of its own waits for the next bar.
+          void ex.createOrder(req({ clientOrderId: 'more', side: 'buy', type: 'limit', quantity: 1, price: 93.5 }));
         }
       },
     });
     await ex.createOrder(req({ clientOrderId: 'entry', side: 'buy', type: 'limit', quantity: 1, price: 95 }));
-    feed(bar(1, 100, 100, 93, 96)); // entry fills at 95 on the way down to 93
-    expect((await ex.fetchOrder('entry', 'BTC/USDT'))!.status).toBe('filled');
+    // The path goes 100 → 93 (the entry fills at 95 on the way) → 100 → 96: the stop at 94 is reached after the entry.
+    feed(bar(1, 100, 100, 93, 96));
+    await Promise.resolve();
+    const [entry, stop, more] = await Promise.all(['entry', 'stop', 'more'].map((id) => ex.fetchOrder(id, 'BTC/USDT')));
+    expect(entry!.status).toBe('filled');
+    expect(stop).toMatchObject({ status: 'filled', averagePrice: 94 });
+    expect(stop!.fills[0]!.timestamp).toBeGreaterThan(entry!.fills[0]!.timestamp);
+    expect(stop!.fills[0]!.timestamp).toBeLessThan(T0 + 2 * M5);
+    expect(more!.status).toBe('accepted');
+  });
+
+  it('a protective stop placed when its bar did not come back to it rests until a later bar reaches it', async () => {
+    const { ex, feed } = setup();
+    feed(bar(0, 100, 101, 99, 100));
+    ex.subscribe({
+      order: (u) => {
+        if (u.order.clientOrderId === 'entry' && u.order.status === 'filled') {
+          void ex.createOrder(req({ clientOrderId: 'stop', side: 'sell', type: 'stop_market', quantity: 1, stopPrice: 92, reduceOnly: true }));
+        }
+      },
+    });
+    await ex.createOrder(req({ clientOrderId: 'entry', side: 'buy', type: 'limit', quantity: 1, price: 95 }));
+    feed(bar(1, 100, 100, 93, 96));
+    await Promise.resolve();
     expect((await ex.fetchOrder('stop', 'BTC/USDT'))!.status).toBe('accepted');
-    feed(bar(2, 96, 97, 93.5, 94.5));
-    expect((await ex.fetchOrder('stop', 'BTC/USDT'))!).toMatchObject({ status: 'filled', averagePrice: 94 });
+    feed(bar(2, 96, 97, 91, 94.5));
+    expect((await ex.fetchOrder('stop', 'BTC/USDT'))!).toMatchObject({ status: 'filled', averagePrice: 92 });
   });
 });
 
@@ -304,7 +334,7 @@ describe('PaperExchange on real data', () => {
   /** A crossing of two moving averages with stop and target exits, trading through the paper exchange. */
   async function run() {
     const clock = new VirtualClock(candles[0]!.timestamp);
-    const ex = new PaperExchange({ clock, quoteCurrency: 'ETH', balances: { ETH: 10 }, slippage: { model: 'bps', bps: 5 }, partialFills: { maxVolumeShare: 0.5 } });
+    const ex = new PaperExchange({ clock, quoteCurrency: 'ETH', balances: { ETH: 10 }, slippage: { model: 'bps', bps: 5 }, partialFills: { maxVolumeShare: 0.5 }, ...RAW });
     const log: string[] = [];
     ex.subscribe({ order: (u) => log.push(`${u.order.clientOrderId}:${u.order.status}:${u.order.filledQuantity}:${u.fills.map((f) => f.price).join('/')}`) });
     const closes: number[] = [];
@@ -350,5 +380,91 @@ describe('PaperExchange on real data', () => {
     expect(xrp).toBeGreaterThanOrEqual(0);
     const snapshot = a.ex.accountSnapshot();
     expect(snapshot.equity).toBeCloseTo(eth + xrp * candles.at(-1)!.close, 9);
+  });
+});
+
+describe('PaperExchange: the fill model by default', () => {
+  /** The defaults, with fees and slippage out of the way so each price can be checked by hand. */
+  function defaults(extra: Partial<PaperExchangeOptions> = {}) {
+    const clock = new VirtualClock(T0);
+    const ex = new PaperExchange({ clock, quoteCurrency: 'USDT', balances: { USDT: 1_000_000 }, fees: { maker: 0, taker: 0 }, ...extra });
+    const feed = (c: Candle): void => {
+      clock.advanceTo(c.timestamp + M5);
+      ex.onCandle(c);
+    };
+    return { clock, ex, feed };
+  }
+
+  it("fills a market order at the next bar's open, paying half the 2 bp spread, stamped with that open", async () => {
+    const { ex, feed } = defaults();
+    feed(bar(0, 100, 101, 99, 100));
+    const placed = await ex.createOrder(req({ clientOrderId: 'b', side: 'buy', type: 'market', quantity: 1 }));
+    expect(placed.status).toBe('accepted');
+    feed(bar(1, 102, 103, 101, 102.5));
+    const filled = (await ex.fetchOrder('b', 'BTC/USDT'))!;
+    expect(filled.averagePrice).toBeCloseTo(102 * (1 + 1 / 10_000), 12);
+    expect(filled.fills[0]!.timestamp).toBe(T0 + M5);
+    await ex.createOrder(req({ clientOrderId: 's', side: 'sell', type: 'market', quantity: 1 }));
+    feed(bar(2, 104, 105, 103, 104));
+    expect((await ex.fetchOrder('s', 'BTC/USDT'))!.averagePrice).toBeCloseTo(104 * (1 - 1 / 10_000), 12);
+  });
+
+  it('with a latency, fills at the open of the first bar that starts after it', async () => {
+    const { ex, feed } = defaults({ latencyMs: 7 * 60_000 });
+    feed(bar(0, 100, 101, 99, 100));
+    await ex.createOrder(req({ clientOrderId: 'late', side: 'buy', type: 'market', quantity: 1 }));
+    feed(bar(1, 101, 101, 101, 101));
+    feed(bar(2, 102, 102, 102, 102));
+    expect((await ex.fetchOrder('late', 'BTC/USDT'))!.status).toBe('accepted');
+    // Placed at bar 0's close (T0 + 5 min): bar 3 opens at T0 + 15 min, the first open at or after 5 + 7 min.
+    feed(bar(3, 103, 103, 103, 103));
+    expect((await ex.fetchOrder('late', 'BTC/USDT'))!.averagePrice).toBeCloseTo(103 * 1.0001, 12);
+  });
+
+  it("fills no more than a tenth of a bar's volume per bar; the rest fills in the next bars at their opens", async () => {
+    const { ex, feed } = defaults({ spreadBps: 0 });
+    feed(bar(0, 100, 101, 99, 100));
+    await ex.createOrder(req({ clientOrderId: 'big', side: 'buy', type: 'market', quantity: 250 }));
+    feed(bar(1, 101, 102, 100, 101, 1_000));
+    feed(bar(2, 103, 104, 102, 103, 1_000));
+    feed(bar(3, 105, 106, 104, 105, 1_000));
+    const order = (await ex.fetchOrder('big', 'BTC/USDT'))!;
+    expect(order.fills.map((f) => [f.quantity, f.price])).toEqual([
+      [100, 101],
+      [100, 103],
+      [50, 105],
+    ]);
+    expect(order.status).toBe('filled');
+    expect(order.averagePrice).toBeCloseTo((100 * 101 + 100 * 103 + 50 * 105) / 250, 10);
+  });
+
+  it("caps a stop too, and the rest of it goes at the next bar's open", async () => {
+    const { ex, feed } = defaults({ spreadBps: 0 });
+    feed(bar(0, 100, 101, 99, 100, 100_000));
+    await ex.createOrder(req({ clientOrderId: 'in', side: 'buy', type: 'market', quantity: 150 }));
+    feed(bar(1, 100, 100, 100, 100, 100_000));
+    await ex.createOrder(req({ clientOrderId: 'stop', side: 'sell', type: 'stop_market', quantity: 150, stopPrice: 95, reduceOnly: true }));
+    feed(bar(2, 99, 99, 94, 96, 1_000));
+    feed(bar(3, 93, 97, 92, 96, 1_000));
+    const stop = (await ex.fetchOrder('stop', 'BTC/USDT'))!;
+    expect(stop.fills.map((f) => [f.quantity, f.price])).toEqual([
+      [100, 95],
+      [50, 93],
+    ]);
+  });
+
+  it('stop_first fills the stop of a bar that reaches both; path fills whichever the path reaches first', async () => {
+    const scenario = async (intrabar: 'stop_first' | 'path') => {
+      const { ex, feed } = defaults({ spreadBps: 0, intrabar, marketFillOnCandle: 'close' });
+      feed(bar(0, 100, 101, 99, 100, 1e9));
+      await ex.createOrder(req({ clientOrderId: 'in', side: 'buy', type: 'market', quantity: 1 }));
+      await ex.createOrder(req({ clientOrderId: 'stop', side: 'sell', type: 'stop_market', quantity: 1, stopPrice: 95, reduceOnly: true }));
+      await ex.createOrder(req({ clientOrderId: 'target', side: 'sell', type: 'take_profit', quantity: 1, stopPrice: 103, reduceOnly: true }));
+      // Nearer extreme first: the open (100) is nearer the high (104) than the low (94).
+      feed(bar(1, 100, 104, 94, 97, 1e9));
+      return Promise.all(['stop', 'target'].map(async (id) => (await ex.fetchOrder(id, 'BTC/USDT'))!.status));
+    };
+    expect(await scenario('stop_first')).toEqual(['filled', 'expired']);
+    expect(await scenario('path')).toEqual(['expired', 'filled']);
   });
 });

@@ -20,6 +20,7 @@ import type {
 } from '../types.js';
 import { isTerminalStatus } from '../types.js';
 import { canonicalSymbol, splitSymbol, SymbolResolver } from '../util/symbols.js';
+import { timeframeToMs } from '../util/timeframes.js';
 import { validateOrderRequest } from '../validation.js';
 import { firstReach, pathPoints, type Direction } from './intrabar.js';
 import { PaperLedger, type PaperBooksSource, type PaperHeader, type RestoredBooks, type StoredMarket, type StoredPaperOrder } from './ledger.js';
@@ -49,8 +50,34 @@ export interface PaperExchangeOptions {
    * tick (a share of the trade's size); the rest stays open as partially filled. Off when undefined.
    */
   partialFills?: { maxVolumeShare: number } | undefined;
-  /** With candles only: a market order fills at the last close (`close`) or at the next bar's open (`next_open`). */
+  /**
+   * With candles only: a market order fills at the next bar's open (`next_open`, the default: what
+   * a trader reacting to a closed bar can get) or at the close of the bar it was placed after
+   * (`close`: the decision and the fill at the same price, an optimistic opt-in).
+   */
   marketFillOnCandle?: 'close' | 'next_open';
+  /**
+   * Spread in basis points of the price: taker fills buy at price × (1 + spread/2) and sell at
+   * price × (1 − spread/2). Quotes with their own bid and ask (ticks) use those. Default 2.
+   */
+  spreadBps?: number;
+  /**
+   * A market order fills at the first price seen at least this long after it was placed: the
+   * open of a later bar (`next_open`), the close of a later bar (`close`), or a later tick.
+   * Default 0.
+   */
+  latencyMs?: number;
+  /**
+   * Market and triggered stop orders fill at most this share of a bar's volume (of a trade tick's
+   * size) per bar; the rest carries to the next bars as partial fills. Default 0.1; 0 turns it off.
+   */
+  participation?: number;
+  /**
+   * In a bar that reaches several orders of a symbol: `stop_first` (default, pessimistic) fills
+   * stops before targets and limits; `path` fills them in the order the bar's path reaches them
+   * (open → nearer extreme → farther extreme → close).
+   */
+  intrabar?: 'stop_first' | 'path';
   /** A resting limit order fills when price touches its level (`touch`) or only when it trades beyond (`through`). */
   limitFill?: 'touch' | 'through';
   /** Leverage of linear perpetual symbols (BASE/QUOTE:QUOTE), default 1; per symbol in `leverageBySymbol`. */
@@ -109,6 +136,18 @@ interface PaperOrder extends Order {
   /** Bar (open time) in which a resting order last filled, for the per-bar volume cap. */
   lastBar: number | undefined;
   barFilled: number;
+  /** A market order waiting for a price: not before `notBefore`, at a bar's open or close, or a tick. */
+  wait?: { notBefore: number; fillAt: 'open' | 'close' } | undefined;
+}
+
+/** The bar a symbol is being matched against, kept for the moment it was played in. */
+interface BarContext {
+  bar: Candle;
+  /** Clock time the bar was played at (its close). */
+  playedAt: number;
+  timeframeMs: number;
+  /** Position on the bar's path (0 = open, 3 = close) of the last fill that opened or added to a position in it. */
+  entryAt: number | undefined;
 }
 
 type Category = 0 | 1 | 2; // stops, liquidation, targets: the order of processing within one bar
@@ -150,6 +189,10 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private readonly timeframes = new Map<string, string>();
   /** Open time of the last closed bar matched, per symbol. */
   private readonly lastBars = new Map<string, number>();
+  /** The last closed bar matched per symbol, while the moment it was played in lasts. */
+  private readonly barContexts = new Map<string, BarContext>();
+  /** The market time and path position of the fills being made now (a bar's open, a point inside it). */
+  private fillTime: { stamp: number; at: number } | undefined;
   private readonly trades: MyTrade[] = [];
   private readonly listeners = new Set<ExecutionListener>();
   private readonly outbox: Array<() => void> = [];
@@ -179,7 +222,11 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       fees: options.fees ?? { maker: 0.001, taker: 0.001 },
       slippage: options.slippage ?? { model: 'none' },
       partialFills: options.partialFills,
-      marketFillOnCandle: options.marketFillOnCandle ?? 'close',
+      marketFillOnCandle: options.marketFillOnCandle ?? 'next_open',
+      spreadBps: options.spreadBps ?? 2,
+      latencyMs: options.latencyMs ?? 0,
+      participation: options.participation ?? 0.1,
+      intrabar: options.intrabar ?? 'stop_first',
       limitFill: options.limitFill ?? 'touch',
       leverage: options.leverage ?? 1,
       leverageBySymbol: options.leverageBySymbol,
@@ -346,11 +393,12 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   /** A quote or trade: triggers and fills against bid/ask (or the trade price when the tick has none). */
   onTick(tick: Tick): void {
     const symbol = canonicalSymbol(tick.symbol);
-    const bid = tick.bid ?? tick.price;
-    const ask = tick.ask ?? tick.price;
+    const spread = this.quote(tick.price);
+    const bid = tick.bid ?? spread.bid;
+    const ask = tick.ask ?? spread.ask;
     const prev = this.prices.get(symbol);
     this.prices.set(symbol, { price: tick.price, bid, ask, barVolume: prev?.barVolume, source: 'tick', timestamp: tick.timestamp });
-    this.fillPendingMarket(symbol, (side) => (side === 'buy' ? ask : bid), undefined);
+    if (this.pendingMarket.length > 0) this.fillPendingMarket(symbol, (side) => (side === 'buy' ? ask : bid), tick.volume, tick.timestamp, undefined, undefined);
     this.matchTick(symbol, tick.price, bid, ask, tick.volume);
     this.flush();
   }
@@ -363,7 +411,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     if (!candle.closed || candle.timeframe !== tf) {
       const prev = this.prices.get(symbol);
       if (prev === undefined || prev.source === 'candle') {
-        this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: prev?.barVolume, source: 'candle', timestamp: candle.timestamp });
+        this.prices.set(symbol, { price: candle.close, ...this.quote(candle.close), barVolume: prev?.barVolume, source: 'candle', timestamp: candle.timestamp });
       }
       return;
     }
@@ -372,16 +420,27 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     // not matched again: orders placed after it wait for the next one.
     if (seen !== undefined && candle.timestamp <= seen) return;
     this.lastBars.set(symbol, candle.timestamp);
-    if (this.pendingMarket.length > 0) this.fillPendingMarket(symbol, () => candle.open, candle.volume);
-    this.matchBar(symbol, candle);
+    const tfMs = timeframeToMs(candle.timeframe);
+    const context: BarContext = { bar: candle, playedAt: this.clock.now(), timeframeMs: tfMs, entryAt: undefined };
+    this.barContexts.set(symbol, context);
+    const closeTime = candle.timestamp + tfMs;
+    // Orders waiting for this bar's open fill first, as the bar's path starts there.
+    if (this.pendingMarket.length > 0) {
+      this.fillPendingMarket(symbol, (side) => this.taker(side, candle.open), candle.volume, candle.timestamp, 'open', { stamp: candle.timestamp, at: 0 }, candle.timestamp);
+    }
+    this.matchBar(symbol, candle, context);
+    if (this.pendingMarket.length > 0) {
+      this.fillPendingMarket(symbol, (side) => this.taker(side, candle.close), candle.volume, closeTime, 'close', { stamp: closeTime, at: 3 }, candle.timestamp);
+    }
+    const quote = this.quote(candle.close);
     const last = this.prices.get(symbol);
     if (last === undefined) {
-      this.prices.set(symbol, { price: candle.close, bid: candle.close, ask: candle.close, barVolume: candle.volume, source: 'candle', timestamp: candle.timestamp });
+      this.prices.set(symbol, { price: candle.close, ...quote, barVolume: candle.volume, source: 'candle', timestamp: candle.timestamp });
     } else {
       // Updated in place on every bar: nothing outside the exchange holds these records.
       last.price = candle.close;
-      last.bid = candle.close;
-      last.ask = candle.close;
+      last.bid = quote.bid;
+      last.ask = quote.ask;
       last.barVolume = candle.volume;
       last.source = 'candle';
       last.timestamp = candle.timestamp;
@@ -443,7 +502,10 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       throw new InvalidOrderError(this.id, `no market data for ${market.symbol} yet: feed the paper exchange ticks or candles of it before trading`);
     }
     this.checkReduceOnly(req, market);
-    this.checkTrigger(req, last.price);
+    // Placed in the moment the position opened: the rest of that bar is matched against it below,
+    // as a venue holding it from the entry on would have; a level the bar crossed fills there.
+    const catchUp = this.catchUpContext(req, market.symbol);
+    if (catchUp === undefined) this.checkTrigger(req, last.price);
     const now = this.clock.now();
     const order: PaperOrder = {
       clientOrderId: req.clientOrderId,
@@ -474,6 +536,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       barFilled: 0,
     };
     this.placeOrder(order, market, last);
+    if (catchUp !== undefined && !isTerminalStatus(order.status) && this.openOrders.has(order)) this.catchUp(order, market, catchUp);
     this.flush();
     return this.view(order);
   }
@@ -569,15 +632,22 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     }
     if (immediate) {
       const ref = order.side === 'buy' ? last.ask : last.bid;
-      let price = order.type === 'market' ? this.slipped(order.side, ref, order.quantity, last.barVolume) : this.boundedByLimit(order, this.slipped(order.side, ref, order.quantity, last.barVolume));
+      const price = order.type === 'market' ? this.slipped(order.side, ref, order.quantity, last.barVolume) : this.boundedByLimit(order, this.slipped(order.side, ref, order.quantity, last.barVolume));
       this.requireFunds(order, market, price, false);
       this.register(order);
-      if (order.type === 'market' && last.source === 'candle' && this.opts.marketFillOnCandle === 'next_open') {
-        this.reserve(order, market, price);
-        this.pendingMarket.push(order);
+      const now = this.clock.now();
+      if (order.type === 'market' && ((last.source === 'candle' && this.opts.marketFillOnCandle === 'next_open') || this.opts.latencyMs > 0)) {
+        // Waits for the first price at or after the latency: a later bar's open (or close), or a tick.
+        this.waitForPrice(order, market, price, now + this.opts.latencyMs);
         return;
       }
-      this.fillChecked(order, market, order.quantity, price, 'taker');
+      let quantity = order.quantity;
+      if (order.type === 'market' && last.source === 'candle') {
+        // At the close of the bar it follows: no more of it than that bar's volume allows.
+        quantity = this.capped(order, quantity, last.barVolume, last.timestamp);
+      }
+      this.fillChecked(order, market, quantity, price, 'taker');
+      if (!isTerminalStatus(order.status) && order.remainingQuantity > 0) this.waitForPrice(order, market, price, now);
       return;
     }
     if (order.timeInForce === 'IOC' || order.timeInForce === 'FOK') {
@@ -680,19 +750,92 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
 
   // ---------------------------------------------------------------- matching
 
-  private fillPendingMarket(symbol: string, priceFor: (side: OrderSide) => number, barVolume: number | undefined): void {
+  /** A market order (or the rest of one) waits for a price: not before `notBefore`, at a bar's open or close per the fill mode. */
+  private waitForPrice(order: PaperOrder, market: MarketKind, price: number, notBefore: number): void {
+    order.wait = { notBefore, fillAt: this.opts.marketFillOnCandle === 'next_open' ? 'open' : 'close' };
+    this.reserve(order, market, price);
+    if (!this.pendingMarket.includes(order)) this.pendingMarket.push(order);
+  }
+
+  /**
+   * Fills the market orders of `symbol` waiting for a price, with one seen at `time`: a tick
+   * (`point` undefined) or a bar's open or close. Each fills up to the participation cap of the
+   * bar (or tick); what is left waits for the next one.
+   */
+  private fillPendingMarket(
+    symbol: string,
+    priceFor: (side: OrderSide) => number,
+    volume: number | undefined,
+    time: number,
+    point: 'open' | 'close' | undefined,
+    fillTime: { stamp: number; at: number } | undefined,
+    bar?: number,
+  ): void {
     for (let i = 0; i < this.pendingMarket.length; ) {
       const order = this.pendingMarket[i]!;
-      if (order.symbol !== symbol) {
+      const wait = order.wait;
+      if (order.symbol !== symbol || (wait !== undefined && (time < wait.notBefore || (point !== undefined && wait.fillAt !== point)))) {
         i++;
         continue;
       }
       this.pendingMarket.splice(i, 1);
       if (isTerminalStatus(order.status)) continue;
+      order.wait = undefined;
       const market = this.market(symbol);
       this.release(order);
-      this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, priceFor(order.side), order.remainingQuantity, barVolume), 'taker');
+      const quantity = this.capped(order, order.remainingQuantity, volume, bar);
+      const price = this.slipped(order.side, priceFor(order.side), quantity, volume);
+      this.withFillTime(fillTime, () => this.fillChecked(order, market, quantity, price, 'taker'));
+      // The rest waits for the next bar (or tick): after this one, whatever the latency was.
+      if (!isTerminalStatus(order.status) && order.remainingQuantity > 0) this.waitForPrice(order, market, price, time + 1);
     }
+  }
+
+  /** Runs `fills` with the market time and path position their fills are stamped with. */
+  private withFillTime(time: { stamp: number; at: number } | undefined, fills: () => void): void {
+    const before = this.fillTime;
+    this.fillTime = time;
+    try {
+      fills();
+    } finally {
+      this.fillTime = before;
+    }
+  }
+
+  /**
+   * How much of `quantity` may fill now under the participation cap: a share of the bar's volume
+   * (less what the order filled earlier in the same bar), or of a trade tick's size. All of it
+   * when the cap is off or the volume unknown.
+   */
+  private capped(order: PaperOrder, quantity: number, volume: number | undefined, bar: number | undefined): number {
+    const share = this.opts.participation;
+    if (!(share > 0) || volume === undefined || !(volume > 0)) return quantity;
+    if (bar !== undefined && order.lastBar !== bar) {
+      order.lastBar = bar;
+      order.barFilled = 0;
+    }
+    const room = share * volume - (bar !== undefined ? order.barFilled : 0);
+    let q = Math.min(quantity, Math.max(0, room));
+    if (q < quantity) {
+      // A part fills in the order's own lot size (as many decimals as its quantity has), as a
+      // venue fills in its lot step: the parts add up to the order, with no dust left over.
+      const scale = 10 ** decimalsOf(order.quantity);
+      q = Math.floor(q * scale + 1e-9) / scale;
+    }
+    if (bar !== undefined) order.barFilled += q;
+    return q;
+  }
+
+  /** Half the spread around `mid`: where a taker buys (ask) and sells (bid). */
+  private quote(mid: number): { bid: number; ask: number } {
+    const half = this.opts.spreadBps / 20_000;
+    return { bid: mid * (1 - half), ask: mid * (1 + half) };
+  }
+
+  /** What a taker pays (buy) or gets (sell) where the mid price is `price`. */
+  private taker(side: OrderSide, price: number): number {
+    const half = this.opts.spreadBps / 20_000;
+    return side === 'buy' ? price * (1 + half) : price * (1 - half);
   }
 
   private matchTick(symbol: string, price: number, bid: number, ask: number, volume: number | undefined): void {
@@ -732,20 +875,23 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     return strict ? bid > order.price! : bid >= order.price!;
   }
 
-  private matchBar(symbol: string, bar: Candle): void {
+  private matchBar(symbol: string, bar: Candle, context: BarContext): void {
     const candidates = this.candidates(symbol);
     // Nothing rests and nothing can be liquidated (spot, or no futures position): nothing to match.
     if (candidates.length === 0 && this.futures.size === 0) return;
     const market = this.market(symbol);
     const points = pathPoints(bar);
     const strict = this.opts.limitFill === 'through';
+    // Fills inside the bar are stamped with their moment on its path (open + a share of its length).
+    const at = (position: number): { stamp: number; at: number } => ({ stamp: bar.timestamp + Math.floor(Math.min(0.999, position / 3) * context.timeframeMs), at: position });
     // A stop-limit triggered in this bar has had its chance to fill in the rest of the bar already.
     const triggeredHere = new Set<PaperOrder>();
     type Planned = { order: PaperOrder; at: number; price: number };
-    const plan = (category: Category): Planned[] => {
+    const plan = (category: Category | 'all'): Planned[] => {
       const out: Planned[] = [];
       for (const order of candidates) {
-        if (isTerminalStatus(order.status) || this.category(order) !== category || triggeredHere.has(order)) continue;
+        // An order waiting for the next price as a market order (the rest of a capped stop) is not matched here.
+        if (isTerminalStatus(order.status) || order.wait !== undefined || (category !== 'all' && this.category(order) !== category) || triggeredHere.has(order)) continue;
         if (order.type === 'limit' || (order.type === 'stop_limit' && order.triggered)) {
           const reach = firstReach(points, order.price!, order.side === 'buy' ? 'down' : 'up', 0, strict);
           if (reach) out.push({ order, at: reach.at, price: order.price! });
@@ -757,8 +903,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       return out.sort((a, b) => a.at - b.at || a.order.seq - b.order.seq);
     };
 
-    for (const { order, at, price } of plan(0)) {
-      if (isTerminalStatus(order.status)) continue;
+    const stopReached = ({ order, at: position, price }: Planned): void => {
       order.triggered = true;
       if (order.type === 'stop_limit') {
         triggeredHere.add(order);
@@ -766,28 +911,76 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
         // within its limit, otherwise later in the bar if the path comes back to the limit.
         const marketableNow = order.side === 'buy' ? price <= order.price! : price >= order.price!;
         if (marketableNow) {
-          this.fillResting(order, market, this.boundedByLimit(order, price), 'taker', undefined, undefined);
+          this.withFillTime(at(position), () => this.fillResting(order, market, this.boundedByLimit(order, price), 'taker', undefined, undefined));
         } else {
-          const later = firstReach(points, order.price!, order.side === 'buy' ? 'down' : 'up', at, strict);
-          if (later) this.fillResting(order, market, order.price!, 'maker', undefined, undefined);
+          const later = firstReach(points, order.price!, order.side === 'buy' ? 'down' : 'up', position, strict);
+          if (later) this.withFillTime(at(later.at), () => this.fillResting(order, market, order.price!, 'maker', undefined, undefined));
         }
-        continue;
+        return;
       }
-      this.release(order);
-      this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, price, order.remainingQuantity, bar.volume), 'taker');
-    }
+      this.triggered(order, market, price, bar.volume, bar.timestamp, at(position));
+    };
+    const targetReached = ({ order, at: position, price }: Planned): void => {
+      if (order.type === 'take_profit') this.triggered(order, market, price, bar.volume, bar.timestamp, at(position));
+      else this.withFillTime(at(position), () => this.fillResting(order, market, price, 'maker', bar.volume, bar.timestamp));
+    };
 
+    if (this.opts.intrabar === 'path') {
+      this.checkLiquidation(market, (level, dir) => firstReach(points, level, dir)?.price);
+      for (const planned of plan('all')) {
+        if (isTerminalStatus(planned.order.status) || planned.order.wait !== undefined) continue;
+        if (this.category(planned.order) === 0) stopReached(planned);
+        else targetReached(planned);
+      }
+      return;
+    }
+    for (const planned of plan(0)) {
+      if (!isTerminalStatus(planned.order.status) && planned.order.wait === undefined) stopReached(planned);
+    }
     this.checkLiquidation(market, (level, dir) => firstReach(points, level, dir)?.price);
-
-    for (const { order, price } of plan(2)) {
-      if (isTerminalStatus(order.status)) continue;
-      if (order.type === 'take_profit') {
-        this.release(order);
-        this.fillChecked(order, market, order.remainingQuantity, this.slipped(order.side, price, order.remainingQuantity, bar.volume), 'taker');
-      } else {
-        this.fillResting(order, market, price, 'maker', bar.volume, bar.timestamp);
-      }
+    for (const planned of plan(2)) {
+      if (!isTerminalStatus(planned.order.status) && planned.order.wait === undefined) targetReached(planned);
     }
+  }
+
+  /**
+   * A stop or take-profit reached at `level` (or at the open past it): it becomes a market order,
+   * paying the spread and slippage, up to the participation cap of the bar; the rest waits for the
+   * next bar like any market order.
+   */
+  private triggered(order: PaperOrder, market: MarketKind, level: number, volume: number | undefined, bar: number | undefined, time: { stamp: number; at: number }): void {
+    order.triggered = true;
+    this.release(order);
+    const quantity = this.capped(order, order.remainingQuantity, volume, bar);
+    const price = this.slipped(order.side, this.taker(order.side, level), quantity, volume);
+    this.withFillTime(time, () => this.fillChecked(order, market, quantity, price, 'taker'));
+    if (!isTerminalStatus(order.status) && order.remainingQuantity > 0) this.waitForPrice(order, market, price, time.stamp + 1);
+  }
+
+  /**
+   * The bar an order placed now belongs to, when it is placed in the moment a position of its
+   * symbol opened inside the bar just played: a protective order sent in reaction to the entry's
+   * fill, which a venue holding it from the entry on would have matched against the rest of that bar.
+   */
+  private catchUpContext(req: OrderRequest, symbol: string): BarContext | undefined {
+    const context = this.barContexts.get(symbol);
+    if (context === undefined || context.entryAt === undefined || context.playedAt !== this.clock.now()) return undefined;
+    if (!req.reduceOnly) return undefined;
+    return req.type === 'stop_market' || req.type === 'take_profit' || req.type === 'limit' ? context : undefined;
+  }
+
+  /** Matches a resting order just placed against the rest of the bar its position opened in. */
+  private catchUp(order: PaperOrder, market: MarketKind, context: BarContext): void {
+    const points = pathPoints(context.bar);
+    const from = context.entryAt!;
+    const at = (position: number): { stamp: number; at: number } => ({ stamp: context.bar.timestamp + Math.floor(Math.min(0.999, position / 3) * context.timeframeMs), at: position });
+    if (order.type === 'limit') {
+      const reach = firstReach(points, order.price!, order.side === 'buy' ? 'down' : 'up', from, this.opts.limitFill === 'through');
+      if (reach !== undefined && reach.at > from) this.withFillTime(at(reach.at), () => this.fillResting(order, market, order.price!, 'maker', context.bar.volume, context.bar.timestamp));
+      return;
+    }
+    const reach = firstReach(points, order.stopPrice!, triggerDirection(order.type, order.side)!, from);
+    if (reach !== undefined) this.triggered(order, market, reach.price, context.bar.volume, context.bar.timestamp, at(reach.at));
   }
 
   /** Open orders of a symbol in placement order, as a snapshot (orders placed while matching wait for the next price). */
@@ -861,7 +1054,9 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
 
   private fill(order: PaperOrder, market: MarketKind, quantity: number, price: number, liquidity: 'maker' | 'taker'): void {
     if (quantity <= EPS) return;
-    const now = this.clock.now();
+    // Stamped with when in the market it happened (a bar's open, a point inside it), not when the bar was played.
+    const now = this.fillTime?.stamp ?? this.clock.now();
+    const opening = this.openingQuantity(market, order.side, quantity) > EPS;
     const notional = quantity * price;
     const fee = notional * (liquidity === 'maker' ? this.opts.fees.maker : this.opts.fees.taker);
     if (market.futures) this.applyFuturesFill(market, order.side, quantity, price, fee);
@@ -877,6 +1072,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     order.unreported.push(fill);
     order.updatedAt = now;
     this.recordTrade({ ...fill, symbol: market.symbol, side: order.side, venueOrderId: order.venueOrderId, clientOrderId: order.clientOrderId });
+    const context = this.barContexts.get(market.symbol);
+    if (opening && context !== undefined && context.playedAt === this.clock.now()) context.entryAt = this.fillTime?.at ?? 3;
     if (order.remainingQuantity === 0) {
       order.status = 'filled';
       this.release(order);
@@ -1239,4 +1436,10 @@ function triggerDirection(type: string, side: OrderSide): Direction | undefined 
 
 function round(x: number): number {
   return Math.round(x * 1e8) / 1e8;
+}
+
+/** Decimals of a quantity as written (0.125 → 3), at most 12. */
+function decimalsOf(x: number): number {
+  for (let d = 0; d <= 12; d++) if (Math.abs(Math.round(x * 10 ** d) - x * 10 ** d) < 1e-9 * Math.max(1, x * 10 ** d)) return d;
+  return 12;
 }

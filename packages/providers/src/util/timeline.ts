@@ -124,6 +124,8 @@ export class MarketTimeline {
   private readonly tickWatchers = new Map<string, Set<Consumer<Tick>>>();
   private readonly candleWatchers = new Map<string, CandleWatchers>();
   private readonly watchersBySymbol = new Map<string, CandleWatchers[]>();
+  /** The records of the moment being played (reused: no array per moment). */
+  private readonly moment: TimelineRecord[] = [];
   /** Watched timeframes that are built from finer data rather than read from it. */
   private builders = 0;
   private readonly stepListeners: MarketDataListener[] = [];
@@ -348,14 +350,20 @@ export class MarketTimeline {
         this.options.onMoment?.(time);
         summary.firstTime ??= time;
         summary.lastTime = time;
-        // Every record of this moment goes out before anyone is waited for.
+        // Every record of this moment goes to the listeners (a paper venue first of all), then,
+        // once they are done with them, to the consumers; only then is anyone waited for.
+        const moment = this.moment;
+        moment.length = 0;
         do {
           summary.records++;
           if (record.kind === 'candle') summary.candles++;
           else summary.ticks++;
-          this.dispatch(record);
+          moment.push(record);
+          this.toListeners(record);
           record = sync !== undefined ? pullSync(sync) : await pullAsync();
         } while (record !== undefined && record.time === time && !this.stopRequested);
+        for (const l of this.listeners) if (l.isIdle !== undefined && !l.isIdle()) await l.whenIdle?.();
+        for (let i = 0; i < moment.length; i++) this.toConsumers(moment[i]!);
         await this.settle(time);
       }
       if (record !== undefined && this.stopRequested) summary.stopped = true;
@@ -419,12 +427,24 @@ export class MarketTimeline {
     }
   }
 
-  private dispatch(record: TimelineRecord): void {
+  /** A record to the listeners (history first: a listener may ask for it). */
+  private toListeners(record: TimelineRecord): void {
     if (record.kind === 'candle') {
       const c = record.candle;
       this.appendCandle(c);
       const listeners = this.candleListeners;
       for (let i = 0; i < listeners.length; i++) listeners[i]!.candle!(c);
+    } else {
+      const t = record.tick;
+      this.appendTrade(t);
+      for (const l of this.listeners) l.tick?.(t);
+    }
+  }
+
+  /** A record to the consumers (`watch*`, `push*`). */
+  private toConsumers(record: TimelineRecord): void {
+    if (record.kind === 'candle') {
+      const c = record.candle;
       const ticks = this.tickWatchers.get(c.symbol);
       if (ticks !== undefined && ticks.size > 0) {
         const tick: Tick = { symbol: c.symbol, price: c.close, volume: c.volume, timestamp: record.time };
@@ -433,12 +453,11 @@ export class MarketTimeline {
       this.pushCandle(c.symbol, c.timestamp, record.time, c, c.timeframe);
     } else {
       const t = record.tick;
-      this.appendTrade(t);
-      for (const l of this.listeners) l.tick?.(t);
       for (const q of this.tickWatchers.get(t.symbol) ?? []) this.push(q, t);
       this.pushCandle(t.symbol, t.timestamp, t.timestamp, { open: t.price, high: t.price, low: t.price, close: t.price, volume: t.volume ?? 0 }, undefined);
     }
   }
+
 
   private push<T>(queue: Consumer<T>, item: T): void {
     queue.push(item);

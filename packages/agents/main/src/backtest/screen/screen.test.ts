@@ -46,7 +46,7 @@ providers:
     endAt: ${END_AT}
     sources:
 ${SYMBOLS.map((s) => `      - { type: candles, file: ${data}/${s.file}, symbol: ${s.symbol}, timeframe: 5m }`).join('\n')}
-  paper: { kind: paper, marketData: market, quoteCurrency: BTC, balances: { BTC: 1 }, fees: { maker: 0.001, taker: 0.001 }, slippage: 2${extra} }
+  paper: { kind: paper, marketData: market, quoteCurrency: BTC, balances: { BTC: 1 }, fees: { maker: 0.001, taker: 0.001 }, slippage: 2, spreadBps: 0, participation: 0${extra.includes('marketFillOnCandle') ? '' : ', marketFillOnCandle: close'}${extra} }
 agents:
   - id: prices
     use: price-watchdog
@@ -182,7 +182,12 @@ describe('the screen', () => {
     const example = await prepareSystem(resolve(here, '../../../../../../examples/backtest/backtest.yaml'));
     const cache = new ColumnCache();
     const market = await loadScreenMarket(example);
-    const variants: Array<Record<string, unknown>> = [{}, { 'providers.paper.marketFillOnCandle': 'next_open', 'manager.exits.protectiveOrdersAtVenue': true }];
+    // The fill model the screen reproduces: no spread, no participation cap (which it warns it does not model).
+    const model = { 'providers.paper.spreadBps': 0, 'providers.paper.participation': 0 };
+    const variants: Array<Record<string, unknown>> = [
+      { ...model, 'providers.paper.marketFillOnCandle': 'close' },
+      { ...model, 'providers.paper.marketFillOnCandle': 'next_open', 'manager.exits.protectiveOrdersAtVenue': true },
+    ];
     for (const overrides of variants) {
       const prepared = applyOverrides(example, overrides);
       const { result } = screenWith(prepared, market, cache);

@@ -75,10 +75,18 @@ function paperSettings(prepared: PreparedSystem, warnings: string[]): PaperSetti
   const [name, raw] = papers[0]!;
   const config = parseProviderConfig(name, raw) as unknown as PaperSettings & {
     partialFills?: unknown;
+    spreadBps?: number;
+    participation?: number;
+    latencyMs?: number;
+    intrabar?: string;
     leverage: number;
     balances: Record<string, number>;
   };
   if (config.partialFills !== undefined) warnings.push(`providers.${name}.partialFills: partial fills apply to limit orders, which the screen does not place.`);
+  if ((config.spreadBps ?? 0) > 0) warnings.push(`providers.${name}.spreadBps: the spread is not modelled; fills are at the bar's price plus slippage.`);
+  if ((config.participation ?? 0) > 0) warnings.push(`providers.${name}.participation: the volume cap is not modelled; orders fill in full.`);
+  if ((config.latencyMs ?? 0) > 0) warnings.push(`providers.${name}.latencyMs: fill latency is not modelled.`);
+  if (config.intrabar === 'path') warnings.push(`providers.${name}.intrabar: stops are matched before targets in a bar that reaches both.`);
   const others = Object.keys(config.balances).filter((asset) => asset !== config.quoteCurrency && config.balances[asset]! > 0);
   if (others.length > 0) warnings.push(`providers.${name}.balances: only the ${config.quoteCurrency} balance is modelled (${others.join(', ')} left out).`);
   return { quoteCurrency: config.quoteCurrency, balances: config.balances, fees: config.fees, slippage: config.slippage, marketFillOnCandle: config.marketFillOnCandle };
