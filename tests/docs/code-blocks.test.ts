@@ -12,8 +12,10 @@ import { allCodeBlocks, sourceOf, type CodeBlock } from './code-blocks.js';
 // `npm test` builds), so an example that stops compiling fails here instead of failing a reader.
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-// Inside the repository, so that `@tradebus/*` and their dependencies resolve from its node_modules.
-const work = join(root, '.tmp', 'doc-blocks');
+// Inside the repository, so that `@tradebus/*` and their dependencies resolve from its
+// node_modules; one directory per run, so that runs side by side do not meet.
+mkdirSync(join(root, '.tmp'), { recursive: true });
+const work = mkdtempSync(join(root, '.tmp', 'doc-blocks-'));
 const blocks = allCodeBlocks(root);
 const checked = blocks.filter((b) => b.mode !== 'fragment');
 
@@ -38,8 +40,6 @@ const problems = new Map<string, string[]>();
 let scratch: string;
 
 beforeAll(() => {
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
   // ESM like a user's project, whatever the repository's root says.
   writeFileSync(join(work, 'package.json'), '{ "type": "module" }\n');
   const files = checked.map((b) => {
@@ -68,6 +68,7 @@ beforeAll(() => {
 
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe('TypeScript in the documentation', () => {
