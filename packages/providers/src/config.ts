@@ -161,7 +161,10 @@ export const syntheticProviderConfigSchema = z
     start: epochOrDate.optional(),
     historyBars: z.number().int().nonnegative().default(200),
     bars: positiveInt.optional(),
-    speed,
+    speed: z
+      .union([z.literal('max'), z.number().positive()])
+      .optional()
+      .describe("On market time: 'max' (default) or a multiple of real time (1, 60, 3600...). On the wall clock bars close in real time: leave it out"),
     maxPauseMs: positiveInt.default(2_000),
   })
   .strict();

@@ -1,7 +1,8 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from '@tradebus/core';
+import { VirtualClock, WallClock, createLogger, type Clock, type TimerHandle } from '@tradebus/core';
 import type { Candle } from '../types.js';
-import { SeededRandom, SyntheticProvider, syntheticCandles, type SyntheticSymbol } from './synthetic-provider.js';
+import { SeededRandom, SyntheticProvider, SyntheticSpeedError, syntheticCandles, type SyntheticSymbol } from './synthetic-provider.js';
 
 const START = Date.UTC(2024, 0, 1);
 const btc: SyntheticSymbol = { symbol: 'BTC/USDT', startPrice: 40_000, drift: 0.1, volatility: 0.6 };
@@ -111,5 +112,110 @@ describe('SyntheticProvider', () => {
     await stream;
     expect(summary.stopped).toBe(true);
     expect(n).toBe(25);
+  });
+});
+
+/** A clock that is not virtual (so the market plays live on it) and whose timers the test fires. */
+class HandClock implements Clock {
+  readonly kind = 'wall' as const;
+  timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
+  constructor(private time: number) {}
+  now(): number {
+    return this.time;
+  }
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    const timer = { at: this.time + delayMs, fn, cancelled: false };
+    this.timers.push(timer);
+    return { cancel: () => void (timer.cancelled = true) };
+  }
+  setInterval(): TimerHandle {
+    throw new Error('not used');
+  }
+  async sleep(): Promise<void> {
+    throw new Error('a live market waits on its own timers, never on sleep');
+  }
+  get pending(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+  /** Fires the next pending timer, with the clock at its time. */
+  fireNext(): void {
+    const timer = this.timers.find((t) => !t.cancelled)!;
+    timer.cancelled = true;
+    this.time = timer.at;
+    timer.fn();
+  }
+}
+
+function logLines(): { logger: ReturnType<typeof createLogger>; lines: Array<{ level: number; msg: string }> } {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string });
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'info', destination }), lines };
+}
+
+describe('SyntheticProvider on the wall clock', () => {
+  it('refuses a speed the wall clock cannot give, naming the key', () => {
+    const make = (speed: number | 'max' | undefined) => new SyntheticProvider({ id: 'market', clock: new WallClock(), seed: 1, symbols: [btc], historyBars: 0, speed });
+    expect(() => make(600)).toThrow(SyntheticSpeedError);
+    expect(() => make('max')).toThrow(/providers\.market\.speed: speed max needs market time: on the wall clock a synthetic market plays in real time/);
+    expect(() => make(undefined)).not.toThrow();
+    expect(() => make(1)).not.toThrow();
+  });
+
+  it('plays bars as they close in real time, starting when a stream is watched, and stops at once while waiting', async () => {
+    const clock = new HandClock(START + 15_000);
+    const provider = new SyntheticProvider({ clock, seed: 1, symbols: [btc, eth], historyBars: 0 });
+    const got: Array<[number, number]> = [];
+    const controller = new AbortController();
+    const ended = provider.pushCandles('BTC/USDT', '1m', (c) => void got.push([c.timestamp, clock.now()]), controller.signal);
+    // Watching started it: it waits for the close of the current bar.
+    expect(provider.done).toBeDefined();
+    expect(clock.timers.map((t) => t.at)).toEqual([START + 60_000]);
+    clock.fireNext();
+    // The bar goes out, then the market waits for the next close.
+    for (let i = 0; i < 200 && clock.pending === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(got).toEqual([[START, START + 60_000]]);
+    expect(clock.timers.filter((t) => !t.cancelled).map((t) => t.at)).toEqual([START + 120_000]);
+    // Stopped while waiting for the next bar: the wait is cancelled (nothing keeps a process alive).
+    provider.stop();
+    expect(clock.pending).toBe(0);
+    const summary = await provider.done!;
+    await ended;
+    expect(summary).toMatchObject({ candles: 2, stopped: true });
+  });
+});
+
+describe('SyntheticProvider on a virtual clock', () => {
+  it('says that nothing plays when streams wait for a start() that does not come', async () => {
+    const { logger, lines } = logLines();
+    const provider = new SyntheticProvider({ clock: new VirtualClock(START), seed: 1, symbols: [btc], historyBars: 0, logger, notStartedWarningMs: 20 });
+    const controller = new AbortController();
+    void provider.pushCandles('BTC/USDT', '1m', () => undefined, controller.signal);
+    for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(provider.done).toBeUndefined();
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: "synthetic market 'synthetic' is being watched but plays nothing until its start() is called: on a virtual clock, call start() once every agent has subscribed (after system.start())",
+      }),
+    ]);
+    provider.stop();
+    controller.abort();
+  });
+
+  it('says nothing when start() comes in time', async () => {
+    const { logger, lines } = logLines();
+    const provider = new SyntheticProvider({ clock: new VirtualClock(START), seed: 1, symbols: [btc], historyBars: 0, bars: 3, logger, notStartedWarningMs: 20 });
+    const closes: number[] = [];
+    const streamed = provider.pushCandles('BTC/USDT', '1m', (c) => void closes.push(c.close), new AbortController().signal);
+    await provider.start();
+    await streamed;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(closes).toHaveLength(3);
+    expect(lines).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
-import { silentLogger, VirtualClock, type Clock, type Logger } from '@tradebus/core';
-import type { Candle, Provider } from '../types.js';
+import { ConfigError, libraryLogger, VirtualClock, type Clock, type IntervalOptions, type Logger, type TimerHandle } from '@tradebus/core';
+import type { Candle, Provider, Tick } from '../types.js';
 import { canonicalSymbol } from '../util/symbols.js';
 import { MarketTimeline, type TimelineRecord, type TimelineSummary } from '../util/timeline.js';
 import { TimelineProvider } from '../util/timeline-provider.js';
@@ -173,7 +173,13 @@ export function* syntheticCandles(options: SyntheticSeriesOptions): Generator<Ca
 export interface SyntheticProviderOptions {
   id?: string;
   venue?: string;
+  /**
+   * A virtual clock: the market plays when `start()` is called, as fast as `speed` allows. The
+   * wall clock (or any other): bars close in real time, and the market starts by itself when the
+   * first stream is watched.
+   */
   clock: Clock;
+  /** Default: warnings and errors on stderr (see `libraryLogger`). */
   logger?: Logger;
   seed: number | string;
   symbols: SyntheticSymbol[];
@@ -185,14 +191,31 @@ export interface SyntheticProviderOptions {
   historyBars?: number;
   /** Bars to play; endless when left out (stop it with `stop()`). */
   bars?: number;
+  /**
+   * On a virtual clock: `max` (default, as fast as consumers keep up) or a multiple of real time.
+   * On the wall clock bars close in real time, so only 1 (or nothing) is accepted.
+   */
   speed?: number | 'max';
   maxPauseMs?: number;
+  /** On a virtual clock, how long streams may wait for `start()` before a warning says so (wall time). */
+  notStartedWarningMs?: number;
+}
+
+/** A speed the clock cannot give: on the wall clock a synthetic market plays in real time. */
+export class SyntheticSpeedError extends ConfigError {
+  constructor(id: string, speed: number | 'max') {
+    const message = `speed ${String(speed)} needs market time: on the wall clock a synthetic market plays in real time. Run on a virtual clock (system.clock: market; in code, a VirtualClock for the system and the provider), or leave speed out.`;
+    super(`Invalid configuration:\n  - providers.${id}.speed: ${message}`, [{ path: `providers.${id}.speed`, message }]);
+  }
 }
 
 /**
  * Made-up but plausible market data for demos and load tests, on the same engine as the replay:
- * bars are played at their close time on the injected clock (a virtual clock runs as fast as
- * consumers keep up; a wall clock plays in real time).
+ * bars are played at their close time on the injected clock. On a virtual clock the market plays
+ * once `start()` is called (after every consumer has subscribed, so a run is reproducible), as
+ * fast as consumers keep up or at `speed`; until then a warning says that nothing plays. On the
+ * wall clock it plays in real time like a live venue, starting by itself when the first stream
+ * is watched; `stop()` ends it at once, even while it waits for the next bar.
  */
 export class SyntheticProvider extends TimelineProvider implements Provider {
   readonly kind = 'synthetic' as const;
@@ -203,12 +226,22 @@ export class SyntheticProvider extends TimelineProvider implements Provider {
   private readonly tfMs: number;
   private readonly start_: number;
   private readonly generator: Generator<Candle[]>;
+  private readonly logger: Logger;
+  /** Not on a virtual clock: bars close in real time. */
+  private readonly live: boolean;
+  private stopped = false;
+  /** What the timeline waits on for the next bar on the wall clock: `stop()` cuts the wait short. */
+  private readonly waits: StoppableClock | undefined;
+  private notStartedWarning: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: SyntheticProviderOptions) {
     super();
     this.options = options;
     this.id = options.id ?? 'synthetic';
     this.venue = options.venue ?? this.id;
+    this.logger = options.logger ?? libraryLogger();
+    this.live = !(options.clock instanceof VirtualClock);
+    if (this.live && options.speed !== undefined && options.speed !== 1) throw new SyntheticSpeedError(this.id, options.speed);
     const timeframe = options.timeframe ?? '1m';
     this.tfMs = timeframeToMs(timeframe);
     const history = options.historyBars ?? 200;
@@ -217,11 +250,13 @@ export class SyntheticProvider extends TimelineProvider implements Provider {
     const now = options.clock.now();
     this.start_ = options.start ?? (now - history * this.tfMs < 0 ? Date.UTC(2024, 0, 1) : barOpenTime(now, this.tfMs));
     if (options.clock instanceof VirtualClock && options.clock.now() < this.start_) options.clock.advanceTo(this.start_);
+    this.waits = this.live ? new StoppableClock(options.clock) : undefined;
     this.timeline = new MarketTimeline({
       id: this.id,
-      clock: options.clock,
-      logger: options.logger ?? silentLogger(),
-      speed: options.speed,
+      clock: this.waits ?? options.clock,
+      logger: this.logger,
+      // On the wall clock bars wait for their close time, nothing else paces them.
+      speed: this.live ? 'max' : (options.speed ?? 'max'),
       maxPauseMs: options.maxPauseMs,
       // A synthetic market never ends: it serves a venue's worth of history, not everything it made.
       historyLimit: Math.max(history, SYNTHETIC_HISTORY_LIMIT),
@@ -243,8 +278,10 @@ export class SyntheticProvider extends TimelineProvider implements Provider {
     return this.options.bars === undefined ? undefined : this.options.bars * this.options.symbols.length;
   }
 
-  /** Plays bars until `bars` are done or `stop()` is called. */
+  /** Plays bars until `bars` are done or `stop()` is called; the same run when called again. */
   start(): Promise<TimelineSummary> {
+    if (this.notStartedWarning !== undefined) clearTimeout(this.notStartedWarning);
+    this.notStartedWarning = undefined;
     const total = this.options.bars ?? Number.POSITIVE_INFINITY;
     const generator = this.generator;
     const tfMs = this.tfMs;
@@ -256,5 +293,106 @@ export class SyntheticProvider extends TimelineProvider implements Provider {
       })(),
     );
     return this.running;
+  }
+
+  override stop(): void {
+    this.stopped = true;
+    // The timeline stops before the bar it was waiting for; no timer is left to keep a process alive.
+    super.stop();
+    this.waits?.stop();
+    if (this.notStartedWarning !== undefined) clearTimeout(this.notStartedWarning);
+    this.notStartedWarning = undefined;
+  }
+
+  override watchTicks(symbol: string, signal: AbortSignal): AsyncIterable<Tick> {
+    const stream = super.watchTicks(symbol, signal);
+    this.consumerArrived();
+    return stream;
+  }
+
+  override watchCandles(symbol: string, timeframe: string, signal: AbortSignal): AsyncIterable<Candle> {
+    const stream = super.watchCandles(symbol, timeframe, signal);
+    this.consumerArrived();
+    return stream;
+  }
+
+  override pushTicks(symbol: string, onTick: (tick: Tick) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    const ended = super.pushTicks(symbol, onTick, signal);
+    this.consumerArrived();
+    return ended;
+  }
+
+  override pushCandles(symbol: string, timeframe: string, onCandle: (candle: Candle) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    const ended = super.pushCandles(symbol, timeframe, onCandle, signal);
+    this.consumerArrived();
+    return ended;
+  }
+
+  /**
+   * A stream is being watched. A live market starts playing; on a virtual clock the caller starts
+   * it once everything has subscribed, and is told when that seems forgotten.
+   */
+  private consumerArrived(): void {
+    if (this.running !== undefined || this.stopped) return;
+    if (this.live) {
+      this.start().catch((err: unknown) => this.logger.error({ err, provider: this.id }, 'synthetic market stopped playing'));
+      return;
+    }
+    if (this.notStartedWarning !== undefined) return;
+    const waitMs = this.options.notStartedWarningMs ?? 3_000;
+    this.notStartedWarning = setTimeout(() => {
+      this.notStartedWarning = undefined;
+      if (this.running !== undefined || this.stopped) return;
+      this.logger.warn(
+        { provider: this.id, waitedMs: waitMs },
+        `synthetic market '${this.id}' is being watched but plays nothing until its start() is called: on a virtual clock, call start() once every agent has subscribed (after system.start())`,
+      );
+    }, waitMs);
+    // A reminder only: it must not keep a process alive that has nothing else to do.
+    this.notStartedWarning.unref();
+  }
+}
+
+/**
+ * A clock whose `sleep` ends early when the market stops: the timeline of a live market sleeps
+ * until each bar's close, up to a whole bar, and that timer must not outlive the market.
+ */
+class StoppableClock implements Clock {
+  readonly kind: Clock['kind'];
+  private readonly sleeping = new Set<() => void>();
+  private stopped = false;
+
+  constructor(private readonly inner: Clock) {
+    this.kind = inner.kind;
+  }
+
+  now(): number {
+    return this.inner.now();
+  }
+
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    return this.inner.setTimeout(fn, delayMs);
+  }
+
+  setInterval(fn: () => void, intervalMs: number, options?: IntervalOptions): TimerHandle {
+    return this.inner.setInterval(fn, intervalMs, options);
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.sleeping.delete(wake);
+        handle.cancel();
+        resolve();
+      };
+      const handle = this.inner.setTimeout(wake, ms);
+      this.sleeping.add(wake);
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const wake of [...this.sleeping]) wake();
   }
 }

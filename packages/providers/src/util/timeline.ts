@@ -347,6 +347,11 @@ export class MarketTimeline {
         if (this.builders > 0) await this.closeBuiltBarsUntil(time);
         const moving = this.moveClockTo(time);
         if (moving !== undefined) await moving;
+        // Stopped while waiting for a wall clock to get there: the moment never came.
+        if (this.stopRequested) {
+          summary.stopped = true;
+          break;
+        }
         this.options.onMoment?.(time);
         summary.firstTime ??= time;
         summary.lastTime = time;
