@@ -3,6 +3,7 @@ import { ConfigError, nearMatches, silentLogger, TradebusError, validateSection,
 import { credentialEnvNames } from './ccxt/credentials.js';
 import type { CcxtExchange } from './ccxt/provider.js';
 import { findSecretFields, PROVIDER_KINDS, providerConfigSchemas, type ProviderConfig } from './config.js';
+import { isBuiltinProviderKind, loadCustomProviderKinds, loadedProviderDefinition, loadProviderDefinition, type ProviderDefinition } from './definition.js';
 import { PaperExchange } from './paper/paper-exchange.js';
 import { ReplayProvider } from './replay/replay-provider.js';
 import { SyntheticProvider } from './synthetic/synthetic-provider.js';
@@ -25,6 +26,20 @@ export interface ProviderDeps {
    * Without it a paper exchange keeps nothing (backtests).
    */
   stateStore?: (namespace: string) => StateStore;
+  /**
+   * Custom provider kinds by the name a config's `kind` gives them, for code that builds
+   * providers from definitions it imported itself (`{ 'demo-venue': demoVenue }`). A kind not
+   * listed here is loaded as a package or module by `buildProviders` (see `defineProvider`).
+   */
+  kinds?: Readonly<Record<string, ProviderDefinition<any>>>;
+}
+
+/** A `providers.<name>` entry of a custom kind, validated by its definition's schema. */
+export interface CustomProviderConfig {
+  kind: string;
+  definition: ProviderDefinition<any>;
+  /** The settings (`kind` left out) as the definition's schema returned them. */
+  settings: unknown;
 }
 
 /** What `loadCcxt()` gives: the ccxt provider and its helpers, loaded on first use. */
@@ -42,9 +57,16 @@ export async function loadCcxt(): Promise<CcxtSupport> {
   return ccxtSupport;
 }
 
-/** Loads the code the given provider kinds need beyond this module (ccxt for `ccxt`). */
-export async function loadProviderKinds(kinds: Iterable<string>): Promise<void> {
-  for (const kind of new Set(kinds)) if (kind === 'ccxt') await loadCcxt();
+/**
+ * Loads the code the given provider kinds need beyond this module: ccxt for `ccxt`, and the
+ * definition of each custom kind (a package or module, resolved from `baseDir`, the config
+ * file's folder), so that `createProvider` can build them.
+ */
+export async function loadProviderKinds(kinds: Iterable<string>, options: { baseDir?: string } = {}): Promise<void> {
+  for (const kind of new Set(kinds)) {
+    if (kind === 'ccxt') await loadCcxt();
+    else if (kind !== '' && !isBuiltinProviderKind(kind)) await loadProviderDefinition(kind, { baseDir: options.baseDir, path: `kind '${kind}'` });
+  }
 }
 
 export class ProviderCodeNotLoadedError extends TradebusError {
@@ -61,15 +83,29 @@ function issue(path: string, message: string): ConfigError {
   return new ConfigError(`Invalid configuration:\n  - ${path}: ${message}\nFix this key and try again (see docs/providers.md).`, [{ path, message }]);
 }
 
-/** Validates `providers.<name>` against its kind's schema; errors name the offending key. */
-export function parseProviderConfig(name: string, raw: unknown): ProviderConfig {
+export interface ParseProviderOptions {
+  /** Folder of the config file, where custom kinds were resolved from. */
+  baseDir?: string | undefined;
+  /** Custom kinds given in code (see ProviderDeps.kinds). */
+  kinds?: Readonly<Record<string, ProviderDefinition<any>>> | undefined;
+}
+
+/**
+ * Validates `providers.<name>` against its kind's schema; errors name the offending key. A custom
+ * kind must have been loaded first (`buildProviders`, `loadProviderKinds`) or be given in `kinds`.
+ */
+export function parseProviderConfig(name: string, raw: unknown, options: ParseProviderOptions = {}): ProviderConfig | CustomProviderConfig {
   const path = `providers.${name}`;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw issue(path, 'expected an object with a kind');
   const kind = (raw as { kind?: unknown }).kind;
-  if (typeof kind !== 'string' || !(PROVIDER_KINDS as readonly string[]).includes(kind)) {
+  const custom = typeof kind === 'string' && !isBuiltinProviderKind(kind) ? (options.kinds?.[kind] ?? loadedProviderDefinition(kind, options.baseDir)) : undefined;
+  if (typeof kind !== 'string' || (!isBuiltinProviderKind(kind) && custom === undefined)) {
     const suggestions = typeof kind === 'string' ? nearMatches(kind, PROVIDER_KINDS) : [];
     const hint = suggestions.length > 0 ? ` Did you mean '${suggestions[0]}'?` : '';
-    throw issue(`${path}.kind`, `unknown provider kind ${JSON.stringify(kind ?? null)}: use one of ${PROVIDER_KINDS.join(', ')}.${hint}`);
+    throw issue(
+      `${path}.kind`,
+      `unknown provider kind ${JSON.stringify(kind ?? null)}: use one of ${PROVIDER_KINDS.join(', ')}, or the name of a package (or a path to a module) that exports a provider definition (loaded by buildProviders or loadProviderKinds).${hint}`,
+    );
   }
   const secrets = findSecretFields(raw);
   if (secrets.length > 0) {
@@ -80,7 +116,43 @@ export function parseProviderConfig(name: string, raw: unknown): ProviderConfig 
       `credentials never sit in the config file as plain settings: remove this key and set ${env.apiKey[0]} and ${env.secret[0]} (or ${env.apiKey.at(-1)} / ${env.secret.at(-1)}) in the environment, or name your own variables in a credentials section: credentials: { apiKey: \${MY_KEY}, secret: \${MY_SECRET} }`,
     );
   }
+  if (custom !== undefined) {
+    const { kind: _kind, ...settings } = raw as Record<string, unknown>;
+    return { kind, definition: custom, settings: validateSection(custom.configSchema, settings, path) };
+  }
   return validateSection(providerConfigSchemas[kind as keyof typeof providerConfigSchemas] as typeof providerConfigSchemas.ccxt, raw, path) as ProviderConfig;
+}
+
+export class ProviderCreateError extends TradebusError {
+  constructor(name: string, kind: string, detail: string, cause?: unknown) {
+    super('PROVIDER_CREATE_FAILED', `Provider '${name}' (kind '${kind}') could not be built: ${detail}. Check its settings under providers.${name}, or report it to the provider's authors.`, {
+      cause,
+      details: { name, kind },
+    });
+  }
+}
+
+function createCustomProvider(name: string, config: CustomProviderConfig, deps: ProviderDeps, logger: Logger, baseDir: string | undefined): Provider {
+  let provider: Provider;
+  try {
+    provider = config.definition.create({
+      name,
+      config: config.settings,
+      clock: deps.clock,
+      logger,
+      env: deps.env ?? process.env,
+      baseDir,
+      store: deps.stateStore?.(`provider:${name}`),
+      providers: deps.providers ?? new Map(),
+    });
+  } catch (err) {
+    if (err instanceof TradebusError) throw err;
+    throw new ProviderCreateError(name, config.kind, (err as Error)?.message ?? String(err), err);
+  }
+  if (provider === null || typeof provider !== 'object' || typeof provider.close !== 'function') {
+    throw new ProviderCreateError(name, config.kind, `create() of '${config.definition.kind}' returned no provider (an object with its roles and close())`);
+  }
+  return provider;
 }
 
 /**
@@ -89,9 +161,10 @@ export function parseProviderConfig(name: string, raw: unknown): ProviderConfig 
  * reported with near matches.
  */
 export function createProvider(name: string, rawConfig: unknown, deps: ProviderDeps): Provider {
-  const config = parseProviderConfig(name, rawConfig);
-  const logger = deps.logger ?? silentLogger();
   const baseDir = deps.configFile ? dirname(deps.configFile) : undefined;
+  const config = parseProviderConfig(name, rawConfig, { baseDir, kinds: deps.kinds });
+  const logger = deps.logger ?? silentLogger();
+  if ('definition' in config) return createCustomProvider(name, config, deps, logger.child({ provider: name }), baseDir);
   switch (config.kind) {
     case 'ccxt': {
       if (ccxtSupport === undefined) throw new ProviderCodeNotLoadedError(name, config.kind);
@@ -221,7 +294,11 @@ function linkPaper(name: string, paper: PaperExchange, config: Extract<ProviderC
  * that is not built never reads its credentials.
  */
 export async function buildProviders(section: Record<string, unknown>, deps: ProviderDeps): Promise<Map<string, Provider>> {
-  await loadProviderKinds(Object.values(section).map((raw) => (raw !== null && typeof raw === 'object' ? String((raw as { kind?: unknown }).kind) : '')));
+  const kindOf = (raw: unknown): string => (raw !== null && typeof raw === 'object' ? String((raw as { kind?: unknown }).kind) : '');
+  await loadProviderKinds(Object.values(section).map(kindOf).filter((kind) => kind === 'ccxt'));
+  // Custom kinds given in code need no loading; the others are packages or modules next to the config.
+  const toLoad = Object.fromEntries(Object.entries(section).filter(([, raw]) => deps.kinds?.[kindOf(raw)] === undefined));
+  await loadCustomProviderKinds(toLoad, deps.configFile ? dirname(deps.configFile) : undefined);
   return createProviders(section, deps);
 }
 

@@ -17,4 +17,14 @@ export { ReplayDataError } from './replay/parse.js';
 export { SyntheticProvider, SeededRandom, syntheticCandles, type SyntheticProviderOptions, type SyntheticSymbol, type SyntheticSeriesOptions } from './synthetic/synthetic-provider.js';
 export * from './config.js';
 export * from './factory.js';
+export {
+  defineProvider,
+  isBuiltinProviderKind,
+  loadProviderDefinition,
+  loadCustomProviderKinds,
+  loadedProviderDefinition,
+  providerConfigSchemaFor,
+  type ProviderContext,
+  type ProviderDefinition,
+} from './definition.js';
 export { resolveMarketData, resolveSymbols, providerVenue } from './services.js';

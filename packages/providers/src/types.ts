@@ -306,7 +306,8 @@ export interface MarketDataFeed {
   addListener(listener: MarketDataListener): () => void;
 }
 
-export type ProviderKind = 'ccxt' | 'paper' | 'replay' | 'synthetic';
+/** A built-in kind, or the kind a custom provider definition names (`ProviderDefinition.kind`). */
+export type ProviderKind = 'ccxt' | 'paper' | 'replay' | 'synthetic' | (string & {});
 
 /**
  * What `createProvider` returns: one object per configured provider, with the roles it can play.

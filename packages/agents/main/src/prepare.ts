@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import {
   ConfigError,
   agentEntrySchema,
+  nearMatches,
   formatMessage,
   hasEnvReferences,
   loadConfigFile,
@@ -12,8 +13,7 @@ import {
   type ConfigIssue,
   type SystemConfig,
 } from '@tradebus/core';
-import { parseProviderConfig, providerClosure, providerConfigSchemas } from '@tradebus/providers';
-import type { z } from 'zod';
+import { isBuiltinProviderKind, loadCustomProviderKinds, parseProviderConfig, providerClosure, providerConfigSchemaFor } from '@tradebus/providers';
 import { resolveAgentDefinition } from './resolve.js';
 
 export interface PreparedAgent {
@@ -86,22 +86,58 @@ export async function prepareSystem(configPath: string, options: { only?: string
   }
   const providers = providerClosure(config.providers, agents.flatMap(providersOf));
   const section = { ...config.providers };
+  const kindOf = (raw: unknown): string | undefined => (raw !== null && typeof raw === 'object' ? ((raw as { kind?: unknown }).kind as string | undefined) : undefined);
+  // Custom kinds are packages or modules next to the config: loaded for the providers this
+  // process builds (another process's provider may come from a package not installed here).
+  const unloadable = new Set<string>();
+  try {
+    await loadCustomProviderKinds(Object.fromEntries(Object.entries(config.providers).filter(([name]) => providers.includes(name))), baseDir);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues);
+    for (const issue of err.issues) unloadable.add(issue.path);
+  }
   for (const [name, raw] of Object.entries(config.providers)) {
     const built = providers.includes(name);
-    // A provider this process does not build is checked only as far as that needs no variable.
+    // A provider this process does not build is checked only as far as that needs no variable,
+    // and one of a custom kind only where it is built.
     if (!built && hasEnvReferences(raw)) continue;
+    const kind = kindOf(raw);
+    if (typeof kind === 'string' && !isBuiltinProviderKind(kind) && (!built || unloadable.has(`providers.${name}.kind`))) continue;
     try {
-      const schema = providerConfigSchemas[(raw as { kind?: string }).kind as keyof typeof providerConfigSchemas] as z.ZodType | undefined;
+      const schema = typeof kind === 'string' ? providerConfigSchemaFor(kind) : undefined;
       const resolved = built ? (resolveEnvReferences(raw, { env: options.env, path: ['providers', name], schema, source }) as typeof raw) : raw;
-      parseProviderConfig(name, resolved);
+      parseProviderConfig(name, resolved, { baseDir });
       section[name] = resolved;
     } catch (err) {
       if (err instanceof ConfigError) issues.push(...err.issues);
       else throw err;
     }
   }
+  issues.push(...misspeltProviders(agents, config.providers));
   if (issues.length > 0) throw new ConfigError(formatMessage(source, issues), issues);
   return { config: { ...config, providers: section }, baseDir, source, agents, providers };
+}
+
+/**
+ * Provider names in agents' settings that are not in the `providers` section but close to one
+ * there: a typo, reported now rather than when the agent fails to start. A name close to none
+ * may be a provider that code registers (`launchSystem(..., { services })`), and is left alone.
+ */
+function misspeltProviders(agents: PreparedAgent[], section: Record<string, unknown>): ConfigIssue[] {
+  const configured = Object.keys(section);
+  const issues: ConfigIssue[] = [];
+  for (const agent of agents) {
+    for (const name of providersOf(agent)) {
+      if (Object.hasOwn(section, name)) continue;
+      // A longer or shorter spelling of a configured name (`demo` beside `demo-venue`) may well be another provider.
+      const near = nearMatches(name, configured).filter((c) => !c.startsWith(name) && !name.startsWith(c));
+      if (near.length === 0) continue;
+      const key = agent.entry.providers !== undefined ? `${agent.path}.providers` : `${agent.path}.config.provider`;
+      issues.push({ path: key, message: `no provider named '${name}' in providers. Did you mean '${near[0]}'? Configured: ${configured.join(', ')}.` });
+    }
+  }
+  return issues;
 }
 
 /** Resolves an agent entry and validates its settings; problems go to `issues`. */

@@ -1,5 +1,5 @@
 import { REDACTED, redactConfig, systemConfigSchema, type SystemConfig } from '@tradebus/core';
-import { providerConfigSchemas } from '@tradebus/providers';
+import { providerConfigSchemaFor } from '@tradebus/providers';
 import type { z } from 'zod';
 
 /** The schemas that say which settings are secret, beside the system schema itself. */
@@ -18,8 +18,9 @@ export function redactSystemConfig(config: SystemConfig, schemas: ConfigSchemas)
   const redacted = redactConfig(systemConfigSchema, config);
   const providers: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(redacted.providers)) {
-    const schema = providerConfigSchemas[raw.kind as keyof typeof providerConfigSchemas] as z.ZodType | undefined;
-    providers[name] = schema === undefined ? raw : redactConfig(schema, raw);
+    const schema = typeof raw.kind === 'string' ? providerConfigSchemaFor(raw.kind) : undefined;
+    // A custom kind whose schema this process has not loaded cannot say what is secret: its settings are not shown.
+    providers[name] = schema === undefined ? { kind: raw.kind, settings: REDACTED } : redactConfig(schema, raw);
   }
   const agents = redacted.agents.map((entry) => {
     if (entry.config === undefined) return entry;
