@@ -123,7 +123,7 @@ export const systemConfigSchema = z
       .strict()
       .prefault({}),
     log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level; TRADEBUS_LOG_LEVEL overrides it for library use') })
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level. In code, a system built without a logger logs at TRADEBUS_LOG_LEVEL instead (createSystem: warn when unset, on stderr)') })
       .strict()
       .prefault({}),
     transport: transportConfigSchema.default({ kind: 'local' }),
