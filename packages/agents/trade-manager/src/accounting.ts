@@ -37,11 +37,15 @@ export function pnlPct(pnl: number, trade: TradeRecord): number {
   return trade.entryValue > 0 ? (pnl / trade.entryValue) * 100 : 0;
 }
 
-/** What the trade loses if its stop is hit now (0 once the stop is at or past the entry). */
+/**
+ * What the trade loses if its stop is hit now (0 once the stop is at or past the entry); without
+ * a stop, its whole entry value is at risk.
+ */
 export function tradeRisk(trade: TradeRecord): number {
   const open = trade.status === 'pending' ? trade.plannedQuantity : openQuantity(trade);
-  if (open === 0 || trade.stopLoss === undefined) return 0;
+  if (open === 0) return 0;
   const entry = averageEntryPrice(trade);
+  if (trade.stopLoss === undefined) return entry * open;
   return Math.max(0, direction(trade.side) * (entry - trade.stopLoss)) * open;
 }
 

@@ -110,11 +110,11 @@ describe('trade manager: signal to trade', () => {
   });
 
   it('rejects with every reason that applies, and follows the rejected signal to its outcome', async () => {
-    h = await startHarness({ counterfactual: { enabled: true, maxBars: 10 }, limits: { maxOpenPositions: 0 } });
-    const s = await h.signal({ side: 'short', price: 100, stopLoss: 103, takeProfit: 95 });
+    h = await startHarness({ counterfactual: { enabled: true, maxBars: 10 }, sizing: { confidence: { enabled: true, min: 0.99 } } });
+    const s = await h.signal({ side: 'short', price: 100, stopLoss: 103, takeProfit: 95, confidence: 0.5 });
     const d = h.decision(s.id)!;
     expect(d.decision).toBe('rejected');
-    expect(d.reasons).toEqual(expect.arrayContaining([expect.stringMatching(/short positions are disabled/), expect.stringMatching(/0 positions open, the limit is 0/)]));
+    expect(d.reasons).toEqual(expect.arrayContaining([expect.stringMatching(/short positions are disabled/), expect.stringMatching(/below the minimum 0.99/)]));
     expect(h.requests()).toHaveLength(0);
     await h.candle({ high: 101, low: 99, close: 100 });
     expect(h.of('signal.decided').filter((x) => x.decision === 'outcome')).toHaveLength(0);

@@ -18,7 +18,7 @@ import {
 import { RegimeDetector, SignalAggregator, TrackRecord, type ClosedTrade, type TrackRecordSnapshot } from '@tradebus/strategies';
 
 export { HISTORY_SEGMENT_SIZE, TradeManagerStateError } from './persistence.js';
-import { decideBatch, type BatchOutcome, type TradeDecision } from './aggregation.js';
+import { decideBatch, exitDecision, type BatchOutcome, type TradeDecision } from './aggregation.js';
 import type { TradeManagerConfig } from './config.js';
 import { advanceCounterfactual } from './counterfactual.js';
 import { exitFor, trailStop, type PriceRange } from './exits.js';
@@ -34,7 +34,7 @@ import {
 import type { SegmentedLog, SegmentedLogPolicy } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
-import { defaultStop, defaultTarget, sizeEntry, type EdgeStats } from './sizing.js';
+import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
 import {
   emptyBook,
   isTerminal,
@@ -459,7 +459,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
     for (const t of this.activeTrades()) {
       if (t.status === 'closing' || t.pendingExit !== undefined) at((t.lastExitAttemptAt ?? t.pendingExit?.since ?? now) + this.config.exits.exitRetryMs);
-      if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) at(t.openedAt + this.config.exits.timeStopMs);
+      if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) {
+        at(now + t.openedAt + this.config.exits.timeStopMs - this.marketNow(t.symbol));
+      }
       const entry = this.liveOrder(t.entryOrderId);
       if (entry?.request.type === 'limit' && entry.cancelRequestedAt === undefined) at(t.requestedAt + this.config.entry.timeoutMs);
     }
@@ -564,13 +566,27 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.book.batch = [];
     this.book.batchSince = undefined;
     this.changed();
-    const outcome: BatchOutcome = decideBatch(this.aggregator, signals, {
+    // A signal against an open position is that position's exit: entry rules (minimum confidence,
+    // ranking, conflicts) never keep a position open past its strategy's exit.
+    const exits = signals.filter((s) => this.closesPosition(s));
+    for (const signal of exits) this.decide(exitDecision(signal));
+    const entries = exits.length === 0 ? signals : signals.filter((s) => !exits.includes(s));
+    if (entries.length === 0) return;
+    const outcome: BatchOutcome = decideBatch(this.aggregator, entries, {
       now: this.clock.now(),
       trackRecord: this.trackRecord,
       ...(this.regime !== undefined ? { regime: this.regime } : {}),
     });
     for (const r of outcome.rejected) this.reject(r.signal, r.reasons, undefined);
     for (const decision of outcome.decisions) this.decide(decision);
+  }
+
+  /** Flat, or (with exitOnOppositeSignal) opposite to a trade open on the symbol; `aggregation.exits: filter` leaves them to aggregation. */
+  private closesPosition(signal: Signal): boolean {
+    if (this.config.aggregation.exits !== 'pass') return false;
+    if (signal.side === 'flat') return true;
+    if (!this.config.exitOnOppositeSignal) return false;
+    return this.activeTrades().some((t) => t.symbol === signal.symbol && t.side !== signal.side);
   }
 
   private decide(decision: TradeDecision): void {
@@ -587,7 +603,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (opposite.length > 0) {
       if (!this.config.exitOnOppositeSignal) return this.rejectAll(decision, [`an opposite position on ${decision.symbol} is open`]);
       for (const t of opposite) this.requestExit(t, 'opposite signal', 'exit');
-      return this.acceptAll(decision, ['closes the opposite position; no reversal in the same step'], undefined, undefined);
+      return this.acceptAll(decision, ['closes the opposite position (an exit: entry rules do not apply); no reversal in the same step'], undefined, undefined);
     }
 
     const reasons: string[] = [];
@@ -600,6 +616,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const exposure = this.exposure();
     const sizing = sizeEntry(this.config, {
       symbol: decision.symbol,
+      strategyId: decision.strategyId,
       side,
       entryPrice: entryPrice > 0 ? entryPrice : 1,
       stopLoss: decision.stopLoss,
@@ -693,7 +710,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   /** Publishes the rejection and starts following what the signal would have done. */
-  private reject(signal: Signal, reasons: string[], levels: { stop: number; target?: number | undefined; entry: number } | undefined): void {
+  private reject(signal: Signal, reasons: string[], levels: { stop: number | undefined; target?: number | undefined; entry: number } | undefined): void {
     const now = this.clock.now();
     this.emit('signal.decided', {
       signalId: signal.id,
@@ -714,9 +731,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const entry = levels?.entry ?? signal.price;
     if (!(entry > 0)) return;
     const atr = this.atr.get(signal.symbol)?.value;
-    const stop = signal.stopLoss ?? levels?.stop ?? defaultStop(this.config, side, entry, atr);
-    const target = signal.takeProfit ?? levels?.target ?? defaultTarget(this.config, side, entry, stop);
-    if (!(direction(side) * (entry - stop) > 0)) return;
+    const settings = sizingFor(this.config, signal.strategyId);
+    const stop = signal.stopLoss ?? levels?.stop ?? defaultStop(settings, side, entry, atr);
+    const target = signal.takeProfit ?? levels?.target ?? defaultTarget(settings, side, entry, stop);
+    // Following asks which level a rejected signal would have met first; without a stop there is no question.
+    if (stop === undefined || !(direction(side) * (entry - stop) > 0)) return;
     const followed: Counterfactual = { signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now };
     this.follow(followed);
     this.counterfactualWrites.set(followed.signalId, followed);
@@ -784,12 +803,15 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       // A fee taken from the coins bought (spot venues do that) leaves fewer of them: the position
       // is what arrived, or the exit would try to sell coins that are not there.
       const net = order.request.side === 'buy' && fill.feeCurrency === quoteOf(trade.symbol).base ? Math.max(0, fill.quantity - fill.fee) : fill.quantity;
+      const filledAt = fill.timestamp > 0 ? fill.timestamp : now;
       if (order.request.purpose === 'entry' || order.request.purpose === 'adopt') {
         trade.entryQuantity += net;
         trade.entryValue += net * fill.price;
+        if (trade.entryFilledAt === undefined || filledAt < trade.entryFilledAt) trade.entryFilledAt = filledAt;
       } else {
         trade.exitQuantity += net;
         trade.exitValue += net * fill.price;
+        if (trade.exitFilledAt === undefined || filledAt > trade.exitFilledAt) trade.exitFilledAt = filledAt;
       }
       // A fill is the latest price only when nothing later was seen: a fill reported after the bar
       // it happened in (a venue that reports once its books are written) does not undo that bar.
@@ -830,7 +852,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (purpose === 'entry') {
       if (trade.status === 'pending' && trade.entryQuantity > 0) {
         trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
-        trade.openedAt = now;
+        trade.openedAt = trade.entryFilledAt ?? now;
         this.changed();
       }
       if (isTerminal(order.status)) {
@@ -1019,8 +1041,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   private closeTrade(trade: TradeRecord, reason: string): void {
     const now = this.clock.now();
+    const closedAt = trade.exitFilledAt ?? now;
     trade.status = 'closed';
-    trade.closedAt = now;
+    trade.closedAt = closedAt;
     trade.exitReason = reason;
     this.changed();
     const pnl = realizedPnl(trade);
@@ -1043,11 +1066,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       strategyId: trade.strategyId,
       exitReason: reason,
       openedAt: trade.openedAt ?? trade.requestedAt,
-      closedAt: now,
+      closedAt,
     });
     this.risk.onTradeClosed(now, trade.symbol, pnl);
     if (trade.strategyId !== undefined && !trade.adopted) {
-      const closed: ClosedTrade = { tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt: now };
+      const closed: ClosedTrade = { tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt };
       if (this.trackRecord.record(closed)) this.tradeLog.append(closed);
     }
     this.retire(trade);
@@ -1151,6 +1174,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       return;
     }
     if (trade.status !== 'open') return;
+    const marketNow = price?.observedUntil ?? this.marketNow(trade.symbol);
     // A range from before the fill says nothing about this trade.
     if (price !== undefined && trade.openedAt !== undefined && price.observedUntil <= trade.openedAt) return;
     const venue = { stop: this.liveOrder(trade.stopOrderId) !== undefined, target: this.liveOrder(trade.targetOrderId) !== undefined };
@@ -1158,13 +1182,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const range = price?.range ?? (close !== undefined ? { high: close, low: close, close } : undefined);
     if (range === undefined) {
       // No price yet (a restart before the first bar): only the clock can close the trade.
-      const tooOld = this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && now - trade.openedAt >= this.config.exits.timeStopMs;
+      const tooOld = this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && marketNow - trade.openedAt >= this.config.exits.timeStopMs;
       if (tooOld) this.requestExit(trade, 'time_stop', 'exit');
       return;
     }
     // Levels as they stood before this bar: a bar's low may have come before its high, so a stop
     // trailed up by this bar's high applies from the next bar on.
-    const trigger = exitFor(this.config, trade, range, now, venue);
+    const trigger = exitFor(this.config, trade, range, marketNow, venue);
     if (trigger !== undefined) {
       this.requestExit(trade, trigger.reason, trigger.purpose);
       return;
@@ -1176,6 +1200,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         if (price.barClose) this.replaceVenueStop(trade, stopBefore);
       }
     }
+  }
+
+  /** The latest market time seen on `symbol` (the clock before any): trade times and time stops count in it. */
+  private marketNow(symbol: string): number {
+    return this.markets[symbol]?.lastAt ?? this.clock.now();
   }
 
   private replaceVenueStop(trade: TradeRecord, previousStop: number | undefined): void {
@@ -1267,7 +1296,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       const id = adoptedTradeIdFor(r.venue, r.symbol, r.side, r.timestamp);
       if (this.book.trades[id] !== undefined || this.closedTrades.has(id)) return;
       const atr = this.atr.get(r.symbol)?.value;
-      const stop = defaultStop(this.config, r.side, r.price, atr);
+      const stop = defaultStop(this.config.sizing, r.side, r.price, atr);
       const trade: TradeRecord = {
         id,
         symbol: r.symbol,
@@ -1285,7 +1314,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         fees: 0,
         stopLoss: stop,
         initialStop: stop,
-        takeProfit: defaultTarget(this.config, r.side, r.price, stop),
+        takeProfit: defaultTarget(this.config.sizing, r.side, r.price, stop),
         trailingActive: false,
         requestedAt: now,
         openedAt: now,
@@ -1297,7 +1326,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       };
       this.book.trades[id] = trade;
       this.changed();
-      this.alert('warning', 'POSITION_ADOPTED', `Adopted a ${r.side} position of ${r.quantity} ${r.symbol} found at ${r.venue}: ${r.reason}. It is now managed with stop ${stop}.`, { tradeId: id });
+      this.alert('warning', 'POSITION_ADOPTED', `Adopted a ${r.side} position of ${r.quantity} ${r.symbol} found at ${r.venue}: ${r.reason}. It is now managed ${stop === undefined ? 'without a stop (sizing.defaultStopPct is 0)' : `with stop ${stop}`}.`, { tradeId: id });
       this.emit('trade.opened', {
         tradeId: id,
         symbol: r.symbol,

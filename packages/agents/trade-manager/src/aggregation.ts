@@ -57,3 +57,16 @@ export function decideBatch(aggregator: SignalAggregator, signals: readonly Sign
   }
   return { decisions, rejected };
 }
+
+/** A signal that closes a position, decided on its own: exits do not go through aggregation. */
+export function exitDecision(signal: Signal): TradeDecision {
+  return {
+    symbol: signal.symbol,
+    side: signal.side,
+    confidence: signal.confidence,
+    price: signal.price,
+    strategyId: signal.strategyId,
+    signals: [signal],
+    reasons: [],
+  };
+}

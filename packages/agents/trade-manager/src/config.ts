@@ -12,6 +12,56 @@ const marketRules = z
   })
   .strict();
 
+const sizingModeFields = {
+  mode: z
+    .enum(['risk', 'fraction', 'notional', 'quantity'])
+    .describe('risk: lose riskPerTradePct at the stop; fraction: fractionPct of equity; notional: a fixed value; quantity: a fixed quantity'),
+  riskPerTradePct: pct('mode risk: percent of equity lost when the stop is hit'),
+  fractionPct: pct('mode fraction: position value as percent of equity'),
+  notional: z.number().positive().optional().describe("mode notional: position value, in the symbol's quote currency"),
+  quantity: z.number().positive().optional().describe('mode quantity: position size in the base currency (contracts on derivatives)'),
+  defaultStopPct: pct('Stop distance when the signal has none and no ATR stop applies (0 with atrStopMultiple 0: no stop)'),
+  atrStopMultiple: z.number().nonnegative().describe('Stop at this many ATRs when the signal has none (0: use defaultStopPct)'),
+  rewardRisk: z.number().nonnegative().describe('Target at this multiple of the stop distance when the signal has none (0: no target)'),
+};
+
+interface ModeAmount {
+  mode?: string | undefined;
+  notional?: number | undefined;
+  quantity?: number | undefined;
+}
+
+/** A fixed-value or fixed-quantity mode needs its amount, in the shared settings or the strategy's own. */
+function requireModeAmount(sizing: ModeAmount & { byStrategy?: Record<string, ModeAmount> }, ctx: z.RefinementCtx): void {
+  const check = (settings: ModeAmount, path: Array<string | number>): void => {
+    if (settings.mode === 'notional' && settings.notional === undefined) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'notional'], message: 'mode is notional: set notional to the value of each position' });
+    }
+    if (settings.mode === 'quantity' && settings.quantity === undefined) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'quantity'], message: 'mode is quantity: set quantity to the size of each position' });
+    }
+  };
+  check(sizing, []);
+  for (const [id, own] of Object.entries(sizing.byStrategy ?? {})) {
+    const merged: ModeAmount = { mode: own.mode ?? sizing.mode, notional: own.notional ?? sizing.notional, quantity: own.quantity ?? sizing.quantity };
+    if (own.mode !== undefined || merged.mode !== sizing.mode) check(merged, ['byStrategy', id]);
+  }
+}
+
+/** What a strategy may size differently; the rest comes from the shared sizing settings. */
+const strategySizing = z
+  .object({
+    mode: sizingModeFields.mode.optional(),
+    riskPerTradePct: sizingModeFields.riskPerTradePct.optional(),
+    fractionPct: sizingModeFields.fractionPct.optional(),
+    notional: sizingModeFields.notional,
+    quantity: sizingModeFields.quantity,
+    defaultStopPct: sizingModeFields.defaultStopPct.optional(),
+    atrStopMultiple: sizingModeFields.atrStopMultiple.optional(),
+    rewardRisk: sizingModeFields.rewardRisk.optional(),
+  })
+  .strict();
+
 export const tradeManagerConfigSchema = z
   .object({
     symbols: z.array(z.string().min(1)).optional().describe('Only trade these symbols; every symbol when absent'),
@@ -48,11 +98,18 @@ export const tradeManagerConfigSchema = z
       .prefault({}),
     sizing: z
       .object({
-        riskPerTradePct: pct('Fixed-fractional: percent of equity lost when the stop is hit').default(1),
-        defaultStopPct: pct('Stop distance when the signal has none and no ATR stop applies').default(2),
-        atrStopMultiple: z.number().nonnegative().default(0).describe('Stop at this many ATRs when the signal has none (0: use defaultStopPct)'),
-        rewardRisk: z.number().nonnegative().default(2).describe('Target at this multiple of the stop distance when the signal has none (0: no target)'),
-        maxPositionPct: pct('Largest position value as percent of equity').default(100),
+        ...sizingModeFields,
+        riskPerTradePct: sizingModeFields.riskPerTradePct.default(1),
+        fractionPct: sizingModeFields.fractionPct.default(10),
+        defaultStopPct: sizingModeFields.defaultStopPct.default(2),
+        atrStopMultiple: sizingModeFields.atrStopMultiple.default(0),
+        rewardRisk: sizingModeFields.rewardRisk.default(2),
+        mode: sizingModeFields.mode.default('risk'),
+        byStrategy: z
+          .record(z.string(), strategySizing)
+          .default({})
+          .describe('Sizing per strategy id, on top of the settings above (mode, amounts, default stop and target)'),
+        maxPositionPct: pct('Largest position value as percent of equity (0: no cap)').default(100),
         minNotional: z.number().nonnegative().default(0),
         quantityStep: z.number().positive().optional(),
         markets: z.record(z.string(), marketRules).default({}),
@@ -85,14 +142,17 @@ export const tradeManagerConfigSchema = z
           .prefault({}),
       })
       .strict()
+      .superRefine(requireModeAmount)
       .prefault({}),
     limits: z
       .object({
-        maxOpenPositions: z.number().int().nonnegative().default(5),
-        maxExposurePerSymbolPct: pct('Position value per symbol as percent of equity').default(50),
-        maxTotalExposurePct: pct('Value of all positions as percent of equity').default(200),
-        maxPortfolioHeatPct: pct('Sum of what every open trade loses at its stop, as percent of equity').default(6),
-        maxTradesPerDay: z.number().int().nonnegative().default(50),
+        maxOpenPositions: z.number().int().nonnegative().default(5).describe('Trades open or pending at once (0: no limit)'),
+        maxExposurePerSymbolPct: pct('Position value per symbol as percent of equity (0: no limit)').default(50),
+        maxTotalExposurePct: pct('Value of all positions as percent of equity (0: no limit)').default(200),
+        maxPortfolioHeatPct: pct(
+          'Sum of what every open trade loses at its stop (its whole value without a stop), as percent of equity (0: no limit)',
+        ).default(6),
+        maxTradesPerDay: z.number().int().nonnegative().default(50).describe('Entries per UTC day (0: no limit)'),
         minTimeBetweenTradesMs: positiveMs.default(0),
         symbolCooldownAfterLossMs: positiveMs.default(0),
       })
@@ -115,8 +175,10 @@ export const tradeManagerConfigSchema = z
       .object({
         protectiveOrdersAtVenue: z
           .boolean()
-          .default(false)
-          .describe('Place stop-loss and take-profit orders at the venue; otherwise the manager watches prices and exits itself'),
+          .default(true)
+          .describe(
+            'Place stop-loss and take-profit orders at the venue, so they fill at their level as soon as it trades; a level the venue refuses, or false here, is watched by the manager, which exits with a market order after the price that crossed it',
+          ),
         reduceOnly: z.boolean().default(true).describe('Mark exit and protective orders reduce-only (turn off for spot venues that refuse the flag)'),
         trailing: z
           .object({

@@ -141,11 +141,11 @@ export class RiskRules {
     const cooldown = s.symbolCooldowns[symbol];
     if (cooldown !== undefined && now < cooldown) reasons.push(`${symbol} cooling down after a loss until ${new Date(cooldown).toISOString()}`);
     const limits = this.config.limits;
-    if (s.entriesToday >= limits.maxTradesPerDay) reasons.push(`${s.entriesToday} trades today, the limit is ${limits.maxTradesPerDay}`);
+    if (limits.maxTradesPerDay > 0 && s.entriesToday >= limits.maxTradesPerDay) reasons.push(`${s.entriesToday} trades today, the limit is ${limits.maxTradesPerDay}`);
     if (limits.minTimeBetweenTradesMs > 0 && s.lastEntryAt !== undefined && now - s.lastEntryAt < limits.minTimeBetweenTradesMs) {
       reasons.push(`last entry ${now - s.lastEntryAt} ms ago, the minimum gap is ${limits.minTimeBetweenTradesMs} ms`);
     }
-    if (openPositions >= limits.maxOpenPositions) reasons.push(`${openPositions} positions open, the limit is ${limits.maxOpenPositions}`);
+    if (limits.maxOpenPositions > 0 && openPositions >= limits.maxOpenPositions) reasons.push(`${openPositions} positions open, the limit is ${limits.maxOpenPositions}`);
     return reasons;
   }
 

@@ -13,6 +13,8 @@ export interface EdgeStats {
 
 export interface SizingInput {
   symbol: string;
+  /** The strategy the trade is booked to: picks its `sizing.byStrategy` settings. */
+  strategyId?: string | undefined;
   side: PositionSide;
   entryPrice: number;
   stopLoss?: number | undefined;
@@ -31,7 +33,8 @@ export interface SizingInput {
 
 export interface SizingResult {
   quantity: number;
-  stopLoss: number;
+  /** Absent when the signal has none and no default applies. */
+  stopLoss: number | undefined;
   takeProfit?: number | undefined;
   riskPct: number;
   /** How the size was shaped: multipliers and caps that applied. */
@@ -47,59 +50,112 @@ export function kellyFraction(edge: EdgeStats): number {
   return edge.winRate - (1 - edge.winRate) / edge.payoff;
 }
 
-/** Default stop for a signal without one: ATR based when configured and known, else a percent. */
-export function defaultStop(config: TradeManagerConfig, side: PositionSide, entry: number, atr: number | undefined): number {
-  const d = direction(side);
-  if (config.sizing.atrStopMultiple > 0 && atr !== undefined && atr > 0) return entry - d * config.sizing.atrStopMultiple * atr;
-  return entry * (1 - (d * config.sizing.defaultStopPct) / 100);
+/** The sizing settings that apply to `strategyId`: the shared ones with its `byStrategy` entry on top. */
+export function sizingFor(config: TradeManagerConfig, strategyId: string | undefined): SizingSettings {
+  const s = config.sizing;
+  const own = strategyId === undefined ? undefined : s.byStrategy[strategyId];
+  if (own === undefined) return s;
+  const merged: SizingSettings = { ...s };
+  for (const [key, value] of Object.entries(own) as Array<[keyof SizingSettings, never]>) if (value !== undefined) merged[key] = value;
+  return merged;
 }
 
-export function defaultTarget(config: TradeManagerConfig, side: PositionSide, entry: number, stop: number): number | undefined {
-  if (config.sizing.rewardRisk <= 0) return undefined;
-  return entry + direction(side) * config.sizing.rewardRisk * Math.abs(entry - stop);
+export type SizingSettings = Pick<
+  TradeManagerConfig['sizing'],
+  'mode' | 'riskPerTradePct' | 'fractionPct' | 'notional' | 'quantity' | 'defaultStopPct' | 'atrStopMultiple' | 'rewardRisk'
+>;
+
+/**
+ * Default stop for a signal without one: ATR based when configured and known, else a percent;
+ * none when both are 0 (a strategy that exits only on its own signals).
+ */
+export function defaultStop(settings: SizingSettings, side: PositionSide, entry: number, atr: number | undefined): number | undefined {
+  const d = direction(side);
+  if (settings.atrStopMultiple > 0 && atr !== undefined && atr > 0) return entry - d * settings.atrStopMultiple * atr;
+  if (!(settings.defaultStopPct > 0)) return undefined;
+  return entry * (1 - (d * settings.defaultStopPct) / 100);
+}
+
+export function defaultTarget(settings: SizingSettings, side: PositionSide, entry: number, stop: number | undefined): number | undefined {
+  if (settings.rewardRisk <= 0 || stop === undefined) return undefined;
+  return entry + direction(side) * settings.rewardRisk * Math.abs(entry - stop);
+}
+
+/** A cap in percent of equity; 0 means no cap. */
+function percentCap(equity: number, pct: number, used: number, per: number): number {
+  return pct > 0 ? ((equity * pct) / 100 - used) / per : Infinity;
 }
 
 /**
- * Position size: fixed-fractional risk to the stop (or fractional Kelly once the strategy has a
- * track record), scaled by confidence and volatility, then capped by exposure, position size and
- * portfolio heat. Each step is a small rule that says in `notes` when it changed the size.
+ * Position size by `sizing.mode`: risk to the stop (fixed-fractional, or fractional Kelly once the
+ * strategy has a track record), a fraction of equity, a fixed value or a fixed quantity. Risk and
+ * fraction sizes are scaled by confidence and volatility; fixed ones are not. Every mode is then
+ * capped by exposure, position size and portfolio heat. Each step says in `notes` when it changed
+ * the size.
  */
 export function sizeEntry(config: TradeManagerConfig, input: SizingInput): SizingResult {
   const s = config.sizing;
+  const own = sizingFor(config, input.strategyId);
   const notes: string[] = [];
   const rejections: string[] = [];
   const d = direction(input.side);
   const entry = input.entryPrice;
-  const stop = input.stopLoss ?? defaultStop(config, input.side, entry, input.atr);
-  const target = input.takeProfit ?? defaultTarget(config, input.side, entry, stop);
-  const stopDistance = d * (entry - stop);
-  if (!(stopDistance > 0)) {
-    return { quantity: 0, stopLoss: stop, takeProfit: target, riskPct: 0, notes, rejections: [`stop ${stop} is not on the losing side of entry ${entry}`] };
-  }
+  const stop = input.stopLoss ?? defaultStop(own, input.side, entry, input.atr);
+  const target = input.takeProfit ?? defaultTarget(own, input.side, entry, stop);
+  const stopDistance = stop === undefined ? undefined : d * (entry - stop);
+  const reject = (reason: string): SizingResult => ({ quantity: 0, stopLoss: stop, takeProfit: target, riskPct: 0, notes, rejections: [reason] });
+  if (stopDistance !== undefined && !(stopDistance > 0)) return reject(`stop ${stop} is not on the losing side of entry ${entry}`);
   if (target !== undefined && !(d * (target - entry) > 0)) {
     rejections.push(`target ${target} is not on the winning side of entry ${entry}`);
   }
 
-  let riskPct = s.riskPerTradePct;
-  if (s.kelly.enabled && input.edge !== undefined && input.edge.trades >= s.kelly.minTrades) {
-    const f = kellyFraction(input.edge);
-    if (f <= 0) {
-      rejections.push(`kelly: no edge after ${input.edge.trades} trades (win rate ${(input.edge.winRate * 100).toFixed(1)}%, payoff ${input.edge.payoff.toFixed(2)})`);
-    } else {
-      riskPct = Math.min(s.kelly.maxRiskPct, f * s.kelly.fraction * 100);
-      notes.push(`kelly: risk ${riskPct.toFixed(3)}% of equity (f*=${f.toFixed(3)} over ${input.edge.trades} trades)`);
+  let riskPct = 0;
+  let quantity: number;
+  switch (own.mode) {
+    case 'risk': {
+      if (stopDistance === undefined) {
+        return reject(
+          'risk sizing needs a stop: the signal has none and sizing.defaultStopPct and sizing.atrStopMultiple are 0; give the strategy a stop, set one of them, or size by fraction, notional or quantity (sizing.mode)',
+        );
+      }
+      riskPct = own.riskPerTradePct;
+      if (s.kelly.enabled && input.edge !== undefined && input.edge.trades >= s.kelly.minTrades) {
+        const f = kellyFraction(input.edge);
+        if (f <= 0) {
+          rejections.push(`kelly: no edge after ${input.edge.trades} trades (win rate ${(input.edge.winRate * 100).toFixed(1)}%, payoff ${input.edge.payoff.toFixed(2)})`);
+        } else {
+          riskPct = Math.min(s.kelly.maxRiskPct, f * s.kelly.fraction * 100);
+          notes.push(`kelly: risk ${riskPct.toFixed(3)}% of equity (f*=${f.toFixed(3)} over ${input.edge.trades} trades)`);
+        }
+      }
+      quantity = (input.equity * riskPct) / 100 / stopDistance;
+      break;
     }
+    case 'fraction':
+      quantity = (input.equity * own.fractionPct) / 100 / entry;
+      notes.push(`fraction: ${own.fractionPct}% of equity`);
+      break;
+    case 'notional':
+      quantity = (own.notional ?? 0) / entry;
+      notes.push(`notional: ${own.notional ?? 0} at ${entry}`);
+      break;
+    case 'quantity':
+      quantity = own.quantity ?? 0;
+      notes.push(`fixed quantity: ${quantity}`);
+      break;
   }
-  let quantity = (input.equity * riskPct) / 100 / stopDistance;
 
+  const scaled = own.mode === 'risk' || own.mode === 'fraction';
   if (s.confidence.enabled) {
     if (input.confidence < s.confidence.min) rejections.push(`confidence ${input.confidence} is below the minimum ${s.confidence.min}`);
     const m = Math.max(s.confidence.floor, Math.min(1, input.confidence));
-    if (m !== 1) notes.push(`confidence: size × ${m.toFixed(3)}`);
-    quantity *= m;
+    if (scaled && m !== 1) {
+      notes.push(`confidence: size × ${m.toFixed(3)}`);
+      quantity *= m;
+    }
   }
 
-  if (s.volatility.enabled && input.atr !== undefined && input.atr > 0) {
+  if (scaled && s.volatility.enabled && input.atr !== undefined && input.atr > 0) {
     const atrPct = (input.atr / entry) * 100;
     const m = Math.min(s.volatility.maxMultiplier, Math.max(s.volatility.minMultiplier, s.volatility.targetAtrPct / atrPct));
     if (m !== 1) notes.push(`volatility: ATR ${atrPct.toFixed(3)}% of price, size × ${m.toFixed(3)}`);
@@ -115,10 +171,11 @@ export function sizeEntry(config: TradeManagerConfig, input: SizingInput): Sizin
   };
   let lastCap: string | undefined;
   const l = config.limits;
-  capped('max position size', ((input.equity * s.maxPositionPct) / 100) / entry);
-  capped('max exposure per symbol', ((input.equity * l.maxExposurePerSymbolPct) / 100 - input.symbolExposure) / entry);
-  capped('max total exposure', ((input.equity * l.maxTotalExposurePct) / 100 - input.totalExposure) / entry);
-  capped('max portfolio heat', ((input.equity * l.maxPortfolioHeatPct) / 100 - input.heat) / stopDistance);
+  capped('max position size', percentCap(input.equity, s.maxPositionPct, 0, entry));
+  capped('max exposure per symbol', percentCap(input.equity, l.maxExposurePerSymbolPct, input.symbolExposure, entry));
+  capped('max total exposure', percentCap(input.equity, l.maxTotalExposurePct, input.totalExposure, entry));
+  // Without a stop the whole position is at risk.
+  capped('max portfolio heat', percentCap(input.equity, l.maxPortfolioHeatPct, input.heat, stopDistance ?? entry));
 
   const market = s.markets[input.symbol];
   quantity = roundDown(quantity, market?.quantityStep ?? s.quantityStep);

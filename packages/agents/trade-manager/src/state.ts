@@ -53,6 +53,10 @@ export interface TradeRecord {
   bestPrice?: number | undefined;
   trailingActive: boolean;
   requestedAt: number;
+  /** Market time of the first entry fill and of the last exit fill, as the venue stamped them. */
+  entryFilledAt?: number | undefined;
+  exitFilledAt?: number | undefined;
+  /** Market time: a replay against a wall clock keeps the times of its data. */
   openedAt?: number | undefined;
   closedAt?: number | undefined;
   openedPublished: boolean;

@@ -27,6 +27,8 @@ export const permissive: TradeManagerConfigInput = {
     maxTradesPerDay: 1_000,
   },
   breakers: { dailyLossPct: 0, maxDrawdownPct: 0, maxConsecutiveLosses: 0 },
+  // The manager's own exit rules are what most tests watch; venue orders are switched on where tested.
+  exits: { protectiveOrdersAtVenue: false },
   counterfactual: { enabled: false },
   positionSnapshotIntervalMs: 0,
 };
@@ -50,6 +52,8 @@ export class TestVenue {
   /** Charge buys' fees in the coin bought, as spot venues do. */
   feeInBase = false;
   autoFill = true;
+  /** The market time fills are stamped with; the clock when unset (a live venue). */
+  marketTime: (() => number) | undefined;
   readonly orders = new Map<string, { request: Request; status: BuiltinEvents['order.updated']['status']; filled: number }>();
   private fillSeq = 0;
 
@@ -85,7 +89,7 @@ export class TestVenue {
     const inBase = this.feeInBase && o.request.side === 'buy';
     const fee = inBase ? q * this.feeRate : q * price * this.feeRate;
     const feeCurrency = inBase ? o.request.symbol.split('/')[0]! : 'USDT';
-    const fill = { tradeId: `f${++this.fillSeq}`, price, quantity: q, fee, feeCurrency, liquidity: 'taker' as const, timestamp: this.h.clock.now() };
+    const fill = { tradeId: `f${++this.fillSeq}`, price, quantity: q, fee, feeCurrency, liquidity: 'taker' as const, timestamp: this.marketTime?.() ?? this.h.clock.now() };
     this.publish(clientOrderId, o.status, [fill], price);
   }
 
