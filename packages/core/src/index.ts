@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './clock.js';
 export { IdGenerator, newId, eventId } from './ids.js';
+export { CurrencyConverter } from './market/currencies.js';
 export * from './events/catalogue.js';
 export * from './events/builtin.js';
 export { PublishedEnvelope, toPlainEnvelope, type Envelope, type EnvelopeOf } from './bus/envelope.js';

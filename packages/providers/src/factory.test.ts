@@ -120,7 +120,7 @@ describe('createProvider / createProviders', () => {
     const section = {
       live: { kind: 'ccxt', exchange: 'kraken' },
       history: { kind: 'synthetic', symbols: [{ symbol: 'A/B', startPrice: 1 }] },
-      paper: { kind: 'paper', marketData: 'history' },
+      paper: { kind: 'paper', marketData: 'history', quoteCurrency: 'B', balances: { B: 1 } },
       other: { kind: 'paper' },
     };
     expect(providerClosure(section, ['paper'])).toEqual(['history', 'paper']);

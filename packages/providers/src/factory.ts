@@ -4,6 +4,7 @@ import { credentialEnvNames } from './ccxt/credentials.js';
 import type { CcxtExchange } from './ccxt/provider.js';
 import { findSecretFields, PROVIDER_KINDS, providerConfigSchemas, type ProviderConfig } from './config.js';
 import { isBuiltinProviderKind, loadCustomProviderKinds, loadedProviderDefinition, loadProviderDefinition, type ProviderDefinition } from './definition.js';
+import { conversionGaps } from './paper/currencies.js';
 import { PaperExchange } from './paper/paper-exchange.js';
 import { ReplayProvider } from './replay/replay-provider.js';
 import { SyntheticProvider } from './synthetic/synthetic-provider.js';
@@ -272,6 +273,7 @@ function linkPaper(name: string, paper: PaperExchange, config: Extract<ProviderC
   }
   if (source.marketData === undefined) throw issue(`providers.${name}.marketData`, `provider '${sourceName}' (${source.kind}) has no market data`);
   if (source.feed !== undefined) {
+    refuseUnvaluedCurrencies(name, config, sourceName, source.feed.symbols);
     paper.linkMarketData(source.marketData, source.feed.addListener(paper));
     return;
   }
@@ -281,11 +283,27 @@ function linkPaper(name: string, paper: PaperExchange, config: Extract<ProviderC
       `'${sourceName}' is a live provider: list the symbols the paper exchange should follow (or leave marketData out and feed it ticks and candles yourself)`,
     );
   }
+  refuseUnvaluedCurrencies(name, config, sourceName, config.symbols);
   const controller = new AbortController();
   paper.linkMarketData(source.marketData, () => controller.abort());
   void paper.attach(source.marketData, config.symbols, controller.signal, config.timeframe).catch((err: unknown) => {
     paper.reportFeedError(err);
   });
+}
+
+/**
+ * A paper account in a currency its market data cannot price would report its holdings as worth
+ * nothing: refused before anything runs, naming the pair that is missing.
+ */
+function refuseUnvaluedCurrencies(name: string, config: Extract<ProviderConfig, { kind: 'paper' }>, sourceName: string, symbols: readonly string[] | undefined): void {
+  if (symbols === undefined || symbols.length === 0) return;
+  const gaps = conversionGaps(config.quoteCurrency, symbols, Object.keys(config.balances));
+  if (gaps.length === 0) return;
+  const pairs = gaps.map((g) => g.pair).join(', ');
+  throw issue(
+    `providers.${name}.quoteCurrency`,
+    `the account is kept in ${config.quoteCurrency}, but no market of '${sourceName}' converts ${gaps.map((g) => g.asset).join(', ')} into it: add ${pairs} (or a pair through one other currency) to the market data, or set quoteCurrency to the currency the markets are quoted in`,
+  );
 }
 
 /**

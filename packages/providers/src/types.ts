@@ -304,6 +304,8 @@ export interface DataGap {
  */
 export interface MarketDataFeed {
   addListener(listener: MarketDataListener): () => void;
+  /** The symbols the feed will play, when known before it starts (a paper exchange checks it can value them). */
+  readonly symbols?: readonly string[] | undefined;
 }
 
 /** A built-in kind, or the kind a custom provider definition names (`ProviderDefinition.kind`). */

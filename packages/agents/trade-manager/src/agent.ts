@@ -1,4 +1,4 @@
-import { BaseAgent, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, CurrencyConverter, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
 import { ATR } from '@tradebus/indicators';
 import {
   QTY_EPSILON,
@@ -97,6 +97,10 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private aggregator!: SignalAggregator;
   private regime: RegimeDetector | undefined;
   private markets: Record<string, MarketState> = {};
+  /** Last prices of every pair seen, traded or not: what converts a symbol's quote into the account currency. */
+  private readonly rates = new CurrencyConverter();
+  /** The quote currency of the account whose equity is used, once one reported. */
+  private reportedCurrency: string | undefined;
   private readonly atr = new Map<string, ATR>();
   /** When each symbol's position was last published, so snapshots repeat only what has gone quiet. */
   private readonly positionAnnouncedAt = new Map<string, number>();
@@ -614,6 +618,16 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const entryPrice = decision.price > 0 ? decision.price : (market?.last ?? 0);
     if (!(entryPrice > 0)) reasons.push(`no price known for ${decision.symbol}`);
     const exposure = this.exposure();
+    // Sizing works in the symbol's quote currency: equity and what is already used, converted.
+    const quoteValue = this.valueOfQuote(decision.symbol);
+    if (quoteValue === undefined || !(quoteValue > 0)) {
+      const quote = quoteOf(decision.symbol).quote;
+      const account = this.accountCurrency() ?? '';
+      reasons.push(
+        `no price converts ${quote} into the account currency ${account}: the manager needs candles or ticks of ${quote}/${account} (or of a pair through one other currency); add that market to the data it receives, or set equity.currency`,
+      );
+    }
+    const inQuote = quoteValue !== undefined && quoteValue > 0 ? 1 / quoteValue : 1;
     const sizing = sizeEntry(this.config, {
       symbol: decision.symbol,
       strategyId: decision.strategyId,
@@ -623,11 +637,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       takeProfit: decision.takeProfit,
       confidence: decision.confidence,
       atr: this.atr.get(decision.symbol)?.value,
-      equity,
+      equity: equity * inQuote,
       edge: this.edgeFor(decision.strategyId),
-      symbolExposure: exposure.bySymbol[decision.symbol] ?? 0,
-      totalExposure: exposure.total,
-      heat: this.heat(),
+      symbolExposure: (exposure.bySymbol[decision.symbol] ?? 0) * inQuote,
+      totalExposure: exposure.total * inQuote,
+      heat: this.heat() * inQuote,
     });
     reasons.push(...sizing.rejections);
     if (reasons.length > 0) {
@@ -1068,7 +1082,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       openedAt: trade.openedAt ?? trade.requestedAt,
       closedAt,
     });
-    this.risk.onTradeClosed(now, trade.symbol, pnl);
+    this.risk.onTradeClosed(now, trade.symbol, pnl * (this.valueOfQuote(trade.symbol) ?? 1));
     if (trade.strategyId !== undefined && !trade.adopted) {
       const closed: ClosedTrade = { tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt };
       if (this.trackRecord.record(closed)) this.tradeLog.append(closed);
@@ -1113,6 +1127,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   // ---------------------------------------------------------------- market data and exits
 
   private onCandle(candle: Candle): void {
+    this.rates.update(candle.symbol, candle.close);
     if (this.config.symbols !== undefined && !this.config.symbols.includes(candle.symbol)) return;
     let market = this.markets[candle.symbol];
     const wanted = this.config.timeframe ?? (market !== undefined && market.timeframe !== '' ? market.timeframe : candle.timeframe);
@@ -1140,6 +1155,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   private onTick(tick: BuiltinEvents['price.tick']): void {
+    this.rates.update(tick.symbol, tick.price);
     if (this.config.symbols !== undefined && !this.config.symbols.includes(tick.symbol)) return;
     const market = (this.markets[tick.symbol] ??= { timeframe: this.config.timeframe ?? '', bars: [] });
     market.last = tick.price;
@@ -1267,6 +1283,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private onAccount(account: BuiltinEvents['account.updated']): void {
     if (this.config.equity.source === 'internal') return;
     if (this.config.equity.venue !== undefined && account.venue !== this.config.equity.venue) return;
+    this.reportedCurrency = account.quoteCurrency;
     if (this.risk.state.accountEquity !== account.equity) {
       this.risk.state.accountEquity = account.equity;
       // The venue's equity comes again from account sync after a restart: no save of its own.
@@ -1386,13 +1403,25 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const account = this.risk.state.accountEquity;
     if (source !== 'internal' && account !== undefined) return account;
     let equity = this.config.equity.initial + this.risk.state.realizedPnl;
-    for (const t of this.activeTrades()) equity += unrealizedPnl(t, this.markets[t.symbol]?.last) + realizedPnl(t);
+    for (const t of this.activeTrades()) equity += (unrealizedPnl(t, this.markets[t.symbol]?.last) + realizedPnl(t)) * (this.valueOfQuote(t.symbol) ?? 1);
     return equity;
+  }
+
+  /** The currency equity is counted in; undefined while unknown (then every quote counts as it). */
+  private accountCurrency(): string | undefined {
+    return this.config.equity.currency ?? (this.config.equity.source === 'internal' ? undefined : this.reportedCurrency);
+  }
+
+  /** What one unit of `symbol`'s quote currency is worth in the account currency; undefined when no price says. */
+  private valueOfQuote(symbol: string): number | undefined {
+    const account = this.accountCurrency();
+    if (account === undefined) return 1;
+    return this.rates.rate(quoteOf(symbol).quote, account);
   }
 
   private totalExposure(): number {
     let total = 0;
-    for (const t of this.activeTrades()) total += tradeExposure(t, this.markets[t.symbol]?.last);
+    for (const t of this.activeTrades()) total += tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1);
     return total;
   }
 
@@ -1400,7 +1429,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const bySymbol: Record<string, number> = {};
     let total = 0;
     for (const t of this.activeTrades()) {
-      const e = tradeExposure(t, this.markets[t.symbol]?.last);
+      const e = tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1);
       bySymbol[t.symbol] = (bySymbol[t.symbol] ?? 0) + e;
       total += e;
     }
@@ -1409,7 +1438,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   private heat(): number {
     let heat = 0;
-    for (const t of this.activeTrades()) heat += tradeRisk(t);
+    for (const t of this.activeTrades()) heat += tradeRisk(t) * (this.valueOfQuote(t.symbol) ?? 1);
     return heat;
   }
 

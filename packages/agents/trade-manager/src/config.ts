@@ -79,6 +79,13 @@ export const tradeManagerConfigSchema = z
           .default('auto')
           .describe("auto: account.updated once one arrived, the manager's own books before; internal: initial + realised + unrealised P&L"),
         venue: z.string().optional().describe('Only account.updated from this venue counts'),
+        currency: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "Currency equity, limits and internal P&L are counted in; the account.updated quote currency when absent. Symbols quoted in another currency are converted at the last price of a pair between them (the manager must receive that pair's candles)",
+          ),
       })
       .strict()
       .prefault({}),

@@ -166,3 +166,35 @@ describe('sizing modes', () => {
     expect(perStrategy.error!.issues[0]).toMatchObject({ path: ['sizing', 'byStrategy', 's1', 'notional'] });
   });
 });
+
+describe('an account in another currency than the symbol', () => {
+  it('sizes in the symbol quote: equity converted at the last price of the pair between them', async () => {
+    const x = await start({ sizing: { riskPerTradePct: 1 } });
+    await x.account(20_000); // USDT
+    await x.candle({ symbol: 'BTC/USDT', high: 20_000, low: 20_000, close: 20_000 });
+    const s = await x.signal({ symbol: 'ETH/BTC', price: 0.05, stopLoss: 0.049 });
+    // 1 % of 20 000 USDT is 200 USDT = 0.01 BTC at risk over a 0.001 BTC stop distance.
+    expect(x.decision(s.id)!.quantity).toBeCloseTo((0.01 * 20_000) / 20_000 / 0.001, 9);
+  });
+
+  it('refuses an entry it cannot size, naming the pair it needs', async () => {
+    const x = await start({});
+    await x.account(20_000);
+    const s = await x.signal({ symbol: 'ETH/BTC', price: 0.05, stopLoss: 0.049 });
+    expect(x.decision(s.id)).toMatchObject({ decision: 'rejected' });
+    expect(x.decision(s.id)!.reasons.join(' ')).toContain('BTC/USDT');
+  });
+
+  it('counts a closed trade of another quote in account currency in its internal equity', async () => {
+    const x = await start({ equity: { source: 'internal', initial: 10_000, currency: 'USDT' }, sizing: { mode: 'quantity', quantity: 10 } });
+    await x.candle({ symbol: 'BTC/USDT', high: 20_000, low: 20_000, close: 20_000 });
+    x.venue.price = 0.05;
+    await x.signal({ symbol: 'ETH/BTC', price: 0.05, stopLoss: 0.049 });
+    x.venue.price = 0.051;
+    await x.signal({ symbol: 'ETH/BTC', side: 'flat', price: 0.051 });
+    const closed = x.of('trade.closed')[0]!;
+    const risk = x.of('risk.state').at(-1)!;
+    // The trade's P&L is in BTC; equity is USDT: 10 000 + pnl × 20 000.
+    expect(risk.equity).toBeCloseTo(10_000 + closed.pnl * 20_000, 6);
+  });
+});

@@ -1,4 +1,4 @@
-import { silentLogger, toError, type Clock, type Fill, type Logger, type StateStore } from '@tradebus/core';
+import { CurrencyConverter, silentLogger, toError, type Clock, type Fill, type Logger, type StateStore } from '@tradebus/core';
 import { BadSymbolError, ExchangeUnavailableError, InsufficientFundsError, InvalidOrderError, NotSupportedError, OrderNotFoundError } from '../errors.js';
 import type {
   AccountProvider,
@@ -186,6 +186,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private readonly openOrders = new Set<PaperOrder>();
   private readonly pendingMarket: PaperOrder[] = [];
   private readonly prices = new Map<string, LastPrice>();
+  /** Currencies already reported as impossible to value. */
+  private readonly unvalued = new Set<string>();
   private readonly timeframes = new Map<string, string>();
   /** Open time of the last closed bar matched, per symbol. */
   private readonly lastBars = new Map<string, number>();
@@ -605,16 +607,48 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
    */
   equity(): number {
     let equity = 0;
+    let converter: CurrencyConverter | undefined;
+    const value = (asset: string, amount: number): number => {
+      const currency = this.opts.quoteCurrency;
+      let rate = this.valueIn(asset, currency);
+      if (rate === undefined) {
+        converter ??= this.converter();
+        rate = converter.rate(asset, currency);
+      }
+      if (rate === undefined) {
+        this.warnUnvalued(asset);
+        return 0;
+      }
+      return amount * rate;
+    };
     for (const [symbol, p] of this.futures) {
       if (p.quantity === 0) continue;
       const mark = this.prices.get(symbol)?.price;
-      if (mark !== undefined) equity += (mark - p.entryPrice) * p.quantity;
+      if (mark !== undefined) equity += value(splitSymbol(symbol).quote, (mark - p.entryPrice) * p.quantity);
     }
     for (const [asset, b] of this.balances) {
       if (Math.abs(b.total) <= EPS && b.used <= EPS) continue;
-      equity += b.total * (this.valueIn(asset, this.opts.quoteCurrency) ?? 0);
+      equity += value(asset, b.total);
     }
     return equity;
+  }
+
+  /** Conversions through one currency in between, from every last price. */
+  private converter(): CurrencyConverter {
+    const converter = new CurrencyConverter();
+    for (const [symbol, last] of this.prices) converter.update(symbol, last.price);
+    return converter;
+  }
+
+  /** Said once per currency: equity without it is wrong, and the report built on it too. */
+  private warnUnvalued(asset: string): void {
+    if (this.prices.size === 0 || this.unvalued.has(asset)) return;
+    this.unvalued.add(asset);
+    const pair = `${asset}/${this.opts.quoteCurrency}`;
+    this.logger.warn(
+      { asset, quoteCurrency: this.opts.quoteCurrency, pair },
+      `no price converts ${asset} into ${this.opts.quoteCurrency}: it counts as 0 in equity until one does; add ${pair} (or a pair through one other currency) to the market data, or set quoteCurrency to ${asset}`,
+    );
   }
 
   async close(): Promise<void> {

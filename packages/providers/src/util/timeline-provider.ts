@@ -48,6 +48,10 @@ export abstract class TimelineProvider implements MarketDataProvider, MarketData
     return this.timeline.gaps();
   }
 
+  get symbols(): readonly string[] {
+    return this.timeline.registeredSymbols;
+  }
+
   addListener(listener: MarketDataListener): () => void {
     return this.timeline.addListener(listener);
   }

@@ -147,6 +147,11 @@ export class MarketTimeline {
   // ---------------------------------------------------------------- data
 
   /** Declares a symbol and, for bar data, the timeframe its data comes in. */
+  /** Every symbol registered so far. */
+  get registeredSymbols(): readonly string[] {
+    return this.symbols;
+  }
+
   registerSymbol(symbol: string, timeframe?: string): void {
     if (timeframe !== undefined) {
       let list = this.declared.get(symbol);
