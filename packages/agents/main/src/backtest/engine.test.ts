@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { launchSystem } from '../launcher.js';
 import { prepareSystem } from '../prepare.js';
 import { waitUntilIdle } from '../pacing.js';
-import { runBacktest, type BacktestProgress, type BacktestResult } from './engine.js';
+import { markExposure, runBacktest, type BacktestProgress, type BacktestResult } from './engine.js';
 import { sha256, sortTrades, tradesToCsv } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -127,6 +127,19 @@ describe('runBacktest', () => {
     expect(report.metrics.exposureTime).toBeGreaterThan(0);
   });
 
+  it('exposure time: the share of bar intervals in which some trade was open for a while, from the trade list', () => {
+    const { report } = first;
+    const points = report.equity.map(([t]) => t);
+    let exposed = 0;
+    for (let i = 1; i < points.length; i++) {
+      const [from, to] = [points[i - 1]!, points[i]!];
+      // A trade counts when its (openedAt, closedAt) overlaps (from, to] for a positive time.
+      const overlaps = [...report.trades, ...report.openTrades.map((t) => ({ ...t, closedAt: Infinity }))].some((t) => t.openedAt < to && t.closedAt > from);
+      if (overlaps) exposed++;
+    }
+    expect(report.metrics.exposureTime).toBeCloseTo(exposed / (points.length - 1), 12);
+  });
+
   it('reports progress with a total counted from the data files', () => {
     expect(progress.length).toBeGreaterThan(3);
     const last = progress[progress.length - 1]!;
@@ -165,6 +178,15 @@ describe('runBacktest', () => {
     expect(trades.length).toBe(backtest.report.trades.length);
     expect(sortTrades(trades)).toEqual(backtest.report.trades);
     expect(sha256(tradesToCsv(sortTrades(trades)))).toBe(backtest.report.tradeLogSha256);
+  }, 60_000);
+
+  it('warns when the data ends with a market order waiting for the next bar it would fill at', async () => {
+    // A trade's entry filled at the open of the bar after its signal: end the data just before that bar.
+    const trade = first.report.trades[3]!;
+    const result = await runBacktest(file, { logLevel: 'silent', to: trade.openedAt - 1 });
+    expect(result.report.trades.some((t) => t.openedAt === trade.openedAt)).toBe(false);
+    expect(result.report.warnings.join(' ')).toMatch(/Market order\(s\) still waiting for a fill when the data ended \(1 entry\)/);
+    expect(first.report.warnings.join(' ')).not.toMatch(/still waiting for a fill/);
   }, 60_000);
 
   it('writes the report files when asked', async () => {
@@ -216,5 +238,15 @@ describe('backtest setup errors', () => {
 
   it('names an unknown agent in an override path', async () => {
     await expect(runBacktest(configFile(), { logLevel: 'silent', overrides: { 'nobody.x': 1 } })).rejects.toThrow(/'nobody' is not the id of an enabled agent.*prices, strategy, manager, executor/);
+  });
+});
+
+describe('markExposure', () => {
+  it('a trade opened at a bar close counts from the next bar on, and one bar held is one bar exposed', () => {
+    const equity = [0, 300, 600, 900, 1200].map((timestamp) => ({ timestamp, equity: 1 }));
+    markExposure(equity, [{ openedAt: 300, closedAt: 600 }]);
+    expect(equity.map((p) => p.exposed)).toEqual([false, false, true, false, false]);
+    markExposure(equity, [{ openedAt: 450, closedAt: 700 }, { openedAt: 1000, closedAt: Infinity }]);
+    expect(equity.map((p) => p.exposed)).toEqual([false, false, true, true, true]);
   });
 });

@@ -181,8 +181,8 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   const equity: EquityPoint[] = [{ timestamp: startTime, equity: paper.equity(), exposed: false }];
   const sample = (): void => {
     if (lastRecordTime === Number.NEGATIVE_INFINITY) return;
-    const point: EquityPoint = { timestamp: lastRecordTime, equity: paper.equity(), exposed: collector.takeExposure() };
     const last = equity[equity.length - 1]!;
+    const point: EquityPoint = { timestamp: lastRecordTime, equity: paper.equity(), exposed: false };
     if (point.timestamp > last.timestamp) equity.push(point);
     else if (equity.length === 1) {
       // The first bar closed at the start time itself: the starting equity belongs one bar earlier.
@@ -224,9 +224,17 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   }
   if (failed.length > 0) warnings.push(`Agent(s) failed during the run: ${failed.join('; ')}. Results may be incomplete.`);
   if (gate.stalls > 0) warnings.push(`The system was still busy (pending I/O or agent work) ${gate.stalls} time(s) after waiting ${IDLE_MAX_TURNS} event-loop turns; the replay went on regardless, so some reactions may have come late.`);
+  const unfilled = collector.unfilledMarketOrders();
+  if (unfilled.size > 0) {
+    const list = [...unfilled].map(([purpose, n]) => `${n} ${purpose}`).join(', ');
+    warnings.push(
+      `Market order(s) still waiting for a fill when the data ended (${list}): a market order fills at the next bar, and there was none. An entry among them is not in the results; an exit leaves its trade open.`,
+    );
+  }
   if (collector.orders.rejected > 0) warnings.push(`${collector.orders.rejected} order(s) were rejected (${collector.orderRejectionSummary()}).`);
 
   const wallMs = performance.now() - started;
+  markExposure(equity, [...collector.closedTrades(), ...collector.openTrades().map((t) => ({ ...t, closedAt: Infinity }))]);
   const report = buildReport({
     name: prepared.config.system.name,
     config: prepared.source,
@@ -390,13 +398,13 @@ class Collector {
   private readonly orderFees = new Map<string, number>();
   private readonly orderStatus = new Map<string, string>();
   private readonly failures = new Map<string, string>();
-  private exposedInBar = false;
+  /** Market orders not finished yet, by purpose: at the end of the data they never filled. */
+  private readonly workingMarketOrders = new Map<string, string>();
 
   constructor(private readonly system: TradebusSystem) {
     const bus = system.createBus('backtest');
     bus.subscribe('trade.opened', (e) => {
       this.open.set(e.payload.tradeId, e.payload);
-      this.exposedInBar = true;
     });
     bus.subscribe('trade.closed', (e) => {
       this.open.delete(e.payload.tradeId);
@@ -413,8 +421,9 @@ class Collector {
         for (const reason of d.reasons) this.rejections.set(reasonKey(reason), (this.rejections.get(reasonKey(reason)) ?? 0) + 1);
       }
     });
-    bus.subscribe('order.requested', () => {
+    bus.subscribe('order.requested', (e) => {
       this.orders.requested++;
+      if (e.payload.type === 'market') this.workingMarketOrders.set(e.payload.clientOrderId, e.payload.purpose);
     });
     bus.subscribe('order.updated', (e) => this.onOrder(e.payload));
     bus.subscribe('agent.status', (e) => {
@@ -431,6 +440,7 @@ class Collector {
     const previous = this.orderStatus.get(o.clientOrderId);
     if (previous === o.status) return;
     this.orderStatus.set(o.clientOrderId, o.status);
+    if (o.status === 'filled' || o.status === 'cancelled' || o.status === 'rejected' || o.status === 'expired') this.workingMarketOrders.delete(o.clientOrderId);
     if (o.status === 'filled') this.orders.filled++;
     else if (o.status === 'partially_filled' && previous !== 'partially_filled') this.orders.partiallyFilled++;
     else if (o.status === 'cancelled') this.orders.cancelled++;
@@ -440,6 +450,13 @@ class Collector {
       this.orderRejections.set(key, (this.orderRejections.get(key) ?? 0) + 1);
     }
     else if (o.status === 'expired') this.orders.expired++;
+  }
+
+  /** Market orders still working when the data ended, counted by purpose. */
+  unfilledMarketOrders(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const purpose of this.workingMarketOrders.values()) counts.set(purpose, (counts.get(purpose) ?? 0) + 1);
+    return counts;
   }
 
   /** Why orders were rejected, most frequent first, as one line. */
@@ -459,12 +476,7 @@ class Collector {
       .map(([reason, count]) => ({ reason, count }));
   }
 
-  /** Whether a position was open at some time since the last call. */
-  takeExposure(): boolean {
-    const exposed = this.exposedInBar || this.open.size > 0;
-    this.exposedInBar = this.open.size > 0;
-    return exposed;
-  }
+
 
   closedTrades(): ClosedTrade[] {
     return [...this.closed.values()];
@@ -486,5 +498,33 @@ class Collector {
 
   events(): number {
     return busEvents(this.system);
+  }
+}
+
+/**
+ * Marks each equity interval (previous sample, this sample] in which some trade was open for a
+ * positive time, from the trades' market times: a trade filled at a bar's close is exposed from
+ * the next bar on, and one filled at the next open counts in the bar it was held through, whenever
+ * its fill was reported.
+ */
+export function markExposure(equity: EquityPoint[], trades: ReadonlyArray<{ openedAt: number; closedAt: number }>): void {
+  const times = equity.map((p) => p.timestamp);
+  // First sample index whose timestamp is > t.
+  const after = (t: number): number => {
+    let lo = 0;
+    let hi = times.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (times[mid]! > t) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
+  for (const p of equity) p.exposed = false;
+  for (const t of trades) {
+    if (!(t.closedAt > t.openedAt)) continue;
+    // Interval i is (times[i-1], times[i]]: it overlaps (openedAt, closedAt) when times[i] > openedAt and times[i-1] < closedAt.
+    const first = Math.max(1, after(t.openedAt));
+    for (let i = first; i < equity.length && times[i - 1]! < t.closedAt; i++) equity[i]!.exposed = true;
   }
 }
