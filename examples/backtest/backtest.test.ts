@@ -43,5 +43,11 @@ describe('examples/backtest', () => {
     expect(csv.trim().split('\r\n')).toHaveLength(report.metrics.trades + 1);
     expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).tradeLogSha256).toBe(report.tradeLogSha256);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('Backtest: ema-cross-backtest');
+    // The README's first row is this run.
+    const readme = readFileSync(join(here, 'README.md'), 'utf8');
+    const row = /\| defaults \| −([\d.]+) % \| (\d+) \|/.exec(readme);
+    expect(row, 'README.md has a defaults row').not.toBeNull();
+    expect(Number(row![1])).toBeCloseTo(-(report as unknown as { metrics: { totalReturn: number } }).metrics.totalReturn * 100, 2);
+    expect(Number(row![2])).toBe(report.metrics.trades);
   }, 150_000);
 });
