@@ -633,6 +633,11 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     return equity;
   }
 
+  /** What one unit of `asset` is worth in the account currency at the last prices; undefined when nothing converts it. */
+  rateToAccount(asset: string): number | undefined {
+    return this.valueIn(asset, this.opts.quoteCurrency) ?? this.converter().rate(asset, this.opts.quoteCurrency);
+  }
+
   /** Conversions through one currency in between, from every last price. */
   private converter(): CurrencyConverter {
     const converter = new CurrencyConverter();

@@ -167,6 +167,12 @@ export function formatSummary(report: BacktestReport): string {
       ['Max drawdown', `${formatPct(m.maxDrawdown)} over ${formatDuration(m.maxDrawdownDurationMs)}`],
       ['Trades', `${m.trades} (win rate ${formatPct(m.winRate)}, profit factor ${formatNumber(m.profitFactor)})`],
       ['Final equity', `${formatMoney(m.endEquity)} ${q} (fees ${formatMoney(m.fees)} ${q})`],
+      ...Object.entries(report.currencies ?? {})
+        .filter(([currency]) => currency !== q)
+        .map(([currency, c]): [string, string] => [
+          `Trades in ${currency}`,
+          `${c.trades}: P&L ${formatMoney(c.pnl)} ${currency} = ${formatMoney(c.pnlInAccount)} ${q}, fees ${formatMoney(c.fees)} ${currency} = ${formatMoney(c.feesInAccount)} ${q}`,
+        ]),
       ['Run', `${report.run.candles.toLocaleString('en-US')} candles in ${(report.run.wallMs / 1000).toFixed(2)} s (${Math.round(report.run.candlesPerSecond).toLocaleString('en-US')}/s)`],
     ]),
   ];

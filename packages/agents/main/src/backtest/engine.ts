@@ -29,7 +29,7 @@ import { IDLE_MAX_TURNS, busEvents, holdUntilIdle, quiescentProviders, waitUntil
 import { prepareSystem, type PreparedSystem } from '../prepare.js';
 import type { BenchmarkPoint, ClosedTrade, EquityPoint } from './metrics.js';
 import { applyOverrides } from './overrides.js';
-import { buildReport, emptyOrderCounts, writeReport, type BacktestReport, type OpenTrade, type OrderCounts, type WrittenReport } from './report.js';
+import { buildReport, emptyOrderCounts, quoteOfSymbol, writeReport, type BacktestReport, type OpenTrade, type OrderCounts, type WrittenReport } from './report.js';
 
 /**
  * The backtest engine: the agents of a config, unchanged, on a replayed (or synthetic) market and
@@ -154,7 +154,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     );
   }
 
-  const collector = new Collector(system);
+  const collector = new Collector(system, (currency) => paper.rateToAccount(currency));
   const benchmarkSymbol = typeof options.benchmark === 'string' && !looksLikeFile(options.benchmark) ? options.benchmark : undefined;
   const benchmarkSeries: BenchmarkPoint[] = [];
   let records = 0;
@@ -179,9 +179,14 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
   });
 
   const equity: EquityPoint[] = [{ timestamp: startTime, equity: paper.equity(), exposed: false }];
+  // The exchange has no prices before the first bar is played: balances in other currencies than
+  // the account's are valued at the first prices it sees.
+  const startBalances = (await paper.fetchBalances()).filter((b) => b.total !== 0);
+  const startValuedLater = startBalances.some((b) => b.asset !== paper.accountSnapshot().quoteCurrency);
   const sample = (): void => {
     if (lastRecordTime === Number.NEGATIVE_INFINITY) return;
     const last = equity[equity.length - 1]!;
+    if (equity.length === 1 && startValuedLater) last.equity = startBalances.reduce((sum, b) => sum + b.total * (paper.rateToAccount(b.asset) ?? 0), 0);
     const point: EquityPoint = { timestamp: lastRecordTime, equity: paper.equity(), exposed: false };
     if (point.timestamp > last.timestamp) equity.push(point);
     else if (equity.length === 1) {
@@ -244,6 +249,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     symbols: setup.symbols,
     equity,
     trades: collector.closedTrades(),
+    rates: collector.rates,
     openTrades: collector.openTrades(),
     orders: collector.orders,
     signals: { ...collector.signals, topRejections: collector.topRejections() },
@@ -401,7 +407,13 @@ class Collector {
   /** Market orders not finished yet, by purpose: at the end of the data they never filled. */
   private readonly workingMarketOrders = new Map<string, string>();
 
-  constructor(private readonly system: TradebusSystem) {
+  /** Per closed trade: what one unit of its quote currency was worth in the account currency when it closed. */
+  readonly rates = new Map<string, number>();
+
+  constructor(
+    private readonly system: TradebusSystem,
+    private readonly rateToAccount: (currency: string) => number | undefined,
+  ) {
     const bus = system.createBus('backtest');
     bus.subscribe('trade.opened', (e) => {
       this.open.set(e.payload.tradeId, e.payload);
@@ -409,6 +421,8 @@ class Collector {
     bus.subscribe('trade.closed', (e) => {
       this.open.delete(e.payload.tradeId);
       this.closed.set(e.payload.tradeId, e.payload);
+      const rate = this.rateToAccount(quoteOfSymbol(e.payload.symbol));
+      if (rate !== undefined) this.rates.set(e.payload.tradeId, rate);
     });
     bus.subscribe('signal.generated', () => {
       this.signals.generated++;

@@ -64,6 +64,11 @@ export interface BacktestReport {
   /** [timestamp, equity, exposed (0/1)] per bar. */
   equity: Array<[number, number, 0 | 1]>;
   trades: ClosedTrade[];
+  /**
+   * Closed trades per quote currency: their P&L and fees as booked, and converted into the
+   * account currency at the rate of the moment each closed (what the metrics count).
+   */
+  currencies: Record<string, CurrencyStats>;
   /** Trades still open when the data ran out (marked to market in the equity curve). */
   openTrades: OpenTrade[];
   orders: OrderCounts;
@@ -85,6 +90,8 @@ export interface BuildReportInput {
   symbols: string[];
   equity: EquityPoint[];
   trades: ClosedTrade[];
+  /** Per trade id: one unit of the trade's quote in the account currency when it closed (1 when absent). */
+  rates?: ReadonlyMap<string, number>;
   openTrades?: OpenTrade[];
   orders?: OrderCounts;
   signals?: SignalCounts;
@@ -107,7 +114,10 @@ export function sortTrades(trades: readonly ClosedTrade[]): ClosedTrade[] {
 
 export function buildReport(input: BuildReportInput): BacktestReport {
   const trades = sortTrades(input.trades);
-  const metrics = computeMetrics(input.equity, trades, {
+  const currencies = currencyStats(trades, input.quoteCurrency, input.rates);
+  // Statistics add P&L across trades: in one currency, the account's.
+  const counted = Object.keys(currencies).every((c) => c === input.quoteCurrency) ? trades : trades.map((t) => inAccountCurrency(t, input.rates));
+  const metrics = computeMetrics(input.equity, counted, {
     barIntervalMs: input.barIntervalMs,
     periodsPerYear: input.periodsPerYear,
     riskFreeRate: input.riskFreeRate,
@@ -126,10 +136,11 @@ export function buildReport(input: BuildReportInput): BacktestReport {
     barIntervalMs: input.barIntervalMs,
     symbols: [...input.symbols],
     metrics,
-    byStrategy: groupStats(trades, (t) => t.strategyId ?? '(none)', startEquity),
-    bySymbol: groupStats(trades, (t) => t.symbol, startEquity),
+    byStrategy: groupStats(counted, (t) => t.strategyId ?? '(none)', startEquity),
+    bySymbol: groupStats(counted, (t) => t.symbol, startEquity),
     equity: input.equity.map((p) => [p.timestamp, p.equity, p.exposed === true ? 1 : 0]),
     trades,
+    currencies,
     openTrades: input.openTrades ?? [],
     orders: input.orders ?? emptyOrderCounts(),
     signals: input.signals ?? emptySignalCounts(),
@@ -138,6 +149,41 @@ export function buildReport(input: BuildReportInput): BacktestReport {
     tradeLogSha256: sha256(csv),
     run: input.run,
   };
+}
+
+export interface CurrencyStats {
+  trades: number;
+  pnl: number;
+  fees: number;
+  /** The same, in the account currency. */
+  pnlInAccount: number;
+  feesInAccount: number;
+}
+
+/** `ETH/BTC` → BTC; a derivative `XRP/USDT:USDT` settles in its quote, USDT. */
+export function quoteOfSymbol(symbol: string): string {
+  const pair = symbol.split(':', 1)[0]!;
+  return pair.slice(pair.indexOf('/') + 1);
+}
+
+function inAccountCurrency(trade: ClosedTrade, rates: ReadonlyMap<string, number> | undefined): ClosedTrade {
+  const rate = rates?.get(trade.tradeId) ?? 1;
+  return rate === 1 ? trade : { ...trade, pnl: trade.pnl * rate, fees: trade.fees * rate };
+}
+
+function currencyStats(trades: readonly ClosedTrade[], account: string, rates: ReadonlyMap<string, number> | undefined): Record<string, CurrencyStats> {
+  const out: Record<string, CurrencyStats> = {};
+  for (const t of trades) {
+    const currency = quoteOfSymbol(t.symbol);
+    const rate = currency === account ? 1 : (rates?.get(t.tradeId) ?? 1);
+    const s = (out[currency] ??= { trades: 0, pnl: 0, fees: 0, pnlInAccount: 0, feesInAccount: 0 });
+    s.trades++;
+    s.pnl += t.pnl;
+    s.fees += t.fees;
+    s.pnlInAccount += t.pnl * rate;
+    s.feesInAccount += t.fees * rate;
+  }
+  return out;
 }
 
 export function sha256(text: string): string {
