@@ -575,14 +575,18 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const exits = signals.filter((s) => this.closesPosition(s));
     for (const signal of exits) this.decide(exitDecision(signal));
     const entries = exits.length === 0 ? signals : signals.filter((s) => !exits.includes(s));
-    if (entries.length === 0) return;
-    const outcome: BatchOutcome = decideBatch(this.aggregator, entries, {
+    if (entries.length > 0) this.decideEntries(entries);
+  }
+
+  /** Entry signals through aggregation, then each decision through the entry rules. */
+  private decideEntries(signals: Signal[], price?: number): void {
+    const outcome: BatchOutcome = decideBatch(this.aggregator, signals, {
       now: this.clock.now(),
       trackRecord: this.trackRecord,
       ...(this.regime !== undefined ? { regime: this.regime } : {}),
     });
     for (const r of outcome.rejected) this.reject(r.signal, r.reasons, undefined);
-    for (const decision of outcome.decisions) this.decide(decision);
+    for (const decision of outcome.decisions) this.decide(price === undefined ? decision : { ...decision, price });
   }
 
   /** Flat, or (with exitOnOppositeSignal) opposite to a trade open on the symbol; `aggregation.exits: filter` leaves them to aggregation. */
@@ -607,7 +611,15 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (opposite.length > 0) {
       if (!this.config.exitOnOppositeSignal) return this.rejectAll(decision, [`an opposite position on ${decision.symbol} is open`]);
       for (const t of opposite) this.requestExit(t, 'opposite signal', 'exit');
-      return this.acceptAll(decision, ['closes the opposite position (an exit: entry rules do not apply); no reversal in the same step'], undefined, undefined);
+      const signal = decision.signals[0]!;
+      if (this.config.reverseOnOppositeSignal || signal.metadata?.reverse === true) {
+        // The new position waits for the old one to be closed: two orders in flight could leave
+        // the account with both, or with neither when one fails.
+        (this.book.reversals ??= {})[decision.symbol] = signal;
+        this.changed();
+        return this.acceptAll(decision, ['closes the opposite position (an exit: entry rules do not apply); opens its own once that is closed'], undefined, undefined);
+      }
+      return this.acceptAll(decision, ['closes the opposite position (an exit: entry rules do not apply); no reversal (reverseOnOppositeSignal: false)'], undefined, undefined);
     }
 
     const reasons: string[] = [];
@@ -1089,6 +1101,17 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
     this.retire(trade);
     this.publishPosition(trade.symbol);
+    this.continueReversal(trade.symbol);
+  }
+
+  /** Opens the position a reversal asked for, once nothing is left open on its symbol. */
+  private continueReversal(symbol: string): void {
+    const signal = this.book.reversals?.[symbol];
+    if (signal === undefined || this.activeTrades().some((t) => t.symbol === symbol)) return;
+    delete this.book.reversals![symbol];
+    this.changed();
+    // An entry like any other (aggregation, limits, sizing), at the price of now.
+    this.decideEntries([signal], this.markets[symbol]?.last);
   }
 
   /** Drops a finished trade from the books once none of its orders can still change. */

@@ -70,7 +70,13 @@ export const tradeManagerConfigSchema = z
       .optional()
       .describe('Candle timeframe used for exits, ATR and counterfactuals; the first one seen per symbol when absent'),
     allowShort: z.boolean().default(false).describe('Open short positions on short signals (needs a derivatives venue)'),
-    exitOnOppositeSignal: z.boolean().default(true),
+    exitOnOppositeSignal: z.boolean().default(true).describe('A signal against an open position closes it'),
+    reverseOnOppositeSignal: z
+      .boolean()
+      .default(false)
+      .describe(
+        "After closing a position on an opposite signal, open that signal's position (entry rules apply to it). A strategy can ask for it per signal with metadata.reverse: true",
+      ),
     equity: z
       .object({
         initial: z.number().positive().default(10_000).describe('Equity assumed until the first account.updated'),

@@ -198,3 +198,44 @@ describe('an account in another currency than the symbol', () => {
     expect(risk.equity).toBeCloseTo(10_000 + closed.pnl * 20_000, 6);
   });
 });
+
+describe('reversal on an opposite signal', () => {
+  it('closes the long, then opens the short the signal asked for, once the long is closed', async () => {
+    const x = await start({ allowShort: true, reverseOnOppositeSignal: true });
+    await x.signal({ side: 'long', price: 100 });
+    x.venue.price = 99;
+    const reverse = await x.signal({ side: 'short', price: 99, stopLoss: 101 });
+    const trades = [...x.of('trade.opened').map((t) => ['opened', t.side] as const), ...x.of('trade.closed').map((t) => ['closed', t.side] as const)];
+    expect(trades).toEqual([
+      ['opened', 'long'],
+      ['opened', 'short'],
+      ['closed', 'long'],
+    ]);
+    // The exit went out before the new entry, and the entry only after the exit filled.
+    const requests = x.requests().map((r) => r.purpose);
+    expect(requests).toEqual(['entry', 'exit', 'entry']);
+    const closedAt = x.events.findIndex((e) => e.type === 'trade.closed');
+    const secondEntry = x.events.findIndex((e) => e.type === 'order.requested' && (e.payload as { side: string }).side === 'sell' && (e.payload as { purpose: string }).purpose === 'entry');
+    expect(secondEntry).toBeGreaterThan(closedAt);
+    expect(x.of('trade.opened')[1]).toMatchObject({ side: 'short', stopLoss: 101 });
+    expect(x.decision(reverse.id)).toMatchObject({ decision: 'accepted' });
+  });
+
+  it('a strategy asks for it per signal; the new entry faces the entry rules', async () => {
+    const x = await start({ allowShort: false });
+    await x.signal({ side: 'long', price: 100 });
+    const reverse = await x.signal({ side: 'short', price: 99, metadata: { reverse: true } });
+    expect(x.of('trade.closed')).toHaveLength(1);
+    expect(x.of('trade.opened')).toHaveLength(1);
+    expect(x.decision(reverse.id)).toMatchObject({ decision: 'rejected' });
+    expect(x.decision(reverse.id)!.reasons.join(' ')).toMatch(/short positions are disabled/);
+  });
+
+  it('without it, the opposite signal only closes', async () => {
+    const x = await start({ allowShort: true });
+    await x.signal({ side: 'long', price: 100 });
+    await x.signal({ side: 'short', price: 99 });
+    expect(x.of('trade.closed')).toHaveLength(1);
+    expect(x.of('trade.opened')).toHaveLength(1);
+  });
+});

@@ -133,6 +133,11 @@ export interface Book {
   /** Signals waiting to be aggregated as one batch, and when the first of them arrived. */
   batch: BuiltinEvents['signal.generated'][];
   batchSince?: number | undefined;
+  /**
+   * Per symbol: the opposite signal that closes the position there and opens its own once the
+   * position is closed (a reversal), decided when the close is confirmed.
+   */
+  reversals?: Record<string, BuiltinEvents['signal.generated']> | undefined;
 }
 
 export const emptyBook = (): Book => ({ trades: {}, orders: {}, adoptedOrders: {}, batch: [] });
