@@ -100,6 +100,19 @@ export const paperProviderConfigSchema = z
     candleTimeframe: timeframe.optional(),
     symbols: z.array(symbol).optional().describe('Symbols it accepts (and follows, when its market data is a live provider)'),
     accountUpdates: z.enum(['on_change', 'every_bar']).default('on_change'),
+    funding: z
+      .object({
+        intervalHours: z.number().positive().max(24).default(8).describe('Funding times are multiples of this from 00:00 UTC'),
+        rate: z.number().min(-0.05).max(0.05).optional().describe('Rate per funding time (0.0001 = 0.01 %) where the file has none'),
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('CSV of recorded rates (columns timestamp or fundingTime, and rate or fundingRate; times in ms), relative to the config file'),
+      })
+      .strict()
+      .optional()
+      .describe('Perpetual futures funding: a long pays quantity × price × rate at each funding time, a short receives it'),
     history: z
       .object({
         orders: z.number().int().positive().default(10_000).describe('Finished orders kept (and answered by client order id)'),

@@ -1,11 +1,12 @@
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { ConfigError, nearMatches, silentLogger, TradebusError, validateSection, type Clock, type Logger, type StateStore } from '@tradebus/core';
 import { credentialEnvNames } from './ccxt/credentials.js';
 import type { CcxtExchange } from './ccxt/provider.js';
 import { findSecretFields, PROVIDER_KINDS, providerConfigSchemas, type ProviderConfig } from './config.js';
 import { isBuiltinProviderKind, loadCustomProviderKinds, loadedProviderDefinition, loadProviderDefinition, type ProviderDefinition } from './definition.js';
 import { conversionGaps } from './paper/currencies.js';
-import { PaperExchange } from './paper/paper-exchange.js';
+import { PaperExchange, type FundingOptions } from './paper/paper-exchange.js';
 import { ReplayProvider } from './replay/replay-provider.js';
 import { SyntheticProvider } from './synthetic/synthetic-provider.js';
 import type { AccountProvider, ExecutionProvider, MarketDataProvider, Provider } from './types.js';
@@ -251,6 +252,7 @@ export function createProvider(name: string, rawConfig: unknown, deps: ProviderD
         candleTimeframe: config.candleTimeframe,
         symbols: config.symbols,
         accountUpdates: config.accountUpdates,
+        funding: config.funding === undefined ? undefined : loadFunding(name, config.funding, baseDir),
         store: deps.stateStore?.(`venue:${name}`),
         history: config.history,
       });
@@ -289,6 +291,37 @@ function linkPaper(name: string, paper: PaperExchange, config: Extract<ProviderC
   void paper.attach(source.marketData, config.symbols, controller.signal, config.timeframe).catch((err: unknown) => {
     paper.reportFeedError(err);
   });
+}
+
+/** Funding settings with the recorded rates read, checked row by row. */
+function loadFunding(name: string, funding: NonNullable<Extract<ProviderConfig, { kind: 'paper' }>['funding']>, baseDir: string | undefined): FundingOptions {
+  const out: FundingOptions = { intervalMs: funding.intervalHours * 3_600_000, rate: funding.rate };
+  if (funding.file === undefined) return out;
+  const path = resolvePath(baseDir ?? process.cwd(), funding.file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw issue(`providers.${name}.funding.file`, `cannot read ${path} (${(err as Error).message}): give the path of a CSV of funding rates, relative to the config file`);
+  }
+  const [head = '', ...rows] = text.trim().split(/\r?\n/);
+  const columns = head.split(',').map((c) => c.trim());
+  const timeAt = columns.findIndex((c) => c === 'timestamp' || c === 'fundingTime');
+  const rateAt = columns.findIndex((c) => c === 'rate' || c === 'fundingRate');
+  if (timeAt < 0 || rateAt < 0) {
+    throw issue(`providers.${name}.funding.file`, `${path} needs a header with a timestamp (or fundingTime) column and a rate (or fundingRate) column; it has: ${head}`);
+  }
+  const series = rows.map((row, i) => {
+    const cells = row.split(',');
+    const time = Number(cells[timeAt]);
+    const rate = Number(cells[rateAt]);
+    if (!Number.isFinite(time) || !Number.isFinite(rate)) {
+      throw issue(`providers.${name}.funding.file`, `${path} line ${i + 2}: expected a time in ms and a rate, got '${row}'`);
+    }
+    return { time, rate };
+  });
+  series.sort((a, b) => a.time - b.time);
+  return { ...out, series };
 }
 
 /**

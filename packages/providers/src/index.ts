@@ -9,7 +9,7 @@ export { MarketTimeline, UnsupportedTimeframeError, NoDataYetError, type Timelin
 // come from `await loadCcxt()` (or `buildProviders`); only types and credential helpers load here.
 export { credentialsFromEnv, credentialEnvNames, type CcxtCredentials } from './ccxt/credentials.js';
 export type { CcxtProvider, CcxtProviderOptions, CcxtExchange } from './ccxt/provider.js';
-export { PaperExchange, type PaperExchangeOptions, type SlippageModel } from './paper/paper-exchange.js';
+export { PaperExchange, type FundingOptions, type PaperExchangeOptions, type SlippageModel } from './paper/paper-exchange.js';
 export { PaperBooksError } from './paper/ledger.js';
 export { pathPoints, firstReach, type BarPrices } from './paper/intrabar.js';
 export { ReplayProvider, type ReplayProviderOptions, type ReplaySource } from './replay/replay-provider.js';

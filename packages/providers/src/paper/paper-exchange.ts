@@ -78,6 +78,8 @@ export interface PaperExchangeOptions {
    * (open → nearer extreme → farther extreme → close).
    */
   intrabar?: 'stop_first' | 'path';
+  /** Funding of perpetual futures (`BASE/QUOTE:QUOTE`); none when absent. */
+  funding?: FundingOptions | undefined;
   /** A resting limit order fills when price touches its level (`touch`) or only when it trades beyond (`through`). */
   limitFill?: 'touch' | 'through';
   /** Leverage of linear perpetual symbols (BASE/QUOTE:QUOTE), default 1; per symbol in `leverageBySymbol`. */
@@ -124,6 +126,19 @@ interface FuturesPosition {
   leverage: number;
   margin: number;
   realizedPnl: number;
+  /** Market time since which funding is settled: the position's opening, then the last funding time paid. */
+  fundingAt?: number | undefined;
+  /** Funding received (positive) or paid (negative) over the books' life. */
+  funding?: number | undefined;
+}
+
+export interface FundingOptions {
+  /** Funding times are multiples of this from 00:00 UTC. Default 8 h. */
+  intervalMs?: number;
+  /** Rate per funding time when the series has none for it (e.g. 0.0001 = 0.01 %). */
+  rate?: number;
+  /** Recorded rates, oldest first: each applies at its own funding time. */
+  series?: ReadonlyArray<{ time: number; rate: number }>;
 }
 
 interface PaperOrder extends Order {
@@ -176,8 +191,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private unlink: (() => void) | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly opts: Required<Omit<PaperExchangeOptions, 'id' | 'venue' | 'logger' | 'partialFills' | 'candleTimeframe' | 'symbols' | 'leverageBySymbol' | 'store' | 'history'>> &
-    Pick<PaperExchangeOptions, 'partialFills' | 'candleTimeframe' | 'leverageBySymbol'>;
+  private readonly opts: Required<Omit<PaperExchangeOptions, 'id' | 'venue' | 'logger' | 'partialFills' | 'candleTimeframe' | 'symbols' | 'leverageBySymbol' | 'store' | 'history' | 'funding'>> &
+    Pick<PaperExchangeOptions, 'partialFills' | 'candleTimeframe' | 'leverageBySymbol' | 'funding'>;
   private readonly resolver: SymbolResolver | undefined;
   private readonly balances = new Map<string, { total: number; used: number }>();
   private readonly spot = new Map<string, SpotHolding>();
@@ -235,6 +250,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       maintenanceMarginRate: options.maintenanceMarginRate ?? 0.005,
       candleTimeframe: options.candleTimeframe,
       accountUpdates: options.accountUpdates ?? 'on_change',
+      funding: options.funding,
     };
     for (const [asset, amount] of Object.entries(options.balances)) this.balances.set(asset, { total: amount, used: 0 });
     this.resolver = options.symbols ? new SymbolResolver(options.symbols.map(canonicalSymbol), this.id) : undefined;
@@ -399,6 +415,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     const bid = tick.bid ?? spread.bid;
     const ask = tick.ask ?? spread.ask;
     const prev = this.prices.get(symbol);
+    if (this.opts.funding !== undefined) this.settleFunding(symbol, tick.timestamp, tick.price);
     this.prices.set(symbol, { price: tick.price, bid, ask, barVolume: prev?.barVolume, source: 'tick', timestamp: tick.timestamp });
     if (this.pendingMarket.length > 0) this.fillPendingMarket(symbol, (side) => (side === 'buy' ? ask : bid), tick.volume, tick.timestamp, undefined, undefined);
     this.matchTick(symbol, tick.price, bid, ask, tick.volume);
@@ -426,6 +443,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     const context: BarContext = { bar: candle, playedAt: this.clock.now(), timeframeMs: tfMs, entryAt: undefined };
     this.barContexts.set(symbol, context);
     const closeTime = candle.timestamp + tfMs;
+    if (this.opts.funding !== undefined) this.settleFunding(symbol, candle.timestamp, candle.open);
     // Orders waiting for this bar's open fill first, as the bar's path starts there.
     if (this.pendingMarket.length > 0) {
       this.fillPendingMarket(symbol, (side) => this.taker(side, candle.open), candle.volume, candle.timestamp, 'open', { stamp: candle.timestamp, at: 0 }, candle.timestamp);
@@ -1148,6 +1166,8 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     const wallet = this.balance(market.quote);
     const leverage = this.leverageOf(market.symbol);
     const pos = this.futures.get(market.symbol) ?? { quantity: 0, entryPrice: 0, leverage, margin: 0, realizedPnl: 0 };
+    // Funding is owed for funding times after the position was opened.
+    if (pos.quantity === 0) pos.fundingAt = this.fillTime?.stamp ?? this.clock.now();
     const signed = side === 'buy' ? quantity : -quantity;
     wallet.total -= fee;
     pos.realizedPnl -= fee;
@@ -1182,6 +1202,38 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       }
     }
     this.futures.set(market.symbol, pos);
+  }
+
+  /**
+   * Pays or collects funding for every funding time in (fundingAt, time] while `symbol`'s
+   * perpetual position is open: a long pays quantity × mark × rate when the rate is positive, a
+   * short receives it. The mark is the first price at or after the funding time.
+   */
+  private settleFunding(symbol: string, time: number, mark: number): void {
+    const pos = this.futures.get(symbol);
+    if (pos === undefined || pos.quantity === 0 || pos.fundingAt === undefined) return;
+    const funding = this.opts.funding!;
+    const interval = funding.intervalMs ?? 8 * 3_600_000;
+    let due = (Math.floor(pos.fundingAt / interval) + 1) * interval;
+    if (due > time) return;
+    const wallet = this.balance(splitSymbol(symbol).quote);
+    for (; due <= time; due += interval) {
+      const rate = fundingRateAt(funding, due);
+      const payment = -pos.quantity * mark * rate;
+      wallet.total += payment;
+      pos.realizedPnl += payment;
+      pos.funding = (pos.funding ?? 0) + payment;
+      pos.fundingAt = due;
+    }
+    this.ledger?.symbolChanged(symbol);
+    this.accountDirty = true;
+  }
+
+  /** Funding received (positive) or paid (negative) per perpetual, over the books' life. */
+  fundingBySymbol(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [symbol, p] of this.futures) if (p.funding !== undefined && p.funding !== 0) out[symbol] = p.funding;
+    return out;
   }
 
   /** Isolated-margin liquidation: the position is closed at its liquidation price and its margin is lost. */
@@ -1481,4 +1533,21 @@ function round(x: number): number {
 function decimalsOf(x: number): number {
   for (let d = 0; d <= 12; d++) if (Math.abs(Math.round(x * 10 ** d) - x * 10 ** d) < 1e-9 * Math.max(1, x * 10 ** d)) return d;
   return 12;
+}
+
+/** The recorded rate of the funding time `time`, else the configured one, else 0. */
+function fundingRateAt(funding: FundingOptions, time: number): number {
+  const series = funding.series;
+  if (series !== undefined && series.length > 0) {
+    let lo = 0;
+    let hi = series.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const t = series[mid]!.time;
+      if (t === time) return series[mid]!.rate;
+      if (t < time) lo = mid + 1;
+      else hi = mid - 1;
+    }
+  }
+  return funding.rate ?? 0;
 }

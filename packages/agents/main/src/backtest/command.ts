@@ -6,7 +6,7 @@ import { runBacktest, type BacktestOptions } from './engine.js';
 import { formatDuration, formatMoney, formatNumber, formatPct } from './html.js';
 import { parseAssignment } from './overrides.js';
 import { ProgressBar } from './progress.js';
-import type { BacktestReport } from './report.js';
+import { quoteOfSymbol, type BacktestReport } from './report.js';
 import { runScreenedSweep, type ScreenedSweepResult } from './screen/screened-sweep.js';
 import { parseGridArgument, RANK_METRICS, runSweep, runWalkForward, type RankMetric, type SweepParameter, type SweepResult, type WalkForwardResult } from './sweep.js';
 
@@ -173,6 +173,7 @@ export function formatSummary(report: BacktestReport): string {
           `Trades in ${currency}`,
           `${c.trades}: P&L ${formatMoney(c.pnl)} ${currency} = ${formatMoney(c.pnlInAccount)} ${q}, fees ${formatMoney(c.fees)} ${currency} = ${formatMoney(c.feesInAccount)} ${q}`,
         ]),
+      ...Object.entries(report.funding ?? {}).map(([symbol, amount]): [string, string] => [`Funding ${symbol}`, `${amount >= 0 ? 'received' : 'paid'} ${formatMoney(Math.abs(amount))} ${quoteOfSymbol(symbol)}`]),
       ['Run', `${report.run.candles.toLocaleString('en-US')} candles in ${(report.run.wallMs / 1000).toFixed(2)} s (${Math.round(report.run.candlesPerSecond).toLocaleString('en-US')}/s)`],
     ]),
   ];

@@ -250,6 +250,7 @@ export async function runBacktest(config: string | PreparedSystem, options: Back
     equity,
     trades: collector.closedTrades(),
     rates: collector.rates,
+    funding: paper.fundingBySymbol(),
     openTrades: collector.openTrades(),
     orders: collector.orders,
     signals: { ...collector.signals, topRejections: collector.topRejections() },

@@ -69,6 +69,11 @@ export interface BacktestReport {
    * account currency at the rate of the moment each closed (what the metrics count).
    */
   currencies: Record<string, CurrencyStats>;
+  /**
+   * Perpetual funding received (positive) or paid per symbol, in its settle currency. It is in the
+   * equity curve and the venue's position P&L, not in the trades' P&L.
+   */
+  funding: Record<string, number>;
   /** Trades still open when the data ran out (marked to market in the equity curve). */
   openTrades: OpenTrade[];
   orders: OrderCounts;
@@ -92,6 +97,7 @@ export interface BuildReportInput {
   trades: ClosedTrade[];
   /** Per trade id: one unit of the trade's quote in the account currency when it closed (1 when absent). */
   rates?: ReadonlyMap<string, number>;
+  funding?: Record<string, number>;
   openTrades?: OpenTrade[];
   orders?: OrderCounts;
   signals?: SignalCounts;
@@ -141,6 +147,7 @@ export function buildReport(input: BuildReportInput): BacktestReport {
     equity: input.equity.map((p) => [p.timestamp, p.equity, p.exposed === true ? 1 : 0]),
     trades,
     currencies,
+    funding: input.funding ?? {},
     openTrades: input.openTrades ?? [],
     orders: input.orders ?? emptyOrderCounts(),
     signals: input.signals ?? emptySignalCounts(),
