@@ -10,6 +10,7 @@ import { prepareSystem } from '../prepare.js';
 import { waitUntilIdle } from '../pacing.js';
 import { markExposure, runBacktest, type BacktestProgress, type BacktestResult } from './engine.js';
 import { sha256, sortTrades, tradesToCsv } from './report.js';
+import type { EquityPoint } from './metrics.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const data = resolve(here, '../../../../../examples/backtest/data');
@@ -243,7 +244,7 @@ describe('backtest setup errors', () => {
 
 describe('markExposure', () => {
   it('a trade opened at a bar close counts from the next bar on, and one bar held is one bar exposed', () => {
-    const equity = [0, 300, 600, 900, 1200].map((timestamp) => ({ timestamp, equity: 1 }));
+    const equity: EquityPoint[] = [0, 300, 600, 900, 1200].map((timestamp) => ({ timestamp, equity: 1 }));
     markExposure(equity, [{ openedAt: 300, closedAt: 600 }]);
     expect(equity.map((p) => p.exposed)).toEqual([false, false, true, false, false]);
     markExposure(equity, [{ openedAt: 450, closedAt: 700 }, { openedAt: 1000, closedAt: Infinity }]);
