@@ -1,5 +1,5 @@
 import { VirtualClock, silentLogger } from '@tradebus/core';
-import { createProviders, type Candle } from '@tradebus/providers';
+import { createProviders, timeframeToMs, type Candle } from '@tradebus/providers';
 import type { PreparedSystem } from '../../prepare.js';
 import { describeMarket, type SimulatedMarket } from '../engine.js';
 import { ScreenUnsupportedError } from './errors.js';
@@ -15,6 +15,11 @@ export interface Moment {
   time: number;
   /** The bars closing now, in the order the replay hands them out. */
   bars: Candle[];
+  /**
+   * Which of `bars` follow a gap in their series. The price watchdog looks for the missing bars
+   * before it publishes such a bar, so the agents hear of it after the rest of the moment.
+   */
+  late?: boolean[] | undefined;
 }
 
 export interface ScreenMarket {
@@ -81,6 +86,7 @@ export async function loadScreenMarket(prepared: PreparedSystem): Promise<Screen
     } finally {
       remove();
     }
+    markLate(moments);
     for (const [key, bars] of history) {
       const [symbol, tf] = key.split('|') as [string, string];
       if (bars.length > 0) (timeframes.get(symbol) ?? timeframes.set(symbol, new Set()).get(symbol)!).add(tf);
@@ -88,6 +94,23 @@ export async function loadScreenMarket(prepared: PreparedSystem): Promise<Screen
     return { marketName: setup.marketName, barIntervalMs: setup.barIntervalMs, startTime, moments, history, timeframes };
   } finally {
     for (const p of providers.values()) await p.close().catch(() => undefined);
+  }
+}
+
+/** Flags the bars that come more than one bar length after the previous bar of their series. */
+function markLate(moments: Moment[]): void {
+  const previous = new Map<string, number>();
+  const lengths = new Map<string, number>();
+  for (const moment of moments) {
+    moment.bars.forEach((bar, i) => {
+      const key = seriesKey(bar.symbol, bar.timeframe);
+      const before = previous.get(key);
+      previous.set(key, bar.timestamp);
+      let length = lengths.get(bar.timeframe);
+      if (length === undefined) lengths.set(bar.timeframe, (length = timeframeToMs(bar.timeframe)));
+      if (before === undefined || bar.timestamp - before <= length) return;
+      (moment.late ??= new Array<boolean>(moment.bars.length).fill(false))[i] = true;
+    });
   }
 }
 

@@ -1,33 +1,28 @@
 import { ATR } from '@tradebus/indicators';
-import { firstReach, pathPoints, type Candle } from '@tradebus/providers';
+import { timeframeToMs, type Candle } from '@tradebus/providers';
 import { SignalAggregator, TrackRecord, type Signal } from '@tradebus/strategies';
+import { markExposure } from '../engine.js';
 import { computeMetrics, type ClosedTrade, type EquityPoint, type PerformanceMetrics } from '../metrics.js';
 import type { ScreenMarket } from './data.js';
-import { direction, levelHit, Risk, sizeEntry, trailStop, type EdgeStats, type ManagerSettings, type PositionSide, type PriceRange } from './rules.js';
+import { direction, levelHit, Risk, roundDown, sizeEntry, trailStop, type EdgeStats, type ManagerSettings, type PositionSide, type PriceRange } from './rules.js';
 import type { SignalsByMoment } from './signals.js';
+import { ScreenVenue, type Fill, type OrderStatus, type PaperSettings, type VenueOrder } from './venue.js';
+
+export type { PaperSettings, SlippageSettings } from './venue.js';
 
 /**
  * The screen's trades: one loop over the moments of the market, with the trade manager's rules
- * (aggregation, risk limits and breakers, sizing, stops, targets, trailing and time exits,
- * opposite-signal exits) and the paper exchange's fills (market orders at the close of the bar
- * that caused them or at the next bar's open, slippage, taker fees, funds checks; stops and
- * targets resting at the venue along the bar's path). No agents, no bus, no events.
+ * (aggregation, exits decided before it, risk limits and breakers, sizing, stops and targets at
+ * the venue or watched by the manager, trailing and time exits) and the paper exchange's fills
+ * (see venue.ts). No agents, no bus, no events.
  *
- * Within a moment it keeps the order a backtest has: the paper exchange sees the bars first (orders
- * waiting for the next open fill, resting stops and targets trigger), then the manager handles the
- * bars (exits) and decides the signals of the moment as one batch, and only then do the orders it
- * sent fill, so a trade exiting at this moment still counts as open for the decisions made at it.
+ * Within a moment it keeps the order a backtest has: the paper exchange sees the bars first and
+ * reports its fills, which the manager books (placing the protective orders of an entry that has
+ * filled, which the venue matches against the rest of its bar); then the manager handles the bars
+ * (exits) and decides the signals of the moment as one batch, and only then do the orders it sent
+ * reach the venue, so a trade exiting at this moment still counts as open for the decisions made
+ * at it.
  */
-
-export type SlippageSettings = { model: 'none' } | { model: 'bps'; bps: number } | { model: 'volume'; baseBps: number; impactBps: number; maxBps: number };
-
-export interface PaperSettings {
-  quoteCurrency: string;
-  balances: Record<string, number>;
-  fees: { maker: number; taker: number };
-  slippage: SlippageSettings;
-  marketFillOnCandle: 'close' | 'next_open';
-}
 
 export interface ModelOptions {
   manager: ManagerSettings;
@@ -55,14 +50,33 @@ export interface ModelResult {
   rejectedOrders: number;
 }
 
-type Purpose = 'entry' | 'exit';
+/** What an order is for, as the manager books it. */
+type Purpose = 'entry' | 'exit' | 'stop_loss' | 'trailing_stop' | 'take_profit';
+
+/** The manager's record of an order it sent. */
+interface OrderRecord {
+  trade: SimTrade;
+  purpose: Purpose;
+  /** A protective order resting at the venue (not a market exit the manager sent). */
+  protective: boolean;
+  /** Trigger price of a protective order. */
+  level?: number | undefined;
+  /** The venue's order once the request reached it. */
+  venue?: VenueOrder<OrderRecord> | undefined;
+  /** The last status the venue reported. */
+  status: OrderStatus | 'requested';
+  /** The manager has heard that the order ended. */
+  ended: boolean;
+  /** A cancel was sent (once: the venue always answers it). */
+  cancelling?: boolean | undefined;
+}
 
 interface SimTrade {
   id: string;
   symbol: string;
   side: PositionSide;
   strategyId: string;
-  status: 'pending' | 'open' | 'closing';
+  status: 'pending' | 'open' | 'closing' | 'done';
   plannedQuantity: number;
   plannedEntryPrice: number;
   entryQuantity: number;
@@ -73,64 +87,57 @@ interface SimTrade {
   stopLoss?: number | undefined;
   takeProfit?: number | undefined;
   trailingActive: boolean;
-  /** Levels held by orders resting at the venue (`protectiveOrdersAtVenue`); the manager watches the others. */
-  venueStop: boolean;
-  venueTarget: boolean;
   bestPrice?: number | undefined;
   requestedAt: number;
   openedAt?: number | undefined;
-  exitReason?: string | undefined;
-  /** Exit reason once an exit was requested. */
-  pendingExit?: string | undefined;
+  entryFilledAt?: number | undefined;
+  exitFilledAt?: number | undefined;
+  pendingExit?: { reason: string; purpose: Purpose } | undefined;
+  lastExitAttemptAt?: number | undefined;
+  entry?: OrderRecord | undefined;
+  stopOrder?: OrderRecord | undefined;
+  targetOrder?: OrderRecord | undefined;
+  exits: OrderRecord[];
 }
 
-interface Order {
-  trade: SimTrade;
-  purpose: Purpose;
-  side: 'buy' | 'sell';
-  quantity: number;
-  reason?: string | undefined;
-  /** Quote held for it while it waits for the next open. */
-  reserved?: number | undefined;
-}
+/**
+ * What the manager sends to the venue (through the executor): an order to place, or one to
+ * cancel. The intents of one decision step go out together once the step is done.
+ */
+type Intent = { record: OrderRecord; place: () => VenueOrder<OrderRecord> } | { record: OrderRecord; place?: undefined };
 
-interface Execution {
-  quantity: number;
-  price: number;
-  fee: number;
+interface Report {
+  record: OrderRecord;
+  status: OrderStatus;
+  fill: Fill | undefined;
 }
-
-const EPS = 1e-12;
 
 export function runScreenModel(market: ScreenMarket, signals: SignalsByMoment, options: ModelOptions): ModelResult {
   return new Simulation(market, signals, options).run();
 }
 
+const live = (o: OrderRecord | undefined): o is OrderRecord => o !== undefined && !o.ended;
+const refused = (o: OrderRecord | undefined): boolean => o !== undefined && o.status === 'rejected';
+
 class Simulation {
   private readonly config: ManagerSettings;
-  private readonly paper: PaperSettings;
+  private readonly venue: ScreenVenue<OrderRecord>;
   private readonly managerTf = new Map<string, string>();
-  private readonly last = new Map<string, number>();
-  private readonly managerLast = new Map<string, number>();
-  private readonly lastVolume = new Map<string, number>();
+  /** The manager's last price per symbol and its market time (a fill reported late does not move it back). */
+  private readonly managerLast = new Map<string, { price: number; at: number; barTime: number }>();
   private readonly atr = new Map<string, ATR>();
-  private readonly positions = new Map<string, number>();
-  private cash: number;
   private readonly active: SimTrade[] = [];
   private readonly closed: ScreenTrade[] = [];
-  /** Market orders waiting for the next bar's open, per symbol. */
-  private readonly nextOpen = new Map<string, Order[]>();
-  private reservedCash = 0;
-  /** Fills the venue made while seeing the bars of the moment, not yet known to the manager. */
-  private readonly arrivals: Array<{ order: Order; fill: Execution | undefined; index: number }> = [];
   private readonly aggregator: SignalAggregator;
   private readonly trackRecord: TrackRecord;
   private readonly risk: Risk;
-  private feesPaid = 0;
+  private readonly reports: Report[] = [];
+  private outbox: Intent[] = [];
+  private now = 0;
   private signalCount = 0;
   private rejectedOrders = 0;
-  private exposedThisBar = false;
   private tradeSeq = 0;
+  private readonly tfMs = new Map<string, number>();
 
   constructor(
     private readonly market: ScreenMarket,
@@ -138,45 +145,45 @@ class Simulation {
     private readonly options: ModelOptions,
   ) {
     this.config = options.manager;
-    this.paper = options.paper;
-    this.cash = options.paper.balances[options.paper.quoteCurrency] ?? 0;
+    this.venue = new ScreenVenue<OrderRecord>(options.paper, (order, fill) => this.reports.push({ record: order.owner, status: order.status, fill }));
     this.aggregator = new SignalAggregator(this.config.aggregation as never, { path: 'aggregation' });
     this.trackRecord = new TrackRecord(this.config.trackRecord as never);
     this.risk = new Risk(this.config, market.startTime, this.config.equity.initial);
   }
 
   run(): ModelResult {
-    const equity: EquityPoint[] = [{ timestamp: this.market.startTime, equity: this.paperEquity(), exposed: false }];
+    const equity: EquityPoint[] = [{ timestamp: this.market.startTime, equity: this.venue.equity(), exposed: false }];
     for (const moment of this.market.moments) {
       const now = moment.time;
-      this.exposedThisBar = this.active.some((t) => t.status !== 'pending');
+      this.now = now;
       const bars = moment.bars;
-      // The paper exchange sees each bar before any agent does.
-      for (let i = 0; i < bars.length; i++) this.venueSeesBar(bars[i]!, i, now);
-      const sent: Order[] = [];
-      // The manager checks its breakers after every event it handles: a breaker trips on the
-      // equity of any moment in between, not only on where the moment ends.
+      // The manager's rules as they stand now: the day, cooldowns and breakers move with time.
       this.risk.evaluate(now, this.managerEquity());
-      for (const bar of bars) {
+      // The paper exchange sees each bar before any agent does. Its reports reach the manager
+      // after the bars (they wait for the executor's books to be written), before its decisions.
+      for (let i = 0; i < bars.length; i++) this.venue.bar(bars[i]!, now);
+      const late = moment.late;
+      for (let i = 0; i < bars.length; i++) {
         // Only a bar of a symbol with a trade on it moves the manager's equity.
-        if (this.managerSeesBar(bar, now, sent)) this.risk.evaluate(now, this.managerEquity());
+        if (late?.[i] !== true && this.managerSeesBar(bars[i]!)) this.risk.evaluate(now, this.managerEquity());
       }
+      this.bookReports();
       const batch = this.signals.get(now);
-      // The manager decides the moment's signals one turn after the first of them arrives. Fills
-      // the venue made on the bars played up to that one reach it before; those of later bars after.
-      const first = batch === undefined || batch.length === 0 ? bars.length : firstSignalBar(bars, batch);
-      this.bookArrivals(now, first);
-      if (batch !== undefined && batch.length > 0) this.decideBatch(batch, now, sent);
-      this.risk.evaluate(now, this.managerEquity());
-      this.bookArrivals(now, bars.length);
-      for (const order of sent) {
-        this.place(order, now);
-        this.risk.evaluate(now, this.managerEquity());
+      if (late === undefined) {
+        if (batch !== undefined) this.decideBatch(batch, now);
+      } else {
+        // A bar after a gap, and its signals, come after the moment's first batch.
+        const isLate = (s: Signal): boolean => bars.some((b, i) => late[i] === true && b.symbol === s.symbol && b.timeframe === s.timeframe);
+        if (batch !== undefined) this.decideBatch(batch.filter((s) => !isLate(s)), now);
+        for (let i = 0; i < bars.length; i++) if (late[i] === true && this.managerSeesBar(bars[i]!)) this.risk.evaluate(now, this.managerEquity());
+        if (batch !== undefined) this.decideBatch(batch.filter(isLate), now);
       }
-      if (this.active.some((t) => t.status !== 'pending')) this.exposedThisBar = true;
-      equity.push({ timestamp: now, equity: this.paperEquity(), exposed: this.exposedThisBar });
+      this.settle();
+      equity.push({ timestamp: now, equity: this.venue.equity(), exposed: false });
     }
-    const fees = this.feesPaid;
+    const opened = this.active.filter((t) => t.openedAt !== undefined && t.entry?.ended === true && t.entryQuantity > 0);
+    markExposure(equity, [...this.closed, ...opened.map((t) => ({ openedAt: t.openedAt!, closedAt: Infinity }))]);
+    const fees = this.venue.feesPaid;
     const metrics = computeMetrics(equity, this.closed, {
       barIntervalMs: this.market.barIntervalMs,
       periodsPerYear: this.options.periodsPerYear,
@@ -186,280 +193,365 @@ class Simulation {
     return { metrics, trades: this.closed, open: this.active.length, equity, fees, signals: this.signalCount, rejectedOrders: this.rejectedOrders };
   }
 
-  // ---------------------------------------------------------------- the venue
-
-  /** `now` is the moment the bar is played at: its close. */
-  private venueSeesBar(bar: Candle, index: number, now: number): void {
-    const symbol = bar.symbol;
-    this.last.set(symbol, bar.close);
-    this.lastVolume.set(symbol, bar.volume);
-    const waiting = this.nextOpen.get(symbol);
-    if (waiting !== undefined && waiting.length > 0) {
-      this.nextOpen.delete(symbol);
-      for (const order of waiting) {
-        this.release(order);
-        this.arrivals.push({ order, fill: this.execute(order, this.slipped(order.side, bar.open, order.quantity, bar.volume)), index });
-      }
-    }
-    if (!this.config.exits.protectiveOrdersAtVenue) return;
-    const points = pathPoints(bar);
-    for (const trade of this.active) {
-      if (trade.symbol !== symbol || trade.status !== 'open' || trade.openedAt === undefined || trade.openedAt >= now) continue;
-      // Stop orders are matched before take-profit orders, as the paper exchange does.
-      const stop = !trade.venueStop || trade.stopLoss === undefined ? undefined : firstReach(points, trade.stopLoss, trade.side === 'long' ? 'down' : 'up');
-      const target = !trade.venueTarget || trade.takeProfit === undefined ? undefined : firstReach(points, trade.takeProfit, trade.side === 'long' ? 'up' : 'down');
-      const hit = stop !== undefined ? { reach: stop, reason: trade.trailingActive ? 'trailing_stop' : 'stop_loss' } : target !== undefined ? { reach: target, reason: 'take_profit' } : undefined;
-      if (hit === undefined) continue;
-      const side = trade.side === 'long' ? 'sell' : 'buy';
-      const quantity = this.openQuantity(trade);
-      const order: Order = { trade, purpose: 'exit', side, quantity, reason: hit.reason };
-      this.arrivals.push({ order, fill: this.execute(order, this.slipped(side, hit.reach.price, quantity, bar.volume)), index });
+  /** Books what the venue reported so far. */
+  private bookReports(): void {
+    while (this.reports.length > 0) {
+      this.onReport(this.reports.shift()!);
+      this.risk.evaluate(this.now, this.managerEquity());
     }
   }
 
-  private slipped(side: 'buy' | 'sell', price: number, quantity: number, barVolume: number | undefined): number {
-    const s = this.paper.slippage;
-    let bps = 0;
-    if (s.model === 'bps') bps = s.bps;
-    else if (s.model === 'volume') bps = Math.min(s.maxBps, s.baseBps + (barVolume !== undefined && barVolume > 0 ? s.impactBps * (quantity / barVolume) : 0));
-    return side === 'buy' ? price * (1 + bps / 10_000) : price * (1 - bps / 10_000);
-  }
-
-  /** An order reaching the venue now: filled at the last close, or held for the next bar's open. */
-  private place(order: Order, now: number): void {
-    const last = this.last.get(order.trade.symbol);
-    if (last === undefined) return this.book(order, undefined, now);
-    const price = this.slipped(order.side, last, order.quantity, this.lastVolume.get(order.trade.symbol));
-    if (order.purpose === 'entry' && !this.affordable(order, price)) return this.book(order, undefined, now);
-    if (this.paper.marketFillOnCandle === 'next_open') {
-      // Funds are held for it until it fills, as the paper exchange does.
-      if (order.purpose === 'entry' && order.side === 'buy') {
-        order.reserved = order.quantity * price * (1 + this.paper.fees.taker);
-        this.reservedCash += order.reserved;
-      }
-      const list = this.nextOpen.get(order.trade.symbol);
-      if (list === undefined) this.nextOpen.set(order.trade.symbol, [order]);
-      else list.push(order);
-      return;
+  /** Sends what the manager decided and books what the venue reports, until both are quiet. */
+  private settle(): void {
+    for (;;) {
+      this.bookReports();
+      if (this.outbox.length === 0) return;
+      this.send();
     }
-    this.book(order, this.execute(order, price), now);
-  }
-
-  private release(order: Order): void {
-    if (order.reserved === undefined) return;
-    this.reservedCash -= order.reserved;
-    order.reserved = undefined;
-  }
-
-  private affordable(order: Order, price: number): boolean {
-    const symbol = order.trade.symbol;
-    const futures = symbol.includes(':');
-    if (order.side === 'buy') return order.quantity * price * (1 + this.paper.fees.taker) <= (futures ? this.paperEquity() : this.cash) - this.reservedCash + EPS;
-    // A sell that opens a position needs the coins on spot.
-    return futures || (this.positions.get(symbol) ?? 0) >= order.quantity - EPS;
-  }
-
-  /** The venue's side of a fill: the account changes. Undefined when the venue refuses it. */
-  private execute(order: Order, price: number): Execution | undefined {
-    const symbol = order.trade.symbol;
-    let quantity = order.quantity;
-    if (order.purpose === 'exit') {
-      // Reduce-only: never more than the position.
-      quantity = Math.min(quantity, Math.abs(this.positions.get(symbol) ?? 0));
-      if (quantity <= EPS) return { quantity: 0, price, fee: 0 };
-    } else if (!this.affordable(order, price)) {
-      return undefined;
-    }
-    const fee = quantity * price * this.paper.fees.taker;
-    this.feesPaid += fee;
-    const signed = order.side === 'buy' ? quantity : -quantity;
-    this.cash -= signed * price + fee;
-    this.positions.set(symbol, (this.positions.get(symbol) ?? 0) + signed);
-    return { quantity, price, fee };
-  }
-
-  /** Books the venue's fills made on bars up to `lastBar` (index in the moment). */
-  private bookArrivals(now: number, lastBar: number): void {
-    while (this.arrivals.length > 0 && this.arrivals[0]!.index <= lastBar) {
-      const { order, fill } = this.arrivals.shift()!;
-      this.book(order, fill, now);
-      this.risk.evaluate(now, this.managerEquity());
-    }
-  }
-
-  /** The manager's side of a fill (or of a refusal, `fill` undefined). */
-  private book(order: Order, fill: Execution | undefined, now: number): void {
-    const trade = order.trade;
-    if (fill === undefined) {
-      this.rejectedOrders++;
-      if (order.purpose === 'entry' && trade.entryQuantity <= 0) this.drop(trade);
-      return;
-    }
-    if (!this.active.includes(trade)) return;
-    if (fill.quantity <= 0) {
-      if (this.openQuantity(trade) <= 0) this.drop(trade);
-      return;
-    }
-    const notional = fill.quantity * fill.price;
-    trade.fees += fill.fee;
-    this.managerLast.set(trade.symbol, fill.price);
-    if (order.purpose === 'entry') {
-      trade.entryQuantity += fill.quantity;
-      trade.entryValue += notional;
-      trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
-      trade.openedAt = now;
-      if (trade.status === 'open' && this.config.exits.protectiveOrdersAtVenue) this.protect(trade);
-      if (trade.pendingExit !== undefined) this.place({ trade, purpose: 'exit', side: trade.side === 'long' ? 'sell' : 'buy', quantity: this.openQuantity(trade), reason: trade.pendingExit }, now);
-      return;
-    }
-    trade.exitQuantity += fill.quantity;
-    trade.exitValue += notional;
-    if (this.openQuantity(trade) <= 0) this.close(trade, order.reason ?? trade.pendingExit ?? 'exit', now);
   }
 
   /**
-   * Stop and target orders at the venue for a trade that just opened. The venue refuses one that
-   * would trigger at once against its last price; the manager then watches that level itself.
+   * The intents of one step reach the venue. The executor places a symbol's orders one after
+   * another and handles cancels on a lane of their own: a cancel of an order waiting behind
+   * another of its symbol comes first, and the order is never placed; the first one is placed and
+   * then cancelled.
    */
-  private protect(trade: SimTrade): void {
-    const last = this.last.get(trade.symbol);
-    if (last === undefined) return;
-    const long = trade.side === 'long';
-    trade.venueStop = trade.stopLoss !== undefined && !(long ? last <= trade.stopLoss : last >= trade.stopLoss);
-    trade.venueTarget = trade.takeProfit !== undefined && !(long ? last >= trade.takeProfit : last <= trade.takeProfit);
+  private send(): void {
+    const out = this.outbox;
+    this.outbox = [];
+    let cancelled: Set<OrderRecord> | undefined;
+    for (const intent of out) if (intent.place === undefined) (cancelled ??= new Set()).add(intent.record);
+    const first = new Map<string, OrderRecord>();
+    for (const intent of out) {
+      const record = intent.record;
+      if (intent.place === undefined) {
+        if (record.venue !== undefined) this.venue.cancel(record.venue);
+        continue;
+      }
+      const symbol = record.trade.symbol;
+      const leads = !first.has(symbol);
+      if (leads) first.set(symbol, record);
+      if (cancelled?.has(record) === true && !leads) {
+        this.reports.push({ record, status: 'cancelled', fill: undefined });
+        continue;
+      }
+      record.venue = intent.place();
+    }
   }
 
-  private paperEquity(): number {
-    let equity = this.cash;
-    for (const [symbol, q] of this.positions) if (q !== 0) equity += q * (this.last.get(symbol) ?? 0);
-    return equity;
+  // ---------------------------------------------------------------- orders and fills
+
+  private onReport({ record, status, fill }: Report): void {
+    const trade = record.trade;
+    record.status = status;
+    if (status !== 'open') record.ended = true;
+    if (trade.status === 'done') return;
+    if (fill !== undefined) {
+      trade.fees += fill.fee;
+      if (record.purpose === 'entry') {
+        trade.entryQuantity += fill.quantity;
+        trade.entryValue += fill.quantity * fill.price;
+        if (trade.entryFilledAt === undefined || fill.time < trade.entryFilledAt) trade.entryFilledAt = fill.time;
+      } else {
+        trade.exitQuantity += fill.quantity;
+        trade.exitValue += fill.quantity * fill.price;
+        if (trade.exitFilledAt === undefined || fill.time > trade.exitFilledAt) trade.exitFilledAt = fill.time;
+      }
+      const last = this.managerLast.get(trade.symbol);
+      if (last === undefined) this.managerLast.set(trade.symbol, { price: fill.price, at: fill.time, barTime: Number.NEGATIVE_INFINITY });
+      else if (fill.time >= last.at) {
+        last.price = fill.price;
+        last.at = fill.time;
+      }
+    }
+    this.advance(trade, record);
+  }
+
+  /** Moves a trade along its lifecycle after one of its orders changed. */
+  private advance(trade: SimTrade, meta: OrderRecord): void {
+    if (meta.purpose === 'entry') {
+      if (trade.status === 'pending' && trade.entryQuantity > 0) {
+        trade.status = trade.pendingExit !== undefined ? 'closing' : 'open';
+        trade.openedAt = trade.entryFilledAt ?? this.now;
+      }
+      if (meta.ended) {
+        if (trade.entryQuantity <= 0) {
+          if (meta.status === 'rejected' || meta.status === 'expired') this.rejectedOrders++;
+          trade.status = 'done';
+          this.drop(trade);
+          return;
+        }
+        if (trade.status === 'open') this.protect(trade);
+      }
+    }
+    if (this.isFlat(trade) && trade.entryQuantity > 0 && (trade.entry === undefined || trade.entry.ended)) {
+      const protective = meta.protective || meta.purpose === 'stop_loss' || meta.purpose === 'trailing_stop';
+      const reason = protective ? this.reasonOf(trade, meta) : (trade.pendingExit?.reason ?? this.reasonOf(trade, meta));
+      this.close(trade, reason);
+      return;
+    }
+    if (trade.status === 'closing') {
+      this.continueExit(trade);
+      return;
+    }
+    if (trade.status === 'open' && meta.ended && meta.purpose !== 'entry' && meta.purpose !== 'exit') this.protect(trade);
+  }
+
+  private reasonOf(trade: SimTrade, meta: OrderRecord): string {
+    if (meta.purpose === 'stop_loss' || meta.purpose === 'trailing_stop') return trade.trailingActive ? 'trailing_stop' : 'stop_loss';
+    if (meta.purpose === 'take_profit') return 'take_profit';
+    return 'exit';
+  }
+
+  /**
+   * Stop and target orders at the venue for what is open, when configured. A level the venue
+   * refused is not sent again: the manager watches it itself.
+   */
+  private protect(trade: SimTrade): void {
+    if (!this.config.exits.protectiveOrdersAtVenue || trade.status !== 'open') return;
+    const quantity = this.closable(trade);
+    if (quantity === 0) return;
+    const side = trade.side === 'long' ? 'sell' : 'buy';
+    const reduceOnly = this.config.exits.reduceOnly;
+    const placeStop = trade.stopLoss !== undefined && !live(trade.stopOrder) && !refused(trade.stopOrder);
+    const placeTarget = trade.takeProfit !== undefined && !live(trade.targetOrder) && !refused(trade.targetOrder);
+    if (placeStop) {
+      const level = trade.stopLoss!;
+      const record = this.record(trade, trade.trailingActive ? 'trailing_stop' : 'stop_loss', true, level);
+      trade.stopOrder = record;
+      this.outbox.push({ record, place: () => this.venue.protective(record, trade.symbol, 'stop', side, quantity, level, reduceOnly) });
+    }
+    if (placeTarget) {
+      const level = trade.takeProfit!;
+      const record = this.record(trade, 'take_profit', true, level);
+      trade.targetOrder = record;
+      this.outbox.push({ record, place: () => this.venue.protective(record, trade.symbol, 'target', side, quantity, level, reduceOnly) });
+    }
+  }
+
+  private record(trade: SimTrade, purpose: Purpose, protective: boolean, level?: number): OrderRecord {
+    return { trade, purpose, protective, level, status: 'requested', ended: false };
+  }
+
+  private cancel(record: OrderRecord | undefined): void {
+    if (!live(record) || record.cancelling === true) return;
+    record.cancelling = true;
+    this.outbox.push({ record });
+  }
+
+  /** Starts closing a trade: cancel what protects it at the venue first, then send the exit. */
+  private requestExit(trade: SimTrade, reason: string, purpose: Purpose): void {
+    if (trade.status === 'done' || trade.pendingExit !== undefined) return;
+    trade.pendingExit = { reason, purpose };
+    if (trade.status === 'open') trade.status = 'closing';
+    this.continueExit(trade);
+  }
+
+  private continueExit(trade: SimTrade): void {
+    const exit = trade.pendingExit;
+    if (exit === undefined) return;
+    if (live(trade.entry)) this.cancel(trade.entry);
+    if (trade.status === 'pending') return;
+    let waiting = false;
+    for (const o of [trade.stopOrder, trade.targetOrder]) {
+      if (live(o)) {
+        this.cancel(o);
+        waiting = true;
+      }
+    }
+    if (waiting) return;
+    if (trade.exits.some(live)) return;
+    const quantity = this.closable(trade);
+    if (quantity === 0) return;
+    if (trade.lastExitAttemptAt !== undefined && this.now - trade.lastExitAttemptAt < this.config.exits.exitRetryMs) return;
+    trade.lastExitAttemptAt = this.now;
+    const side = trade.side === 'long' ? 'sell' : 'buy';
+    const record = this.record(trade, exit.purpose, false);
+    trade.exits.push(record);
+    this.outbox.push({ record, place: () => this.venue.market(record, trade.symbol, side, quantity, this.config.exits.reduceOnly) });
+  }
+
+  private step(symbol: string): number | undefined {
+    return this.config.sizing.markets[symbol]?.quantityStep ?? this.config.sizing.quantityStep;
+  }
+
+  /** The open quantity on the venue's quantity step. */
+  private closable(trade: SimTrade): number {
+    const open = this.openQuantity(trade);
+    const rounded = roundDown(open, this.step(trade.symbol));
+    return rounded > 0 ? rounded : open;
+  }
+
+  /** Nothing left to sell: no open quantity, or after an exit less than a quantity step. */
+  private isFlat(trade: SimTrade): boolean {
+    const open = this.openQuantity(trade);
+    if (open === 0) return true;
+    const step = this.step(trade.symbol);
+    return step !== undefined && trade.exitQuantity > 0 && open < step - 1e-12;
   }
 
   // ---------------------------------------------------------------- the manager
 
   private managerEquity(): number {
-    if (this.options.accountEquity) return this.paperEquity();
+    if (this.options.accountEquity) return this.venue.equity();
     let equity = this.config.equity.initial + this.risk.realizedPnl;
     for (const t of this.active) equity += this.unrealized(t) + this.realized(t);
     return equity;
   }
 
+  private timeframeMs(timeframe: string): number {
+    let ms = this.tfMs.get(timeframe);
+    if (ms === undefined) this.tfMs.set(timeframe, (ms = timeframeToMs(timeframe)));
+    return ms;
+  }
+
   /** Returns whether a trade is on the bar's symbol (its price moved the manager's equity). */
-  private managerSeesBar(bar: Candle, now: number, sent: Order[]): boolean {
+  private managerSeesBar(bar: Candle): boolean {
     const symbol = bar.symbol;
     if (this.config.symbols !== undefined && !this.config.symbols.includes(symbol)) return false;
     const wanted = this.config.timeframe ?? this.managerTf.get(symbol) ?? bar.timeframe;
     if (bar.timeframe !== wanted) return false;
     this.managerTf.set(symbol, wanted);
-    this.managerLast.set(symbol, bar.close);
+    const closeTime = bar.timestamp + this.timeframeMs(bar.timeframe);
+    const last = this.managerLast.get(symbol);
+    if (last !== undefined && bar.timestamp <= last.barTime) return false;
+    if (last === undefined) this.managerLast.set(symbol, { price: bar.close, at: closeTime, barTime: bar.timestamp });
+    else {
+      last.price = bar.close;
+      last.at = closeTime;
+      last.barTime = bar.timestamp;
+    }
     let atr = this.atr.get(symbol);
     if (atr === undefined) this.atr.set(symbol, (atr = new ATR(this.config.sizing.volatility.atrPeriod)));
     atr.update(bar);
-    const observedUntil = now;
     const range: PriceRange = { high: bar.high, low: bar.low, close: bar.close };
     let traded = false;
-    for (const trade of this.active) {
+    for (const trade of this.active.slice()) {
       if (trade.symbol !== symbol) continue;
       traded = true;
-      if (trade.status !== 'open') continue;
-      // A range from before the fill says nothing about this trade.
-      if (trade.openedAt !== undefined && observedUntil <= trade.openedAt) continue;
-      const hit = levelHit(trade.side, range, trade.venueStop ? undefined : trade.stopLoss, trade.venueTarget ? undefined : trade.takeProfit);
-      let reason: string | undefined;
-      if (hit === 'stop') reason = trade.trailingActive ? 'trailing_stop' : 'stop_loss';
-      else if (hit === 'target') reason = 'take_profit';
-      else if (this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && now - trade.openedAt >= this.config.exits.timeStopMs) reason = 'time_stop';
-      if (reason !== undefined) {
-        this.requestExit(trade, reason, sent);
-        continue;
-      }
-      const state = { side: trade.side, entryPrice: this.averageEntry(trade), stopLoss: trade.stopLoss, bestPrice: trade.bestPrice, trailingActive: trade.trailingActive };
-      trailStop(this.config, state, range, atr.value);
-      trade.stopLoss = state.stopLoss;
-      trade.bestPrice = state.bestPrice;
-      trade.trailingActive = state.trailingActive;
+      this.manageTrade(trade, range, closeTime, atr.value);
     }
     return traded;
   }
 
-  private requestExit(trade: SimTrade, reason: string, sent: Order[]): void {
-    if (trade.pendingExit !== undefined) return;
-    trade.pendingExit = reason;
-    if (trade.status === 'pending') {
-      // An entry still waiting for the next open is cancelled there and the trade never opens;
-      // one the venue has filled already is closed as soon as its fill arrives (see book).
-      const waiting = this.nextOpen.get(trade.symbol);
-      const entry = waiting?.find((o) => o.trade === trade);
-      if (entry !== undefined) {
-        this.release(entry);
-        this.nextOpen.set(trade.symbol, waiting!.filter((o) => o !== entry));
-        this.drop(trade);
-      }
+  /** The manager's exit rules for one trade on a closed bar. */
+  private manageTrade(trade: SimTrade, range: PriceRange, observedUntil: number, atr: number | undefined): void {
+    if (trade.status === 'pending' || trade.status === 'closing') {
+      this.continueExit(trade);
       return;
     }
-    trade.status = 'closing';
-    const quantity = this.openQuantity(trade);
-    if (quantity <= EPS) return;
-    sent.push({ trade, purpose: 'exit', side: trade.side === 'long' ? 'sell' : 'buy', quantity, reason });
+    if (trade.status !== 'open') return;
+    // A range from before the fill says nothing about this trade.
+    if (trade.openedAt !== undefined && observedUntil <= trade.openedAt) return;
+    const hit = levelHit(trade.side, range, live(trade.stopOrder) ? undefined : trade.stopLoss, live(trade.targetOrder) ? undefined : trade.takeProfit);
+    if (hit === 'stop') {
+      const purpose = trade.trailingActive ? 'trailing_stop' : 'stop_loss';
+      this.requestExit(trade, purpose, purpose);
+      return;
+    }
+    if (hit === 'target') {
+      this.requestExit(trade, 'take_profit', 'take_profit');
+      return;
+    }
+    if (this.config.exits.timeStopMs > 0 && trade.openedAt !== undefined && observedUntil - trade.openedAt >= this.config.exits.timeStopMs) {
+      this.requestExit(trade, 'time_stop', 'exit');
+      return;
+    }
+    const state = { side: trade.side, entryPrice: this.averageEntry(trade), stopLoss: trade.stopLoss, bestPrice: trade.bestPrice, trailingActive: trade.trailingActive };
+    const before = trade.stopLoss;
+    trailStop(this.config, state, range, atr);
+    trade.stopLoss = state.stopLoss;
+    trade.bestPrice = state.bestPrice;
+    trade.trailingActive = state.trailingActive;
+    if (trade.stopLoss !== before && before !== undefined && live(trade.stopOrder) && trade.stopOrder.level !== undefined) {
+      // The venue's stop is replaced (cancelled, then placed anew) once it moved enough.
+      const venueStop = trade.stopOrder.level;
+      const movedPct = (Math.abs(trade.stopLoss! - venueStop) / venueStop) * 100;
+      if (movedPct >= this.config.exits.trailing.venueUpdateStepPct) this.cancel(trade.stopOrder);
+    }
   }
 
-  private decideBatch(batch: Signal[], now: number, sent: Order[]): void {
-    const accepted: Signal[] = [];
+  /** A signal against an open position is its exit: it skips aggregation and the entry rules. */
+  private closesPosition(signal: Signal): boolean {
+    if ((this.config.aggregation as { exits?: string }).exits === 'filter') return false;
+    if (signal.side === 'flat') return true;
+    if (!this.config.exitOnOppositeSignal) return false;
+    return this.active.some((t) => t.symbol === signal.symbol && t.side !== signal.side);
+  }
+
+  private decideBatch(batch: Signal[], now: number): void {
+    if (batch.length === 0) return;
+    let exits: Signal[] | undefined;
+    let entries: Signal[] | undefined;
     for (const signal of batch) {
       this.signalCount++;
       if (this.config.symbols !== undefined && !this.config.symbols.includes(signal.symbol)) continue;
       if (this.config.maxSignalAgeMs > 0 && now - signal.timestamp > this.config.maxSignalAgeMs) continue;
-      accepted.push(signal);
+      if (this.closesPosition(signal)) (exits ??= []).push(signal);
+      else (entries ??= []).push(signal);
     }
-    if (accepted.length === 0) return;
-    const result = this.aggregator.aggregate(accepted, { now, trackRecord: this.trackRecord });
+    if (exits !== undefined) for (const s of exits) this.decide(s.symbol, s.side, s.confidence, s.price, undefined, undefined, s.strategyId, now);
+    if (entries === undefined) return this.risk.evaluate(now, this.managerEquity());
+    const result = this.aggregator.aggregate(entries, { now, trackRecord: this.trackRecord });
     for (const d of result.accepted) {
-      this.decide({ symbol: d.signal.symbol, side: d.signal.side, confidence: d.adjustedConfidence, price: d.signal.price, stopLoss: d.signal.stopLoss, takeProfit: d.signal.takeProfit, strategyId: d.signal.strategyId }, now, sent);
+      this.decide(d.signal.symbol, d.signal.side, d.adjustedConfidence, d.signal.price, d.signal.stopLoss, d.signal.takeProfit, d.signal.strategyId, now);
     }
+    this.risk.evaluate(now, this.managerEquity());
   }
 
   private decide(
-    decision: { symbol: string; side: 'long' | 'short' | 'flat'; confidence: number; price: number; stopLoss?: number | undefined; takeProfit?: number | undefined; strategyId: string },
+    symbol: string,
+    decided: 'long' | 'short' | 'flat',
+    confidence: number,
+    price: number,
+    stopLoss: number | undefined,
+    takeProfit: number | undefined,
+    strategyId: string,
     now: number,
-    sent: Order[],
   ): void {
-    const onSymbol = this.active.filter((t) => t.symbol === decision.symbol);
-    if (decision.side === 'flat') {
-      for (const t of onSymbol) this.requestExit(t, 'signal', sent);
+    const onSymbol = this.active.filter((t) => t.symbol === symbol);
+    if (decided === 'flat') {
+      for (const t of onSymbol) this.requestExit(t, 'signal', 'exit');
       return;
     }
-    const side: PositionSide = decision.side;
+    const side: PositionSide = decided;
     if (onSymbol.some((t) => t.side === side)) return;
     const opposite = onSymbol.filter((t) => t.side !== side);
     if (opposite.length > 0) {
       // Closes the opposite position; no reversal in the same step.
-      if (this.config.exitOnOppositeSignal) for (const t of opposite) this.requestExit(t, 'opposite signal', sent);
+      if (this.config.exitOnOppositeSignal) for (const t of opposite) this.requestExit(t, 'opposite signal', 'exit');
       return;
     }
     if (side === 'short' && !this.config.allowShort) return;
-    if (this.risk.blocksEntry(now, decision.symbol, this.active.length)) return;
-    const entryPrice = decision.price > 0 ? decision.price : (this.managerLast.get(decision.symbol) ?? 0);
+    if (this.risk.blocksEntry(now, symbol, this.active.length)) return;
+    const entryPrice = price > 0 ? price : (this.managerLast.get(symbol)?.price ?? 0);
     if (!(entryPrice > 0)) return;
     let symbolExposure = 0;
     let totalExposure = 0;
     let heat = 0;
     for (const t of this.active) {
-      const e = t.status === 'pending' ? t.plannedQuantity * t.plannedEntryPrice : this.openQuantity(t) * (this.managerLast.get(t.symbol) ?? this.averageEntry(t));
+      const pending = t.status === 'pending';
+      const open = pending ? t.plannedQuantity : this.openQuantity(t);
+      const e = pending ? t.plannedQuantity * t.plannedEntryPrice : open * (this.managerLast.get(t.symbol)?.price ?? this.averageEntry(t));
       totalExposure += e;
-      if (t.symbol === decision.symbol) symbolExposure += e;
-      const open = t.status === 'pending' ? t.plannedQuantity : this.openQuantity(t);
-      if (t.stopLoss !== undefined && open > 0) heat += Math.max(0, direction(t.side) * (this.averageEntry(t) - t.stopLoss)) * open;
+      if (t.symbol === symbol) symbolExposure += e;
+      if (open > 0) {
+        const entry = this.averageEntry(t);
+        // Without a stop the trade's whole value is at risk.
+        heat += t.stopLoss === undefined ? entry * open : Math.max(0, direction(t.side) * (entry - t.stopLoss)) * open;
+      }
     }
     const sizing = sizeEntry(this.config, {
-      symbol: decision.symbol,
+      symbol,
+      strategyId,
       side,
       entryPrice,
-      stopLoss: decision.stopLoss,
-      takeProfit: decision.takeProfit,
-      confidence: decision.confidence,
-      atr: this.atr.get(decision.symbol)?.value,
+      stopLoss,
+      takeProfit,
+      confidence,
+      atr: this.atr.get(symbol)?.value,
       equity: this.managerEquity(),
-      edge: this.edgeFor(decision.strategyId),
+      edge: this.edgeFor(strategyId),
       symbolExposure,
       totalExposure,
       heat,
@@ -467,9 +559,9 @@ class Simulation {
     if (sizing.rejected) return;
     const trade: SimTrade = {
       id: `screen-${++this.tradeSeq}`,
-      symbol: decision.symbol,
+      symbol,
       side,
-      strategyId: decision.strategyId,
+      strategyId,
       status: 'pending',
       plannedQuantity: sizing.quantity,
       plannedEntryPrice: entryPrice,
@@ -481,13 +573,15 @@ class Simulation {
       stopLoss: sizing.stopLoss,
       takeProfit: sizing.takeProfit,
       trailingActive: false,
-      venueStop: false,
-      venueTarget: false,
       requestedAt: now,
+      exits: [],
     };
     this.active.push(trade);
     this.risk.onEntry(now);
-    sent.push({ trade, purpose: 'entry', side: side === 'long' ? 'buy' : 'sell', quantity: sizing.quantity });
+    const record = this.record(trade, 'entry', false);
+    trade.entry = record;
+    const orderSide = side === 'long' ? 'buy' : 'sell';
+    this.outbox.push({ record, place: () => this.venue.market(record, symbol, orderSide, sizing.quantity, false) });
   }
 
   private edgeFor(strategyId: string): EdgeStats | undefined {
@@ -516,7 +610,7 @@ class Simulation {
 
   private unrealized(t: SimTrade): number {
     const open = this.openQuantity(t);
-    const mark = this.managerLast.get(t.symbol);
+    const mark = this.managerLast.get(t.symbol)?.price;
     if (open === 0 || mark === undefined) return 0;
     return direction(t.side) * (mark - this.averageEntry(t)) * open;
   }
@@ -526,8 +620,12 @@ class Simulation {
     if (i >= 0) this.active.splice(i, 1);
   }
 
-  private close(trade: SimTrade, reason: string, now: number): void {
+  private close(trade: SimTrade, reason: string): void {
+    const now = this.now;
+    const closedAt = trade.exitFilledAt ?? now;
+    trade.status = 'done';
     this.drop(trade);
+    for (const o of [trade.stopOrder, trade.targetOrder, trade.entry]) this.cancel(o);
     const pnl = this.realized(trade);
     const entryPrice = this.averageEntry(trade);
     const pnlPct = trade.entryValue > 0 ? (pnl / trade.entryValue) * 100 : 0;
@@ -544,19 +642,10 @@ class Simulation {
       strategyId: trade.strategyId,
       exitReason: reason,
       openedAt: trade.openedAt ?? trade.requestedAt,
-      closedAt: now,
+      closedAt,
       requestedAt: trade.requestedAt,
     });
     this.risk.onTradeClosed(now, trade.symbol, pnl);
-    this.trackRecord.record({ tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct, closedAt: now });
+    this.trackRecord.record({ tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct, closedAt });
   }
-}
-
-/** Index of the first bar of the moment whose series produced a signal. */
-function firstSignalBar(bars: readonly Candle[], batch: readonly Signal[]): number {
-  for (let i = 0; i < bars.length; i++) {
-    const bar = bars[i]!;
-    if (batch.some((s) => s.symbol === bar.symbol && s.timeframe === bar.timeframe)) return i;
-  }
-  return bars.length;
 }

@@ -13,16 +13,14 @@ export interface ManagerSettings {
   timeframe?: string | undefined;
   allowShort: boolean;
   exitOnOppositeSignal: boolean;
+  reverseOnOppositeSignal: boolean;
   equity: { initial: number; source: 'auto' | 'account' | 'internal' };
   aggregation: { useTrackRecord: boolean; regime: { enabled: boolean } } & Record<string, unknown>;
   aggregationWindowMs: number;
   trackRecord: Record<string, unknown>;
   entry: { type: 'market' | 'limit' };
-  sizing: {
-    riskPerTradePct: number;
-    defaultStopPct: number;
-    atrStopMultiple: number;
-    rewardRisk: number;
+  sizing: SizingSettings & {
+    byStrategy: Record<string, Partial<SizingSettings>>;
     maxPositionPct: number;
     minNotional: number;
     quantityStep?: number | undefined;
@@ -50,10 +48,24 @@ export interface ManagerSettings {
   };
   exits: {
     protectiveOrdersAtVenue: boolean;
-    trailing: { enabled: boolean; distancePct?: number | undefined; atrMultiple?: number | undefined; activationPct: number };
+    reduceOnly: boolean;
+    trailing: { enabled: boolean; distancePct?: number | undefined; atrMultiple?: number | undefined; activationPct: number; venueUpdateStepPct: number };
     timeStopMs: number;
+    exitRetryMs: number;
   };
   maxSignalAgeMs: number;
+}
+
+/** What a strategy may size differently (`sizing.byStrategy`); the rest is shared. */
+export interface SizingSettings {
+  mode: 'risk' | 'fraction' | 'notional' | 'quantity';
+  riskPerTradePct: number;
+  fractionPct: number;
+  notional?: number | undefined;
+  quantity?: number | undefined;
+  defaultStopPct: number;
+  atrStopMultiple: number;
+  rewardRisk: number;
 }
 
 export const direction = (side: PositionSide): 1 | -1 => (side === 'long' ? 1 : -1);
@@ -61,8 +73,15 @@ export const direction = (side: PositionSide): 1 | -1 => (side === 'long' ? 1 : 
 export function roundDown(value: number, step: number | undefined): number {
   if (step === undefined || step <= 0) return value;
   const steps = Math.floor(value / step + 1e-9);
-  const decimals = step.toString().split('.')[1]?.length ?? 0;
-  return Number((steps * step).toFixed(decimals));
+  return Number((steps * step).toFixed(stepDecimals(step)));
+}
+
+/** Decimals of a quantity step as written, exponent notation included (1e-7 → 7). */
+function stepDecimals(step: number): number {
+  const text = step.toString();
+  const exp = /e-(\d+)$/.exec(text);
+  if (exp) return Number(exp[1]) + (text.split('e')[0]!.split('.')[1]?.length ?? 0);
+  return text.split('.')[1]?.length ?? 0;
 }
 
 // ---------------------------------------------------------------- sizing (trade-manager sizing.ts)
@@ -75,6 +94,8 @@ export interface EdgeStats {
 
 export interface SizingInput {
   symbol: string;
+  /** The strategy the trade is booked to: picks its `sizing.byStrategy` settings. */
+  strategyId: string;
   side: PositionSide;
   entryPrice: number;
   stopLoss?: number | undefined;
@@ -90,7 +111,8 @@ export interface SizingInput {
 
 export interface Sizing {
   quantity: number;
-  stopLoss: number;
+  /** Absent when the signal has none and no default applies. */
+  stopLoss: number | undefined;
   takeProfit?: number | undefined;
   rejected: boolean;
 }
@@ -101,38 +123,76 @@ function kellyFraction(edge: EdgeStats): number {
   return edge.winRate - (1 - edge.winRate) / edge.payoff;
 }
 
-export function defaultStop(config: ManagerSettings, side: PositionSide, entry: number, atr: number | undefined): number {
-  const d = direction(side);
-  if (config.sizing.atrStopMultiple > 0 && atr !== undefined && atr > 0) return entry - d * config.sizing.atrStopMultiple * atr;
-  return entry * (1 - (d * config.sizing.defaultStopPct) / 100);
+/** The shared sizing settings with the strategy's `byStrategy` entry on top. */
+export function sizingFor(config: ManagerSettings, strategyId: string): SizingSettings {
+  const s = config.sizing;
+  const own = s.byStrategy[strategyId];
+  if (own === undefined) return s;
+  const merged: SizingSettings = { ...s };
+  for (const [key, value] of Object.entries(own) as Array<[keyof SizingSettings, never]>) if (value !== undefined) merged[key] = value;
+  return merged;
 }
 
-export function defaultTarget(config: ManagerSettings, side: PositionSide, entry: number, stop: number): number | undefined {
-  if (config.sizing.rewardRisk <= 0) return undefined;
-  return entry + direction(side) * config.sizing.rewardRisk * Math.abs(entry - stop);
+/** ATR based when configured and known, else a percent; none when both are 0. */
+export function defaultStop(settings: SizingSettings, side: PositionSide, entry: number, atr: number | undefined): number | undefined {
+  const d = direction(side);
+  if (settings.atrStopMultiple > 0 && atr !== undefined && atr > 0) return entry - d * settings.atrStopMultiple * atr;
+  if (!(settings.defaultStopPct > 0)) return undefined;
+  return entry * (1 - (d * settings.defaultStopPct) / 100);
+}
+
+export function defaultTarget(settings: SizingSettings, side: PositionSide, entry: number, stop: number | undefined): number | undefined {
+  if (settings.rewardRisk <= 0 || stop === undefined) return undefined;
+  return entry + direction(side) * settings.rewardRisk * Math.abs(entry - stop);
+}
+
+/** A cap in percent of equity; 0 means no cap. */
+function percentCap(equity: number, pct: number, used: number, per: number): number {
+  return pct > 0 ? ((equity * pct) / 100 - used) / per : Infinity;
 }
 
 export function sizeEntry(config: ManagerSettings, input: SizingInput): Sizing {
   const s = config.sizing;
+  const own = sizingFor(config, input.strategyId);
   const d = direction(input.side);
   const entry = input.entryPrice;
-  const stop = input.stopLoss ?? defaultStop(config, input.side, entry, input.atr);
-  const target = input.takeProfit ?? defaultTarget(config, input.side, entry, stop);
-  const stopDistance = d * (entry - stop);
-  if (!(stopDistance > 0)) return { quantity: 0, stopLoss: stop, takeProfit: target, rejected: true };
+  const stop = input.stopLoss ?? defaultStop(own, input.side, entry, input.atr);
+  const target = input.takeProfit ?? defaultTarget(own, input.side, entry, stop);
+  const stopDistance = stop === undefined ? undefined : d * (entry - stop);
+  const reject: Sizing = { quantity: 0, stopLoss: stop, takeProfit: target, rejected: true };
+  if (stopDistance !== undefined && !(stopDistance > 0)) return reject;
   let rejected = target !== undefined && !(d * (target - entry) > 0);
-  let riskPct = s.riskPerTradePct;
-  if (s.kelly.enabled && input.edge !== undefined && input.edge.trades >= s.kelly.minTrades) {
-    const f = kellyFraction(input.edge);
-    if (f <= 0) rejected = true;
-    else riskPct = Math.min(s.kelly.maxRiskPct, f * s.kelly.fraction * 100);
+  let quantity: number;
+  switch (own.mode) {
+    case 'risk': {
+      // Risk to the stop needs a stop.
+      if (stopDistance === undefined) return reject;
+      let riskPct = own.riskPerTradePct;
+      if (s.kelly.enabled && input.edge !== undefined && input.edge.trades >= s.kelly.minTrades) {
+        const f = kellyFraction(input.edge);
+        if (f <= 0) rejected = true;
+        else riskPct = Math.min(s.kelly.maxRiskPct, f * s.kelly.fraction * 100);
+      }
+      quantity = (input.equity * riskPct) / 100 / stopDistance;
+      break;
+    }
+    case 'fraction':
+      quantity = (input.equity * own.fractionPct) / 100 / entry;
+      break;
+    case 'notional':
+      quantity = (own.notional ?? 0) / entry;
+      break;
+    case 'quantity':
+      quantity = own.quantity ?? 0;
+      break;
   }
-  let quantity = (input.equity * riskPct) / 100 / stopDistance;
+  // Fixed values and quantities are not scaled.
+  const scaled = own.mode === 'risk' || own.mode === 'fraction';
   if (s.confidence.enabled) {
     if (input.confidence < s.confidence.min) rejected = true;
-    quantity *= Math.max(s.confidence.floor, Math.min(1, input.confidence));
+    if (scaled) quantity *= Math.max(s.confidence.floor, Math.min(1, input.confidence));
   }
-  if (s.volatility.enabled && input.atr !== undefined && input.atr > 0) {
+  if (scaled && s.volatility.enabled && input.atr !== undefined && input.atr > 0) {
     const atrPct = (input.atr / entry) * 100;
     quantity *= Math.min(s.volatility.maxMultiplier, Math.max(s.volatility.minMultiplier, s.volatility.targetAtrPct / atrPct));
   }
@@ -140,10 +200,11 @@ export function sizeEntry(config: ManagerSettings, input: SizingInput): Sizing {
     if (quantity > maxQuantity) quantity = Math.max(0, maxQuantity);
   };
   const l = config.limits;
-  cap((input.equity * s.maxPositionPct) / 100 / entry);
-  cap(((input.equity * l.maxExposurePerSymbolPct) / 100 - input.symbolExposure) / entry);
-  cap(((input.equity * l.maxTotalExposurePct) / 100 - input.totalExposure) / entry);
-  cap(((input.equity * l.maxPortfolioHeatPct) / 100 - input.heat) / stopDistance);
+  cap(percentCap(input.equity, s.maxPositionPct, 0, entry));
+  cap(percentCap(input.equity, l.maxExposurePerSymbolPct, input.symbolExposure, entry));
+  cap(percentCap(input.equity, l.maxTotalExposurePct, input.totalExposure, entry));
+  // Without a stop the whole position is at risk.
+  cap(percentCap(input.equity, l.maxPortfolioHeatPct, input.heat, stopDistance ?? entry));
   const market = s.markets[input.symbol];
   quantity = roundDown(quantity, market?.quantityStep ?? s.quantityStep);
   const minNotional = market?.minNotional ?? s.minNotional;
@@ -289,8 +350,8 @@ export class Risk {
     const cooldown = this.symbolCooldowns.get(symbol);
     if (cooldown !== undefined && now < cooldown) return true;
     const limits = this.config.limits;
-    if (this.entriesToday >= limits.maxTradesPerDay) return true;
+    if (limits.maxTradesPerDay > 0 && this.entriesToday >= limits.maxTradesPerDay) return true;
     if (limits.minTimeBetweenTradesMs > 0 && this.lastEntryAt !== undefined && now - this.lastEntryAt < limits.minTimeBetweenTradesMs) return true;
-    return openPositions >= limits.maxOpenPositions;
+    return limits.maxOpenPositions > 0 && openPositions >= limits.maxOpenPositions;
   }
 }

@@ -166,14 +166,13 @@ describe('the screen', () => {
     const screened = screenWith(prepared, await loadScreenMarket(prepared), new ColumnCache());
     const { report } = await runBacktest(prepared, { logLevel: 'silent' });
     const bars = new Map(SYMBOLS.map(({ symbol, file }) => [symbol, new Map(readBars(file).map((b) => [b.time, b]))]));
-    // Each trade opens at the open of the bar after its signal, one bar later than with `close`.
-    const expected = textbookTrades(12, 26).map((t) => ({ ...t, openedAt: t.openedAt + BAR, closedAt: t.closedAt + BAR }));
-    const last = END_AT;
-    const closedInTime = expected.filter((t) => t.closedAt <= last);
+    // Each trade fills at the open of the bar after its signal: the same market moment as the
+    // signal bar's close, at that next bar's price. A cross on the last bar has no bar to fill in.
+    const closedInTime = textbookTrades(12, 26).filter((t) => t.closedAt < END_AT);
     expect(sortTrades(screened.result.trades).map(shape)).toEqual(closedInTime);
     expect(sortTrades(report.trades).map(shape)).toEqual(closedInTime);
     for (const t of screened.result.trades) {
-      const entryBar = bars.get(t.symbol)!.get(t.openedAt - BAR)!;
+      const entryBar = bars.get(t.symbol)!.get(t.openedAt)!;
       expect(t.entryPrice).toBeCloseTo(entryBar.open * (1 + 2 / 10_000), 12);
     }
   });
@@ -182,15 +181,17 @@ describe('the screen', () => {
     const example = await prepareSystem(resolve(here, '../../../../../../examples/backtest/backtest.yaml'));
     const cache = new ColumnCache();
     const market = await loadScreenMarket(example);
-    // The fill model the screen reproduces: no spread, no participation cap (which it warns it does not model).
-    const model = { 'providers.paper.spreadBps': 0, 'providers.paper.participation': 0 };
+    // The shipped fill model (next open, spread, volume cap, stops at the venue) and each way out of it.
     const variants: Array<Record<string, unknown>> = [
-      { ...model, 'providers.paper.marketFillOnCandle': 'close' },
-      { ...model, 'providers.paper.marketFillOnCandle': 'next_open', 'manager.exits.protectiveOrdersAtVenue': true },
+      {},
+      { 'providers.paper.marketFillOnCandle': 'close', 'providers.paper.spreadBps': 0, 'providers.paper.participation': 0 },
+      { 'providers.paper.intrabar': 'path', 'providers.paper.latencyMs': 1000 },
+      { 'manager.exits.protectiveOrdersAtVenue': false },
     ];
     for (const overrides of variants) {
       const prepared = applyOverrides(example, overrides);
-      const { result } = screenWith(prepared, market, cache);
+      const { result, warnings } = screenWith(prepared, market, cache);
+      expect(warnings).toEqual([]);
       const { report } = await runBacktest(prepared, { logLevel: 'silent' });
       const key = (t: { symbol: string; side: string; openedAt: number; closedAt: number; exitReason: string; quantity: number; pnl: number }): string =>
         `${t.symbol} ${t.side} ${t.openedAt} ${t.closedAt} ${t.exitReason} ${t.quantity.toPrecision(10)} ${t.pnl.toPrecision(10)}`;
@@ -200,6 +201,23 @@ describe('the screen', () => {
       expect(result.metrics.totalReturn).toBeCloseTo(report.metrics.totalReturn, 12);
       expect(result.metrics.fees).toBeCloseTo(report.metrics.fees, 12);
     }
+  });
+
+  it('says what it leaves out: reversals, funding, and P&L in another currency than the account', { timeout: 60_000 }, async () => {
+    const base = await prepareSystem(simpleConfig());
+    const market = await loadScreenMarket(base);
+    const prepared = applyOverrides(base, {
+      'manager.reverseOnOppositeSignal': true,
+      'providers.paper.funding': { rate: 0.0001 },
+      'providers.paper.quoteCurrency': 'ETH',
+    });
+    const { warnings } = screenWith(prepared, market, new ColumnCache());
+    expect(warnings).toEqual([
+      'agents[2].config.reverseOnOppositeSignal: reversals are not modelled; an opposite signal only closes the position.',
+      'providers.paper.funding: perpetual funding is not modelled.',
+      'providers.paper.balances: only the ETH balance is modelled (BTC left out).',
+      "ETH/BTC, LTC/BTC: quoted in another currency than the account's ETH; the screen adds their P&L unconverted.",
+    ]);
   });
 
   it('computes the same signals as the strategies themselves, for every built-in strategy', async () => {

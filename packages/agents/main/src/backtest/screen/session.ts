@@ -58,11 +58,15 @@ export function screenWith(prepared: PreparedSystem, market: ScreenMarket, cache
   const at = `${managerAgent.path}.config`;
   if (manager.entry.type === 'limit') warnings.push(`${at}.entry.type: limit entries are screened as market orders.`);
   if (manager.aggregation.regime.enabled) warnings.push(`${at}.aggregation.regime: the regime filter is not modelled; signals keep their confidence.`);
-  if (manager.exits.protectiveOrdersAtVenue && manager.exits.trailing.enabled) {
-    warnings.push(`${at}.exits.trailing: a trailing stop held at the venue is moved at once, not in venueUpdateStepPct steps.`);
-  }
   if (manager.aggregationWindowMs > 0) warnings.push(`${at}.aggregationWindowMs: signals are decided per moment, not collected over a window.`);
+  if (manager.reverseOnOppositeSignal) {
+    warnings.push(`${at}.reverseOnOppositeSignal: reversals are not modelled; an opposite signal only closes the position.`);
+  }
   const paper = paperSettings(prepared, warnings);
+  const foreign = [...market.timeframes.keys()].filter((symbol) => symbol.split(':')[0]!.split('/')[1] !== paper.quoteCurrency);
+  if (foreign.length > 0) {
+    warnings.push(`${foreign.join(', ')}: quoted in another currency than the account's ${paper.quoteCurrency}; the screen adds their P&L unconverted.`);
+  }
   const accountEquity = manager.equity.source !== 'internal' && prepared.agents.some((a) => a.definition.kind === 'account-sync');
   const signals = computeSignals(prepared.agents, market, cache, warnings);
   const result = runScreenModel(market, signals, { manager, paper, accountEquity, riskFreeRate: options.riskFreeRate, periodsPerYear: options.periodsPerYear });
@@ -75,21 +79,26 @@ function paperSettings(prepared: PreparedSystem, warnings: string[]): PaperSetti
   const [name, raw] = papers[0]!;
   const config = parseProviderConfig(name, raw) as unknown as PaperSettings & {
     partialFills?: unknown;
-    spreadBps?: number;
-    participation?: number;
-    latencyMs?: number;
-    intrabar?: string;
-    leverage: number;
     balances: Record<string, number>;
   };
+  if (raw.funding !== undefined) warnings.push(`providers.${name}.funding: perpetual funding is not modelled.`);
   if (config.partialFills !== undefined) warnings.push(`providers.${name}.partialFills: partial fills apply to limit orders, which the screen does not place.`);
-  if ((config.spreadBps ?? 0) > 0) warnings.push(`providers.${name}.spreadBps: the spread is not modelled; fills are at the bar's price plus slippage.`);
-  if ((config.participation ?? 0) > 0) warnings.push(`providers.${name}.participation: the volume cap is not modelled; orders fill in full.`);
-  if ((config.latencyMs ?? 0) > 0) warnings.push(`providers.${name}.latencyMs: fill latency is not modelled.`);
-  if (config.intrabar === 'path') warnings.push(`providers.${name}.intrabar: stops are matched before targets in a bar that reaches both.`);
   const others = Object.keys(config.balances).filter((asset) => asset !== config.quoteCurrency && config.balances[asset]! > 0);
   if (others.length > 0) warnings.push(`providers.${name}.balances: only the ${config.quoteCurrency} balance is modelled (${others.join(', ')} left out).`);
-  return { quoteCurrency: config.quoteCurrency, balances: config.balances, fees: config.fees, slippage: config.slippage, marketFillOnCandle: config.marketFillOnCandle };
+  return {
+    quoteCurrency: config.quoteCurrency,
+    balances: config.balances,
+    fees: config.fees,
+    slippage: config.slippage,
+    marketFillOnCandle: config.marketFillOnCandle,
+    spreadBps: config.spreadBps,
+    latencyMs: config.latencyMs,
+    participation: config.participation,
+    intrabar: config.intrabar,
+    leverage: config.leverage,
+    leverageBySymbol: config.leverageBySymbol,
+    candleTimeframe: config.candleTimeframe,
+  };
 }
 
 export function summarize(result: ModelResult, warnings: string[], wallMs: number): ScreenSummary {
