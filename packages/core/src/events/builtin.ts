@@ -63,6 +63,13 @@ export const marketInfoSchema = z.object({
   change24hPct: finite.optional(),
   tradable: z.boolean(),
   reasons: z.array(z.string()).describe('Why the market is not tradable, empty when it is'),
+  tickSize: price.optional().describe('Smallest price increment the venue accepts'),
+  stepSize: price.optional().describe('Smallest quantity increment the venue accepts'),
+  minQuantity: quantity.optional(),
+  minNotional: quantity.optional().describe('Smallest order value (price × quantity) the venue accepts, in the quote'),
+  maxLeverage: z.number().finite().positive().optional(),
+  initialMarginRate: z.number().finite().nonnegative().optional().describe('Margin an opening position needs, as a share of its notional'),
+  maintenanceMarginRate: z.number().finite().nonnegative().optional().describe('Margin below which a position is liquidated, as a share of its notional'),
 });
 
 export const builtinEvents = defineEvents({
@@ -206,6 +213,13 @@ export const builtinEvents = defineEvents({
     equity: finite,
     balances: z.array(z.object({ asset: z.string(), free: finite, used: finite, total: finite })),
     unrealizedPnl: finite.optional(),
+    margin: z
+      .object({
+        used: finite.describe('Margin held by open positions and orders, in quoteCurrency'),
+        maintenance: finite.describe('Margin the open positions need to stay open, in quoteCurrency'),
+      })
+      .optional()
+      .describe('Derivatives accounts: margin held and needed'),
     timestamp,
   }),
   'agent.heartbeat': z.object({
@@ -253,11 +267,19 @@ export const builtinEvents = defineEvents({
     openPositions: z.number().int().nonnegative(),
     exposure: finite,
     heat: finite,
+    sizeMultiplier: finite.optional().describe('What the drawdown ladder scales new entries by (1: full size)'),
+    marginUse: finite.optional().describe('Margin used ÷ equity on the venue the manager trades'),
+    portfolio: z
+      .object({
+        cvar95Pct: finite.optional().describe('Expected loss of the open positions in the worst 5 % of the window, % of equity'),
+        groups: z.record(z.string(), finite).optional().describe('Exposure per configured group, in the account currency'),
+      })
+      .optional(),
     timestamp,
   }),
   'risk.command': z.object({
-    action: z.enum(['kill', 'resume', 'reducing_only', 'reset_breakers']).describe(
-      "kill: halt new entries and cancel entry orders, keeping protective stops; resume: lift kill switch and reducing-only mode",
+    action: z.enum(['kill', 'resume', 'reducing_only', 'reset_breakers', 'flatten']).describe(
+      'kill: halt new entries and cancel entry orders, keeping protective stops; resume: lift kill switch and reducing-only mode; flatten: kill, then close every position at market (reduce-only)',
     ),
     reason: z.string(),
     by: z.string().describe('Who asked: an operator name, "api", or an agent id'),
