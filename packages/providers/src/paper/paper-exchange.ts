@@ -175,6 +175,12 @@ interface MarketKind {
 }
 
 const EPS = 1e-12;
+/**
+ * What is left of a balance or holding after an amount moved out of it, with the rounding residue
+ * of adding fills in binary floating point (a few 1e-12 on tens of thousands of coins) taken as
+ * the zero it is: no venue keeps such a remainder, and a reconciliation would chase it forever.
+ */
+const settled = (rest: number, moved: number): number => (Math.abs(rest) <= 1e-9 * Math.abs(moved) ? 0 : rest);
 const NO_ORDERS: PaperOrder[] = [];
 
 /**
@@ -801,7 +807,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   private release(order: PaperOrder): void {
     if (order.reserved.amount <= 0) return;
     const b = this.balance(order.reserved.asset);
-    b.used = Math.max(0, b.used - order.reserved.amount);
+    b.used = Math.max(0, settled(b.used - order.reserved.amount, order.reserved.amount));
     order.reserved = { asset: order.reserved.asset, amount: 0 };
   }
 
@@ -1152,11 +1158,11 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       holding.entryPrice = (holding.entryPrice * holding.quantity + quantity * price) / (holding.quantity + quantity);
       holding.quantity += quantity;
     } else {
-      base.total -= quantity;
+      base.total = settled(base.total - quantity, quantity);
       quote.total += quantity * price - fee;
       const closed = Math.min(quantity, holding.quantity);
       holding.realizedPnl += closed * (price - holding.entryPrice) - fee;
-      holding.quantity -= closed;
+      holding.quantity = settled(holding.quantity - closed, closed);
       if (holding.quantity <= EPS) holding.quantity = 0;
     }
     this.spot.set(market.symbol, holding);
