@@ -306,3 +306,38 @@ describe('market-watchdog universe changes and failures', () => {
     expect(JSON.stringify(result.error?.issues)).toContain('minVolume');
   });
 });
+
+describe('market-watchdog venue rules', () => {
+  it('carries tick size, step size, minimums and leverage cap from the market list into each market', async () => {
+    const venue = new VenueDouble();
+    venue.list('BTC/USDT:USDT', 50_000, {
+      type: 'swap',
+      settle: 'USDT',
+      precision: { price: 0.1, amount: 0.001 },
+      limits: { amount: { min: 0.001, max: 1_000 }, price: {}, cost: { min: 5 }, leverage: { min: 1, max: 125 } },
+    });
+    venue.list('ETH/USDT', 3_000);
+    const t = await setup(venue, { types: ['swap', 'spot'] });
+    const s = t.snapshots[0]!;
+    expect(info(s, 'BTC/USDT:USDT')).toMatchObject({ tickSize: 0.1, stepSize: 0.001, minQuantity: 0.001, minNotional: 5, maxLeverage: 125, tradable: true });
+    // A venue that says nothing gives nothing: no key at all rather than a made-up default.
+    const eth = info(s, 'ETH/USDT');
+    for (const key of ['tickSize', 'stepSize', 'minQuantity', 'minNotional', 'maxLeverage', 'initialMarginRate', 'maintenanceMarginRate']) expect(eth).not.toHaveProperty(key);
+    await t.system.stop();
+  });
+
+  it('leaves out a zero step or a non-finite limit, and still describes markets the rules leave out', async () => {
+    const venue = new VenueDouble();
+    venue.list('BAD/USDT', 1, { precision: { price: 0, amount: Number.NaN }, limits: { amount: { min: Number.POSITIVE_INFINITY }, price: {}, cost: { min: -1 }, leverage: { max: 0 } } });
+    venue.list('OLD/USDT', 1, { active: false, precision: { price: 0.0001, amount: 1 }, limits: { amount: { min: 1 }, price: {}, cost: { min: 10 } } });
+    const t = await setup(venue);
+    const s = t.snapshots[0]!;
+    const bad = info(s, 'BAD/USDT');
+    for (const key of ['tickSize', 'stepSize', 'minQuantity', 'minNotional', 'maxLeverage']) expect(bad).not.toHaveProperty(key);
+    expect(bad.tradable).toBe(true);
+    expect(info(s, 'OLD/USDT')).toMatchObject({ tradable: false, tickSize: 0.0001, stepSize: 1, minQuantity: 1, minNotional: 10 });
+    // Limits come with the market list: they cost no request for a market left out.
+    expect(venue.requests).not.toContain('ticker OLD/USDT');
+    await t.system.stop();
+  });
+});

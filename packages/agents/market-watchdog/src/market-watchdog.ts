@@ -19,6 +19,10 @@ const tickerSchema = z.object({
   change24hPct: z.number().finite().optional(),
 });
 const bookTopSchema = z.object({ bid: optionalPrice, ask: optionalPrice });
+// Venue rules from the market list: a zero step or a NaN minimum would make every order look
+// wrong to whoever rounds with it, so such a value is left out rather than passed on.
+const step = z.number().finite().positive().optional().catch(undefined);
+const minimum = z.number().finite().nonnegative().optional().catch(undefined);
 
 const UNIVERSE_KEY = 'universe';
 
@@ -174,7 +178,7 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
   private async describe(symbol: string, market: Market | undefined): Promise<MarketInfo> {
     const rules = this.config.universe;
     const [base, quote] = market === undefined ? splitSymbol(symbol) : [market.base, market.quote];
-    const info: MarketInfo = { symbol, base, quote, active: market?.active ?? false, tradable: false, reasons: [] };
+    const info: MarketInfo = { symbol, base, quote, active: market?.active ?? false, tradable: false, reasons: [], ...(market === undefined ? {} : venueRules(market)) };
     const reasons = info.reasons;
     if (market === undefined) reasons.push('not listed by the venue');
     else if (!market.active) reasons.push('inactive on the venue');
@@ -218,6 +222,27 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
     info.tradable = reasons.length === 0;
     return info;
   }
+}
+
+/**
+ * Precision and limits the venue's market list gives, in the market's own order units (contracts
+ * for derivatives, see `Market.contractSize`). They cost no request, so even a market the rules
+ * leave out carries them.
+ */
+function venueRules(market: Market): Pick<MarketInfo, 'tickSize' | 'stepSize' | 'minQuantity' | 'minNotional' | 'maxLeverage'> {
+  const rules: Pick<MarketInfo, 'tickSize' | 'stepSize' | 'minQuantity' | 'minNotional' | 'maxLeverage'> = {};
+  // Keys without a value stay out of the event rather than travelling as undefined.
+  const tickSize = step.parse(market.precision.price);
+  if (tickSize !== undefined) rules.tickSize = tickSize;
+  const stepSize = step.parse(market.precision.amount);
+  if (stepSize !== undefined) rules.stepSize = stepSize;
+  const minQuantity = minimum.parse(market.limits.amount.min);
+  if (minQuantity !== undefined) rules.minQuantity = minQuantity;
+  const minNotional = minimum.parse(market.limits.cost.min);
+  if (minNotional !== undefined) rules.minNotional = minNotional;
+  const maxLeverage = step.parse(market.limits.leverage?.max);
+  if (maxLeverage !== undefined) rules.maxLeverage = maxLeverage;
+  return rules;
 }
 
 function splitSymbol(symbol: string): [string, string] {
