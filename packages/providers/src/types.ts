@@ -46,6 +46,10 @@ export interface Market {
   /** Fee rates as fractions (0.001 = 0.1 %). */
   maker?: number | undefined;
   taker?: number | undefined;
+  /** Derivatives: margin an opening position needs, as a share of its notional (1 ÷ leverage), when the venue says. */
+  initialMarginRate?: number | undefined;
+  /** Derivatives: margin below which a position is liquidated, as a share of its notional, when the venue says. */
+  maintenanceMarginRate?: number | undefined;
 }
 
 export interface Ticker {
@@ -224,6 +228,8 @@ export interface Position {
   marginMode?: 'isolated' | 'cross' | undefined;
   /** Margin held for the position, in the settle currency. */
   margin?: number | undefined;
+  /** Margin the position needs to stay open (below it, it is liquidated), in the settle currency. */
+  maintenanceMargin?: number | undefined;
   timestamp: number;
 }
 
@@ -251,6 +257,11 @@ export interface AccountSnapshot {
   balances: Balance[];
   positions: Position[];
   unrealizedPnl: number;
+  /**
+   * Derivatives accounts: margin held by open positions and orders (`used`) and margin the open
+   * positions need to stay open (`maintenance`), in `quoteCurrency`. Undefined without derivatives.
+   */
+  margin?: { used: number; maintenance: number } | undefined;
   timestamp: number;
 }
 
@@ -327,6 +338,12 @@ export interface Provider {
   readonly events?: ExecutionEventSource | undefined;
   /** Present on simulated data sources (replay, synthetic). */
   readonly feed?: MarketDataFeed | undefined;
+  /**
+   * Present on a venue that trades another provider's markets on its own terms (paper): the
+   * markets of `marketData` as this venue trades them (its leverage cap and margin rates).
+   * Whoever describes the markets traded here passes `marketData.loadMarkets()` through it.
+   */
+  venueMarkets?(markets: readonly Market[]): Market[];
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>;
 }

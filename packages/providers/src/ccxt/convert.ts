@@ -225,6 +225,7 @@ export function toPosition(p: CcxtPosition, now: number, contractSizeFallback: n
     liquidationPrice: p.liquidationPrice === 0 ? undefined : p.liquidationPrice,
     marginMode,
     margin: p.initialMargin ?? p.collateral,
+    maintenanceMargin: p.maintenanceMargin,
     timestamp: p.timestamp ?? now,
   };
 }

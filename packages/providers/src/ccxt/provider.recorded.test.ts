@@ -216,7 +216,7 @@ describe('CcxtProvider on recorded Binance payloads', () => {
     expect(captured[0]!.url.pathname.startsWith('/fapi/')).toBe(true);
   });
 
-  it('fetchPositions: open linear positions with entry, mark, PnL and liquidation price', async () => {
+  it('fetchPositions: open linear positions with entry, mark, PnL, liquidation price, margin held and maintenance margin', async () => {
     for (const description of ['Fetch linear positions without symbols', 'Fetch linear positions with symbols']) {
       const e = entry('fetchPositions', description);
       const { p } = provider(() => e.httpResponse);
@@ -233,9 +233,29 @@ describe('CcxtProvider on recorded Binance payloads', () => {
           unrealizedPnl: open[i].unrealizedPnl,
           liquidationPrice: open[i].liquidationPrice,
           marginMode: open[i].marginMode,
+          margin: open[i].initialMargin,
+          maintenanceMargin: open[i].maintenanceMargin,
         });
       });
     }
+  });
+
+  it('markets carry the venue rules market.snapshot passes on: price step, quantity step, minimum quantity and value', async () => {
+    const { p } = provider(() => {
+      throw new Error('no request expected');
+    });
+    const swap = (await p.loadMarkets()).find((m) => m.symbol === 'BTC/USDT:USDT')!;
+    // From Binance's own filters of the market, as recorded.
+    const filters: any[] = load('markets.json')['BTC/USDT:USDT'].info.filters;
+    const filter = (type: string): any => filters.find((f) => f.filterType === type);
+    expect(swap.precision.price).toBeCloseTo(Number(filter('PRICE_FILTER').tickSize), 12);
+    expect(swap.precision.amount).toBeCloseTo(Number(filter('LOT_SIZE').stepSize), 12);
+    expect(swap.limits.amount.min).toBe(Number(filter('LOT_SIZE').minQty));
+    expect(swap.limits.cost.min).toBe(Number(filter('MIN_NOTIONAL').notional));
+    // The recorded market states no leverage range and ccxt's unified market has no margin rates.
+    expect(swap.limits.leverage?.max).toBeUndefined();
+    expect(swap.initialMarginRate).toBeUndefined();
+    expect(swap.maintenanceMarginRate).toBeUndefined();
   });
 
   describe('createOrder and cancelOrder build the requests ccxt recorded', () => {

@@ -134,6 +134,7 @@ export const ccxtPositionSchema = z.looseObject({
   liquidationPrice: optNum,
   marginMode: z.string().nullish(),
   initialMargin: optNum,
+  maintenanceMargin: optNum,
   collateral: optNum,
 });
 

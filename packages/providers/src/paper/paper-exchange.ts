@@ -8,6 +8,7 @@ import type {
   ExecutionEventSource,
   ExecutionListener,
   ExecutionProvider,
+  Market,
   MarketDataListener,
   MarketDataProvider,
   MyTrade,
@@ -386,6 +387,27 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     this.unlink = unlink;
   }
 
+  /**
+   * Markets as this venue trades them: linear perpetuals (`BASE/QUOTE:QUOTE`) get the leverage
+   * of the symbol as their cap (`limits.leverage.max`), 1 ÷ that leverage as the initial margin
+   * rate and the configured maintenance margin rate. Price and quantity steps and minimums stay
+   * those of the source: the paper venue adds none of its own. Spot markets and inverse
+   * contracts (which this venue does not trade) are returned as they are.
+   */
+  venueMarkets(markets: readonly Market[]): Market[] {
+    return markets.map((m) => {
+      const { settle } = splitSymbol(m.symbol);
+      if (settle === undefined || settle !== m.quote) return m;
+      const leverage = this.leverageOf(m.symbol);
+      return {
+        ...m,
+        limits: { ...m.limits, leverage: { min: 1, max: leverage } },
+        initialMarginRate: 1 / leverage,
+        maintenanceMarginRate: this.opts.maintenanceMarginRate,
+      };
+    });
+  }
+
   /** A price feed into this exchange failed: logged, since fills stop until it recovers. */
   reportFeedError(err: unknown): void {
     this.logger.error({ err }, 'paper exchange price feed ended with an error; orders will not fill until it is fed again');
@@ -621,8 +643,41 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
       balances: this.balanceList(),
       positions,
       unrealizedPnl: futuresUnrealized + spotUnrealized,
+      margin: this.margin(),
       timestamp: this.clock.now(),
     };
+  }
+
+  /**
+   * Margin of the perpetuals books in the account currency, as `accountSnapshot().margin`:
+   * `used` is what positions hold plus what open orders on perpetuals hold (their opening margin
+   * and taker fee); `maintenance` is Σ |quantity| × mark × maintenanceMarginRate, the margin
+   * below which the positions are liquidated. Undefined while no perpetual is open or ordered.
+   */
+  margin(): { used: number; maintenance: number } | undefined {
+    let any = false;
+    let used = 0;
+    let maintenance = 0;
+    const value = this.valuer();
+    for (const [symbol, p] of this.futures) {
+      if (p.quantity === 0) continue;
+      any = true;
+      const quote = splitSymbol(symbol).quote;
+      used += value(quote, p.margin);
+      maintenance += value(quote, this.maintenanceOf(symbol, p));
+    }
+    for (const o of this.openOrders) {
+      if (!this.isFutures(o.symbol)) continue;
+      any = true;
+      used += value(o.reserved.asset, o.reserved.amount);
+    }
+    return any ? { used, maintenance } : undefined;
+  }
+
+  /** Maintenance margin of a position at the last price (the entry price before any), in its quote. */
+  private maintenanceOf(symbol: string, p: FuturesPosition): number {
+    const mark = this.prices.get(symbol)?.price ?? p.entryPrice;
+    return Math.abs(p.quantity) * mark * this.opts.maintenanceMarginRate;
   }
 
   /**
@@ -631,20 +686,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
    */
   equity(): number {
     let equity = 0;
-    let converter: CurrencyConverter | undefined;
-    const value = (asset: string, amount: number): number => {
-      const currency = this.opts.quoteCurrency;
-      let rate = this.valueIn(asset, currency);
-      if (rate === undefined) {
-        converter ??= this.converter();
-        rate = converter.rate(asset, currency);
-      }
-      if (rate === undefined) {
-        this.warnUnvalued(asset);
-        return 0;
-      }
-      return amount * rate;
-    };
+    const value = this.valuer();
     for (const [symbol, p] of this.futures) {
       if (p.quantity === 0) continue;
       const mark = this.prices.get(symbol)?.price;
@@ -660,6 +702,28 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
   /** What one unit of `asset` is worth in the account currency at the last prices; undefined when nothing converts it. */
   rateToAccount(asset: string): number | undefined {
     return this.valueIn(asset, this.opts.quoteCurrency) ?? this.converter().rate(asset, this.opts.quoteCurrency);
+  }
+
+  /**
+   * Values amounts in the account currency at the last prices: directly, else through one
+   * currency in between (built once per valuer, on first need); an asset nothing converts counts
+   * as 0 and is reported once.
+   */
+  private valuer(): (asset: string, amount: number) => number {
+    let converter: CurrencyConverter | undefined;
+    const currency = this.opts.quoteCurrency;
+    return (asset, amount) => {
+      let rate = this.valueIn(asset, currency);
+      if (rate === undefined) {
+        converter ??= this.converter();
+        rate = converter.rate(asset, currency);
+      }
+      if (rate === undefined) {
+        this.warnUnvalued(asset);
+        return 0;
+      }
+      return amount * rate;
+    };
   }
 
   /** Conversions through one currency in between, from every last price. */
@@ -1466,6 +1530,7 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
         liquidationPrice: this.liquidationPrice(p),
         marginMode: 'isolated',
         margin: p.margin,
+        maintenanceMargin: this.maintenanceOf(symbol, p),
         timestamp: now,
       });
     }
