@@ -202,6 +202,12 @@ describe('correlation sizing', () => {
     near(p.sizeFactor({ symbol: LTC, side: 'short' }, [{ symbol: ETH, side: 'short', value: 3000 }]).factor, Math.max(0.1, 1 - 0.8 * rho));
   });
 
+  it('counts a position on the same symbol as fully correlated', () => {
+    const sized = p.sizeFactor({ symbol: ETH, side: 'long' }, [{ symbol: ETH, side: 'long', value: 3000 }]);
+    near(sized.rho, 1);
+    near(sized.factor, 1 - 0.8);
+  });
+
   it('takes the most correlated open position, and stops at the floor', () => {
     const open: PortfolioPosition[] = [
       { symbol: ETH, side: 'long', value: 3000 },

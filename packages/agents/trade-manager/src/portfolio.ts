@@ -55,7 +55,9 @@ export const portfolioConfigSchema = z
           .lt(1)
           .default(0.95)
           .describe('The tail is the worst (1 − confidence) share of the bars in the window'),
-        maxPct: pct('Largest CVaR of the positions with the new entry, as percent of equity (0: no limit; still reported in risk.state)').default(5),
+        maxPct: pct(
+          'Largest CVaR of the positions with the new entry, a loss over one bar of the timeframe, as percent of equity (0: no limit; still reported in risk.state)',
+        ).default(5),
         minBars: z
           .number()
           .int()
