@@ -50,6 +50,22 @@ export function strategyRunnerConfigSchema(registry?: StrategyRegistry) {
         .prefault({}),
       formingSignals: z.boolean().default(false).describe('Also evaluate forming bars (candle.updated) and publish provisional signals'),
       ticks: z.boolean().default(false).describe('Feed price.tick to strategies that react to ticks'),
+      universe: z
+        .strictObject({
+          follow: z
+            .boolean()
+            .default(false)
+            .describe(
+              "Publish long/short signals only for symbols in the latest market.snapshot's universe; flat signals always go out. The configured symbols are traded until the first snapshot arrives",
+            ),
+          venue: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("Follow only the snapshots of this venue (the market watchdog's `venue`); every snapshot when left out, so set it when more than one watchdog runs"),
+        })
+        .prefault({})
+        .describe('The tradable universe published by the market watchdog'),
     })
     .superRefine((config, ctx) => {
       let built;

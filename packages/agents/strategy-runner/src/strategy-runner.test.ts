@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VirtualClock, createSystem, type BuiltinEvents } from '@tradebus/core';
+import { MemoryStateStore, VirtualClock, createLogger, createSystem, type BuiltinEvents, type StateStore } from '@tradebus/core';
 import { createIndicator } from '@tradebus/indicators';
 import { builtinRegistry, createStrategies, defineStrategy, type Signal, type StrategyCandle } from '@tradebus/strategies';
 import { z } from 'zod';
@@ -15,14 +15,28 @@ const STRATEGIES = [
 const LIVE = 400;
 const WARMUP = 200;
 
-async function setup(config: Partial<StrategyRunnerConfigInput> = {}, options: { definition?: typeof agent; prepare?: (p: HistoryProvider) => void } = {}) {
-  const clock = new VirtualClock(candles[LIVE]!.timestamp);
+interface SetupOptions {
+  definition?: typeof agent;
+  prepare?: (p: HistoryProvider) => void;
+  /** Index of the first live bar (the clock starts at its open). */
+  start?: number;
+  store?: StateStore;
+  /** Receives the runner's log lines, parsed. */
+  logs?: Array<Record<string, unknown>>;
+}
+
+async function setup(config: Partial<StrategyRunnerConfigInput> = {}, options: SetupOptions = {}) {
+  const clock = new VirtualClock(candles[options.start ?? LIVE]!.timestamp);
   const provider = new HistoryProvider(candles, clock);
   options.prepare?.(provider);
+  const logs = options.logs;
+  const store = options.store ?? new MemoryStateStore();
   const system = createSystem({
     clock,
     heartbeatIntervalMs: 3_600_000,
     validateOnPublish: true,
+    stateStore: () => store,
+    ...(logs === undefined ? {} : { logger: createLogger({ level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } }) }),
     services: { 'provider:history': provider },
     agents: [
       {
@@ -282,5 +296,190 @@ describe('strategy-runner isolation', () => {
     expect(t.signals).toEqual(direct(candles.slice(LIVE - WARMUP, LIVE), live));
     expect(t.runner.state).toBe('running');
     await t.system.stop();
+  });
+});
+
+describe('strategy-runner following the tradable universe', () => {
+  type Snapshot = BuiltinEvents['market.snapshot'];
+  const VENUE = 'binance';
+  const inUniverse = (venue = VENUE): Snapshot => ({
+    timestamp: 1,
+    venue,
+    markets: [{ symbol: SYMBOL, base: 'XRP', quote: 'USDT', active: true, tradable: true, reasons: [] }],
+    universe: [SYMBOL],
+    added: [SYMBOL],
+    removed: [],
+  });
+  const outOfUniverse = (venue = VENUE): Snapshot => ({
+    timestamp: 2,
+    venue,
+    markets: [
+      { symbol: 'BTC/USDT:USDT', base: 'BTC', quote: 'USDT', active: true, tradable: true, reasons: [] },
+      { symbol: SYMBOL, base: 'XRP', quote: 'USDT', active: true, tradable: false, spreadBps: 45, reasons: ['spread 45 bps above 30'] },
+    ],
+    universe: ['BTC/USDT:USDT'],
+    added: [],
+    removed: [SYMBOL],
+  });
+
+  /**
+   * The rule, written out from its definition: outside the universe long/short signals are held
+   * back, except one against the side its strategy last entered, which goes out as that
+   * position's exit (flat); flat signals always go out. Returns [id, side] of what is published.
+   */
+  function gated(signals: Signal[], outside: (s: Signal) => boolean, entered = new Map<string, string>()): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const s of signals) {
+      if (s.side === 'flat' || !outside(s)) {
+        if (s.side === 'flat') entered.delete(s.strategyId);
+        else entered.set(s.strategyId, s.side);
+        out.push([s.id, s.side]);
+      } else if (entered.has(s.strategyId) && entered.get(s.strategyId) !== s.side) {
+        entered.delete(s.strategyId);
+        out.push([`${s.id}:exit`, 'flat']);
+      }
+    }
+    return out;
+  }
+  const published = (signals: Signal[]): Array<[string, string]> => signals.map((s) => [s.id, s.side]);
+
+  it('publishes entries only while the symbol is in the latest universe, keeps exits, and stays warm for its return', async () => {
+    const logs: Array<Record<string, unknown>> = [];
+    const t = await setup({ universe: { follow: true } }, { logs });
+    await settle();
+    const live = candles.slice(LIVE, LIVE + 900);
+    t.system.bus.publish('market.snapshot', inUniverse());
+    for (const c of live.slice(0, 300)) t.closeBar(c);
+    t.system.bus.publish('market.snapshot', outOfUniverse());
+    for (const c of live.slice(300, 600)) t.closeBar(c);
+    // Still out: a second snapshot saying so is not logged again.
+    t.system.bus.publish('market.snapshot', outOfUniverse());
+    t.system.bus.publish('market.snapshot', inUniverse());
+    for (const c of live.slice(600)) t.closeBar(c);
+
+    const all = direct(candles.slice(LIVE - WARMUP, LIVE), live);
+    const [outFrom, outTo] = [live[300]!.timestamp, live[600]!.timestamp];
+    const outside = (s: Signal) => (s.metadata?.barTime as number) >= outFrom && (s.metadata?.barTime as number) < outTo;
+    const expected = gated(all, outside);
+    expect(published(t.signals)).toEqual(expected);
+    // The period outside had entries to hold back and an exit to keep; the one after it, entries
+    // again: indicators kept running, so signals resume on the first bar back.
+    const publishedIds = new Set(expected.map(([id]) => id));
+    const heldBack = all.filter((s) => outside(s) && !publishedIds.has(s.id) && !publishedIds.has(`${s.id}:exit`)).length;
+    expect(heldBack).toBeGreaterThan(0);
+    expect(t.runner.series()[0]?.heldBack).toBe(heldBack);
+    expect(expected.some(([id]) => id.endsWith(':exit'))).toBe(true);
+    expect(t.signals.some((s) => (s.metadata?.barTime as number) >= outTo && s.side !== 'flat')).toBe(true);
+    const exit = t.signals.find((s) => s.id.endsWith(':exit'))!;
+    expect(exit.reason).toContain(`${SYMBOL} is outside the tradable universe`);
+    expect(exit.metadata).toMatchObject({ outsideUniverse: true });
+
+    const left = logs.filter((l) => l.msg === 'symbol left the tradable universe: its entry signals are held back, exits still go out');
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatchObject({ level: 30, symbol: SYMBOL, venue: VENUE, reasons: ['spread 45 bps above 30'] });
+    expect(logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('symbol back in the tradable universe'))).toHaveLength(1);
+    await t.system.stop();
+  });
+
+  it('trades the configured symbols until the first snapshot, and ignores snapshots of another venue', async () => {
+    const t = await setup({ universe: { follow: true, venue: VENUE } });
+    await settle();
+    const live = candles.slice(LIVE, LIVE + 300);
+    for (const c of live.slice(0, 150)) t.closeBar(c);
+    t.system.bus.publish('market.snapshot', outOfUniverse('kraken'));
+    for (const c of live.slice(150)) t.closeBar(c);
+    const all = direct(candles.slice(LIVE - WARMUP, LIVE), live);
+    expect(all.length).toBeGreaterThan(2);
+    expect(published(t.signals)).toEqual(published(all));
+    await t.system.stop();
+  });
+
+  it('without follow, a snapshot changes nothing', async () => {
+    const t = await setup();
+    await settle();
+    t.system.bus.publish('market.snapshot', outOfUniverse());
+    const live = candles.slice(LIVE, LIVE + 300);
+    for (const c of live) t.closeBar(c);
+    expect(published(t.signals)).toEqual(published(direct(candles.slice(LIVE - WARMUP, LIVE), live)));
+    expect(t.runner.series()[0]?.heldBack).toBe(0);
+    await t.system.stop();
+  });
+
+  it('flat signals always go out; a long or short is held back unless it is the exit of the entry its strategy made', async () => {
+    // long, short, flat in turn, one per bar, from the first bar the strategy is ready.
+    const cycle = defineStrategy({
+      type: 'cycle',
+      description: 'long, short, flat in turn',
+      params: z.strictObject({}),
+      indicators: () => ({ sma: { type: 'sma', period: 2 } }),
+      evaluate: ({ candle }) => ({ side: (['long', 'short', 'flat'] as const)[(candle.timestamp / BAR) % 3]!, confidence: 0.5, reason: 'cycle' }),
+    });
+    const definition = createStrategyRunnerAgent({ registry: builtinRegistry().register(cycle) });
+    const t = await setup({ universe: { follow: true }, strategies: [{ type: 'cycle', id: 'cycle' }] }, { definition });
+    await settle();
+    const live = candles.slice(LIVE, LIVE + 9);
+    const phase = (c: StrategyCandle) => (c.timestamp / BAR) % 3;
+    // Start with a long published while no snapshot has come, then leave the universe.
+    let i = live.findIndex((c) => phase(c) === 0);
+    t.closeBar(live[i]!);
+    t.system.bus.publish('market.snapshot', outOfUniverse());
+    for (i++; i < live.length; i++) t.closeBar(live[i]!);
+    const sides = t.signals.map((s) => s.side);
+    // long (in), then outside: short → its exit (flat), flat, long held, short held, flat, long held, ...
+    const outsideSides = live
+      .slice(live.findIndex((c) => phase(c) === 0) + 1)
+      .map((c, k) => (k === 0 ? 'flat' : phase(c) === 2 ? 'flat' : undefined))
+      .filter((x) => x !== undefined);
+    expect(sides).toEqual(['long', ...outsideSides]);
+    expect(t.signals[1]!.id).toMatch(/:short:exit$/);
+    expect(t.runner.series()[0]?.heldBack).toBe(live.length - live.findIndex((c) => phase(c) === 0) - sides.length);
+    await t.system.stop();
+  });
+
+  it('after a restart still sends the exit of an entry made before it', async () => {
+    const store = new MemoryStateStore();
+    const first = await setup({ universe: { follow: true } }, { store });
+    await settle();
+    const live = candles.slice(LIVE, LIVE + 300);
+    for (const c of live) first.closeBar(c);
+    const lastEntry = new Map<string, string>();
+    for (const s of first.signals) if (s.side !== 'flat') lastEntry.set(s.strategyId, s.side);
+    expect(lastEntry.size).toBeGreaterThan(0);
+    await first.system.stop();
+
+    const start = LIVE + 300;
+    const second = await setup({ universe: { follow: true } }, { store, start });
+    await settle();
+    second.system.bus.publish('market.snapshot', outOfUniverse());
+    const after = candles.slice(start, start + 600);
+    for (const c of after) second.closeBar(c);
+    const expected = gated(direct(candles.slice(start - WARMUP, start), after), () => true, lastEntry);
+    expect(expected.filter(([id]) => id.endsWith(':exit')).length).toBeGreaterThan(0);
+    expect(published(second.signals)).toEqual(expected);
+    await second.system.stop();
+  });
+
+  it('warns once about a symbol the market watchdog does not describe, and holds its entries back', async () => {
+    const logs: Array<Record<string, unknown>> = [];
+    const t = await setup({ universe: { follow: true } }, { logs });
+    await settle();
+    const unwatched: Snapshot = { ...outOfUniverse(), markets: [outOfUniverse().markets[0]!] };
+    t.system.bus.publish('market.snapshot', unwatched);
+    t.system.bus.publish('market.snapshot', unwatched);
+    const live = candles.slice(LIVE, LIVE + 300);
+    for (const c of live) t.closeBar(c);
+    expect(t.signals).toEqual([]);
+    expect(t.runner.series()[0]?.heldBack).toBe(direct(candles.slice(LIVE - WARMUP, LIVE), live).length);
+    const warnings = logs.filter((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.includes('not among the markets the market watchdog describes'));
+    expect(warnings).toHaveLength(1);
+    await t.system.stop();
+  });
+
+  it('config: follow defaults to off; an unknown universe key is named', () => {
+    const base = { provider: 'p', symbols: ['X/Y'], strategies: [{ type: 'ema-cross' }] };
+    expect(agent.configSchema.parse(base).universe).toEqual({ follow: false });
+    const typo = agent.configSchema.safeParse({ ...base, universe: { follw: true } });
+    expect(typo.success).toBe(false);
+    expect(JSON.stringify(typo.error?.issues)).toContain('follw');
   });
 });

@@ -1,15 +1,20 @@
+import { z } from 'zod';
 import { BaseAgent, candleSchema, errorMessage, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle } from '@tradebus/core';
 import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
 import type { StrategyRunnerConfig } from './config.js';
-import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
+import { canonicalSymbol, resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
 const HISTORY_MARGIN = 10;
 
 /** Every bar is checked before it touches a strategy's state; valid ones skip zod's slow path. */
 const parseCandle = fastSafeParse(candleSchema);
+
+/** Store key of the side each strategy last entered per symbol (following the universe only). */
+const LAST_ENTRIES_KEY = 'universe:last-entries';
+const lastEntriesSchema = z.record(z.string(), z.enum(['long', 'short']));
 
 interface Buffered {
   candle: StrategyCandle;
@@ -32,6 +37,8 @@ interface Series {
   historyBars: number;
   liveBars: number;
   signals: number;
+  /** Entry signals not published because the symbol was outside the tradable universe. */
+  heldBack: number;
   lastIndicatorsAt: number;
   indicatorTimer: TimerHandle | undefined;
   latestBar: StrategyCandle | undefined;
@@ -46,6 +53,8 @@ export interface SeriesReport {
   historyBars: number;
   liveBars: number;
   signals: number;
+  /** Entry signals not published because the symbol was outside the tradable universe. */
+  heldBack: number;
   lastBar: number | undefined;
   warmedUpTo: number | undefined;
   strategies: string[];
@@ -64,6 +73,17 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   /** The same series by symbol, then timeframe: looked up on every bar without building a key string. */
   private readonly seriesBySymbol = new Map<string, Map<string, Series>>();
   private readonly failingStrategies = new Set<string>();
+  /** Canonical symbols of the latest followed market.snapshot's universe; undefined before the first. */
+  private tradable: Set<string> | undefined;
+  /** This runner's symbols outside the universe: each is logged when it leaves, not on every signal. */
+  private readonly outside = new Set<string>();
+  /**
+   * Side of the last entry each strategy published per symbol (`strategyId|symbol`). While the
+   * symbol is outside the universe, a signal against it is that position's exit: the manager
+   * would close on it (exitOnOppositeSignal), so it goes out as a flat signal, not held back.
+   */
+  private readonly lastEntries = new Map<string, 'long' | 'short'>();
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     context: AgentContext<StrategyRunnerConfig>,
@@ -81,10 +101,15 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
       historyBars: s.historyBars,
       liveBars: s.liveBars,
       signals: s.signals,
+      heldBack: s.heldBack,
       lastBar: s.lastBar,
       warmedUpTo: s.warmedUpTo,
       strategies: s.strategies.map((x) => x.id),
     }));
+  }
+
+  protected override async cleanup(): Promise<void> {
+    await this.saving;
   }
 
   protected override async initialize(): Promise<void> {
@@ -95,6 +120,10 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     this.seriesList.length = 0;
     this.seriesBySymbol.clear();
     this.failingStrategies.clear();
+    this.tradable = undefined;
+    this.outside.clear();
+    this.lastEntries.clear();
+    if (this.config.universe.follow) await this.loadLastEntries();
     // Fresh strategy instances on every start: their state is rebuilt from history, never half-kept.
     const options = this.registry === undefined ? { path: 'strategies' } : { path: 'strategies', registry: this.registry };
     const strategies = createStrategies(this.config.strategies, options);
@@ -115,6 +144,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
           historyBars: 0,
           liveBars: 0,
           signals: 0,
+          heldBack: 0,
           lastIndicatorsAt: Number.NEGATIVE_INFINITY,
           indicatorTimer: undefined,
           latestBar: undefined,
@@ -132,6 +162,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     this.subscribe('candle.closed', (envelope) => this.onClosed(envelope.payload, envelope));
     if (this.config.formingSignals) this.subscribe('candle.updated', (envelope) => this.onForming(envelope.payload, envelope));
     if (this.config.ticks) this.subscribe('price.tick', (envelope) => this.onTick(envelope.payload, envelope));
+    if (this.config.universe.follow) this.subscribe('market.snapshot', (envelope) => this.onSnapshot(envelope.payload));
     for (const series of this.seriesList) {
       this.background(`warmup ${series.key}`, (signal) => this.warmUp(series, signal));
     }
@@ -200,9 +231,85 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
       }
       return;
     }
-    for (const signal of signals) {
+    for (const raw of signals) {
+      const signal = this.throughUniverse(raw, series);
+      if (signal === undefined) {
+        series.heldBack++;
+        continue;
+      }
       this.publish('signal.generated', signal, envelope === undefined ? undefined : { cause: envelope });
       series.signals++;
+    }
+  }
+
+  /**
+   * The signal as it may go out under the tradable universe, or undefined when it is held back.
+   * Only entries are held back: indicators and strategies keep running on every bar, so a symbol
+   * that comes back is warm, and exits always go out.
+   */
+  private throughUniverse(signal: Signal, series: Series): Signal | undefined {
+    if (!this.config.universe.follow) return signal;
+    const key = `${signal.strategyId}|${series.symbol}`;
+    if (this.tradable === undefined || signal.side === 'flat' || this.tradable.has(canonicalSymbol(series.symbol))) {
+      this.noteEntry(key, signal.side);
+      return signal;
+    }
+    const entered = this.lastEntries.get(key);
+    if (entered === undefined || entered === signal.side) return undefined;
+    this.noteEntry(key, 'flat');
+    return {
+      ...signal,
+      id: `${signal.id}:exit`,
+      side: 'flat',
+      reason: `${signal.reason}; sent as an exit only: ${series.symbol} is outside the tradable universe`,
+      metadata: { ...signal.metadata, outsideUniverse: true, originalSide: signal.side },
+    };
+  }
+
+  private noteEntry(key: string, side: Signal['side']): void {
+    const before = this.lastEntries.get(key);
+    if (side === 'flat') this.lastEntries.delete(key);
+    else this.lastEntries.set(key, side);
+    if (before === this.lastEntries.get(key)) return;
+    // Kept across restarts: strategies are rebuilt from history, but which position a strategy
+    // holds is only known from what it published. Writes are chained so the last one wins.
+    const entries = Object.fromEntries(this.lastEntries);
+    this.saving = this.saving
+      .then(() => this.store.set(LAST_ENTRIES_KEY, entries))
+      .catch((err: unknown) => {
+        this.recordError(err);
+        this.logger.warn({ err: toError(err) }, 'could not persist the last entry per strategy');
+      });
+  }
+
+  private async loadLastEntries(): Promise<void> {
+    const stored = lastEntriesSchema.safeParse(await this.store.get<unknown>(LAST_ENTRIES_KEY));
+    if (stored.success) for (const [key, side] of Object.entries(stored.data)) this.lastEntries.set(key, side);
+  }
+
+  private onSnapshot(snapshot: BuiltinEvents['market.snapshot']): void {
+    const { venue } = this.config.universe;
+    if (venue !== undefined && snapshot.venue !== venue) return;
+    const tradable = new Set(snapshot.universe.map(canonicalSymbol));
+    this.tradable = tradable;
+    let described: Map<string, string[]> | undefined;
+    for (const symbol of this.seriesBySymbol.keys()) {
+      if (tradable.has(canonicalSymbol(symbol))) {
+        if (this.outside.delete(symbol)) this.logger.info({ symbol, venue: snapshot.venue }, 'symbol back in the tradable universe: its entry signals go out again');
+        continue;
+      }
+      if (this.outside.has(symbol)) continue;
+      this.outside.add(symbol);
+      described ??= new Map(snapshot.markets.map((m) => [canonicalSymbol(m.symbol), m.reasons]));
+      const reasons = described.get(canonicalSymbol(symbol));
+      if (reasons === undefined) {
+        this.logger.warn(
+          { symbol, venue: snapshot.venue },
+          "symbol not among the markets the market watchdog describes, so never in its universe: its entry signals are held back. Add it to the watchdog's symbols (or widen its quotes/types/maxMarkets)",
+        );
+      } else {
+        this.logger.info({ symbol, venue: snapshot.venue, reasons }, 'symbol left the tradable universe: its entry signals are held back, exits still go out');
+      }
     }
   }
 
