@@ -178,6 +178,29 @@ describe('dashboard in Chromium', () => {
     await page.locator('#connection[data-state="live"]').waitFor();
   });
 
+  it('flattens from the dashboard: the command goes through the API and every open trade gets its close at market', async () => {
+    const closed = new Set(payloads('trade.closed').map((t) => t.tradeId));
+    const open = payloads('trade.opened').filter((t) => !closed.has(t.tradeId));
+    await page.click('#flatten-button');
+    await page.locator('#kill-dialog[open]').waitFor();
+    expect(await page.locator('#kill-title').textContent()).toBe('Flatten every position');
+    await page.fill('#kill-token', API_TOKEN);
+    await page.fill('#kill-reason', 'browser flatten');
+    await page.locator('#kill-result').evaluate((node) => node.setAttribute('data-status', ''));
+    await page.click('#kill-confirm');
+    await page.locator('#kill-result[data-status="ok"]').waitFor();
+    expect(payloads('risk.command').at(-1)).toMatchObject({ action: 'flatten', by: 'dashboard', reason: 'browser flatten' });
+    await expect.poll(() => payloads('system.alert').some((a) => a.code === 'FLATTEN')).toBe(true);
+    expect(payloads('system.alert').find((a) => a.code === 'FLATTEN')!.message).toContain(`closing ${open.length} position(s)`);
+    // The replay has ended, so a market close waits at the paper venue for a next price: what
+    // the operator sees is a reduce-only market close per open trade, its stops cancelled first.
+    await expect
+      .poll(() => open.filter((t) => payloads('order.requested').some((r) => r.tradeId === t.tradeId && r.purpose === 'exit' && r.type === 'market' && r.reduceOnly)).length)
+      .toBe(open.length);
+    await page.locator('#kill-dialog[open]').waitFor({ state: 'detached' }).catch(() => undefined);
+    expect(consoleErrors).toEqual([]);
+  });
+
   it('shows "reconnecting" when the stream drops and resyncs by itself', async () => {
     const url = stack.monitor.dashboardUrl;
     await stack.system.supervisor.stopAgent('monitor');

@@ -34,6 +34,7 @@ import {
 import type { SegmentedLog, SegmentedLogPolicy } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
+import { riskTransitions } from './risk-alerts.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
 import {
   emptyBook,
@@ -60,11 +61,14 @@ interface RiskFacts {
   reducingOnly: boolean;
   openPositions: number;
   breakers: Breaker[];
+  sizeMultiplier: number;
   numbers: number[];
   at: number;
 }
 
 const INTENT_RETRY_MS = 5_000;
+/** The exit reason of trades closed by a flatten command. */
+const FLATTEN = 'flatten';
 
 const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
 const sameBreaker = (a: Breaker | undefined, b: Breaker): boolean => a !== undefined && a.tripped === b.tripped && a.reason === b.reason && a.until === b.until;
@@ -624,8 +628,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
     const reasons: string[] = [];
     if (side === 'short' && !this.config.allowShort) reasons.push('short positions are disabled (allowShort: false)');
-    reasons.push(...this.risk.entryBlockers(now, decision.symbol, this.activeTrades().length));
     const equity = this.equity();
+    reasons.push(...this.risk.entryBlockers(now, decision.symbol, this.activeTrades().length, equity));
     const market = this.markets[decision.symbol];
     const entryPrice = decision.price > 0 ? decision.price : (market?.last ?? 0);
     if (!(entryPrice > 0)) reasons.push(`no price known for ${decision.symbol}`);
@@ -654,6 +658,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       symbolExposure: (exposure.bySymbol[decision.symbol] ?? 0) * inQuote,
       totalExposure: exposure.total * inQuote,
       heat: this.heat() * inQuote,
+      scale: [{ factor: this.risk.sizeMultiplier(equity), note: 'drawdown ladder' }],
     });
     reasons.push(...sizing.rejections);
     if (reasons.length > 0) {
@@ -942,7 +947,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       case 'take_profit':
         return 'take_profit';
       default:
-        return 'exit';
+        return trade.pendingExit?.reason === FLATTEN ? FLATTEN : 'exit';
     }
   }
 
@@ -1319,14 +1324,35 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const { action, reason, by } = event.payload;
     const changed = this.risk.command(action as RiskAction, this.equity());
     this.changed();
-    this.alert(action === 'kill' ? 'warning' : 'info', `RISK_${action.toUpperCase()}`, `Risk command '${action}' by ${by}: ${reason}`);
-    if (action === 'kill') {
+    const flatten = action === 'flatten' || (action === 'kill' && this.config.killSwitch.flatten);
+    this.alert(action === 'kill' || flatten ? 'warning' : 'info', `RISK_${action.toUpperCase()}`, `Risk command '${action}' by ${by}: ${reason}`);
+    if (action === 'kill' || flatten) {
       for (const trade of this.activeTrades()) {
         const entry = this.liveOrder(trade.entryOrderId);
         if (entry !== undefined) this.cancelOrder(entry, `kill switch: ${reason}`);
       }
     }
+    if (flatten) this.flattenAll(`${action} by ${by}: ${reason}`);
     if (changed) this.publishRiskState(true);
+  }
+
+  /**
+   * Closes every position at market, reduce-only: protective orders are cancelled first and the
+   * close follows their confirmation (the exit path every close takes), so a stop and the close
+   * cannot both fill. Entries not yet filled are cancelled; what they filled meanwhile is closed.
+   */
+  private flattenAll(why: string): void {
+    const closing = this.activeTrades();
+    for (const trade of closing) {
+      if (trade.pendingExit !== undefined && trade.pendingExit.reason !== FLATTEN) {
+        // An exit already under way (a signal's, a time stop's) goes on; it closes the same quantity.
+        continue;
+      }
+      this.requestExit(trade, FLATTEN, 'exit');
+    }
+    this.alert('warning', 'FLATTEN', `Flatten (${why}): closing ${closing.length} position(s) at market${closing.length > 0 ? `: ${closing.map((t) => `${t.side} ${t.symbol}`).join(', ')}` : ''}. New entries stay halted until resume.`, {
+      trades: closing.map((t) => ({ tradeId: t.id, symbol: t.symbol, side: t.side })),
+    });
   }
 
   private onReconcile(event: Envelope<'position.reconcile', BuiltinEvents['position.reconcile']>): void {
@@ -1549,8 +1575,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const s = this.risk.state;
     const openPositions = this.activeTrades().length;
     const last = this.lastRisk;
+    const equityNow = knownEquity ?? this.equity();
+    const sizeMultiplier = this.risk.sizeMultiplier(equityNow);
     const same =
       last !== undefined &&
+      last.sizeMultiplier === sizeMultiplier &&
       last.killSwitch === s.killSwitch &&
       last.reducingOnly === s.reducingOnly &&
       last.openPositions === openPositions &&
@@ -1558,7 +1587,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       sameBreaker(last.breakers[1], s.breakers.drawdown) &&
       sameBreaker(last.breakers[2], s.breakers.consecutiveLosses);
     if (!force && same && now - last.at < this.config.riskStateIntervalMs) return;
-    const equity = knownEquity ?? this.equity();
+    const equity = equityNow;
     const exposure = this.totalExposure();
     const heat = equity > 0 ? (this.heat() / equity) * 100 : 0;
     const dailyPnl = this.risk.dailyPnl(equity);
@@ -1577,12 +1606,18 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       openPositions,
       exposure,
       heat,
+      ...(this.config.breakers.drawdownLadder.length > 0 ? { sizeMultiplier } : {}),
       timestamp: now,
     };
+    if (last !== undefined && !same) {
+      const before = { ...last, breakers: BREAKER_NAMES.map((name, i) => ({ name, ...last.breakers[i]! })) };
+      for (const a of riskTransitions(before, { ...payload, sizeMultiplier })) this.alert(a.level, a.code, a.message, a.details);
+    }
     this.lastRisk = {
       killSwitch: s.killSwitch,
       reducingOnly: s.reducingOnly,
       openPositions,
+      sizeMultiplier,
       breakers: BREAKER_NAMES.map((name) => ({ ...s.breakers[name] })),
       numbers: [equity, s.peakEquity, dailyPnl, exposure, heat],
       at: now,

@@ -181,6 +181,26 @@ export const tradeManagerConfigSchema = z
         drawdownCooldownMs: positiveMs.default(24 * 3_600_000).describe('After it, the peak restarts from the current equity'),
         maxConsecutiveLosses: z.number().int().nonnegative().default(5).describe('0: off'),
         consecutiveLossCooldownMs: positiveMs.default(3_600_000),
+        drawdownLadder: z
+          .array(
+            z
+              .object({
+                drawdownPct: z.number().finite().positive().describe('From this drawdown below the peak equity on'),
+                sizeMultiplier: z.number().min(0).max(1).describe('new entries are sized × this (0: no new entries)'),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe('De-risking steps, e.g. [{drawdownPct: 10, sizeMultiplier: 0.5}, {drawdownPct: 15, sizeMultiplier: 0}]; the deepest step reached applies'),
+      })
+      .strict()
+      .prefault({}),
+    killSwitch: z
+      .object({
+        flatten: z
+          .boolean()
+          .default(false)
+          .describe('The kill switch also closes every position at market (reduce-only), as the flatten command does; false keeps positions with their stops'),
       })
       .strict()
       .prefault({}),

@@ -5,7 +5,7 @@ export const DAY_MS = 86_400_000;
 export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS);
 
 export type BreakerName = keyof RiskSnapshot['breakers'];
-export type RiskAction = 'kill' | 'resume' | 'reducing_only' | 'reset_breakers';
+export type RiskAction = 'kill' | 'resume' | 'reducing_only' | 'reset_breakers' | 'flatten';
 
 const quiet = (): Breaker => ({ tripped: false });
 
@@ -129,11 +129,30 @@ export class RiskRules {
     this.state.lastEntryAt = now;
   }
 
+  /** The deepest step of the drawdown ladder that equity has reached, if any. */
+  ladderStep(equity: number): { drawdownPct: number; sizeMultiplier: number } | undefined {
+    const ladder = this.config.breakers.drawdownLadder;
+    if (ladder.length === 0) return undefined;
+    const dd = this.drawdownPct(equity);
+    let step: { drawdownPct: number; sizeMultiplier: number } | undefined;
+    for (const s of ladder) if (dd >= s.drawdownPct && (step === undefined || s.drawdownPct > step.drawdownPct)) step = s;
+    return step;
+  }
+
+  /** What the drawdown ladder scales new entries by: 1 above its first step. */
+  sizeMultiplier(equity: number): number {
+    return this.ladderStep(equity)?.sizeMultiplier ?? 1;
+  }
+
   /** Reasons an entry on `symbol` may not be opened now, empty when it may. */
-  entryBlockers(now: number, symbol: string, openPositions: number): string[] {
+  entryBlockers(now: number, symbol: string, openPositions: number, equity?: number): string[] {
     const reasons: string[] = [];
     const s = this.state;
     if (s.killSwitch) reasons.push('kill switch is on');
+    const step = equity === undefined ? undefined : this.ladderStep(equity);
+    if (step !== undefined && step.sizeMultiplier === 0) {
+      reasons.push(`drawdown ${this.drawdownPct(equity!).toFixed(2)}% reached the ${step.drawdownPct}% step of breakers.drawdownLadder: no new entries`);
+    }
     if (s.reducingOnly) reasons.push('reducing-only mode');
     for (const [name, breaker] of Object.entries(s.breakers)) {
       if (breaker.tripped) reasons.push(`${name} breaker tripped: ${breaker.reason ?? ''}`.trim());
@@ -154,6 +173,7 @@ export class RiskRules {
     const before = JSON.stringify(this.state);
     switch (action) {
       case 'kill':
+      case 'flatten':
         this.state.killSwitch = true;
         break;
       case 'resume':

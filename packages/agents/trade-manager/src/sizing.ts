@@ -29,6 +29,13 @@ export interface SizingInput {
   totalExposure: number;
   /** What every open trade loses at its stop. */
   heat: number;
+  /**
+   * Risk's own multipliers (the drawdown ladder, correlation with open positions): they apply to
+   * every sizing mode, a fixed quantity included, since they exist to take risk off.
+   */
+  scale?: ReadonlyArray<{ factor: number; note: string }> | undefined;
+  /** The venue's own increments and minimums for the symbol, used where the config sets none for it. */
+  venue?: { stepSize?: number | undefined; minQuantity?: number | undefined; minNotional?: number | undefined } | undefined;
 }
 
 export interface SizingResult {
@@ -162,6 +169,12 @@ export function sizeEntry(config: TradeManagerConfig, input: SizingInput): Sizin
     quantity *= m;
   }
 
+  for (const { factor, note } of input.scale ?? []) {
+    if (factor === 1) continue;
+    notes.push(`${note}: size × ${factor.toFixed(3)}`);
+    quantity *= factor;
+  }
+
   const capped = (label: string, maxQuantity: number): void => {
     if (quantity > maxQuantity) {
       quantity = Math.max(0, maxQuantity);
@@ -178,9 +191,10 @@ export function sizeEntry(config: TradeManagerConfig, input: SizingInput): Sizin
   capped('max portfolio heat', percentCap(input.equity, l.maxPortfolioHeatPct, input.heat, stopDistance ?? entry));
 
   const market = s.markets[input.symbol];
-  quantity = roundDown(quantity, market?.quantityStep ?? s.quantityStep);
-  const minNotional = market?.minNotional ?? s.minNotional;
-  const minQuantity = market?.minQuantity ?? 0;
+  const venue = input.venue;
+  quantity = roundDown(quantity, market?.quantityStep ?? venue?.stepSize ?? s.quantityStep);
+  const minNotional = market?.minNotional ?? venue?.minNotional ?? s.minNotional;
+  const minQuantity = market?.minQuantity ?? venue?.minQuantity ?? 0;
   if (!(quantity > 0) || quantity < minQuantity || quantity * entry < minNotional) {
     rejections.push(
       lastCap !== undefined

@@ -23,6 +23,8 @@ const ui = {
   eventFilter: { type: '', text: '', paused: false },
   expanded: new Set(),
   killAction: 'kill',
+  /** What the open dialog sends: the kill button's action, or flatten. */
+  dialogAction: undefined,
 };
 
 function emptyModel() {
@@ -662,6 +664,7 @@ function showReport(snapshot, name) {
   byId('report-title').title = title;
   byId('system-status').hidden = true;
   byId('kill-button').hidden = true;
+  byId('flatten-button').hidden = true;
   byId('back-live').hidden = false;
   byId('agents-panel').hidden = true;
   byId('report-panel').hidden = false;
@@ -717,8 +720,9 @@ async function listReports() {
 // ---------------------------------------------------------------- kill switch
 
 function openKillDialog() {
+  ui.dialogAction = ui.killAction;
   const dialog = byId('kill-dialog');
-  const resume = ui.killAction === 'resume';
+  const resume = ui.dialogAction === 'resume';
   dialog.classList.toggle('resume', resume);
   byId('kill-title').textContent = resume ? 'Resume trading' : 'Engage kill switch';
   byId('kill-explain').textContent = resume
@@ -733,6 +737,22 @@ function openKillDialog() {
   byId('kill-token').focus();
 }
 
+function openFlattenDialog() {
+  ui.dialogAction = 'flatten';
+  const dialog = byId('kill-dialog');
+  dialog.classList.remove('resume');
+  byId('kill-title').textContent = 'Flatten every position';
+  byId('kill-explain').textContent =
+    'Engages the kill switch, cancels working entry orders, then closes every open position at market (reduce-only) once its protective orders are cancelled. The request goes through the main REST API, which checks your token.';
+  const confirm = byId('kill-confirm');
+  confirm.textContent = 'Flatten now';
+  confirm.className = 'button button-danger';
+  byId('kill-reason').value = 'flattened from the dashboard';
+  showKillResult('', '');
+  dialog.showModal();
+  byId('kill-token').focus();
+}
+
 function showKillResult(status, message) {
   const node = byId('kill-result');
   node.dataset.status = status;
@@ -741,7 +761,7 @@ function showKillResult(status, message) {
 
 async function sendKillSwitch(event) {
   event.preventDefault();
-  const action = ui.killAction;
+  const action = ui.dialogAction ?? ui.killAction;
   const token = byId('kill-token').value.trim();
   const reason = byId('kill-reason').value.trim() || 'dashboard operator';
   const confirm = byId('kill-confirm');
@@ -754,9 +774,10 @@ async function sendKillSwitch(event) {
     const body = await res.json().catch(() => ({}));
     if (res.ok) {
       // The trade manager's risk.state may already have arrived on the stream.
-      const confirmed = model.risk !== null && model.risk.killSwitch === (action === 'kill');
+      const confirmed = model.risk !== null && model.risk.killSwitch === (action !== 'resume');
+      const what = action === 'kill' ? 'Kill switch' : action === 'flatten' ? 'Flatten' : 'Resume';
       showKillResult('ok', `Accepted by the API (event ${body.eventId ?? '?'}).${confirmed ? ' Confirmed by the risk state.' : ' Waiting for the trade manager to confirm…'}`);
-      if (!confirmed) toast(`${action === 'kill' ? 'Kill switch' : 'Resume'} accepted by the API; waiting for the risk state to confirm.`, 'warning');
+      if (!confirmed) toast(`${what} accepted by the API; waiting for the risk state to confirm.`, 'warning');
       setTimeout(() => byId('kill-dialog').close(), 1200);
     } else if (res.status === 401 || res.status === 403) {
       showKillResult('error', `Refused by the API (${res.status} ${body.error?.code ?? ''}): ${body.error?.message ?? 'not authorised'}`);
@@ -778,6 +799,7 @@ function onKillSwitchFlipped(risk) {
 
 function wire() {
   byId('kill-button').addEventListener('click', openKillDialog);
+  byId('flatten-button').addEventListener('click', openFlattenDialog);
   byId('kill-cancel').addEventListener('click', () => byId('kill-dialog').close());
   byId('kill-form').addEventListener('submit', sendKillSwitch);
   byId('event-type').addEventListener('change', (e) => {

@@ -281,7 +281,7 @@ describe('trade-monitor agent', () => {
       const missing = await post({ reason: 'no action given' });
       expect(missing.status).toBe(400);
       expect(((await missing.json()) as { error: { issues: Array<{ path: string; message: string }> } }).error.issues).toEqual([
-        { path: 'body.action', message: "required: say what to do, 'kill' or 'resume'" },
+        { path: 'body.action', message: "required: say what to do, 'kill', 'flatten' or 'resume'" },
       ]);
       expect((await post({ action: 'kill', extra: 1 })).status).toBe(400);
       expect((await post('{not json')).status).toBe(400);

@@ -50,8 +50,10 @@ export const killSwitchRequestSchema = z
   .object({
     // No default: a request that does not say what to do must not halt (or resume) trading.
     action: z
-      .enum(['kill', 'resume'], { error: (iss) => (iss.input === undefined ? "required: say what to do, 'kill' or 'resume'" : "use 'kill' or 'resume'") })
-      .describe('kill: halt new entries; resume: lift the kill switch'),
+      .enum(['kill', 'resume', 'flatten'], {
+        error: (iss) => (iss.input === undefined ? "required: say what to do, 'kill', 'flatten' or 'resume'" : "use 'kill', 'flatten' or 'resume'"),
+      })
+      .describe('kill: halt new entries; flatten: kill, then close every position at market; resume: lift the kill switch'),
     reason: z.string().trim().min(1).max(500).default('dashboard operator'),
   })
   .strict();
@@ -157,7 +159,7 @@ export function createDashboardApp(options: DashboardAppOptions): express.Expres
       throw new HttpError(403, 'CROSS_ORIGIN', 'The kill switch only accepts requests from the dashboard page itself.');
     }
     if (!req.is('application/json')) {
-      throw new HttpError(415, 'JSON_REQUIRED', 'Send the kill-switch request as JSON (Content-Type: application/json) with { "action": "kill" | "resume", "reason": "..." }.');
+      throw new HttpError(415, 'JSON_REQUIRED', 'Send the kill-switch request as JSON (Content-Type: application/json) with { "action": "kill" | "flatten" | "resume", "reason": "..." }.');
     }
     const body = parseOr400(killSwitchRequestSchema, req.body ?? {}, 'body');
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };

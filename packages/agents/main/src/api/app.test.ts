@@ -208,7 +208,7 @@ describe('REST API', () => {
     const missing = await send('POST', '/kill-switch', { reason: 'forgot the action' });
     expect(missing.status).toBe(400);
     const err = (await missing.json()) as { error: { message: string; issues: Array<{ path: string; message: string }> } };
-    expect(err.error.issues).toEqual([{ path: 'body.action', message: 'required: say what to do, one of kill, resume, reducing_only, reset_breakers' }]);
+    expect(err.error.issues).toEqual([{ path: 'body.action', message: 'required: say what to do, one of kill, resume, reducing_only, reset_breakers, flatten' }]);
     const empty = await fetch(`${base}/kill-switch`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(empty.status).toBe(400);
     expect(((await empty.json()) as { error: { issues: Array<{ path: string }> } }).error.issues[0]!.path).toBe('body.action');

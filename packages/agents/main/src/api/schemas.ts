@@ -41,7 +41,7 @@ export const listQuerySchema = z
   })
   .strict();
 
-const KILL_SWITCH_ACTIONS = ['kill', 'resume', 'reducing_only', 'reset_breakers'] as const;
+const KILL_SWITCH_ACTIONS = ['kill', 'resume', 'reducing_only', 'reset_breakers', 'flatten'] as const;
 
 export const killSwitchSchema = z
   .object({
