@@ -10,7 +10,9 @@ import {
 } from '@tradebus/providers';
 import type { TradeExecutorConfig } from './config.js';
 import { canTransition, isFinal, type OrderStatus } from './order-state.js';
+import { SlippageGuard, type SymbolHalt } from './slippage-guard.js';
 import { TokenBucket } from './token-bucket.js';
+import { VenueBreaker, venueOutcomeOf, type VenueBreakerSnapshot, type VenueBreakerTransition } from './venue-breaker.js';
 
 export type OrderRequest = BuiltinEvents['order.requested'];
 type CancelRequest = BuiltinEvents['order.cancel_requested'];
@@ -34,6 +36,14 @@ export interface ExecutedOrder {
   outcomeUnknownSince?: number | undefined;
   /** A cancel that arrived while the order was being placed; carried out once placement is done. */
   cancelRequested?: string | undefined;
+  /** What the slippage guard measures this order's fills against, fixed when it is first sent. */
+  referencePrice?: number | undefined;
+}
+
+/** The venue breaker and the symbols halted for slippage: one small record, written when either changes. */
+export interface VenueSafetyState {
+  breaker: VenueBreakerSnapshot;
+  halts: Record<string, SymbolHalt>;
 }
 
 /** A provider the executor can feed market data to (the paper exchange). */
@@ -43,6 +53,8 @@ interface MarketDataSink {
 }
 
 const KEY_PREFIX = 'order:';
+const SAFETY_KEY = 'venue-safety';
+const riskCommandSchema = builtinEvents['risk.command'];
 const requestSchema = builtinEvents['order.requested'];
 // Every order passes here; a well-formed one without zod (which still explains every refusal).
 const parseRequest = fastSafeParse(requestSchema);
@@ -90,6 +102,12 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   private readonly lanes = new Map<string, Promise<void>>();
   /** Clock time this run started: an intent from before it may have been placed by an earlier run. */
   private startedAt = Number.NEGATIVE_INFINITY;
+  private breaker!: VenueBreaker;
+  private guard!: SlippageGuard;
+  /** Wakes an open breaker when its cooldown is over, so the half-open alert does not wait for a request. */
+  private probeTimer: TimerHandle | undefined;
+  /** Last price seen per symbol (price.tick, candle.closed): the slippage reference of orders without a price. */
+  private readonly lastPrices = new Map<string, number>();
 
   constructor(context: AgentContext<TradeExecutorConfig>) {
     super(context);
@@ -101,6 +119,10 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     this.inFlight.clear();
     this.unknown.clear();
     this.finished.clear();
+    this.lastPrices.clear();
+    const safety = await this.store.get<VenueSafetyState>(SAFETY_KEY);
+    this.breaker = new VenueBreaker(c.venueBreaker, (t) => this.onBreakerTransition(t), safety?.breaker);
+    this.guard = new SlippageGuard(c.slippageGuard, safety?.halts);
     const done: ExecutedOrder[] = [];
     for (const key of await this.store.keys()) {
       if (!key.startsWith(KEY_PREFIX)) continue;
@@ -157,13 +179,24 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       await this.ready;
       await this.inLane(`cancel:${symbolOf(e.payload)}`, () => this.onCancel(e.payload));
     });
+    this.subscribe('risk.command', (e) => this.onRiskCommand(e.payload));
     const feed = this.config.feedMarketData === 'auto' ? this.provider.marketData === undefined : this.config.feedMarketData;
-    if (this.config.mode === 'paper' && feed && isSink(this.provider)) {
-      const sink = this.provider;
-      // Synchronous, in bus order: the paper exchange sees each bar before any order decided on it.
-      this.subscribe('candle.closed', (e) => sink.onCandle({ ...e.payload, closed: true }));
-      this.subscribe('price.tick', (e) => sink.onTick(e.payload));
+    const sink = this.config.mode === 'paper' && feed && isSink(this.provider) ? this.provider : undefined;
+    const prices = this.guard.enabled ? this.lastPrices : undefined;
+    if (sink !== undefined || prices !== undefined) {
+      // Synchronous, in bus order: the paper exchange sees each bar before any order decided on it,
+      // and an order's slippage reference is the last price before it.
+      this.subscribe('candle.closed', (e) => {
+        prices?.set(e.payload.symbol, e.payload.close);
+        sink?.onCandle({ ...e.payload, closed: true });
+      });
+      this.subscribe('price.tick', (e) => {
+        prices?.set(e.payload.symbol, e.payload.price);
+        sink?.onTick(e.payload);
+      });
     }
+    this.probeTimer = undefined;
+    this.scheduleProbe();
     if (this.config.mode !== 'disabled' && this.provider.events !== undefined) {
       this.unsubscribeProvider = this.provider.events.subscribe({ order: (u) => this.onVenueUpdate(u.order, u.fills) });
     }
@@ -275,9 +308,26 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (request.purpose === 'entry' && this.config.maxRequestAgeMs > 0 && age > this.config.maxRequestAgeMs) {
       return this.refuse(record, `entry intent is ${age} ms old (limit ${this.config.maxRequestAgeMs} ms): not placed on stale information`);
     }
+    let probe = false;
+    if (isEntry(request)) {
+      const halt = this.guard.halted(request.symbol, now, (symbol, h) => this.onHaltExpired(symbol, h));
+      if (halt !== undefined) {
+        const until = halt.until !== undefined ? `until ${new Date(halt.until).toISOString()}` : 'until a risk.command resume';
+        return this.refuse(
+          record,
+          `slippage guard: new entries on ${request.symbol} are halted ${until}, after a fill of order ${halt.clientOrderId} ${halt.slippageBps.toFixed(1)} bps worse than its reference (limit ${halt.limitBps} bps)`,
+        );
+      }
+      const admitted = this.breaker.admitEntry(now);
+      if ('refused' in admitted) return this.refuse(record, admitted.refused);
+      probe = admitted.probe;
+    } else {
+      // Exits and protective orders always go out; on a half-open breaker one of them may be the probe.
+      probe = this.breaker.admitOther(now).probe;
+    }
     // An intent from before this run (redelivered, or sent again by a manager that restarted) whose
     // record is gone may still have reached the venue: ask before placing it.
-    await this.place(record, request.timestamp < this.startedAt);
+    await this.place(record, request.timestamp < this.startedAt, probe);
   }
 
   private async refuse(record: ExecutedOrder, reason: string, status: 'rejected' | 'cancelled' = 'rejected'): Promise<void> {
@@ -293,7 +343,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
    * Places an order, retrying only what is safe to retry. `lookFirst` asks the venue before the
    * first attempt too (an order that may already have been sent before a restart).
    */
-  private async place(record: ExecutedOrder, lookFirst: boolean): Promise<void> {
+  private async place(record: ExecutedOrder, lookFirst: boolean, probe = false): Promise<void> {
     const cid = record.request.clientOrderId;
     const exec = this.execution!;
     this.inFlight.add(cid);
@@ -302,6 +352,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         record.status = 'submitted';
         record.updatedAt = this.clock.now();
       }
+      record.referencePrice ??= record.request.price ?? record.request.stopPrice ?? this.lastPrices.get(record.request.symbol);
       // Durable before the venue hears of it: a restart finds this id and asks before placing.
       await this.persist(record);
       this.publishState(record, []);
@@ -324,11 +375,13 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         await this.bucket.take();
         try {
           const order = await exec.createOrder(venueRequest(record.request));
+          this.breaker.record('answered', this.clock.now());
           this.applyOrder(record, order, undefined);
           record.outcomeUnknownSince = undefined;
           return;
         } catch (err) {
           lastError = err;
+          this.breaker.record(venueOutcomeOf(err), this.clock.now(), toError(err).message);
           const failure = providerFailure(err);
           if (failure !== undefined && !failure.retryable && !failure.outcomeUnknown) {
             this.reject(record, toError(err).message);
@@ -351,6 +404,8 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
         this.reject(record, `not placed after ${r.maxAttempts} attempts: ${toError(lastError).message}`);
       }
     } finally {
+      // Ended without the venue deciding the probe (rate-limited throughout): another request probes.
+      if (probe) this.breaker.releaseProbe();
       this.inFlight.delete(cid);
       if (record.cancelRequested !== undefined && !isFinal(record.status)) await this.cancel(record, record.cancelRequested);
       await this.persist(record);
@@ -398,9 +453,11 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       try {
         await this.bucket.take();
         const order = await this.execution!.cancelOrder(clientOrderId, symbol);
+        this.breaker.record('answered', this.clock.now());
         this.logger.warn({ clientOrderId }, 'cancelled an order this executor has no record of');
         this.onVenueUpdate(order, order.fills);
       } catch (err) {
+        this.breaker.record(venueOutcomeOf(err), this.clock.now(), toError(err).message);
         if (providerFailure(err)?.code !== 'PROVIDER_ORDER_NOT_FOUND') this.logger.warn({ err: toError(err), clientOrderId }, 'cancel of an unknown order failed');
       }
       return;
@@ -424,10 +481,12 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       try {
         await this.bucket.take();
         const order = await this.execution!.cancelOrder(cid, record.request.symbol);
+        this.breaker.record('answered', this.clock.now());
         if (order.status === 'cancelled' && order.reason === undefined) order.reason = reason;
         this.applyOrder(record, order, undefined);
         break;
       } catch (err) {
+        this.breaker.record(venueOutcomeOf(err), this.clock.now(), toError(err).message);
         const failure = providerFailure(err);
         if (failure?.code === 'PROVIDER_ORDER_NOT_FOUND') {
           const found = await this.lookup(record);
@@ -514,6 +573,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       }
     }
     record.fills.push(...fresh);
+    for (const f of fresh) this.checkSlippage(record, f);
     record.filledQuantity = Math.max(record.filledQuantity, order.filledQuantity);
     if (order.averagePrice !== undefined) record.averagePrice = order.averagePrice;
     record.fee = Math.max(record.fee, order.fee);
@@ -573,6 +633,84 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       reason: record.reason,
       timestamp: this.clock.now(),
     };
+  }
+
+  // ---------------------------------------------------------------- venue safety
+
+  private checkSlippage(record: ExecutedOrder, fill: Fill): void {
+    const r = record.request;
+    const halt = this.guard.check(r.symbol, r.side, record.referencePrice, fill.price, r.clientOrderId, this.clock.now());
+    if (halt === undefined) return;
+    const until = halt.until !== undefined ? `until ${new Date(halt.until).toISOString()}` : 'until a risk.command resume or reset_breakers';
+    this.alert(
+      'warning',
+      'SLIPPAGE_HALT',
+      `A ${r.side} fill of ${r.clientOrderId} on ${r.symbol} at ${fill.price} was ${halt.slippageBps.toFixed(1)} bps worse than its reference ${halt.referencePrice} (limit ${halt.limitBps} bps): new entries on ${r.symbol} are halted ${until}; exits still go out.`,
+      { symbol: r.symbol, ...halt },
+    );
+    this.saveSafety();
+  }
+
+  private onHaltExpired(symbol: string, halt: SymbolHalt): void {
+    this.alert('info', 'SLIPPAGE_HALT_LIFTED', `Entries on ${symbol} are allowed again: the slippage halt of ${this.config.slippageGuard.haltMs} ms is over.`, { symbol, since: halt.since });
+    this.saveSafety();
+  }
+
+  private onRiskCommand(payload: BuiltinEvents['risk.command']): void {
+    const parsed = riskCommandSchema.safeParse(payload);
+    if (!parsed.success) {
+      this.logger.warn({ issue: parsed.error.issues[0]?.message }, 'invalid risk.command ignored');
+      return;
+    }
+    const { action, by, reason } = parsed.data;
+    if (action !== 'resume' && action !== 'reset_breakers') return;
+    const lifted = this.guard.resume();
+    if (lifted.length > 0) {
+      this.alert('info', 'SLIPPAGE_HALT_LIFTED', `Entries on ${lifted.join(', ')} are allowed again (${action} by ${by}: ${reason}).`, { symbols: lifted, action, by });
+    }
+    const wasClosed = this.breaker.state === 'closed';
+    this.breaker.reset(this.clock.now(), `${action} by ${by}: ${reason}`);
+    if (lifted.length > 0 && wasClosed) this.saveSafety();
+  }
+
+  private onBreakerTransition(t: VenueBreakerTransition): void {
+    const venue = this.config.provider;
+    const details = { provider: venue, from: t.from, to: t.to, reason: t.reason, failures: t.failures, probeAt: t.probeAt, lastError: t.lastError };
+    if (t.to === 'open') {
+      this.alert(
+        'error',
+        'VENUE_BREAKER_OPEN',
+        `Venue circuit breaker of '${venue}' opened: ${t.reason}. New entries are refused until it probes the venue at ${new Date(t.probeAt ?? t.at).toISOString()}; exits and protective orders still go out. A risk.command reset_breakers closes it at once.`,
+        details,
+      );
+    } else if (t.to === 'half_open') {
+      this.alert('info', 'VENUE_BREAKER_HALF_OPEN', `Venue circuit breaker of '${venue}' is half-open: ${t.reason}.`, details);
+    } else {
+      this.alert('info', 'VENUE_BREAKER_CLOSED', `Venue circuit breaker of '${venue}' closed (${t.reason}): new entries go to the venue again.`, details);
+    }
+    this.saveSafety();
+    this.scheduleProbe();
+  }
+
+  /** Keeps one timer waiting for the end of an open breaker's cooldown, none otherwise. */
+  private scheduleProbe(): void {
+    this.probeTimer?.cancel();
+    this.probeTimer = undefined;
+    const at = this.breaker.probeAt;
+    if (at === undefined) return;
+    const state = this.state;
+    // Transitions seen while stopping (calls finishing) are saved; the next start sets its own timer.
+    if (state !== 'starting' && state !== 'running' && state !== 'degraded') return;
+    this.probeTimer = this.after(Math.max(0, at - this.clock.now()), () => {
+      this.probeTimer = undefined;
+      this.breaker.poll(this.clock.now());
+    });
+  }
+
+  private saveSafety(): void {
+    const state: VenueSafetyState = { breaker: this.breaker.snapshot(), halts: this.guard.snapshot() };
+    // A failed write has raised its alarm; the state in memory still holds until the next change.
+    void this.trackWrite(this.store.set(SAFETY_KEY, state), 'Venue breaker and slippage halts could not be saved').catch(() => undefined);
   }
 
   // ---------------------------------------------------------------- reconciliation
@@ -777,6 +915,11 @@ function fingerprint(r: ExecutedOrder): string {
 function symbolOf(payload: unknown): string {
   const symbol = (payload as { symbol?: unknown } | null)?.symbol;
   return typeof symbol === 'string' ? symbol : '';
+}
+
+/** A new position or an addition to one: what the venue breaker and the slippage guard may hold back. */
+function isEntry(r: OrderRequest): boolean {
+  return r.purpose === 'entry' && !r.reduceOnly;
 }
 
 function isSink(p: unknown): p is MarketDataSink {

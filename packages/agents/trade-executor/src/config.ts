@@ -54,6 +54,42 @@ export const tradeExecutorConfigSchema = z
       .nonnegative()
       .default(600_000)
       .describe('On start, orders that finished within this long before (clock time) are announced again with all their fills, so history and books written after the announcement catch up after a crash (0: off)'),
+    venueBreaker: z
+      .object({
+        failures: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(5)
+          .describe('Consecutive venue failures (network errors, timeouts, venue unavailable) of placements and cancels that open the breaker; business rejections do not count (0: off)'),
+        windowMs: z.number().int().positive().default(60_000).describe('Only failures within this long count towards failures'),
+        cooldownMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30_000)
+          .describe('How long the open breaker refuses new entries before the next request probes the venue (success closes it, failure opens it again)'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Refuses new entries while the venue keeps failing; exits and protective orders always go out'),
+    slippageGuard: z
+      .object({
+        expectedBps: z.number().nonnegative().default(10).describe('Adverse slippage a normal fill has, in basis points of the reference price'),
+        multiple: z
+          .number()
+          .nonnegative()
+          .default(0)
+          .describe(
+            'A fill with adverse slippage above multiple × expectedBps halts new entries on its symbol (0: off, the default: a backtest has no operator to resume it; 5 is a sensible start for live trading)',
+          ),
+        haltMs: z.number().int().nonnegative().default(0).describe('How long such a halt lasts (0: until a risk.command resume or reset_breakers)'),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        "Reference price: the order's limit price, else its stop price, else the last price the executor saw for the symbol (price.tick, candle.closed) when it sent the order; without one the fill is not checked",
+      ),
   })
   .strict();
 

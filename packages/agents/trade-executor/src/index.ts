@@ -2,10 +2,12 @@ import { defineAgent } from '@tradebus/core';
 import { TradeExecutorAgent } from './agent.js';
 import { tradeExecutorConfigSchema, type TradeExecutorConfig } from './config.js';
 
-export { TradeExecutorAgent, ExecutorConfigError, type ExecutedOrder } from './agent.js';
+export { TradeExecutorAgent, ExecutorConfigError, type ExecutedOrder, type VenueSafetyState } from './agent.js';
 export { tradeExecutorConfigSchema, type TradeExecutorConfig, type TradeExecutorConfigInput } from './config.js';
 export { canTransition, isFinal, nextStatuses } from './order-state.js';
 export { TokenBucket } from './token-bucket.js';
+export { VenueBreaker, venueOutcomeOf, type VenueBreakerSettings, type VenueBreakerSnapshot, type VenueBreakerState, type VenueBreakerTransition, type VenueOutcome } from './venue-breaker.js';
+export { SlippageGuard, adverseSlippageBps, type SlippageGuardSettings, type SymbolHalt } from './slippage-guard.js';
 
 export const agent = defineAgent<TradeExecutorConfig>({
   kind: 'trade-executor',
