@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStateStore, VirtualClock, createSystem, type StateStore } from '@tradebus/core';
-import { NetworkError, type Candle, type Market, type MarketDataProvider, type OrderBookTop, type Tick, type Ticker } from '@tradebus/providers';
+import { NetworkError, PaperExchange, type Candle, type Market, type MarketDataProvider, type OrderBookTop, type Tick, type Ticker } from '@tradebus/providers';
 import { agent, type MarketSnapshot, type MarketWatchdogAgent, type MarketWatchdogConfigInput } from './index.js';
 
 const market = (symbol: string, overrides: Partial<Market> = {}): Market => {
-  const [base, quote] = symbol.split('/') as [string, string];
+  const [pair, settle] = symbol.split(':') as [string, string | undefined];
+  const [base, quote] = pair.split('/') as [string, string];
   return {
     symbol,
     base,
     quote,
-    settle: quote,
+    settle: settle ?? quote,
     type: 'spot',
     contractSize: 1,
     active: true,
@@ -339,5 +340,50 @@ describe('market-watchdog venue rules', () => {
     // Limits come with the market list: they cost no request for a market left out.
     expect(venue.requests).not.toContain('ticker OLD/USDT');
     await t.system.stop();
+  });
+});
+
+describe('market-watchdog margin terms', () => {
+  it('passes the margin rates the market list gives, leaving out a negative one', async () => {
+    const venue = new VenueDouble();
+    venue.list('BTC/USDT:USDT', 50_000, { type: 'swap', initialMarginRate: 0.05, maintenanceMarginRate: 0.004 });
+    venue.list('ETH/USDT:USDT', 3_000, { type: 'swap', initialMarginRate: -0.1, maintenanceMarginRate: Number.NaN });
+    const t = await setup(venue, { types: ['swap'] });
+    const s = t.snapshots[0]!;
+    expect(info(s, 'BTC/USDT:USDT')).toMatchObject({ initialMarginRate: 0.05, maintenanceMarginRate: 0.004 });
+    expect(info(s, 'ETH/USDT:USDT')).not.toHaveProperty('initialMarginRate');
+    expect(info(s, 'ETH/USDT:USDT')).not.toHaveProperty('maintenanceMarginRate');
+    await t.system.stop();
+  });
+
+  it("watching a paper venue, describes its perpetuals on the paper venue's terms: its leverage cap and margin rates, the source's steps", async () => {
+    const source = new VenueDouble();
+    source.list('BTC/USDT:USDT', 50_000, {
+      type: 'swap',
+      precision: { price: 0.1, amount: 0.001 },
+      limits: { amount: { min: 0.001 }, price: {}, cost: { min: 5 }, leverage: { min: 1, max: 125 } },
+    });
+    source.list('ETH/USDT:USDT', 3_000, { type: 'swap' });
+    const clock = new VirtualClock(1_700_000_000_000);
+    const paper = new PaperExchange({ clock, quoteCurrency: 'USDT', balances: { USDT: 10_000 }, leverage: 10, leverageBySymbol: { 'ETH/USDT:USDT': 4 }, maintenanceMarginRate: 0.01 });
+    paper.linkMarketData(source, () => undefined);
+    const system = createSystem({
+      clock,
+      heartbeatIntervalMs: 3_600_000,
+      validateOnPublish: true,
+      services: { 'provider:paper': paper },
+      agents: [{ id: 'markets', definition: agent, config: { provider: 'paper', types: ['swap'] } }],
+    });
+    const snapshots: MarketSnapshot[] = [];
+    system.bus.subscribe('market.snapshot', (e) => {
+      snapshots.push(e.payload);
+    });
+    await system.start();
+    await settle();
+    const s = snapshots[0]!;
+    // Independent of the paper venue's code: its documented terms are 1 ÷ leverage and the configured rate.
+    expect(info(s, 'BTC/USDT:USDT')).toMatchObject({ tickSize: 0.1, stepSize: 0.001, minQuantity: 0.001, minNotional: 5, maxLeverage: 10, initialMarginRate: 1 / 10, maintenanceMarginRate: 0.01 });
+    expect(info(s, 'ETH/USDT:USDT')).toMatchObject({ maxLeverage: 4, initialMarginRate: 1 / 4, maintenanceMarginRate: 0.01 });
+    await system.stop();
   });
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents } from '@tradebus/core';
 import { SymbolResolver, canonicalSymbol, type Market, type MarketDataProvider } from '@tradebus/providers';
 import type { MarketWatchdogConfig } from './config.js';
-import { providerVenue, resolveMarketData } from '@tradebus/providers';
+import { providerServiceName, providerVenue, resolveMarketData } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
 export type MarketInfo = BuiltinEvents['market.snapshot']['markets'][number];
@@ -23,6 +23,7 @@ const bookTopSchema = z.object({ bid: optionalPrice, ask: optionalPrice });
 // wrong to whoever rounds with it, so such a value is left out rather than passed on.
 const step = z.number().finite().positive().optional().catch(undefined);
 const minimum = z.number().finite().nonnegative().optional().catch(undefined);
+const rate = z.number().finite().nonnegative().optional().catch(undefined);
 
 const UNIVERSE_KEY = 'universe';
 
@@ -34,6 +35,8 @@ const UNIVERSE_KEY = 'universe';
  */
 export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
   private provider!: MarketDataProvider;
+  /** The venue's own terms for the markets it trades, when it has some (a paper venue's leverage and margin rates). */
+  private venueTerms: ((markets: readonly Market[]) => Market[]) | undefined;
   private venue = '';
   private universe: string[] = [];
   private markets: Market[] | undefined;
@@ -54,6 +57,11 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
 
   protected override async initialize(): Promise<void> {
     this.provider = resolveMarketData(this.services, this.config.provider);
+    // A paper venue trades its source's markets on its own terms: the snapshot describes the
+    // markets as traded there (its leverage cap and margin rates), not as the source lists them.
+    const service = this.services.get<unknown>(providerServiceName(this.config.provider));
+    const venueMarkets = typeof service === 'object' && service !== null ? (service as { venueMarkets?: unknown }).venueMarkets : undefined;
+    this.venueTerms = typeof venueMarkets === 'function' ? (markets) => (venueMarkets as (m: readonly Market[]) => Market[]).call(service, markets) : undefined;
     this.venue = this.config.venue ?? providerVenue(this.services, this.config.provider) ?? this.config.provider;
     const stored = await this.store.get<unknown>(UNIVERSE_KEY);
     this.universe = Array.isArray(stored) ? stored.filter((s): s is string => typeof s === 'string') : [];
@@ -125,7 +133,8 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
     const due = this.markets === undefined || now - this.marketsLoadedAt >= this.config.reloadMarketsEveryMs;
     if (!due) return this.markets;
     try {
-      const markets = await this.provider.loadMarkets(this.markets !== undefined);
+      const listed = await this.provider.loadMarkets(this.markets !== undefined);
+      const markets = this.venueTerms === undefined ? listed : this.venueTerms(listed);
       this.markets = markets;
       this.marketsLoadedAt = now;
       this.marketsAlerted = false;
@@ -225,12 +234,14 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
 }
 
 /**
- * Precision and limits the venue's market list gives, in the market's own order units (contracts
- * for derivatives, see `Market.contractSize`). They cost no request, so even a market the rules
- * leave out carries them.
+ * Precision, limits and margin rates the venue's market list gives, in the market's own order
+ * units (contracts for derivatives, see `Market.contractSize`). They cost no request, so even a
+ * market the rules leave out carries them.
  */
-function venueRules(market: Market): Pick<MarketInfo, 'tickSize' | 'stepSize' | 'minQuantity' | 'minNotional' | 'maxLeverage'> {
-  const rules: Pick<MarketInfo, 'tickSize' | 'stepSize' | 'minQuantity' | 'minNotional' | 'maxLeverage'> = {};
+type VenueRules = Pick<MarketInfo, 'tickSize' | 'stepSize' | 'minQuantity' | 'minNotional' | 'maxLeverage' | 'initialMarginRate' | 'maintenanceMarginRate'>;
+
+function venueRules(market: Market): VenueRules {
+  const rules: VenueRules = {};
   // Keys without a value stay out of the event rather than travelling as undefined.
   const tickSize = step.parse(market.precision.price);
   if (tickSize !== undefined) rules.tickSize = tickSize;
@@ -242,6 +253,10 @@ function venueRules(market: Market): Pick<MarketInfo, 'tickSize' | 'stepSize' | 
   if (minNotional !== undefined) rules.minNotional = minNotional;
   const maxLeverage = step.parse(market.limits.leverage?.max);
   if (maxLeverage !== undefined) rules.maxLeverage = maxLeverage;
+  const initialMarginRate = rate.parse(market.initialMarginRate);
+  if (initialMarginRate !== undefined) rules.initialMarginRate = initialMarginRate;
+  const maintenanceMarginRate = rate.parse(market.maintenanceMarginRate);
+  if (maintenanceMarginRate !== undefined) rules.maintenanceMarginRate = maintenanceMarginRate;
   return rules;
 }
 
