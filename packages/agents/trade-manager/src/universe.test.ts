@@ -75,8 +75,8 @@ describe('UniverseGate entries', () => {
   });
 });
 
-describe('UniverseGate precision', () => {
-  it("gives each market's tick, step and minimums, keeps them for a market a later snapshot leaves out, and updates them", () => {
+describe('UniverseGate precision and margin terms', () => {
+  it("gives each market's tick, step, minimums and margin terms, keeps them for a market a later snapshot leaves out, and updates them", () => {
     const gate = new UniverseGate({ follow: true });
     expect(gate.precision('BTC/USDT:USDT')).toBeUndefined();
     gate.onSnapshot(
@@ -86,12 +86,19 @@ describe('UniverseGate precision', () => {
       ]),
     );
     expect(gate.precision('BTC/USDT:USDT')).toEqual({ tickSize: 0.1, stepSize: 0.001, minQuantity: 0.001, minNotional: 5 });
+    expect(gate.marginTerms('BTC/USDT:USDT')).toEqual({ maxLeverage: 125, maintenanceMarginRate: 0.004 });
     // A market described without any rule has none to give.
     expect(gate.precision('ETH/USDT')).toBeUndefined();
+    expect(gate.marginTerms('ETH/USDT')).toBeUndefined();
     gate.onSnapshot(snapshot('binance', [market('ETH/USDT')]));
     expect(gate.precision('BTC/USDT:USDT')).toEqual({ tickSize: 0.1, stepSize: 0.001, minQuantity: 0.001, minNotional: 5 });
     gate.onSnapshot(snapshot('binance', [market('BTC/USDT:USDT', { tickSize: 0.5, stepSize: 0.001 })]));
     expect(gate.precision('BTC/USDT:USDT')).toEqual({ tickSize: 0.5, stepSize: 0.001 });
+    // The market's latest description replaces the earlier one as a whole.
+    expect(gate.marginTerms('BTC/USDT:USDT')).toBeUndefined();
+    gate.onSnapshot(snapshot('binance', [market('ETH/USDT:USDT', { initialMarginRate: 0.1, maintenanceMarginRate: 0.01, maxLeverage: 10 })]));
+    expect(gate.marginTerms('ETH/USDT:USDT')).toEqual({ maxLeverage: 10, initialMarginRate: 0.1, maintenanceMarginRate: 0.01 });
+    expect(gate.precision('ETH/USDT:USDT')).toBeUndefined();
     // The caller's copy cannot change the gate.
     gate.precision('BTC/USDT:USDT')!.tickSize = 7;
     expect(gate.precision('BTC/USDT:USDT')?.tickSize).toBe(0.5);
@@ -102,16 +109,17 @@ describe('UniverseGate persistence', () => {
   it('restores the universe, reasons and precision from plain data that survives JSON', () => {
     const gate = new UniverseGate({ follow: true, venue: 'binance' });
     gate.onSnapshot(snapshot('binance', [market('BTC/USDT', { tickSize: 0.01 }), market('ETH/BTC')]));
-    gate.onSnapshot(snapshot('binance', [market('BTC/USDT', { tickSize: 0.01 }), wide('ETH/BTC')], 1_700_000_060_000));
+    gate.onSnapshot(snapshot('binance', [market('BTC/USDT', { tickSize: 0.01 }), wide('ETH/BTC'), market('BTC/USDT:USDT', { maxLeverage: 20, maintenanceMarginRate: 0.005 })], 1_700_000_060_000));
     const data = JSON.parse(JSON.stringify(gate.snapshot())) as unknown;
     const restored = UniverseGate.restore(data, { follow: true, venue: 'binance' });
     expect(restored.snapshot()).toEqual(gate.snapshot());
     expect(restored.entryBlocker('ETH/BTC')).toBe(gate.entryBlocker('ETH/BTC'));
     expect(restored.entryBlocker('ETH/BTC')).toContain('left the tradable universe');
     expect(restored.precision('BTC/USDT')).toEqual({ tickSize: 0.01 });
+    expect(restored.marginTerms('BTC/USDT:USDT')).toEqual({ maxLeverage: 20, maintenanceMarginRate: 0.005 });
     expect(restored.snapshot().timestamp).toBe(1_700_000_060_000);
     // The next snapshot's changes are counted from the restored universe.
-    expect(restored.onSnapshot(snapshot('binance', [market('BTC/USDT'), market('ETH/BTC')]))).toEqual({ added: ['ETH/BTC'], removed: [] });
+    expect(restored.onSnapshot(snapshot('binance', [market('BTC/USDT'), market('ETH/BTC')]))).toEqual({ added: ['ETH/BTC'], removed: ['BTC/USDT:USDT'] });
   });
 
   it('under the options in force: follow turned off blocks nothing, another venue waits for its own snapshot', () => {
@@ -132,7 +140,7 @@ describe('UniverseGate persistence', () => {
   });
 
   it('refuses unreadable data with a coded error that says what to do', () => {
-    for (const bad of [undefined, { version: 2 }, { version: 1, reasons: {}, everIn: [], precision: { 'BTC/USDT': { tickSize: -1 } } }]) {
+    for (const bad of [undefined, { version: 2 }, { version: 1, reasons: {}, everIn: [], terms: { 'BTC/USDT': { tickSize: -1 } } }]) {
       const attempt = () => UniverseGate.restore(bad, { follow: true });
       expect(attempt).toThrow(UniverseStateError);
       try {

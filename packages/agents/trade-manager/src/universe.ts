@@ -28,15 +28,30 @@ export interface MarketPrecision {
   minNotional?: number;
 }
 
+/** The venue's leverage cap and margin rates for one market (derivatives), as last described. */
+export interface MarketMarginTerms {
+  maxLeverage?: number;
+  initialMarginRate?: number;
+  maintenanceMarginRate?: number;
+}
+
+type MarketTerms = MarketPrecision & MarketMarginTerms;
+
 const positive = z.number().finite().positive();
 const nonNegative = z.number().finite().nonnegative();
 
-const precisionSchema = z.strictObject({
+const termsSchema = z.strictObject({
   tickSize: positive.optional(),
   stepSize: positive.optional(),
   minQuantity: nonNegative.optional(),
   minNotional: nonNegative.optional(),
+  maxLeverage: positive.optional(),
+  initialMarginRate: nonNegative.optional(),
+  maintenanceMarginRate: nonNegative.optional(),
 });
+const TERM_KEYS = ['tickSize', 'stepSize', 'minQuantity', 'minNotional', 'maxLeverage', 'initialMarginRate', 'maintenanceMarginRate'] as const;
+const PRECISION_KEYS = ['tickSize', 'stepSize', 'minQuantity', 'minNotional'] as const;
+const MARGIN_KEYS = ['maxLeverage', 'initialMarginRate', 'maintenanceMarginRate'] as const;
 
 const stateSchema = z.strictObject({
   version: z.literal(1),
@@ -45,7 +60,7 @@ const stateSchema = z.strictObject({
   universe: z.array(z.string()).optional(),
   reasons: z.record(z.string(), z.array(z.string())),
   everIn: z.array(z.string()),
-  precision: z.record(z.string(), precisionSchema),
+  terms: z.record(z.string(), termsSchema),
 });
 
 /** What `UniverseGate.snapshot()` returns: plain data, persisted as is. */
@@ -63,8 +78,9 @@ export class UniverseStateError extends TradebusError {
  * Only entries are gated: a position on a symbol that leaves the universe keeps its exits, stops
  * and reductions. Until the first snapshot (and with `follow: false`) nothing is blocked: the
  * watchdog publishes one at start, and a bot without one must not stop trading because of it.
- * Precision is kept for every market a followed snapshot described, whether or not `follow` is on,
- * and a market a later snapshot leaves out keeps the values it had: venues rarely change them.
+ * Precision and margin terms are kept for every market a followed snapshot described, whether or
+ * not `follow` is on, and a market a later snapshot leaves out keeps the values it had: venues
+ * rarely change them.
  */
 export class UniverseGate {
   private readonly follow: boolean;
@@ -77,7 +93,7 @@ export class UniverseGate {
   private reasons = new Map<string, string[]>();
   /** Symbols that were in some universe this gate saw: they "left", the others were never in. */
   private readonly everIn = new Set<string>();
-  private readonly precisionBySymbol = new Map<string, MarketPrecision>();
+  private readonly termsBySymbol = new Map<string, MarketTerms>();
 
   constructor(options: { follow: boolean; venue?: string | undefined }) {
     this.follow = options.follow;
@@ -92,8 +108,8 @@ export class UniverseGate {
   onSnapshot(snapshot: Snapshot): { added: string[]; removed: string[] } {
     if (this.venue !== undefined && snapshot.venue !== this.venue) return { added: [], removed: [] };
     for (const market of snapshot.markets) {
-      const precision = precisionOf(market);
-      if (Object.keys(precision).length > 0) this.precisionBySymbol.set(market.symbol, precision);
+      const terms = pick(market, TERM_KEYS);
+      if (terms !== undefined) this.termsBySymbol.set(market.symbol, terms);
     }
     const previous = this.universe ?? new Set<string>();
     const next = new Set(snapshot.universe);
@@ -123,8 +139,14 @@ export class UniverseGate {
 
   /** The venue's order rules for `symbol`, or undefined when no snapshot gave any. */
   precision(symbol: string): MarketPrecision | undefined {
-    const precision = this.precisionBySymbol.get(symbol);
-    return precision === undefined ? undefined : { ...precision };
+    const terms = this.termsBySymbol.get(symbol);
+    return terms === undefined ? undefined : pick(terms, PRECISION_KEYS);
+  }
+
+  /** The venue's leverage cap and margin rates for `symbol`, or undefined when no snapshot gave any. */
+  marginTerms(symbol: string): MarketMarginTerms | undefined {
+    const terms = this.termsBySymbol.get(symbol);
+    return terms === undefined ? undefined : pick(terms, MARGIN_KEYS);
   }
 
   /** Symbols of the latest followed snapshot's universe; undefined before the first. */
@@ -137,7 +159,7 @@ export class UniverseGate {
       version: 1,
       reasons: Object.fromEntries([...this.reasons].map(([s, r]) => [s, [...r]])),
       everIn: [...this.everIn].sort(),
-      precision: Object.fromEntries([...this.precisionBySymbol].map(([s, p]) => [s, { ...p }])),
+      terms: Object.fromEntries([...this.termsBySymbol].map(([s, t]) => [s, { ...t }])),
     };
     if (this.universe !== undefined) state.universe = [...this.universe].sort();
     if (this.lastVenue !== undefined) state.venue = this.lastVenue;
@@ -147,8 +169,8 @@ export class UniverseGate {
 
   /**
    * A gate from `snapshot()` data under the current options. A universe stored for another venue
-   * than the one now configured is dropped (the gate waits for a snapshot again); the precision
-   * is kept, it is per symbol. Unreadable data throws UniverseStateError: the caller may start
+   * than the one now configured is dropped (the gate waits for a snapshot again); precision and
+   * margin terms are kept, they are per symbol. Unreadable data throws UniverseStateError: the caller may start
    * from `new UniverseGate(options)`, the next snapshot rebuilds everything.
    */
   static restore(data: unknown, options: { follow: boolean; venue?: string | undefined }): UniverseGate {
@@ -161,7 +183,10 @@ export class UniverseGate {
     }
     const state = parsed.data;
     const gate = new UniverseGate(options);
-    for (const [symbol, precision] of Object.entries(state.precision)) gate.precisionBySymbol.set(symbol, withoutUndefined(precision));
+    for (const [symbol, terms] of Object.entries(state.terms)) {
+      const kept = pick(terms, TERM_KEYS);
+      if (kept !== undefined) gate.termsBySymbol.set(symbol, kept);
+    }
     const sameVenue = options.venue === undefined || state.venue === options.venue;
     if (sameVenue && state.universe !== undefined) {
       gate.universe = new Set(state.universe);
@@ -174,20 +199,16 @@ export class UniverseGate {
   }
 }
 
-function precisionOf(market: Snapshot['markets'][number]): MarketPrecision {
-  const precision: MarketPrecision = {};
-  if (market.tickSize !== undefined && market.tickSize > 0) precision.tickSize = market.tickSize;
-  if (market.stepSize !== undefined && market.stepSize > 0) precision.stepSize = market.stepSize;
-  if (market.minQuantity !== undefined) precision.minQuantity = market.minQuantity;
-  if (market.minNotional !== undefined) precision.minNotional = market.minNotional;
-  return precision;
-}
-
-function withoutUndefined(precision: z.output<typeof precisionSchema>): MarketPrecision {
-  const out: MarketPrecision = {};
-  if (precision.tickSize !== undefined) out.tickSize = precision.tickSize;
-  if (precision.stepSize !== undefined) out.stepSize = precision.stepSize;
-  if (precision.minQuantity !== undefined) out.minQuantity = precision.minQuantity;
-  if (precision.minNotional !== undefined) out.minNotional = precision.minNotional;
-  return out;
+/** The given keys of `from` that hold a positive step or a non-negative value; undefined when none do. */
+function pick<K extends keyof MarketTerms>(from: Partial<Record<K, number | undefined>>, keys: readonly K[]): Pick<MarketTerms, K> | undefined {
+  const out: Partial<Record<K, number>> = {};
+  let any = false;
+  for (const key of keys) {
+    const value = from[key];
+    // The bus checked the snapshot; this keeps a zero step (which would divide by zero) out too.
+    if (value === undefined || !Number.isFinite(value) || value < 0 || ((key === 'tickSize' || key === 'stepSize' || key === 'maxLeverage') && value === 0)) continue;
+    out[key] = value;
+    any = true;
+  }
+  return any ? (out as Pick<MarketTerms, K>) : undefined;
 }
