@@ -27,6 +27,7 @@ import {
   COUNTERFACTUAL_PREFIX,
   HISTORY_SEGMENT_SIZE,
   MARKET_KEY,
+  GATES_KEY,
   booksChange,
   restoreState,
   type MarketState,
@@ -35,6 +36,8 @@ import type { SegmentedLog, SegmentedLogPolicy } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
+import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
+import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
 import {
   emptyBook,
@@ -101,6 +104,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private aggregator!: SignalAggregator;
   private regime: RegimeDetector | undefined;
   private markets: Record<string, MarketState> = {};
+  private gates!: EntryGates;
   /** Last prices of every pair seen, traded or not: what converts a symbol's quote into the account currency. */
   private readonly rates = new CurrencyConverter();
   /** The quote currency of the account whose equity is used, once one reported. */
@@ -156,6 +160,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.closedTrades = restored.closedTrades;
     this.tradeLog = restored.tradeLog;
     this.markets = restored.markets;
+    this.gates = new EntryGates(this.config, restored.gates as EntryGatesSnapshot | undefined);
     this.unsaved = new Map(restored.pending);
     this.atr.clear();
     for (const [symbol, m] of Object.entries(this.markets)) {
@@ -414,6 +419,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.counterfactualWrites.clear();
     this.counterfactualDeletes.clear();
     if (derived) change.set(MARKET_KEY, this.markets);
+    if (derived && this.gates.recordsReturns) change.set(GATES_KEY, this.gates.snapshot());
     if (books) {
       this.dirty.state = false;
       this.softChanged = false;
@@ -658,9 +664,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       symbolExposure: (exposure.bySymbol[decision.symbol] ?? 0) * inQuote,
       totalExposure: exposure.total * inQuote,
       heat: this.heat() * inQuote,
-      scale: [{ factor: this.risk.sizeMultiplier(equity), note: 'drawdown ladder' }],
+      scale: [{ factor: this.risk.sizeMultiplier(equity), note: 'drawdown ladder' }, ...this.gates.scale({ symbol: decision.symbol, side }, this.openPositions())],
     });
     reasons.push(...sizing.rejections);
+    if (sizing.rejections.length === 0 && quoteValue !== undefined) {
+      const candidate = { symbol: decision.symbol, side, value: sizing.quantity * entryPrice * quoteValue };
+      reasons.push(...this.gates.blockers(candidate, this.openPositions(), equity));
+    }
     if (reasons.length > 0) {
       for (const signal of decision.signals) this.reject(signal, reasons, { stop: sizing.stopLoss, target: sizing.takeProfit, entry: entryPrice });
       return;
@@ -1176,6 +1186,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     market.bars.push(bar);
     if (market.bars.length > keep) market.bars.splice(0, market.bars.length - keep);
     this.atrFor(candle.symbol).update(candle);
+    this.gates.onClose(candle.symbol, closeTime, candle.close);
     this.derivedChanged = true;
     const range: PriceRange = { high: candle.high, low: candle.low, close: candle.close };
     this.followCounterfactuals(candle.symbol, range, closeTime);
@@ -1474,6 +1485,11 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     return total;
   }
 
+  /** Open and pending trades as the portfolio rules see them: value in the account currency. */
+  private openPositions(): PortfolioPosition[] {
+    return this.activeTrades().map((t) => ({ symbol: t.symbol, side: t.side, value: tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1) }));
+  }
+
   private exposure(): { total: number; bySymbol: Record<string, number> } {
     const bySymbol: Record<string, number> = {};
     let total = 0;
@@ -1607,6 +1623,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       exposure,
       heat,
       ...(this.config.breakers.drawdownLadder.length > 0 ? { sizeMultiplier } : {}),
+      ...this.gates.state(this.openPositions(), equity),
       timestamp: now,
     };
     if (last !== undefined && !same) {

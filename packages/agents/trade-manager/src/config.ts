@@ -1,5 +1,6 @@
 import { aggregatorConfigSchema, regimeDetectorConfigSchema, trackRecordConfigSchema } from '@tradebus/strategies';
 import { z } from 'zod';
+import { portfolioConfigSchema } from './portfolio.js';
 
 const pct = (what: string) => z.number().finite().nonnegative().describe(what);
 const positiveMs = z.number().int().nonnegative();
@@ -195,6 +196,7 @@ export const tradeManagerConfigSchema = z
       })
       .strict()
       .prefault({}),
+    portfolio: portfolioConfigSchema.prefault({}).describe('Portfolio risk: size by correlation with open positions, exposure caps per group of symbols, a CVaR limit'),
     killSwitch: z
       .object({
         flatten: z

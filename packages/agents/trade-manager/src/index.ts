@@ -8,6 +8,7 @@ export { clientOrderIdFor, tradeIdFor, adoptedTradeIdFor } from './ids.js';
 export { sizeEntry, kellyFraction, type EdgeStats, type SizingInput, type SizingResult } from './sizing.js';
 export { decideBatch, type TradeDecision, type BatchOutcome } from './aggregation.js';
 export type { Book, TradeRecord, OrderRecord, RiskSnapshot, TradeStatus } from './state.js';
+export { PortfolioRisk, portfolioConfigSchema, type PortfolioConfig, type PortfolioConfigInput, type PortfolioPosition, type PortfolioState } from './portfolio.js';
 
 export const agent = defineAgent<TradeManagerConfig>({
   kind: 'trade-manager',

@@ -12,6 +12,8 @@ import { emptyBook, type Book, type Counterfactual, type RiskSnapshot } from './
 
 export const STATE_KEY = 'state';
 export const MARKET_KEY = 'market';
+/** Returns the portfolio rules measure on, saved with the market state. */
+export const GATES_KEY = 'gates';
 /** Where an earlier version kept every followed rejected signal, in one array. */
 const LEGACY_COUNTERFACTUALS_KEY = 'counterfactuals';
 /** Each followed rejected signal under its own key: following one more costs one small write. */
@@ -79,6 +81,8 @@ export interface RestoredState {
   closedTrades: IdMemory;
   tradeLog: SegmentedLog<ClosedTrade>;
   markets: Record<string, MarketState>;
+  /** What the entry gates saved (checked by them when read). */
+  gates: unknown;
   /** Followed rejected signals, each once. */
   counterfactuals: Counterfactual[];
   /** Keys to write and delete with the first save: the layout of an earlier version moving to this one. */
@@ -105,7 +109,7 @@ export async function restoreState(store: StateStore, trackRecord: TrackRecord, 
     for (const t of trades) if (trackRecord.record(t)) log.append(t);
   };
 
-  let restored: Omit<RestoredState, 'markets' | 'counterfactuals' | 'pending'>;
+  let restored: Omit<RestoredState, 'markets' | 'gates' | 'counterfactuals' | 'pending'>;
   if (saved === undefined) {
     restored = {
       found: false,
@@ -171,7 +175,8 @@ export async function restoreState(store: StateStore, trackRecord: TrackRecord, 
     pending.push([LEGACY_COUNTERFACTUALS_KEY, undefined]);
   }
   const markets = (await store.get<Record<string, MarketState>>(MARKET_KEY)) ?? {};
-  return { ...restored, markets, counterfactuals, pending };
+  const gates = await store.get<unknown>(GATES_KEY);
+  return { ...restored, markets, gates, counterfactuals, pending };
 }
 
 /** The main key and the history segments sealed with it, as entries of one change. */
