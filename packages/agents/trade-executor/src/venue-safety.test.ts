@@ -1,7 +1,10 @@
 import { MemoryStateStore, VirtualClock, createSystem, type BuiltinEvents, type StateStore, type TradebusSystem } from '@tradebus/core';
 import {
+  ExchangeUnavailableError,
   InsufficientFundsError,
+  InvalidOrderError,
   NetworkError,
+  RateLimitError,
   PaperExchange,
   type Candle,
   type ExecutionProvider,
@@ -11,7 +14,7 @@ import {
   type Tick,
 } from '@tradebus/providers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adverseSlippageBps, agent, type TradeExecutorAgent, type TradeExecutorConfigInput } from './index.js';
+import { adverseSlippageBps, agent, venueOutcomeOf, type TradeExecutorAgent, type TradeExecutorConfigInput } from './index.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const BAR = 300_000;
@@ -267,6 +270,28 @@ describe('venue circuit breaker', () => {
     expect(codes(r.alerts)).toEqual([]);
     const placed = await r.request();
     expect(last(r.updates, placed.clientOrderId)?.status).toBe('filled');
+  });
+
+  it('lets an exit be the probe of a half-open breaker', async () => {
+    const r = await rig(breaker);
+    await r.candle('BTC/USDT', 100, 100);
+    await r.request({ quantity: 2 });
+    r.venue.failNext(3);
+    for (let i = 0; i < 3; i++) await r.request();
+    r.clock.advanceBy(30_000);
+    await r.ex.whenIdle();
+    const exit = await r.request({ side: 'sell', quantity: 1, reduceOnly: true, purpose: 'exit' });
+    expect(last(r.updates, exit.clientOrderId)?.status).toBe('filled');
+    expect(codes(r.alerts)).toEqual(['VENUE_BREAKER_OPEN', 'VENUE_BREAKER_HALF_OPEN', 'VENUE_BREAKER_CLOSED']);
+  });
+
+  it('reads venue failures from the error: outages and unreadable answers count, refusals show the venue answers, rate limits say neither', () => {
+    expect(venueOutcomeOf(new NetworkError('x', 'request timed out', { outcomeUnknown: true }))).toBe('failed');
+    expect(venueOutcomeOf(new ExchangeUnavailableError('x', 'maintenance'))).toBe('failed');
+    expect(venueOutcomeOf(new Error('socket hang up'))).toBe('failed');
+    expect(venueOutcomeOf(new InvalidOrderError('x', 'size below minimum'))).toBe('answered');
+    expect(venueOutcomeOf(new InsufficientFundsError('x', 'balance too low'))).toBe('answered');
+    expect(venueOutcomeOf(new RateLimitError('x', '429'))).toBe('neutral');
   });
 
   it('counts failed cancels too, and stays out of the way when turned off', async () => {
