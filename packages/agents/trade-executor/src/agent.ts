@@ -573,7 +573,6 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       }
     }
     record.fills.push(...fresh);
-    for (const f of fresh) this.checkSlippage(record, f);
     record.filledQuantity = Math.max(record.filledQuantity, order.filledQuantity);
     if (order.averagePrice !== undefined) record.averagePrice = order.averagePrice;
     record.fee = Math.max(record.fee, order.fee);
@@ -586,6 +585,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (!changed) return;
     record.updatedAt = this.clock.now();
     this.announce(record, fresh);
+    for (const f of fresh) this.checkSlippage(record, f);
   }
 
   /**
@@ -642,7 +642,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     const halt = this.guard.check(r.symbol, r.side, record.referencePrice, fill.price, r.clientOrderId, this.clock.now());
     if (halt === undefined) return;
     const until = halt.until !== undefined ? `until ${new Date(halt.until).toISOString()}` : 'until a risk.command resume or reset_breakers';
-    this.alert(
+    this.notify(
       'warning',
       'SLIPPAGE_HALT',
       `A ${r.side} fill of ${r.clientOrderId} on ${r.symbol} at ${fill.price} was ${halt.slippageBps.toFixed(1)} bps worse than its reference ${halt.referencePrice} (limit ${halt.limitBps} bps): new entries on ${r.symbol} are halted ${until}; exits still go out.`,
@@ -652,7 +652,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
   }
 
   private onHaltExpired(symbol: string, halt: SymbolHalt): void {
-    this.alert('info', 'SLIPPAGE_HALT_LIFTED', `Entries on ${symbol} are allowed again: the slippage halt of ${this.config.slippageGuard.haltMs} ms is over.`, { symbol, since: halt.since });
+    this.notify('info', 'SLIPPAGE_HALT_LIFTED', `Entries on ${symbol} are allowed again: the slippage halt of ${this.config.slippageGuard.haltMs} ms is over.`, { symbol, since: halt.since });
     this.saveSafety();
   }
 
@@ -666,7 +666,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (action !== 'resume' && action !== 'reset_breakers') return;
     const lifted = this.guard.resume();
     if (lifted.length > 0) {
-      this.alert('info', 'SLIPPAGE_HALT_LIFTED', `Entries on ${lifted.join(', ')} are allowed again (${action} by ${by}: ${reason}).`, { symbols: lifted, action, by });
+      this.notify('info', 'SLIPPAGE_HALT_LIFTED', `Entries on ${lifted.join(', ')} are allowed again (${action} by ${by}: ${reason}).`, { symbols: lifted, action, by });
     }
     const wasClosed = this.breaker.state === 'closed';
     this.breaker.reset(this.clock.now(), `${action} by ${by}: ${reason}`);
@@ -677,16 +677,16 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     const venue = this.config.provider;
     const details = { provider: venue, from: t.from, to: t.to, reason: t.reason, failures: t.failures, probeAt: t.probeAt, lastError: t.lastError };
     if (t.to === 'open') {
-      this.alert(
+      this.notify(
         'error',
         'VENUE_BREAKER_OPEN',
         `Venue circuit breaker of '${venue}' opened: ${t.reason}. New entries are refused until it probes the venue at ${new Date(t.probeAt ?? t.at).toISOString()}; exits and protective orders still go out. A risk.command reset_breakers closes it at once.`,
         details,
       );
     } else if (t.to === 'half_open') {
-      this.alert('info', 'VENUE_BREAKER_HALF_OPEN', `Venue circuit breaker of '${venue}' is half-open: ${t.reason}.`, details);
+      this.notify('info', 'VENUE_BREAKER_HALF_OPEN', `Venue circuit breaker of '${venue}' is half-open: ${t.reason}.`, details);
     } else {
-      this.alert('info', 'VENUE_BREAKER_CLOSED', `Venue circuit breaker of '${venue}' closed (${t.reason}): new entries go to the venue again.`, details);
+      this.notify('info', 'VENUE_BREAKER_CLOSED', `Venue circuit breaker of '${venue}' closed (${t.reason}): new entries go to the venue again.`, details);
     }
     this.saveSafety();
     this.scheduleProbe();
@@ -701,10 +701,24 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     const state = this.state;
     // Transitions seen while stopping (calls finishing) are saved; the next start sets its own timer.
     if (state !== 'starting' && state !== 'running' && state !== 'degraded') return;
-    this.probeTimer = this.after(Math.max(0, at - this.clock.now()), () => {
+    // Cooldown over already (it ran out while the executor was stopped): half-open now.
+    if (at <= this.clock.now()) return this.breaker.poll(this.clock.now());
+    this.probeTimer = this.after(at - this.clock.now(), () => {
       this.probeTimer = undefined;
       this.breaker.poll(this.clock.now());
     });
+  }
+
+  /**
+   * An alert of the venue guards. They change state inside venue calls and fill handling, so a
+   * bus that is gone (stopping) must not turn a venue's answer into an error there.
+   */
+  private notify(level: 'info' | 'warning' | 'error', code: string, message: string, details: Record<string, unknown>): void {
+    try {
+      this.alert(level, code, message, details);
+    } catch (err) {
+      this.logger.warn({ err: toError(err), code, message }, 'alert not published');
+    }
   }
 
   private saveSafety(): void {

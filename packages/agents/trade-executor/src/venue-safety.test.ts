@@ -417,4 +417,25 @@ describe('venue safety across a restart', () => {
     expect(last(second.updates, eth.clientOrderId)?.status).toBe('filled');
     expect(await store.get('venue-safety')).toEqual({ breaker: { state: 'closed', failures: [] }, halts: {} });
   });
+
+  it('probes at once after a restart that outlasted the cooldown', async () => {
+    const clock = new VirtualClock(T0);
+    const store = new MemoryStateStore();
+    const config = { venueBreaker: { failures: 2, windowMs: 60_000, cooldownMs: 30_000 } };
+    const first = await rig(config, { clock, store });
+    await first.candle('BTC/USDT', 100, 100);
+    first.venue.failNext(2);
+    await first.request();
+    await first.request();
+    await first.stop();
+    expect(codes(first.alerts)).toEqual(['VENUE_BREAKER_OPEN']);
+
+    clock.advanceBy(60_000);
+    const second = await rig(config, { clock, store, paper: first.venue.paper });
+    await second.ex.whenIdle();
+    expect(codes(second.alerts)).toEqual(['VENUE_BREAKER_HALF_OPEN']);
+    const probe = await second.request();
+    expect(last(second.updates, probe.clientOrderId)?.status).toBe('filled');
+    expect(codes(second.alerts)).toEqual(['VENUE_BREAKER_HALF_OPEN', 'VENUE_BREAKER_CLOSED']);
+  });
 });
