@@ -312,7 +312,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     if (isEntry(request)) {
       const halt = this.guard.halted(request.symbol, now, (symbol, h) => this.onHaltExpired(symbol, h));
       if (halt !== undefined) {
-        const until = halt.until !== undefined ? `until ${new Date(halt.until).toISOString()}` : 'until a risk.command resume';
+        const until = halt.until !== undefined ? `until ${new Date(halt.until).toISOString()}` : 'until a risk.command resume or reset_breakers';
         return this.refuse(
           record,
           `slippage guard: new entries on ${request.symbol} are halted ${until}, after a fill of order ${halt.clientOrderId} ${halt.slippageBps.toFixed(1)} bps worse than its reference (limit ${halt.limitBps} bps)`,
