@@ -167,6 +167,32 @@ describe('account-sync: account', () => {
   });
 });
 
+describe('account-sync: margin', () => {
+  it('passes on the margin a perpetual holds and needs, pushed and polled alike', async () => {
+    const r = await rig();
+    const perp = 'BTC/USDT:USDT';
+    r.paper.onCandle({ symbol: perp, timeframe: '5m', timestamp: T0, open: 100, high: 100, low: 100, close: 100, volume: 1_000, closed: true });
+    await r.paper.createOrder({ clientOrderId: 'perp-1', symbol: perp, side: 'buy', type: 'market', quantity: 10, reduceOnly: false });
+    // Unlevered (leverage 1): the whole notional is held; maintenance at the venue's 0.5 % rate.
+    const expected = { used: 10 * 100, maintenance: 10 * 100 * 0.005 };
+    const pushed = r.of('account.updated').at(-1)!;
+    expect(pushed.margin!.used).toBeCloseTo(expected.used, 9);
+    expect(pushed.margin!.maintenance).toBeCloseTo(expected.maintenance, 9);
+    const before = r.of('account.updated').length;
+    await r.tick();
+    const polled = r.of('account.updated').slice(before).at(-1)!;
+    expect(polled.margin!.used).toBeCloseTo(expected.used, 9);
+    expect(polled.margin!.maintenance).toBeCloseTo(expected.maintenance, 9);
+  });
+
+  it('a spot account has no margin', async () => {
+    const r = await rig();
+    await r.paper.createOrder({ clientOrderId: 'buy-1', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: 1, reduceOnly: false });
+    await r.tick();
+    expect(r.of('account.updated').every((a) => a.margin === undefined)).toBe(true);
+  });
+});
+
 describe('account-sync: positions', () => {
   it('hands a venue position the trade manager does not hold to it, after the grace period and two checks', async () => {
     const r = await rig();

@@ -283,12 +283,14 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
       if (p.symbol.includes(':')) equity += p.unrealizedPnl;
     }
     if (unpriced.length > 0) this.logger.debug({ assets: unpriced }, 'assets without a price are left out of equity');
+    const margin = marginOf(positions, quote);
     this.publish('account.updated', {
       venue: this.venue,
       quoteCurrency: quote,
       equity,
       balances: balances.map((b) => ({ asset: b.asset, free: b.free, used: b.used, total: b.total })),
       unrealizedPnl: unrealized,
+      ...(margin !== undefined ? { margin } : {}),
       timestamp: this.clock.now(),
     });
   }
@@ -301,6 +303,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
       equity: s.equity,
       balances: s.balances.map((b) => ({ asset: b.asset, free: b.free, used: b.used, total: b.total })),
       unrealizedPnl: s.unrealizedPnl,
+      ...(s.margin !== undefined ? { margin: s.margin } : {}),
       timestamp: this.clock.now(),
     });
   }
@@ -519,4 +522,23 @@ export class AccountSyncConfigError extends TradebusError {
   constructor(message: string) {
     super('ACCOUNT_SYNC_CONFIG', message);
   }
+}
+
+/**
+ * The margin the venue's derivatives positions hold and need, from what each position states,
+ * when they settle in the account's quote currency (others are left out: no rate converts them
+ * here). Undefined when no position states its margin.
+ */
+function marginOf(positions: readonly Position[], quote: string): { used: number; maintenance: number } | undefined {
+  let used = 0;
+  let maintenance = 0;
+  let any = false;
+  for (const p of positions) {
+    if (!p.symbol.includes(':') || p.symbol.split(':')[1] !== quote) continue;
+    if (p.margin === undefined && p.maintenanceMargin === undefined) continue;
+    any = true;
+    used += p.margin ?? 0;
+    maintenance += p.maintenanceMargin ?? 0;
+  }
+  return any ? { used, maintenance } : undefined;
 }

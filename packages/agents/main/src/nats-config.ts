@@ -11,12 +11,12 @@ import { prepareSystem, type PreparedSystem } from './prepare.js';
 export const BUILTIN_BUS_USAGE: Record<string, BusUsage> = {
   'price-watchdog': { publishes: ['price.tick', 'candle.closed', 'candle.updated'] },
   'market-watchdog': { publishes: ['market.snapshot'] },
-  'strategy-runner': { publishes: ['signal.generated', 'indicator.updated'], subscribes: ['candle.closed', 'candle.updated', 'price.tick'] },
+  'strategy-runner': { publishes: ['signal.generated', 'indicator.updated'], subscribes: ['candle.closed', 'candle.updated', 'price.tick', 'market.snapshot'] },
   'trade-manager': {
     publishes: ['order.requested', 'order.cancel_requested', 'signal.decided', 'trade.opened', 'trade.closed', 'position.updated', 'risk.state'],
-    subscribes: ['signal.generated', 'order.updated', 'candle.closed', 'price.tick', 'account.updated', 'risk.command', 'position.reconcile'],
+    subscribes: ['signal.generated', 'order.updated', 'candle.closed', 'price.tick', 'account.updated', 'risk.command', 'position.reconcile', 'market.snapshot'],
   },
-  'trade-executor': { publishes: ['order.updated'], subscribes: ['order.requested', 'order.cancel_requested', 'candle.closed', 'price.tick'] },
+  'trade-executor': { publishes: ['order.updated'], subscribes: ['order.requested', 'order.cancel_requested', 'candle.closed', 'price.tick', 'risk.command'] },
   'account-sync': {
     publishes: ['account.updated', 'order.updated', 'position.reconcile'],
     subscribes: ['position.updated', 'order.requested', 'order.updated', 'candle.closed', 'price.tick'],

@@ -72,6 +72,8 @@ interface RiskFacts {
 const INTENT_RETRY_MS = 5_000;
 /** The exit reason of trades closed by a flatten command. */
 const FLATTEN = 'flatten';
+/** The exit reason of trades closed to bring margin utilisation back under its target. */
+const MARGIN = 'margin';
 
 const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
 const sameBreaker = (a: Breaker | undefined, b: Breaker): boolean => a !== undefined && a.tripped === b.tripped && a.reason === b.reason && a.until === b.until;
@@ -160,7 +162,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.closedTrades = restored.closedTrades;
     this.tradeLog = restored.tradeLog;
     this.markets = restored.markets;
-    this.gates = new EntryGates(this.config, restored.gates as EntryGatesSnapshot | undefined);
+    this.gates = new EntryGates(this.config, restored.gates as EntryGatesSnapshot | undefined, this.logger);
     this.unsaved = new Map(restored.pending);
     this.atr.clear();
     for (const [symbol, m] of Object.entries(this.markets)) {
@@ -194,6 +196,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.subscribe('price.tick', (e) => this.enqueue('price.tick', this.onTick, e.payload));
     this.subscribe('account.updated', (e) => this.enqueue('account.updated', this.onAccount, e.payload));
     this.subscribe('risk.command', (e) => this.enqueue('risk.command', this.onRiskCommand, e));
+    this.subscribe('market.snapshot', (e) => this.enqueue('market.snapshot', this.onMarketSnapshot, e.payload));
     this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', this.onReconcile, e));
     if (this.config.positionSnapshotIntervalMs > 0) {
       // A snapshot announces the books as they are: one after a jump of the clock says it all.
@@ -419,7 +422,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.counterfactualWrites.clear();
     this.counterfactualDeletes.clear();
     if (derived) change.set(MARKET_KEY, this.markets);
-    if (derived && this.gates.recordsReturns) change.set(GATES_KEY, this.gates.snapshot());
+    const gates = derived ? this.gates.takeSnapshot() : undefined;
+    if (gates !== undefined) change.set(GATES_KEY, gates);
     if (books) {
       this.dirty.state = false;
       this.softChanged = false;
@@ -636,6 +640,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     if (side === 'short' && !this.config.allowShort) reasons.push('short positions are disabled (allowShort: false)');
     const equity = this.equity();
     reasons.push(...this.risk.entryBlockers(now, decision.symbol, this.activeTrades().length, equity));
+    reasons.push(...this.gates.preBlockers(decision.symbol));
     const market = this.markets[decision.symbol];
     const entryPrice = decision.price > 0 ? decision.price : (market?.last ?? 0);
     if (!(entryPrice > 0)) reasons.push(`no price known for ${decision.symbol}`);
@@ -665,6 +670,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       totalExposure: exposure.total * inQuote,
       heat: this.heat() * inQuote,
       scale: [{ factor: this.risk.sizeMultiplier(equity), note: 'drawdown ladder' }, ...this.gates.scale({ symbol: decision.symbol, side }, this.openPositions())],
+      venue: this.gates.precision(decision.symbol),
     });
     reasons.push(...sizing.rejections);
     if (sizing.rejections.length === 0 && quoteValue !== undefined) {
@@ -957,7 +963,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       case 'take_profit':
         return 'take_profit';
       default:
-        return trade.pendingExit?.reason === FLATTEN ? FLATTEN : 'exit';
+        return trade.pendingExit?.reason === FLATTEN || trade.pendingExit?.reason === MARGIN ? trade.pendingExit.reason : 'exit';
     }
   }
 
@@ -1320,8 +1326,10 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   // ---------------------------------------------------------------- account, risk commands, reconciliation
 
   private onAccount(account: BuiltinEvents['account.updated']): void {
-    if (this.config.equity.source === 'internal') return;
     if (this.config.equity.venue !== undefined && account.venue !== this.config.equity.venue) return;
+    const watch = this.gates.onAccount(account);
+    if (watch !== undefined) this.watchMargin(watch);
+    if (this.config.equity.source === 'internal') return;
     this.reportedCurrency = account.quoteCurrency;
     if (this.risk.state.accountEquity !== account.equity) {
       this.risk.state.accountEquity = account.equity;
@@ -1329,6 +1337,47 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       // Peaks and day-start equity derived from it are saved when risk.evaluate moves them.
       this.changedSoftly();
     }
+  }
+
+  private onMarketSnapshot(snapshot: BuiltinEvents['market.snapshot']): void {
+    const { added, removed } = this.gates.onSnapshot(snapshot);
+    this.derivedChanged = true;
+    if (this.config.universe.follow && (added.length > 0 || removed.length > 0)) {
+      this.logger.info({ venue: snapshot.venue, added, removed }, 'tradable universe changed: no new entries on symbols that left it');
+    }
+  }
+
+  /**
+   * Margin utilisation crossing a level is an alert; at the critical level positions are closed,
+   * largest risk first, until the projected utilisation is back under the target, well before
+   * the venue would liquidate them.
+   */
+  private watchMargin(watch: { pct: number; level: 'ok' | 'warning' | 'critical'; previous: 'ok' | 'warning' | 'critical' }): void {
+    const u = this.config.margin.utilisation;
+    const pct = watch.pct.toFixed(1);
+    if (watch.level !== watch.previous) {
+      if (watch.level === 'ok') this.alert('info', 'MARGIN_OK', `Margin utilisation ${pct}% is back under ${u.warningPct}%: new entries allowed.`, { utilisationPct: watch.pct });
+      else if (watch.level === 'warning') this.alert('warning', 'MARGIN_WARNING', `Margin utilisation ${pct}% reached margin.utilisation.warningPct ${u.warningPct}%: no new entries.`, { utilisationPct: watch.pct });
+      this.publishRiskState(true);
+    }
+    if (watch.level !== 'critical') return;
+    const open = this.activeTrades().filter((t) => t.status === 'open' && t.pendingExit === undefined);
+    const plan = this.gates.reduction(
+      open.map((t) => {
+        const quote = this.valueOfQuote(t.symbol) ?? 1;
+        return { id: t.id, symbol: t.symbol, risk: tradeRisk(t) * quote, notional: tradeExposure(t, this.markets[t.symbol]?.last) * quote };
+      }),
+    );
+    if (watch.previous !== 'critical' || plan.length > 0) {
+      const closing = plan.map((id) => this.book.trades[id]!).map((t) => `${t.side} ${t.symbol}`);
+      this.alert(
+        'critical',
+        'MARGIN_CRITICAL',
+        `Margin utilisation ${pct}% reached margin.utilisation.criticalPct ${u.criticalPct}%: ${closing.length > 0 ? `closing ${closing.join(', ')} at market to get under ${u.targetPct}%` : 'closes already under way'}.`,
+        { utilisationPct: watch.pct, closing: plan },
+      );
+    }
+    for (const id of plan) this.requestExit(this.book.trades[id]!, MARGIN, 'exit');
   }
 
   private onRiskCommand(event: Envelope<'risk.command', BuiltinEvents['risk.command']>): void {

@@ -1,6 +1,8 @@
 import { aggregatorConfigSchema, regimeDetectorConfigSchema, trackRecordConfigSchema } from '@tradebus/strategies';
 import { z } from 'zod';
+import { marginConfigSchema } from './margin.js';
 import { portfolioConfigSchema } from './portfolio.js';
+import { universeConfigSchema } from './universe.js';
 
 const pct = (what: string) => z.number().finite().nonnegative().describe(what);
 const positiveMs = z.number().int().nonnegative();
@@ -196,6 +198,8 @@ export const tradeManagerConfigSchema = z
       })
       .strict()
       .prefault({}),
+    universe: universeConfigSchema,
+    margin: marginConfigSchema.prefault({}).describe('Derivatives: leverage caps, initial margin with a buffer before each entry, and margin utilisation watched after every account update'),
     portfolio: portfolioConfigSchema.prefault({}).describe('Portfolio risk: size by correlation with open positions, exposure caps per group of symbols, a CVaR limit'),
     killSwitch: z
       .object({

@@ -268,10 +268,10 @@ export const builtinEvents = defineEvents({
     exposure: finite,
     heat: finite,
     sizeMultiplier: finite.optional().describe('What the drawdown ladder scales new entries by (1: full size)'),
-    marginUse: finite.optional().describe('Margin used ÷ equity on the venue the manager trades'),
+    marginUse: finite.optional().describe('Margin utilisation in %: maintenance margin ÷ collateral (equity on cross margin, margin held plus unrealised P&L on isolated); the venue liquidates at 100'),
     portfolio: z
       .object({
-        cvar95Pct: finite.optional().describe('Expected loss of the open positions in the worst 5 % of the window, % of equity'),
+        cvar95Pct: finite.optional().describe('Expected loss of the open positions over one bar in the worst tail of the window (portfolio.cvar.confidence, 0.95 by default), % of equity'),
         groups: z.record(z.string(), finite).optional().describe('Exposure per configured group, in the account currency'),
       })
       .optional(),
