@@ -1,0 +1,309 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VirtualClock, createSystem, openDataStore, type BuiltinEvents, type DataStore, type Envelope, type TradebusSystem } from '@tradebus/core';
+import {
+  NetworkError,
+  PaperExchange,
+  ReplayProvider,
+  type Candle,
+  type ExecutionProvider,
+  type Order,
+  type OrderRequest,
+  type PaperExchangeOptions,
+  type Provider,
+  type Tick,
+} from '@tradebus/providers';
+import { holdUntilIdle, quiescentProviders, waitUntilIdle } from '@tradebus/agent-main';
+import { agent as priceWatchdog } from '@tradebus/agent-price-watchdog';
+import { agent as strategyRunner } from '@tradebus/agent-strategy-runner';
+import { agent as tradeManager, type TradeManagerAgent, type TradeManagerConfigInput } from '@tradebus/agent-trade-manager';
+import { agent as tradeExecutor, type TradeExecutorConfigInput } from '@tradebus/agent-trade-executor';
+import { agent as accountSync } from '@tradebus/agent-account-sync';
+
+/**
+ * The venue safety rules of the trade manager and the trade executor in whole systems on replayed
+ * real candles: replay → price-watchdog → strategy-runner → trade-manager → trade-executor → paper
+ * venue, with account-sync reporting the paper account, every agent's state and the venue's books
+ * in a data store on disk. Expectations are computed in the tests from the candle files and the
+ * rules' definitions.
+ */
+
+const DATA = fileURLToPath(new URL('../../examples/backtest/data/', import.meta.url));
+const BAR = 300_000;
+const TF = '5m';
+
+interface Bar {
+  time: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+}
+
+function readBars(base: string): Bar[] {
+  const [, ...rows] = readFileSync(join(DATA, `binance-${base}-BTC-5m.csv`), 'utf8').trim().split('\n');
+  return rows.map((row) => {
+    const [time, open, high, low, close] = row.split(',').map(Number);
+    return { time: time!, open: open!, high: high!, low: low!, close: close! };
+  });
+}
+
+/** A market whose candles come from the file of `base` against BTC (e.g. `ETH/BTC:BTC` from the ETH/BTC spot file). */
+interface Source {
+  symbol: string;
+  base: string;
+}
+
+/** A real paper venue behind a wrapper that throws for the next placements, as an unreachable venue does. */
+class FlakyVenue implements ExecutionProvider {
+  readonly id = 'flaky';
+  private faults = 0;
+  /** Every placement that reached the venue, by client order id. */
+  readonly placed = new Map<string, number>();
+  failedPlacements = 0;
+
+  constructor(readonly paper: PaperExchange) {}
+
+  /** The next `n` placements throw a network error; the venue never sees them. */
+  failNext(n: number): void {
+    this.faults += n;
+  }
+
+  async createOrder(request: OrderRequest): Promise<Order> {
+    if (this.faults > 0) {
+      this.faults--;
+      this.failedPlacements++;
+      throw new NetworkError('flaky', 'connect ETIMEDOUT');
+    }
+    this.placed.set(request.clientOrderId, (this.placed.get(request.clientOrderId) ?? 0) + 1);
+    return this.paper.createOrder(request);
+  }
+  cancelOrder(clientOrderId: string, symbol: string): Promise<Order> {
+    return this.paper.cancelOrder(clientOrderId, symbol);
+  }
+  fetchOrder(clientOrderId: string, symbol: string): Promise<Order | undefined> {
+    return this.paper.fetchOrder(clientOrderId, symbol);
+  }
+  fetchOpenOrders(symbol?: string): Promise<Order[]> {
+    return this.paper.fetchOpenOrders(symbol);
+  }
+  fetchMyTrades(symbol: string, since?: number, limit?: number) {
+    return this.paper.fetchMyTrades(symbol, since, limit);
+  }
+}
+
+/** The paper venue as the executor's provider, its placements going through `venue`. */
+function flakyProvider(venue: FlakyVenue): Provider {
+  return {
+    id: 'flaky',
+    kind: 'paper',
+    venue: 'paper',
+    execution: venue,
+    account: venue.paper,
+    events: venue.paper,
+    onCandle: (c: Candle) => venue.paper.onCandle(c),
+    onTick: (t: Tick) => venue.paper.onTick(t),
+    close: async () => undefined,
+  } as Provider;
+}
+
+interface Run {
+  system: TradebusSystem;
+  paper: PaperExchange;
+  flaky: FlakyVenue | undefined;
+  events: Envelope[];
+  of<K extends keyof BuiltinEvents & string>(type: K): Array<BuiltinEvents[K]>;
+  alerts(code: string): Array<BuiltinEvents['system.alert']>;
+  manager: TradeManagerAgent;
+  play(): Promise<void>;
+}
+
+const dirs: string[] = [];
+const open: Array<{ system: TradebusSystem; data: DataStore }> = [];
+afterEach(async () => {
+  for (const { system, data } of open.splice(0)) {
+    await system.stop();
+    await data.close();
+  }
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+/**
+ * Starts the whole system on the bars of `sources` after bar index `startBar` (the bars before it
+ * are history the strategies warm up on), up to and including bar index `lastBar`.
+ * `onBar` runs after each closed bar, before the agents decide on it.
+ */
+async function startRun(options: {
+  sources: Source[];
+  startBar: number;
+  lastBar: number;
+  manager: TradeManagerConfigInput;
+  strategies?: unknown[];
+  paper?: Partial<PaperExchangeOptions>;
+  executor?: Partial<TradeExecutorConfigInput>;
+  flaky?: boolean;
+  onBar?: (time: number, run: Run) => void;
+}): Promise<Run> {
+  const dir = await mkdtemp(join(tmpdir(), 'tradebus-venue-safety-'));
+  dirs.push(dir);
+  // fsync 'never': the books are kept on disk as in a deployment; the disk's own durability is not under test.
+  const data = await openDataStore({ dir: join(dir, 'data'), fsync: 'never', journal: { enabled: false } });
+  const first = readBars(options.sources[0]!.base);
+  const clock = new VirtualClock(0);
+  const replay = new ReplayProvider({
+    clock,
+    sources: options.sources.map((s) => ({ type: 'candles' as const, file: join(DATA, `binance-${s.base}-BTC-5m.csv`), symbol: s.symbol, timeframe: TF })),
+    startAt: first[options.startBar - 1]!.time + BAR,
+    endAt: first[options.lastBar]!.time + BAR,
+  });
+  await replay.load();
+  const paper = new PaperExchange({
+    id: 'paper',
+    clock,
+    quoteCurrency: 'BTC',
+    balances: { BTC: 1 },
+    fees: { maker: 0.001, taker: 0.001 },
+    accountUpdates: 'every_bar',
+    store: data.stateStore('venue:paper'),
+    ...options.paper,
+  });
+  await paper.open();
+  const flaky = options.flaky === true ? new FlakyVenue(paper) : undefined;
+  const symbols = options.sources.map((s) => s.symbol);
+  const system = createSystem({
+    clock,
+    heartbeatIntervalMs: 3_600_000,
+    validateOnPublish: true,
+    stateStore: data.stateStore,
+    services: { 'provider:replay': replay, 'provider:paper': paper, ...(flaky !== undefined ? { 'provider:flaky': flakyProvider(flaky) } : {}) },
+    agents: [
+      { id: 'prices', definition: priceWatchdog, config: { provider: 'replay', symbols, timeframes: [TF], ticks: false } },
+      {
+        id: 'strategies',
+        definition: strategyRunner,
+        dependsOn: ['prices'],
+        config: {
+          provider: 'replay',
+          symbols,
+          timeframes: [TF],
+          strategies: options.strategies ?? [{ type: 'ema-cross', id: 'ema', params: { fast: 9, slow: 21, stopAtr: 0, takeProfitAtr: 0 } }],
+          warmup: { bars: Math.min(options.startBar, 300) },
+          indicatorUpdates: { mode: 'off' },
+        },
+      },
+      { id: 'manager', definition: tradeManager, config: { timeframe: TF, ...options.manager } },
+      { id: 'executor', definition: tradeExecutor, config: { provider: flaky !== undefined ? 'flaky' : 'paper', mode: 'paper', ...options.executor } },
+      { id: 'account', definition: accountSync, config: { provider: 'paper', quoteCurrency: 'BTC', intervalMs: 60_000 } },
+    ],
+  });
+  const events: Envelope[] = [];
+  const of = <K extends keyof BuiltinEvents & string>(type: K): Array<BuiltinEvents[K]> => events.filter((e) => e.type === type).map((e) => e.payload as BuiltinEvents[K]);
+  const run: Run = {
+    system,
+    paper,
+    flaky,
+    events,
+    of,
+    alerts: (code) => of('system.alert').filter((a) => a.code === code),
+    manager: undefined as unknown as TradeManagerAgent,
+    async play() {
+      const gate = holdUntilIdle(replay, system, quiescentProviders([paper]));
+      try {
+        await replay.start();
+      } finally {
+        gate.release();
+      }
+      await waitUntilIdle(system, 10_000, quiescentProviders([paper]));
+    },
+  };
+  system.bus.subscribe('>', (e) => {
+    if (e.type === 'agent.heartbeat' || e.type === 'indicator.updated' || e.type === 'candle.updated') return;
+    events.push(e);
+    if (e.type === 'candle.closed' && e.payload.symbol === symbols[0]) options.onBar?.(e.payload.timestamp, run);
+  });
+  await system.start();
+  open.push({ system, data });
+  run.manager = system.agent<TradeManagerAgent>('manager');
+  return run;
+}
+
+function publishCommand(run: Run, action: BuiltinEvents['risk.command']['action'], time: number): void {
+  run.system.bus.publish('risk.command', { action, reason: 'operator test', by: 'operator', timestamp: time });
+}
+
+/** Manager settings that let the rules under test be the only ones that act. */
+const permissive: TradeManagerConfigInput = {
+  equity: { initial: 1, source: 'account' },
+  aggregation: { minConfidence: 0, useTrackRecord: false },
+  limits: { maxOpenPositions: 0, maxExposurePerSymbolPct: 0, maxTotalExposurePct: 0, maxPortfolioHeatPct: 0, maxTradesPerDay: 0 },
+  breakers: { dailyLossPct: 0, maxDrawdownPct: 0, maxConsecutiveLosses: 0 },
+  counterfactual: { enabled: false },
+};
+
+describe('margin utilisation on a leveraged perpetual', () => {
+  it('closes a 10x long at the critical level before the paper venue would liquidate it', { timeout: 30_000 }, async () => {
+    // ETH/BTC spot candles played as the linear perpetual ETH/BTC:BTC. The EMA(9)/EMA(21) cross
+    // up on the bar opening 2018-01-10 08:55 UTC (bar 48 of the file) is the first after bar 40;
+    // ETH/BTC then falls about 6 % within ten bars, never near the 9.5 % that liquidates a 10x long.
+    const bars = readBars('ETH');
+    const PERP = 'ETH/BTC:BTC';
+    const LEVERAGE = 10;
+    const MMR = 0.005;
+    const CRITICAL = 10;
+    const run = await startRun({
+      sources: [{ symbol: PERP, base: 'ETH' }],
+      startBar: 41,
+      lastBar: 75,
+      paper: { leverage: LEVERAGE, spreadBps: 0, participation: 0 },
+      manager: {
+        ...permissive,
+        // No stop, no target and no exit on the cross back down: only the margin rule can close it.
+        exitOnOppositeSignal: false,
+        sizing: { mode: 'notional', notional: 3, defaultStopPct: 0, rewardRisk: 0, maxPositionPct: 0, kelly: { enabled: false }, confidence: { enabled: false } },
+        margin: { initialMarginRate: 1 / LEVERAGE, utilisation: { warningPct: 7, criticalPct: CRITICAL, targetPct: 6 } },
+      },
+    });
+    await run.play();
+
+    const [opened] = run.of('trade.opened');
+    expect(opened).toBeDefined();
+    // The signal bar is bar 48; the market entry fills at the next bar's open (no spread).
+    expect(opened!.openedAt).toBe(bars[49]!.time);
+    const entry = bars[49]!.open;
+    expect(opened!.entryPrice).toBeCloseTo(entry, 12);
+    const quantity = opened!.quantity;
+    expect(quantity).toBeCloseTo(3 / bars[48]!.close, 2);
+
+    // Isolated margin as the venue holds it: collateral = margin + unrealised P&L, utilisation =
+    // maintenance margin ÷ collateral. The first bar whose close crosses the critical level is
+    // where the manager must act; its market close fills at the next bar's open.
+    const utilisation = (close: number): number => (quantity * close * MMR) / ((quantity * entry) / LEVERAGE + quantity * (close - entry));
+    let critical = -1;
+    for (let i = 50; i < bars.length && critical < 0; i++) if (utilisation(bars[i]!.close) * 100 >= CRITICAL) critical = i;
+    expect(critical).toBe(58);
+    const liquidation = entry * (1 - 1 / LEVERAGE + MMR);
+
+    const [alert] = run.alerts('MARGIN_CRITICAL');
+    expect(alert).toMatchObject({ level: 'critical' });
+    expect(alert!.message).toContain(`closing long ${PERP}`);
+    expect(alert!.timestamp).toBe(bars[critical]!.time + BAR);
+    let warning = -1;
+    for (let i = 50; i < bars.length && warning < 0; i++) if (utilisation(bars[i]!.close) * 100 >= 7) warning = i;
+    expect(warning).toBeLessThan(critical);
+    expect(run.alerts('MARGIN_WARNING')[0]!.timestamp).toBe(bars[warning]!.time + BAR);
+
+    const closed = run.of('trade.closed');
+    expect(closed.map((t) => [t.symbol, t.exitReason])).toEqual([[PERP, 'margin']]);
+    expect(closed[0]!.exitPrice).toBeCloseTo(bars[critical + 1]!.open, 12);
+    expect(closed[0]!.exitPrice).toBeGreaterThan(liquidation);
+    // Nothing on the way reached the liquidation price, and the venue liquidated nothing.
+    expect(Math.min(...bars.slice(49, critical + 2).map((b) => b.low))).toBeGreaterThan(liquidation);
+    expect((await run.paper.fetchMyTrades(PERP)).filter((t) => t.clientOrderId?.startsWith('liquidation-'))).toEqual([]);
+    expect(run.of('order.updated').filter((o) => o.clientOrderId.startsWith('liquidation-'))).toEqual([]);
+    expect(await run.paper.fetchPositions()).toEqual([]);
+  });
+});
