@@ -36,6 +36,7 @@ import type { SegmentedLog, SegmentedLogPolicy } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
+import { scanBook } from './invariants.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
 import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
@@ -197,6 +198,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.subscribe('account.updated', (e) => this.enqueue('account.updated', this.onAccount, e.payload));
     this.subscribe('risk.command', (e) => this.enqueue('risk.command', this.onRiskCommand, e));
     this.subscribe('market.snapshot', (e) => this.enqueue('market.snapshot', this.onMarketSnapshot, e.payload));
+    if (this.config.invariants.intervalMs > 0) {
+      this.every(this.config.invariants.intervalMs, () => this.enqueue('invariants', this.checkInvariants, undefined), { skipMissed: true });
+    }
     this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', this.onReconcile, e));
     if (this.config.positionSnapshotIntervalMs > 0) {
       // A snapshot announces the books as they are: one after a jump of the clock says it all.
@@ -1336,6 +1340,35 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       // The venue's equity comes again from account sync after a restart: no save of its own.
       // Peaks and day-start equity derived from it are saved when risk.evaluate moves them.
       this.changedSoftly();
+    }
+  }
+
+  /**
+   * The books checked against what must hold between trades and orders; each finding is an alert,
+   * and repaired where that is safe: a missing stop is placed again, an order of no trade is
+   * cancelled.
+   */
+  private checkInvariants(): void {
+    const repair = this.config.invariants.repair;
+    for (const f of scanBook(this.book, { stopsAtVenue: this.config.exits.protectiveOrdersAtVenue })) {
+      if (f.kind === 'naked_position') {
+        const t = f.trade;
+        this.alert('error', 'INVARIANT_NAKED_POSITION', `Trade ${t.id} (${t.side} ${t.symbol}) is open without its stop at the venue${repair ? `: placing the stop at ${t.stopLoss} again` : ''}.`, {
+          tradeId: t.id,
+          symbol: t.symbol,
+          stopLoss: t.stopLoss,
+          repaired: repair,
+        });
+        if (repair) this.placeProtection(t);
+      } else {
+        const o = f.order.request;
+        this.alert('warning', 'INVARIANT_ORPHAN_ORDER', `Order ${o.clientOrderId} (${o.purpose} ${o.side} ${o.symbol}) belongs to no open trade${repair ? ': cancelling it' : ''}.`, {
+          clientOrderId: o.clientOrderId,
+          tradeId: f.order.tradeId,
+          repaired: repair,
+        });
+        if (repair) this.cancelOrder(f.order, 'belongs to no open trade');
+      }
     }
   }
 

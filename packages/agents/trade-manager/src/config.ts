@@ -201,6 +201,13 @@ export const tradeManagerConfigSchema = z
     universe: universeConfigSchema,
     margin: marginConfigSchema.prefault({}).describe('Derivatives: leverage caps, initial margin with a buffer before each entry, and margin utilisation watched after every account update'),
     portfolio: portfolioConfigSchema.prefault({}).describe('Portfolio risk: size by correlation with open positions, exposure caps per group of symbols, a CVaR limit'),
+    invariants: z
+      .object({
+        intervalMs: positiveMs.default(60_000).describe('How often the books are checked for open positions without their stop at the venue and working orders of no trade (0: off)'),
+        repair: z.boolean().default(true).describe('Place a missing stop again and cancel an order of no trade; false only alerts'),
+      })
+      .strict()
+      .prefault({}),
     killSwitch: z
       .object({
         flatten: z

@@ -26,8 +26,9 @@ export function riskTransitions(before: RiskSwitches | undefined, after: RiskSwi
     const was = before?.breakers.find((x) => x.name === b.name);
     if (b.tripped && was?.tripped !== true) {
       const until = b.until !== undefined ? ` until ${new Date(b.until).toISOString()}` : '';
+      // The rules doing their job: an operator must hear of it, but nothing is broken.
       out.push({
-        level: 'error',
+        level: 'warning',
         code: 'BREAKER_TRIPPED',
         message: `The ${b.name} breaker tripped: ${b.reason ?? 'limit reached'}. No new entries${until}; open positions keep their exits. Send risk.command reset_breakers to lift it earlier.`,
         details: { breaker: b.name, reason: b.reason, until: b.until },
@@ -40,7 +41,7 @@ export function riskTransitions(before: RiskSwitches | undefined, after: RiskSwi
   if (after.sizeMultiplier !== previous) {
     const halted = after.sizeMultiplier === 0;
     out.push({
-      level: after.sizeMultiplier < previous ? (halted ? 'error' : 'warning') : 'info',
+      level: after.sizeMultiplier < previous ? 'warning' : 'info',
       code: 'DRAWDOWN_STEP',
       message: halted
         ? 'The drawdown ladder halted new entries.'

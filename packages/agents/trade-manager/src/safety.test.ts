@@ -93,21 +93,22 @@ describe('drawdown ladder', () => {
     const none = await x.signal({ symbol: 'C/USDT', price: 100 });
     expect(x.decision(none.id)!.decision).toBe('rejected');
     expect(x.decision(none.id)!.reasons.join(' ')).toMatch(/16\.00% reached the 15% step of breakers\.drawdownLadder/);
-    expect(alerts(x, 'DRAWDOWN_STEP').map((a) => a.level)).toEqual(['warning', 'error']);
+    expect(alerts(x, 'DRAWDOWN_STEP').map((a) => a.level)).toEqual(['warning', 'warning']);
+    expect(alerts(x, 'DRAWDOWN_STEP')[1]!.message).toBe('The drawdown ladder halted new entries.');
 
     await x.account(10_500); // a new peak: full size again
-    expect(alerts(x, 'DRAWDOWN_STEP').map((a) => a.level)).toEqual(['warning', 'error', 'info']);
+    expect(alerts(x, 'DRAWDOWN_STEP').map((a) => a.level)).toEqual(['warning', 'warning', 'info']);
     expect(x.of('risk.state').at(-1)!.sizeMultiplier).toBe(1);
   });
 });
 
 describe('breaker alerts', () => {
-  it('a breaker that trips is an error alert that says what still happens and how to lift it; clearing it is news too', async () => {
+  it('a breaker that trips is a warning that says what still happens and how to lift it; clearing it is news too', async () => {
     const x = await start({ equity: { source: 'account', initial: 10_000 }, breakers: { maxDrawdownPct: 10, dailyLossPct: 0 } });
     await x.account(10_000);
     await x.account(8_900);
     const [tripped] = alerts(x, 'BREAKER_TRIPPED');
-    expect(tripped).toMatchObject({ level: 'error', details: { breaker: 'drawdown' } });
+    expect(tripped).toMatchObject({ level: 'warning', details: { breaker: 'drawdown' } });
     expect(tripped!.message).toMatch(/drawdown 11\.00% reached the 10% limit.*reset_breakers/);
     await x.command('reset_breakers');
     expect(alerts(x, 'BREAKER_CLEARED').map((a) => a.details?.breaker)).toEqual(['drawdown']);
