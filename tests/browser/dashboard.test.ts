@@ -98,6 +98,12 @@ describe('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('#positions tbody tr[data-symbol]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-symbol')))).toEqual(open);
     const equity = payloads('account.updated').at(-1)!.equity;
     await expect.poll(() => page.locator('#kpi-equity').textContent()).toBe(`${equity.toFixed(6)} BTC`);
+    // Risk rules configured in the manager show in the risk panel, with the risk state's numbers.
+    const risk = payloads('risk.state').at(-1)!;
+    const stat = (name: string) => page.locator('#risk-stats div', { has: page.locator('dt', { hasText: name }) }).locator('dd').textContent();
+    await expect.poll(() => stat('Entry size')).toBe('× 1.00');
+    expect(risk.portfolio?.groups?.alts).toBeDefined();
+    await expect.poll(() => stat('Group alts')).toBe(risk.portfolio!.groups!.alts!.toFixed(6));
 
     // The event stream filters by type.
     await page.selectOption('#event-type', 'trade.closed');

@@ -112,6 +112,9 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
       aggregation: { minConfidence: 0.3 },
       sizing: { riskPerTradePct: 1, quantityStep: 0.001 },
       limits: { maxOpenPositions: 2, maxExposurePerSymbolPct: 45, maxTotalExposurePct: 90 },
+      // Far from anything this replay reaches: only shown, not acting.
+      breakers: { drawdownLadder: [{ drawdownPct: 50, sizeMultiplier: 0.5 }] },
+      portfolio: { groups: { map: { 'ETH/BTC': 'alts', 'LTC/BTC': 'alts' } } },
     },
   });
   system.addAgent({ id: 'executor', definition: tradeExecutor, config: { provider: 'paper', mode: 'paper' } });

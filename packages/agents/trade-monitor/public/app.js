@@ -315,6 +315,7 @@ function renderRisk() {
   banner.dataset.kill = r.killSwitch ? 'on' : 'off';
   setKillButton(r.killSwitch ? 'resume' : 'kill');
   button.hidden = ui.mode === 'report';
+  byId('flatten-button').hidden = ui.mode === 'report';
   const daily = fmtSigned(r.dailyPnl, currencyDigits());
   const items = [
     ['Equity', fmtNumber(r.equity, currencyDigits()), ''],
@@ -324,6 +325,11 @@ function renderRisk() {
     ['Exposure', fmtNumber(r.exposure, currencyDigits()), ''],
     ['Heat', fmtNumber(r.heat, 4, 2), ''],
   ];
+  // Shown only when the trade manager has the rule configured (the field is absent otherwise).
+  if (r.sizeMultiplier !== undefined) items.push(['Entry size', `× ${fmtNumber(r.sizeMultiplier, 2)}`, r.sizeMultiplier < 1 ? 'neg' : '']);
+  if (r.marginUse !== undefined) items.push(['Margin use', `${fmtNumber(r.marginUse, 1)}%`, r.marginUse >= 50 ? 'neg' : '']);
+  if (r.portfolio?.cvar95Pct !== undefined) items.push(['CVaR', `${fmtNumber(r.portfolio.cvar95Pct, 2)}%`, '']);
+  for (const [group, value] of Object.entries(r.portfolio?.groups ?? {})) items.push([`Group ${group}`, fmtNumber(value, currencyDigits()), '']);
   stats.replaceChildren(...items.map(([k, v, cls]) => el('div', {}, el('dt', { text: k }), el('dd', { class: cls, text: v }))));
   breakers.replaceChildren(
     ...(r.breakers.length === 0
