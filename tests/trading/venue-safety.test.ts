@@ -135,7 +135,8 @@ afterEach(async () => {
 /**
  * Starts the whole system on the bars of `sources` after bar index `startBar` (the bars before it
  * are history the strategies warm up on), up to and including bar index `lastBar`.
- * `onBar` runs after each closed bar, before the agents decide on it.
+ * `onStep` runs at each bar's close time once every agent is done with the bar, before the clock
+ * moves on; whatever it publishes is also done with before the next bar.
  */
 async function startRun(options: {
   sources: Source[];
@@ -146,7 +147,7 @@ async function startRun(options: {
   paper?: Partial<PaperExchangeOptions>;
   executor?: Partial<TradeExecutorConfigInput>;
   flaky?: boolean;
-  onBar?: (time: number, run: Run) => void;
+  onStep?: (time: number, run: Run) => Promise<void>;
 }): Promise<Run> {
   const dir = await mkdtemp(join(tmpdir(), 'tradebus-venue-safety-'));
   dirs.push(dir);
@@ -212,9 +213,18 @@ async function startRun(options: {
     manager: undefined as unknown as TradeManagerAgent,
     async play() {
       const gate = holdUntilIdle(replay, system, quiescentProviders([paper]));
+      // Listeners of a moment run in order: this one after the agents are idle.
+      const remove = replay.feed.addListener({
+        step: async (time) => {
+          if (options.onStep === undefined) return;
+          await options.onStep(time, run);
+          await waitUntilIdle(system, 10_000, quiescentProviders([paper]));
+        },
+      });
       try {
         await replay.start();
       } finally {
+        remove();
         gate.release();
       }
       await waitUntilIdle(system, 10_000, quiescentProviders([paper]));
@@ -223,7 +233,6 @@ async function startRun(options: {
   system.bus.subscribe('>', (e) => {
     if (e.type === 'agent.heartbeat' || e.type === 'indicator.updated' || e.type === 'candle.updated') return;
     events.push(e);
-    if (e.type === 'candle.closed' && e.payload.symbol === symbols[0]) options.onBar?.(e.payload.timestamp, run);
   });
   await system.start();
   open.push({ system, data });
@@ -232,7 +241,13 @@ async function startRun(options: {
 }
 
 function publishCommand(run: Run, action: BuiltinEvents['risk.command']['action'], time: number): void {
-  run.system.bus.publish('risk.command', { action, reason: 'operator test', by: 'operator', timestamp: time });
+  run.system.bus.publish('risk.command', { action, reason: 'operator asked', by: 'operator', timestamp: time });
+}
+
+/** Trades opened and not closed by the time `at`, from the manager's events. */
+function openTradesAt(run: Run, at: number): Array<BuiltinEvents['trade.opened']> {
+  const closed = new Set(run.of('trade.closed').filter((t) => t.closedAt <= at).map((t) => t.tradeId));
+  return run.of('trade.opened').filter((t) => t.openedAt <= at && !closed.has(t.tradeId));
 }
 
 /** Manager settings that let the rules under test be the only ones that act. */
@@ -305,5 +320,92 @@ describe('margin utilisation on a leveraged perpetual', () => {
     expect((await run.paper.fetchMyTrades(PERP)).filter((t) => t.clientOrderId?.startsWith('liquidation-'))).toEqual([]);
     expect(run.of('order.updated').filter((o) => o.clientOrderId.startsWith('liquidation-'))).toEqual([]);
     expect(await run.paper.fetchPositions()).toEqual([]);
+  });
+});
+
+describe('flatten', () => {
+  it('closes every position at market, leaves no protective order at the venue, enters nothing until resume, then trades again', { timeout: 30_000 }, async () => {
+    // ETH/BTC and LTC/BTC spot, EMA-cross and Donchian breakout, stops and targets resting at
+    // the venue. The operator flattens at the first bar both symbols are held, and resumes
+    // 100 bars later.
+    let flattenAt: number | undefined;
+    let resumeAt: number | undefined;
+    let atFlatten: { trades: Array<BuiltinEvents['trade.opened']>; restingBefore: number } | undefined;
+    let afterFlatten: { positions: unknown[]; open: unknown[] } | undefined;
+    const run = await startRun({
+      sources: [
+        { symbol: 'ETH/BTC', base: 'ETH' },
+        { symbol: 'LTC/BTC', base: 'LTC' },
+      ],
+      startBar: 300,
+      lastBar: 900,
+      strategies: [
+        { type: 'ema-cross', id: 'ema', params: { fast: 9, slow: 21 } },
+        { type: 'donchian-breakout', id: 'donchian' },
+      ],
+      paper: { participation: 0 },
+      manager: {
+        ...permissive,
+        sizing: { riskPerTradePct: 0.5, defaultStopPct: 2, rewardRisk: 2, kelly: { enabled: false } },
+        exits: { protectiveOrdersAtVenue: true },
+      },
+      onStep: async (time, r) => {
+        if (flattenAt === undefined) {
+          const held = new Set((await r.paper.fetchPositions()).map((p) => p.symbol));
+          if (!(held.has('ETH/BTC') && held.has('LTC/BTC'))) return;
+          flattenAt = time;
+          resumeAt = time + 100 * BAR;
+          atFlatten = { trades: openTradesAt(r, time), restingBefore: (await r.paper.fetchOpenOrders()).length };
+          publishCommand(r, 'flatten', time);
+        } else if (afterFlatten === undefined && time > flattenAt) {
+          // The bar after the flatten: its market closes filled at this bar's open.
+          afterFlatten = { positions: await r.paper.fetchPositions(), open: await r.paper.fetchOpenOrders() };
+        } else if (time === resumeAt) {
+          publishCommand(r, 'resume', time);
+        }
+      },
+    });
+    await run.play();
+
+    expect(flattenAt).toBeDefined();
+    expect(resumeAt).toBeLessThan(readBars('ETH')[900]!.time);
+    // Both positions had their stop and target resting at the venue.
+    expect(atFlatten!.trades.map((t) => t.symbol).sort()).toEqual(['ETH/BTC', 'LTC/BTC']);
+    expect(atFlatten!.restingBefore).toBeGreaterThanOrEqual(2);
+
+    // Every open trade closed with exit reason flatten, at market: the open of the next bar (which
+    // opens at the flatten's moment) less half the venue's 2 bps spread.
+    const closed = run.of('trade.closed');
+    for (const t of atFlatten!.trades) {
+      const next = readBars(t.symbol.split('/')[0]!).find((b) => b.time === flattenAt)!;
+      const c = closed.find((x) => x.tradeId === t.tradeId);
+      expect(c).toMatchObject({ exitReason: 'flatten', closedAt: flattenAt });
+      expect(c!.exitPrice).toBeCloseTo(next.open * (1 - 0.0001), 12);
+      expect(c!.quantity).toBe(t.quantity);
+    }
+    const [flatten] = run.alerts('FLATTEN');
+    expect(run.alerts('FLATTEN')).toHaveLength(1);
+    expect(flatten!.message).toContain('ETH/BTC');
+    expect(flatten!.message).toContain('LTC/BTC');
+    // The venue holds nothing and has nothing resting: the stops and targets were cancelled.
+    expect(afterFlatten).toEqual({ positions: [], open: [] });
+    // The manager's positions are flat once it has heard of the fills, as the next bar closes.
+    for (const symbol of ['ETH/BTC', 'LTC/BTC']) {
+      const last = run.of('position.updated').filter((p) => p.symbol === symbol && p.timestamp <= flattenAt! + BAR).at(-1);
+      expect(last).toMatchObject({ side: 'flat', quantity: 0 });
+    }
+
+    // While the kill switch is on, entry signals are refused and nothing is entered.
+    const whileKilled = run.of('signal.decided').filter((d) => d.timestamp > flattenAt! && d.timestamp < resumeAt! && d.side !== 'flat');
+    expect(whileKilled.length).toBeGreaterThan(0);
+    for (const d of whileKilled) {
+      expect(d.decision).toBe('rejected');
+      expect(d.reasons.join(' ')).toMatch(/kill switch is on/);
+    }
+    expect(run.of('order.requested').filter((o) => o.purpose === 'entry' && o.timestamp > flattenAt! && o.timestamp < resumeAt!)).toEqual([]);
+    expect(run.of('trade.opened').filter((t) => t.openedAt > flattenAt! && t.openedAt <= resumeAt!)).toEqual([]);
+
+    // After resume, entries happen again.
+    expect(run.of('trade.opened').filter((t) => t.openedAt > resumeAt!).length).toBeGreaterThan(0);
   });
 });
