@@ -36,7 +36,7 @@ import type { SegmentedLog, SegmentedLogPolicy } from './segmented-log.js';
 import { adoptedTradeIdFor, clientOrderIdFor, tradeIdFor } from './ids.js';
 import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
-import { scanBook } from './invariants.js';
+import { FLATTEN, MARGIN, SafetyActions } from './safety-actions.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
 import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
@@ -71,10 +71,6 @@ interface RiskFacts {
 }
 
 const INTENT_RETRY_MS = 5_000;
-/** The exit reason of trades closed by a flatten command. */
-const FLATTEN = 'flatten';
-/** The exit reason of trades closed to bring margin utilisation back under its target. */
-const MARGIN = 'margin';
 
 const BREAKER_NAMES = ['dailyLoss', 'drawdown', 'consecutiveLosses'] as const;
 const sameBreaker = (a: Breaker | undefined, b: Breaker): boolean => a !== undefined && a.tripped === b.tripped && a.reason === b.reason && a.until === b.until;
@@ -108,6 +104,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private regime: RegimeDetector | undefined;
   private markets: Record<string, MarketState> = {};
   private gates!: EntryGates;
+  private safety!: SafetyActions;
   /** Last prices of every pair seen, traded or not: what converts a symbol's quote into the account currency. */
   private readonly rates = new CurrencyConverter();
   /** The quote currency of the account whose equity is used, once one reported. */
@@ -164,6 +161,21 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.tradeLog = restored.tradeLog;
     this.markets = restored.markets;
     this.gates = new EntryGates(this.config, restored.gates as EntryGatesSnapshot | undefined, this.logger);
+    this.safety = new SafetyActions({
+      config: this.config,
+      gates: this.gates,
+      book: () => this.book,
+      activeTrades: () => this.activeTrades(),
+      valuation: (t) => {
+        const quote = this.valueOfQuote(t.symbol) ?? 1;
+        return { risk: tradeRisk(t) * quote, notional: tradeExposure(t, this.markets[t.symbol]?.last) * quote };
+      },
+      requestExit: (t, reason, purpose) => this.requestExit(t, reason, purpose),
+      cancelOrder: (o, reason) => this.cancelOrder(o, reason),
+      placeProtection: (t) => this.placeProtection(t),
+      alert: (level, code, message, details) => this.alert(level, code, message, details),
+      publishRiskState: (force) => this.publishRiskState(force),
+    });
     this.unsaved = new Map(restored.pending);
     this.atr.clear();
     for (const [symbol, m] of Object.entries(this.markets)) {
@@ -199,7 +211,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.subscribe('risk.command', (e) => this.enqueue('risk.command', this.onRiskCommand, e));
     this.subscribe('market.snapshot', (e) => this.enqueue('market.snapshot', this.onMarketSnapshot, e.payload));
     if (this.config.invariants.intervalMs > 0) {
-      this.every(this.config.invariants.intervalMs, () => this.enqueue('invariants', this.checkInvariants, undefined), { skipMissed: true });
+      this.every(this.config.invariants.intervalMs, () => this.enqueue('invariants', () => this.safety.checkInvariants(), undefined), { skipMissed: true });
     }
     this.subscribe('position.reconcile', (e) => this.enqueue('position.reconcile', this.onReconcile, e));
     if (this.config.positionSnapshotIntervalMs > 0) {
@@ -1332,7 +1344,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private onAccount(account: BuiltinEvents['account.updated']): void {
     if (this.config.equity.venue !== undefined && account.venue !== this.config.equity.venue) return;
     const watch = this.gates.onAccount(account);
-    if (watch !== undefined) this.watchMargin(watch);
+    if (watch !== undefined) this.safety.watchMargin(watch);
     if (this.config.equity.source === 'internal') return;
     this.reportedCurrency = account.quoteCurrency;
     if (this.risk.state.accountEquity !== account.equity) {
@@ -1343,74 +1355,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     }
   }
 
-  /**
-   * The books checked against what must hold between trades and orders; each finding is an alert,
-   * and repaired where that is safe: a missing stop is placed again, an order of no trade is
-   * cancelled.
-   */
-  private checkInvariants(): void {
-    const repair = this.config.invariants.repair;
-    for (const f of scanBook(this.book, { stopsAtVenue: this.config.exits.protectiveOrdersAtVenue })) {
-      if (f.kind === 'naked_position') {
-        const t = f.trade;
-        this.alert('error', 'INVARIANT_NAKED_POSITION', `Trade ${t.id} (${t.side} ${t.symbol}) is open without its stop at the venue${repair ? `: placing the stop at ${t.stopLoss} again` : ''}.`, {
-          tradeId: t.id,
-          symbol: t.symbol,
-          stopLoss: t.stopLoss,
-          repaired: repair,
-        });
-        if (repair) this.placeProtection(t);
-      } else {
-        const o = f.order.request;
-        this.alert('warning', 'INVARIANT_ORPHAN_ORDER', `Order ${o.clientOrderId} (${o.purpose} ${o.side} ${o.symbol}) belongs to no open trade${repair ? ': cancelling it' : ''}.`, {
-          clientOrderId: o.clientOrderId,
-          tradeId: f.order.tradeId,
-          repaired: repair,
-        });
-        if (repair) this.cancelOrder(f.order, 'belongs to no open trade');
-      }
-    }
-  }
-
   private onMarketSnapshot(snapshot: BuiltinEvents['market.snapshot']): void {
     const { added, removed } = this.gates.onSnapshot(snapshot);
     this.derivedChanged = true;
     if (this.config.universe.follow && (added.length > 0 || removed.length > 0)) {
       this.logger.info({ venue: snapshot.venue, added, removed }, 'tradable universe changed: no new entries on symbols that left it');
     }
-  }
-
-  /**
-   * Margin utilisation crossing a level is an alert; at the critical level positions are closed,
-   * largest risk first, until the projected utilisation is back under the target, well before
-   * the venue would liquidate them.
-   */
-  private watchMargin(watch: { pct: number; level: 'ok' | 'warning' | 'critical'; previous: 'ok' | 'warning' | 'critical' }): void {
-    const u = this.config.margin.utilisation;
-    const pct = watch.pct.toFixed(1);
-    if (watch.level !== watch.previous) {
-      if (watch.level === 'ok') this.alert('info', 'MARGIN_OK', `Margin utilisation ${pct}% is back under ${u.warningPct}%: new entries allowed.`, { utilisationPct: watch.pct });
-      else if (watch.level === 'warning') this.alert('warning', 'MARGIN_WARNING', `Margin utilisation ${pct}% reached margin.utilisation.warningPct ${u.warningPct}%: no new entries.`, { utilisationPct: watch.pct });
-      this.publishRiskState(true);
-    }
-    if (watch.level !== 'critical') return;
-    const open = this.activeTrades().filter((t) => t.status === 'open' && t.pendingExit === undefined);
-    const plan = this.gates.reduction(
-      open.map((t) => {
-        const quote = this.valueOfQuote(t.symbol) ?? 1;
-        return { id: t.id, symbol: t.symbol, risk: tradeRisk(t) * quote, notional: tradeExposure(t, this.markets[t.symbol]?.last) * quote };
-      }),
-    );
-    if (watch.previous !== 'critical' || plan.length > 0) {
-      const closing = plan.map((id) => this.book.trades[id]!).map((t) => `${t.side} ${t.symbol}`);
-      this.alert(
-        'critical',
-        'MARGIN_CRITICAL',
-        `Margin utilisation ${pct}% reached margin.utilisation.criticalPct ${u.criticalPct}%: ${closing.length > 0 ? `closing ${closing.join(', ')} at market to get under ${u.targetPct}%` : 'closes already under way'}.`,
-        { utilisationPct: watch.pct, closing: plan },
-      );
-    }
-    for (const id of plan) this.requestExit(this.book.trades[id]!, MARGIN, 'exit');
   }
 
   private onRiskCommand(event: Envelope<'risk.command', BuiltinEvents['risk.command']>): void {
@@ -1425,27 +1375,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         if (entry !== undefined) this.cancelOrder(entry, `kill switch: ${reason}`);
       }
     }
-    if (flatten) this.flattenAll(`${action} by ${by}: ${reason}`);
+    if (flatten) this.safety.flattenAll(`${action} by ${by}: ${reason}`);
     if (changed) this.publishRiskState(true);
-  }
-
-  /**
-   * Closes every position at market, reduce-only: protective orders are cancelled first and the
-   * close follows their confirmation (the exit path every close takes), so a stop and the close
-   * cannot both fill. Entries not yet filled are cancelled; what they filled meanwhile is closed.
-   */
-  private flattenAll(why: string): void {
-    const closing = this.activeTrades();
-    for (const trade of closing) {
-      if (trade.pendingExit !== undefined && trade.pendingExit.reason !== FLATTEN) {
-        // An exit already under way (a signal's, a time stop's) goes on; it closes the same quantity.
-        continue;
-      }
-      this.requestExit(trade, FLATTEN, 'exit');
-    }
-    this.alert('warning', 'FLATTEN', `Flatten (${why}): closing ${closing.length} position(s) at market${closing.length > 0 ? `: ${closing.map((t) => `${t.side} ${t.symbol}`).join(', ')}` : ''}. New entries stay halted until resume.`, {
-      trades: closing.map((t) => ({ tradeId: t.id, symbol: t.symbol, side: t.side })),
-    });
   }
 
   private onReconcile(event: Envelope<'position.reconcile', BuiltinEvents['position.reconcile']>): void {
