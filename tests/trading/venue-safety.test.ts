@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { VirtualClock, createSystem, openDataStore, type BuiltinEvents, type DataStore, type Envelope, type TradebusSystem } from '@tradebus/core';
+import { VirtualClock, createLogger, createSystem, openDataStore, type BuiltinEvents, type DataStore, type Envelope, type TradebusSystem } from '@tradebus/core';
 import {
   NetworkError,
   PaperExchange,
@@ -64,9 +64,13 @@ class FlakyVenue implements ExecutionProvider {
   private faults = 0;
   /** Every placement that reached the venue, by client order id. */
   readonly placed = new Map<string, number>();
-  failedPlacements = 0;
+  /** Every placement asked for, in order, with whether it reached the venue. */
+  readonly attempts: Array<{ clientOrderId: string; at: number; failed: boolean }> = [];
 
-  constructor(readonly paper: PaperExchange) {}
+  constructor(
+    readonly paper: PaperExchange,
+    private readonly clock: VirtualClock,
+  ) {}
 
   /** The next `n` placements throw a network error; the venue never sees them. */
   failNext(n: number): void {
@@ -74,9 +78,10 @@ class FlakyVenue implements ExecutionProvider {
   }
 
   async createOrder(request: OrderRequest): Promise<Order> {
-    if (this.faults > 0) {
+    const failed = this.faults > 0;
+    this.attempts.push({ clientOrderId: request.clientOrderId, at: this.clock.now(), failed });
+    if (failed) {
       this.faults--;
-      this.failedPlacements++;
       throw new NetworkError('flaky', 'connect ETIMEDOUT');
     }
     this.placed.set(request.clientOrderId, (this.placed.get(request.clientOrderId) ?? 0) + 1);
@@ -173,10 +178,12 @@ async function startRun(options: {
     ...options.paper,
   });
   await paper.open();
-  const flaky = options.flaky === true ? new FlakyVenue(paper) : undefined;
+  const flaky = options.flaky === true ? new FlakyVenue(paper, clock) : undefined;
   const symbols = options.sources.map((s) => s.symbol);
   const system = createSystem({
     clock,
+    // The outages below are logged as warnings by design; errors still show.
+    logger: createLogger({ level: 'error' }),
     heartbeatIntervalMs: 3_600_000,
     validateOnPublish: true,
     stateStore: data.stateStore,
@@ -407,5 +414,94 @@ describe('flatten', () => {
 
     // After resume, entries happen again.
     expect(run.of('trade.opened').filter((t) => t.openedAt > resumeAt!).length).toBeGreaterThan(0);
+  });
+});
+
+describe('venue circuit breaker', () => {
+  it('opens after N failed placements, refuses entries while exits go, closes on a successful probe after the cooldown, and places nothing twice', { timeout: 30_000 }, async () => {
+    const FAILURES = 3;
+    const COOLDOWN = 4 * 3_600_000;
+    let failFrom: number | undefined;
+    const run = await startRun({
+      sources: [
+        { symbol: 'ETH/BTC', base: 'ETH' },
+        { symbol: 'LTC/BTC', base: 'LTC' },
+      ],
+      startBar: 300,
+      lastBar: 1_300,
+      strategies: [
+        { type: 'ema-cross', id: 'ema', params: { fast: 9, slow: 21 } },
+        { type: 'donchian-breakout', id: 'donchian' },
+      ],
+      flaky: true,
+      paper: { participation: 0 },
+      // One attempt per request: each failed placement is one venue failure, not a retry series.
+      executor: { retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 10, factor: 1 }, venueBreaker: { failures: FAILURES, windowMs: 24 * 3_600_000, cooldownMs: COOLDOWN } },
+      manager: {
+        ...permissive,
+        sizing: { riskPerTradePct: 0.5, defaultStopPct: 2, rewardRisk: 2, kelly: { enabled: false } },
+        // Stops and targets watched by the manager: every placement is an entry or an exit.
+        exits: { protectiveOrdersAtVenue: false },
+      },
+      onStep: async (time, r) => {
+        // The venue becomes unreachable while a position is open, for the next N placements.
+        if (failFrom === undefined && openTradesAt(r, time).length > 0) {
+          failFrom = time;
+          r.flaky!.failNext(FAILURES);
+        }
+      },
+    });
+    await run.play();
+    const flaky = run.flaky!;
+    const requests = new Map(run.of('order.requested').map((o) => [o.clientOrderId, o]));
+    const updates = run.of('order.updated');
+    const lastUpdate = (id: string) => updates.filter((u) => u.clientOrderId === id).at(-1);
+
+    // The first N placements after the outage began failed, and the breaker opened on the Nth.
+    expect(failFrom).toBeDefined();
+    const failed = flaky.attempts.filter((a) => a.failed);
+    expect(failed).toHaveLength(FAILURES);
+    expect(flaky.attempts.filter((a) => a.at >= failFrom!).slice(0, FAILURES)).toEqual(failed);
+    for (const a of failed) expect(lastUpdate(a.clientOrderId)).toMatchObject({ status: 'rejected' });
+    const opens = run.alerts('VENUE_BREAKER_OPEN');
+    expect(opens).toHaveLength(1);
+    const openedAt = failed.at(-1)!.at;
+    expect(opens[0]).toMatchObject({ level: 'error', timestamp: openedAt, details: { failures: FAILURES, probeAt: openedAt + COOLDOWN } });
+
+    // Half-open when the cooldown ends; the next placement is the probe, it reaches the venue and
+    // the breaker closes.
+    const [halfOpen] = run.alerts('VENUE_BREAKER_HALF_OPEN');
+    expect(halfOpen!.timestamp).toBe(openedAt + COOLDOWN);
+    const [closedAlert] = run.alerts('VENUE_BREAKER_CLOSED');
+    const probe = flaky.attempts.find((a) => a.at >= openedAt + COOLDOWN)!;
+    expect(probe.failed).toBe(false);
+    expect(closedAlert!.timestamp).toBe(probe.at);
+    expect(run.alerts('VENUE_BREAKER_OPEN')).toHaveLength(1);
+
+    // While open, entries were refused with the breaker's reason and never reached the venue...
+    const refused = [...requests.values()].filter((o) => o.purpose === 'entry' && o.timestamp > openedAt && o.timestamp < openedAt + COOLDOWN);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const o of refused) {
+      expect(lastUpdate(o.clientOrderId)).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/^venue circuit breaker is open/) });
+      expect(flaky.placed.has(o.clientOrderId)).toBe(false);
+    }
+    // ...while exits went out and filled.
+    const exits = [...requests.values()].filter((o) => o.purpose === 'exit' && o.timestamp > openedAt && o.timestamp < openedAt + COOLDOWN);
+    expect(exits.length).toBeGreaterThan(0);
+    for (const o of exits) {
+      expect(flaky.placed.get(o.clientOrderId)).toBe(1);
+      expect(lastUpdate(o.clientOrderId)?.status).toBe('filled');
+    }
+
+    // Trading goes on after the breaker closed.
+    expect(run.of('trade.opened').filter((t) => t.openedAt > probe.at).length).toBeGreaterThan(0);
+    // Nothing was placed twice: every client order id reached the venue at most once, and the
+    // venue's executions name each order once.
+    expect([...flaky.placed.values()].every((n) => n === 1)).toBe(true);
+    expect(flaky.placed.size).toBe(flaky.attempts.length - FAILURES);
+    for (const symbol of ['ETH/BTC', 'LTC/BTC']) {
+      const ids = (await run.paper.fetchMyTrades(symbol)).map((t) => t.clientOrderId!);
+      expect(ids.every((id) => flaky.placed.has(id))).toBe(true);
+    }
   });
 });
