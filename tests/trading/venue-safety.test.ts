@@ -32,7 +32,10 @@ import { agent as accountSync } from '@tradebus/agent-account-sync';
  * rules' definitions.
  */
 
-const DATA = fileURLToPath(new URL('../../examples/backtest/data/', import.meta.url));
+const EXAMPLE_DATA = fileURLToPath(new URL('../../examples/backtest/data/', import.meta.url));
+const TEST_DATA = fileURLToPath(new URL('./data/', import.meta.url));
+/** The 5-minute candles of BASE/BTC: the example's ETH, LTC and XMR; the first 1 000 bars of ADA and XLM here. */
+const fileOf = (base: string): string => join(['ADA', 'XLM'].includes(base) ? TEST_DATA : EXAMPLE_DATA, `binance-${base}-BTC-5m.csv`);
 const BAR = 300_000;
 const TF = '5m';
 
@@ -45,7 +48,7 @@ interface Bar {
 }
 
 function readBars(base: string): Bar[] {
-  const [, ...rows] = readFileSync(join(DATA, `binance-${base}-BTC-5m.csv`), 'utf8').trim().split('\n');
+  const [, ...rows] = readFileSync(fileOf(base), 'utf8').trim().split('\n');
   return rows.map((row) => {
     const [time, open, high, low, close] = row.split(',').map(Number);
     return { time: time!, open: open!, high: high!, low: low!, close: close! };
@@ -162,7 +165,7 @@ async function startRun(options: {
   const clock = new VirtualClock(0);
   const replay = new ReplayProvider({
     clock,
-    sources: options.sources.map((s) => ({ type: 'candles' as const, file: join(DATA, `binance-${s.base}-BTC-5m.csv`), symbol: s.symbol, timeframe: TF })),
+    sources: options.sources.map((s) => ({ type: 'candles' as const, file: fileOf(s.base), symbol: s.symbol, timeframe: TF })),
     startAt: first[options.startBar - 1]!.time + BAR,
     endAt: first[options.lastBar]!.time + BAR,
   });
@@ -502,6 +505,86 @@ describe('venue circuit breaker', () => {
     for (const symbol of ['ETH/BTC', 'LTC/BTC']) {
       const ids = (await run.paper.fetchMyTrades(symbol)).map((t) => t.clientOrderId!);
       expect(ids.every((id) => flaky.placed.has(id))).toBe(true);
+    }
+  });
+});
+
+/** Pearson correlation from its definition: Σ(x − x̄)(y − ȳ) / √(Σ(x − x̄)² Σ(y − ȳ)²). */
+function pearson(x: number[], y: number[]): number {
+  const n = x.length;
+  const mx = x.reduce((a, b) => a + b, 0) / n;
+  const my = y.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+    syy += (y[i]! - my) ** 2;
+  }
+  return sxy / Math.sqrt(sxx * syy);
+}
+
+/**
+ * The simple returns close ÷ previous close − 1 the manager has seen of a symbol by `until`: the
+ * played bars only (from `startBar`), the last `window` of them, keyed by each bar's close time.
+ */
+function returnsSeen(base: string, startBar: number, until: number, window: number): Map<number, number> {
+  const bars = readBars(base).slice(startBar).filter((b) => b.time + BAR <= until);
+  const out: Array<[number, number]> = [];
+  for (let i = 1; i < bars.length; i++) out.push([bars[i]!.time + BAR, bars[i]!.close / bars[i - 1]!.close - 1]);
+  return new Map(out.slice(-window));
+}
+
+describe('portfolio rules in a full run', () => {
+  // ADA/BTC and XLM/BTC move together over these bars (Pearson about 0.5 on 5-minute returns).
+  const START = 300;
+  const NOTIONAL = 0.2;
+  const WINDOW = 200;
+  const sources: Source[] = [
+    { symbol: 'XLM/BTC', base: 'XLM' },
+    { symbol: 'ADA/BTC', base: 'ADA' },
+  ];
+  const manager = (portfolio: TradeManagerConfigInput['portfolio']): TradeManagerConfigInput => ({
+    ...permissive,
+    sizing: { mode: 'notional', notional: NOTIONAL, defaultStopPct: 2, rewardRisk: 2, kelly: { enabled: false }, confidence: { enabled: false } },
+    portfolio: { returnsWindow: WINDOW, ...portfolio },
+  });
+  const baseOf = (symbol: string): string => symbol.split('/')[0]!;
+  const closeAt = (symbol: string, closeTime: number): number => readBars(baseOf(symbol)).find((b) => b.time + BAR === closeTime)!.close;
+
+  it('sizes an entry beside a correlated open position by the Pearson correlation of the returns the manager saw', { timeout: 30_000 }, async () => {
+    const run = await startRun({ sources, startBar: START, lastBar: 900, manager: manager({ correlation: { enabled: true, strength: 1, floor: 0.25, minBars: 30 } }) });
+    await run.play();
+    const entries = run.of('signal.decided').filter((d) => d.decision === 'accepted' && d.clientOrderId !== undefined);
+    // The first entry made while the other symbol was held, with enough common bars.
+    const sized = entries.find((d) => d.reasons.some((r) => r.startsWith('correlation')));
+    expect(sized).toBeDefined();
+    const at = sized!.timestamp;
+    const held = openTradesAt(run, at - 1);
+    expect(held.map((t) => t.symbol)).toEqual(sources.map((s) => s.symbol).filter((s) => s !== sized!.symbol));
+    const other = held[0]!.symbol;
+
+    // Independently: the returns of both symbols up to this bar, paired on their close times.
+    const a = returnsSeen(baseOf(sized!.symbol), START, at, WINDOW);
+    const b = returnsSeen(baseOf(other), START, at, WINDOW);
+    const common = [...a.keys()].filter((t) => b.has(t));
+    expect(common.length).toBeGreaterThanOrEqual(30);
+    const rho = pearson(
+      common.map((t) => a.get(t)!),
+      common.map((t) => b.get(t)!),
+    );
+    expect(rho).toBeGreaterThan(0.3);
+    const factor = Math.max(0.25, 1 - Math.max(0, rho));
+    expect(sized!.reasons).toContain(`correlation ${rho.toFixed(2)} with ${other}: size × ${Number(factor.toPrecision(3))}`);
+    // Notional ÷ the signal bar's close, × the factor.
+    expect(sized!.quantity).toBeCloseTo((NOTIONAL / closeAt(sized!.symbol, at)) * factor, 6);
+
+    // Entries with nothing else open are not resized.
+    const alone = entries.filter((e) => openTradesAt(run, e.timestamp - 1).length === 0);
+    expect(alone.length).toBeGreaterThan(0);
+    for (const d of alone) {
+      expect(d.quantity).toBeCloseTo(NOTIONAL / closeAt(d.symbol, d.timestamp), 6);
     }
   });
 });
