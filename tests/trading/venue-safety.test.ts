@@ -587,4 +587,39 @@ describe('portfolio rules in a full run', () => {
       expect(d.quantity).toBeCloseTo(NOTIONAL / closeAt(d.symbol, d.timestamp), 6);
     }
   });
+
+  it('refuses an entry that would take its group over the group cap, with the group reason', { timeout: 30_000 }, async () => {
+    // Both symbols in one group capped at 30 % of equity: one position of 0.2 BTC fits, two do not.
+    const CAP = 30;
+    const run = await startRun({
+      sources,
+      startBar: START,
+      lastBar: 900,
+      manager: manager({ groups: { map: { 'ADA/BTC': 'alts', 'XLM/BTC': 'alts' }, maxExposurePct: { alts: CAP } } }),
+    });
+    await run.play();
+    const decided = run.of('signal.decided').filter((d) => d.side === 'long');
+    const refused = decided.filter((d) => d.decision === 'rejected' && d.reasons.some((r) => r.startsWith('group alts')));
+    expect(refused.length).toBeGreaterThan(0);
+    // The equity the manager measured the cap on is the venue's at that moment: one of the account
+    // updates of the bar (the venue reports after the bar and after each fill in it).
+    const equitiesAt = (at: number): number[] => run.of('account.updated').filter((a) => a.timestamp === at).map((a) => a.equity);
+    const round6 = (x: number): number => Number(x.toPrecision(6));
+    for (const d of refused) {
+      // The one position held, valued at its symbol's last close, plus this entry's notional.
+      const [held] = openTradesAt(run, d.timestamp - 1);
+      expect(held!.symbol).not.toBe(d.symbol);
+      const after = held!.quantity * closeAt(held!.symbol, d.timestamp) + NOTIONAL;
+      const reason = d.reasons.find((r) => r.startsWith('group alts'))!;
+      const [, exposure, share, cap] = /^group alts: exposure ([\d.e-]+) \(([\d.]+)% of equity\) with this entry is over its cap of 30% of equity \(([\d.e-]+)\)$/.exec(reason) ?? [];
+      expect(Number(exposure)).toBe(round6(after));
+      const e = equitiesAt(d.timestamp).find((x) => round6((x * CAP) / 100) === Number(cap));
+      expect(e).toBeDefined();
+      expect(share).toBe(((after / e!) * 100).toFixed(2));
+      expect(after).toBeGreaterThan((e! * CAP) / 100);
+    }
+    // Never two positions of the group at once; entries with the group empty went through.
+    for (const t of run.of('trade.opened')) expect(openTradesAt(run, t.openedAt).length).toBe(1);
+    expect(run.of('trade.opened').length).toBeGreaterThan(1);
+  });
 });
