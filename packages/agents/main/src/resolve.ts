@@ -12,6 +12,7 @@ export const BUILTIN_AGENTS: Record<string, string> = {
   'trade-executor': '@tradebus/agent-trade-executor',
   'account-sync': '@tradebus/agent-account-sync',
   'trade-monitor': '@tradebus/agent-trade-monitor',
+  notifier: '@tradebus/agent-notifier',
 };
 
 function isDefinition(value: unknown): value is AgentDefinition<unknown, any> {
