@@ -207,6 +207,11 @@ export function createApiApp(ctx: ApiContext): express.Express {
     res.send(await ctx.metrics.registry.metrics());
   });
 
+  // Like /metrics: timings and memory, nothing about positions or the deployment.
+  app.get('/perf', (_req, res) => {
+    res.json(ctx.metrics.perf.snapshot());
+  });
+
   app.get('/openapi.json', (_req, res) => {
     res.json(buildOpenApi(ctx.system.catalogue, ctx.version));
   });
