@@ -270,58 +270,55 @@ describe('margin utilisation on a leveraged perpetual', () => {
   it('closes a 10x long at the critical level before the paper venue would liquidate it', { timeout: 30_000 }, async () => {
     // ETH/BTC spot candles played as the linear perpetual ETH/BTC:BTC. The EMA(9)/EMA(21) cross
     // up on the bar opening 2018-01-10 08:55 UTC (bar 48 of the file) is the first after bar 40;
-    // ETH/BTC then falls about 6 % within ten bars, and 9.5 % (the paper venue's liquidation of a
-    // 10x long) within 111 bars: held on, the long would have been liquidated in bar 159.
+    // its market entry fills at bar 49's open. ETH/BTC then falls far enough to liquidate a 10x long.
     const bars = readBars('ETH');
     const PERP = 'ETH/BTC:BTC';
     const LEVERAGE = 10;
     const MMR = 0.005;
-    const CRITICAL = 10;
+    const entry = bars[49]!.open;
+    // Isolated margin, from the definitions: margin Q·E/L, maintenance Q·P·m; utilisation is the
+    // share of the margin above maintenance that the loss used up (the quantity cancels out), and
+    // the venue liquidates where margin + P&L = maintenance.
+    const utilisation = (close: number): number => Math.max(0, (entry - close) / (entry / LEVERAGE - close * MMR)) * 100;
+    const liquidation = (entry * (1 - 1 / LEVERAGE)) / (1 - MMR);
+    const first = (test: (i: number) => boolean): number => {
+      for (let i = 50; i < bars.length; i++) if (test(i)) return i;
+      return -1;
+    };
+    // The default levels: warning at 50 %, critical at 80 %, acted on at the next bar's open.
+    const warning = first((i) => utilisation(bars[i]!.close) >= 50);
+    const critical = first((i) => utilisation(bars[i]!.close) >= 80);
+    const liquidated = first((i) => bars[i]!.low <= liquidation);
+    expect(warning).toBeGreaterThan(49);
+    expect(critical).toBeGreaterThanOrEqual(warning);
+    // Held on, the long would be liquidated, and only after the bar the manager closes it in.
+    expect(liquidated).toBeGreaterThan(critical + 1);
+
     const run = await startRun({
       sources: [{ symbol: PERP, base: 'ETH' }],
       startBar: 41,
-      lastBar: 75,
+      lastBar: critical + 3,
       paper: { leverage: LEVERAGE, spreadBps: 0, participation: 0 },
       manager: {
         ...permissive,
         // No stop, no target and no exit on the cross back down: only the margin rule can close it.
         exitOnOppositeSignal: false,
         sizing: { mode: 'notional', notional: 3, defaultStopPct: 0, rewardRisk: 0, maxPositionPct: 0, kelly: { enabled: false }, confidence: { enabled: false } },
-        // A 10x long on isolated margin starts at 5 % utilisation (rate × leverage) and reaches
-        // 90.5 % at the venue's liquidation price; 10 % is a 5.3 % fall. The defaults (50 %, 80 %)
-        // sit 0.4 % and 0.07 % of price above the liquidation, less than one 5-minute bar moves.
-        margin: { initialMarginRate: 1 / LEVERAGE, utilisation: { warningPct: 7, criticalPct: CRITICAL, targetPct: 6 } },
+        margin: { initialMarginRate: 1 / LEVERAGE },
       },
     });
     await run.play();
 
     const [opened] = run.of('trade.opened');
     expect(opened).toBeDefined();
-    // The signal bar is bar 48; the market entry fills at the next bar's open (no spread).
     expect(opened!.openedAt).toBe(bars[49]!.time);
-    const entry = bars[49]!.open;
     expect(opened!.entryPrice).toBeCloseTo(entry, 12);
-    const quantity = opened!.quantity;
-    expect(quantity).toBeCloseTo(3 / bars[48]!.close, 9);
-
-    // Isolated margin as the venue holds it: collateral = margin + unrealised P&L, utilisation =
-    // maintenance margin ÷ collateral. The first bar whose close crosses the critical level is
-    // where the manager must act; its market close fills at the next bar's open.
-    const utilisation = (close: number): number => (quantity * close * MMR) / ((quantity * entry) / LEVERAGE + quantity * (close - entry));
-    let critical = -1;
-    for (let i = 50; i < bars.length && critical < 0; i++) if (utilisation(bars[i]!.close) * 100 >= CRITICAL) critical = i;
-    expect(critical).toBe(58);
-    // The paper venue's isolated-margin liquidation price of a long: entry × (1 − 1/leverage + rate).
-    const liquidation = entry * (1 - 1 / LEVERAGE + MMR);
-    expect(bars.findIndex((b, i) => i >= 49 && b.low <= liquidation)).toBe(159);
+    expect(opened!.quantity).toBeCloseTo(3 / bars[48]!.close, 9);
 
     const [alert] = run.alerts('MARGIN_CRITICAL');
     expect(alert).toMatchObject({ level: 'critical' });
     expect(alert!.message).toContain(`closing long ${PERP}`);
     expect(alert!.timestamp).toBe(bars[critical]!.time + BAR);
-    let warning = -1;
-    for (let i = 50; i < bars.length && warning < 0; i++) if (utilisation(bars[i]!.close) * 100 >= 7) warning = i;
-    expect(warning).toBeLessThan(critical);
     expect(run.alerts('MARGIN_WARNING')[0]!.timestamp).toBe(bars[warning]!.time + BAR);
 
     const closed = run.of('trade.closed');

@@ -84,7 +84,7 @@ export class EntryGates {
     }
     const m = this.config.margin;
     const collateral = marginCollateral(m.marginMode, account.equity, free);
-    const { pct } = utilisation(account.margin, collateral, m.utilisation);
+    const { pct } = utilisation(account.margin, collateral, m.utilisation, m.marginMode);
     const previous = this.marginLevel;
     this.marginLevel = levelOf(pct, m.utilisation);
     return { pct, level: this.marginLevel, previous };
@@ -94,7 +94,8 @@ export class EntryGates {
   marginUse(): number | undefined {
     const a = this.account;
     if (a?.margin === undefined) return undefined;
-    return utilisation(a.margin, marginCollateral(this.config.margin.marginMode, a.equity, a.free), this.config.margin.utilisation).pct;
+    const m = this.config.margin;
+    return utilisation(a.margin, marginCollateral(m.marginMode, a.equity, a.free), m.utilisation, m.marginMode).pct;
   }
 
   /**

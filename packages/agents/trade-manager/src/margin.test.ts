@@ -123,29 +123,48 @@ describe('marginBlocker', () => {
 });
 
 describe('utilisation', () => {
-  it('is maintenance margin ÷ collateral in percent, with levels from the thresholds', () => {
+  /** The share of the margin above maintenance that losses used up: 0 at entry, 100 at liquidation. */
+  const consumed = (used: number, maintenance: number, collateral: number) => Math.min(100, Math.max(0, ((used - collateral) / (used - maintenance)) * 100));
+
+  it('on cross margin is maintenance margin ÷ equity, with levels from the thresholds', () => {
     const levels = config().utilisation;
-    const cases: Array<[number, number]> = [
+    for (const [maintenance, equity] of [
       [100, 1_000],
       [500, 1_000],
       [799, 1_000],
       [800, 1_000],
-      [1_200, 1_000],
-    ];
-    for (const [maintenance, collateral] of cases) {
-      const pct = (maintenance / collateral) * 100;
-      const expected = pct >= 80 ? 'critical' : pct >= 50 ? 'warning' : 'ok';
-      const u = utilisation({ used: 3_000, maintenance }, collateral, levels);
+    ] as const) {
+      const pct = (maintenance / equity) * 100;
+      const u = utilisation({ used: 3_000, maintenance }, equity, levels, 'cross');
       expect(u.pct).toBeCloseTo(pct, 12);
-      expect(u.level).toBe(expected);
+      expect(u.level).toBe(pct >= 80 ? 'critical' : pct >= 50 ? 'warning' : 'ok');
     }
+    expect(utilisation({ used: 3_000, maintenance: 1_200 }, 1_000, levels, 'cross').pct).toBe(100);
     expect(levelOf(49.999, levels)).toBe('ok');
     expect(levelOf(50, levels)).toBe('warning');
+  });
+
+  it('on isolated margin is the share of the margin above maintenance that losses used up', () => {
+    const levels = config().utilisation;
+    // 2 000 of margin, 100 needed: no P&L 0 %, half of the 1 900 lost 50 %, all of it 100 %, a profit 0 %.
+    for (const [collateral, pct] of [
+      [2_000, 0],
+      [1_050, 50],
+      [480, 80],
+      [100, 100],
+      [2_500, 0],
+      [50, 100],
+    ] as const) {
+      expect(consumed(2_000, 100, collateral)).toBeCloseTo(pct, 12);
+      expect(utilisation({ used: 2_000, maintenance: 100 }, collateral, levels, 'isolated').pct).toBeCloseTo(pct, 12);
+    }
+    expect(utilisation({ used: 2_000, maintenance: 100 }, 480, levels).level).toBe('critical');
   });
 
   it('is 0 without maintenance, and 100 % (critical) once nothing is left to cover it', () => {
     expect(utilisation({ used: 0, maintenance: 0 }, 0)).toEqual({ pct: 0, level: 'ok' });
     expect(utilisation({ used: 10, maintenance: 5 }, -3)).toEqual({ pct: 100, level: 'critical' });
+    expect(utilisation({ used: 10, maintenance: 5 }, -3, undefined, 'cross')).toEqual({ pct: 100, level: 'critical' });
   });
 
   it('measures against equity on cross margin and against equity less the free balance on isolated margin', () => {
@@ -172,20 +191,16 @@ describe('reductionPlan', () => {
     expect(reductionPlan(positions, { used: 1_200, maintenance }, equity, { mode: 'cross', targetPct: 65 })).toEqual(['b']);
   });
 
-  it('on isolated margin takes the closed position’s margin and P&L out of the collateral too', () => {
-    const collateral = 400 - 100 + 300 - 50 + 500 + 20;
-    const pct = (m: number, c: number) => (m / c) * 100;
-    expect(pct(maintenance, collateral)).toBeGreaterThanOrEqual(50);
-    // Target 50: after b, 500 ÷ (1 070 − 250) = 61 % (its collateral leaves with it); after a,
-    // 300 ÷ (820 − 300) = 57.7 %; after c nothing is left.
-    const afterB = pct(maintenance - 100, collateral - 250);
-    const afterA = pct(maintenance - 300, collateral - 250 - 300);
-    expect(afterB).toBeGreaterThanOrEqual(50);
-    expect(afterA).toBeGreaterThanOrEqual(50);
-    expect(reductionPlan(positions, { used: 1_200, maintenance }, collateral, { mode: 'isolated', targetPct: 50 })).toEqual(['b', 'a', 'c']);
-    // 600 ÷ 1 070 = 56 %: under a target of 57 nothing is closed.
-    expect(pct(maintenance, collateral)).toBeLessThan(57);
-    expect(reductionPlan(positions, { used: 1_200, maintenance }, collateral, { mode: 'isolated', targetPct: 57 })).toEqual([]);
+  it('on isolated margin takes the closed position’s margin, maintenance and P&L out with it', () => {
+    const collateral = 1_200 - 100 - 50 + 20;
+    const pct = (used: number, m: number, c: number) => Math.max(0, ((used - c) / (used - m)) * 100);
+    // 130 of the 600 above maintenance lost: 21.7 %.
+    expect(pct(1_200, maintenance, collateral)).toBeCloseTo((130 / 600) * 100, 12);
+    // Target 20: after b, (900 − 820) ÷ (900 − 500) = 20 % is not under it; after a, 500 − 520 < 0: 0 %.
+    expect(pct(900, 500, collateral - 250)).toBeCloseTo(20, 12);
+    expect(pct(500, 300, collateral - 250 - 300)).toBe(0);
+    expect(reductionPlan(positions, { used: 1_200, maintenance }, collateral, { mode: 'isolated', targetPct: 20 })).toEqual(['b', 'a']);
+    expect(reductionPlan(positions, { used: 1_200, maintenance }, collateral, { mode: 'isolated', targetPct: 22 })).toEqual([]);
   });
 
   it('plans nothing while utilisation is under the target', () => {
@@ -247,10 +262,11 @@ describe('margin on a paper venue', () => {
       await ex.createOrder({ clientOrderId: 'long', symbol: perp, side: 'buy', type: 'market', quantity: 200, reduceOnly: false });
     }
     const liquidationPrice = (await left.ex.fetchPositions())[0]!.liquidationPrice!;
-    expect(liquidationPrice).toBeCloseTo(100 * (1 - 1 / 10 + 0.005), 10);
+    // Margin 2 000 + P&L 200·(P − 100) = maintenance 200·P·0.5 %.
+    expect(liquidationPrice).toBeCloseTo((100 * (1 - 1 / 10)) / (1 - 0.005), 10);
 
     // Utilisation on the way down, from the venue's own snapshot, against the definition.
-    const closes = [95, 92, 90.8, 90.55];
+    const closes = [97, 95, 92];
     const seen: Array<{ close: number; pct: number; level: string; plan: string[] }> = [];
     for (const [i, close] of closes.entries()) {
       reduced.feed(i + 1, close);
@@ -258,9 +274,9 @@ describe('margin on a paper venue', () => {
       const s = reduced.ex.accountSnapshot();
       const free = s.balances.find((b) => b.asset === 'USDT')!.free;
       const collateral = marginCollateral(c.marginMode, s.equity, free);
-      const u = utilisation(s.margin!, collateral, c.utilisation);
-      // Isolated: maintenance 200 × price × 0.5 % over the position's margin 2 000 plus its P&L.
-      expect(u.pct).toBeCloseTo(((200 * close * 0.005) / (2_000 + 200 * (close - 100))) * 100, 8);
+      const u = utilisation(s.margin!, collateral, c.utilisation, c.marginMode);
+      // Isolated: the loss 200·(100 − price) over the margin above maintenance, 2 000 − 200·price·0.5 %.
+      expect(u.pct).toBeCloseTo(((200 * (100 - close)) / (2_000 - 200 * close * 0.005)) * 100, 8);
       const [pos] = await reduced.ex.fetchPositions();
       const plan = reductionPlan(
         [{ id: 'long', symbol: perp, risk: 200 * (close - liquidationPrice), margin: pos!.margin!, maintenance: pos!.maintenanceMargin!, unrealizedPnl: pos!.unrealizedPnl }],
@@ -270,9 +286,9 @@ describe('margin on a paper venue', () => {
       );
       seen.push({ close, pct: u.pct, level: u.level, plan });
       // Measured against the whole equity (cross) the same account looks far from danger.
-      expect(utilisation(s.margin!, marginCollateral('cross', s.equity, free), c.utilisation).level).toBe('ok');
+      expect(utilisation(s.margin!, marginCollateral('cross', s.equity, free), c.utilisation, 'cross').level).toBe('ok');
     }
-    expect(seen.map((x) => x.level)).toEqual(['ok', 'ok', 'warning', 'critical']);
+    expect(seen.map((x) => x.level)).toEqual(['ok', 'warning', 'critical']);
     const critical = seen.at(-1)!;
     expect(critical.close).toBeGreaterThan(liquidationPrice);
     expect(critical.plan).toEqual(['long']);

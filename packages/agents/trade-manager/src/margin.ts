@@ -153,19 +153,23 @@ export function marginCollateral(mode: MarginMode, equity: number, freeBalance: 
 }
 
 /**
- * Margin utilisation: maintenance margin ÷ collateral (see `marginCollateral`), in percent.
+ * Margin utilisation in percent: how close the account is to liquidation, 0 far from it and 100
+ * where the venue liquidates.
  *
- * Maintenance rather than used margin, because it is the quantity liquidation is defined by: at
- * 100 % the collateral no longer covers the margin the positions need and the venue closes them
- * (ccxt and venues call this the margin ratio). The levels are therefore distances to
- * liquidation whatever the leverage. Used ÷ equity is not: it starts near 100 % for a fully
- * margined account that is nowhere near liquidation and says nothing of how far price may move.
+ * - `cross`: maintenance margin ÷ equity (the margin ratio venues and ccxt report): the venue
+ *   liquidates when equity falls to the maintenance margin.
+ * - `isolated`: the share of each position's margin above its maintenance that losses have used
+ *   up, (used − collateral) ÷ (used − maintenance), where collateral is the margin held plus the
+ *   unrealised P&L (`marginCollateral`): 0 at entry, 100 at the liquidation price, and linear in
+ *   the price between, so levels such as 50 / 80 keep their meaning at any leverage. (Maintenance
+ *   ÷ collateral would stay near 0 until the last fraction of a percent before a 10× position's
+ *   liquidation, and jump to 100 within one bar.)
  *
- * A collateral of zero or less with maintenance to cover is reported as 100 % (liquidation is
- * due), so the result stays a finite number.
+ * Nothing left to cover the maintenance margin reports 100 (liquidation is due), so the result
+ * stays a finite number; a position in profit reports 0.
  */
-export function utilisation(margin: MarginState, collateral: number, levels: MarginLevels = DEFAULT_MARGIN_LEVELS): { pct: number; level: MarginLevel } {
-  const pct = ratioPct(margin.maintenance, collateral);
+export function utilisation(margin: MarginState, collateral: number, levels: MarginLevels = DEFAULT_MARGIN_LEVELS, mode: MarginMode = 'isolated'): { pct: number; level: MarginLevel } {
+  const pct = utilisationPct(mode, margin.used, margin.maintenance, collateral);
   return { pct, level: levelOf(pct, levels) };
 }
 
@@ -175,10 +179,13 @@ export function levelOf(pct: number, levels: MarginLevels): MarginLevel {
   return 'ok';
 }
 
-function ratioPct(maintenance: number, collateral: number): number {
+function utilisationPct(mode: MarginMode, used: number, maintenance: number, collateral: number): number {
   if (!(maintenance > 0)) return 0;
-  if (!(collateral > 0)) return 100;
-  return (maintenance / collateral) * 100;
+  if (!(collateral > maintenance)) return 100;
+  if (mode === 'cross') return (maintenance / collateral) * 100;
+  const buffer = used - maintenance;
+  if (!(buffer > 0)) return 100;
+  return Math.min(100, Math.max(0, ((used - collateral) / buffer) * 100));
 }
 
 export interface ReductionCandidate {
@@ -212,18 +219,19 @@ export interface ReductionOptions {
 export function reductionPlan(positions: ReadonlyArray<ReductionCandidate>, margin: MarginState, collateral: number, options: ReductionOptions = {}): string[] {
   const target = options.targetPct ?? DEFAULT_MARGIN_LEVELS.targetPct;
   const mode = options.mode ?? 'isolated';
-  let maintenance = margin.maintenance;
+  let { used, maintenance } = margin;
   let base = collateral;
-  if (ratioPct(maintenance, base) < target) return [];
+  if (utilisationPct(mode, used, maintenance, base) < target) return [];
   const order = [...positions].sort((a, b) => b.risk - a.risk || b.maintenance - a.maintenance || a.id.localeCompare(b.id));
   const plan: string[] = [];
   for (const p of order) {
     plan.push(p.id);
     maintenance -= p.maintenance;
+    used -= p.margin;
     if (mode === 'isolated') base -= p.margin + (p.unrealizedPnl ?? 0);
     // Float residue of the last position closed is nothing left to cover.
     if (maintenance <= 1e-9 * Math.max(1, margin.maintenance)) break;
-    if (ratioPct(maintenance, base) < target) break;
+    if (utilisationPct(mode, used, maintenance, base) < target) break;
   }
   return plan;
 }

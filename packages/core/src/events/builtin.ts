@@ -268,7 +268,7 @@ export const builtinEvents = defineEvents({
     exposure: finite,
     heat: finite,
     sizeMultiplier: finite.optional().describe('What the drawdown ladder scales new entries by (1: full size)'),
-    marginUse: finite.optional().describe('Margin utilisation in %: maintenance margin ÷ collateral (equity on cross margin, margin held plus unrealised P&L on isolated); the venue liquidates at 100'),
+    marginUse: finite.optional().describe('Margin utilisation in %, 0 far from liquidation and 100 where the venue liquidates: maintenance ÷ equity on cross margin; on isolated margin the share of the margin above maintenance that losses used up'),
     portfolio: z
       .object({
         cvar95Pct: finite.optional().describe('Expected loss of the open positions over one bar in the worst tail of the window (portfolio.cvar.confidence, 0.95 by default), % of equity'),

@@ -284,7 +284,10 @@ describe('PaperExchange: linear futures', () => {
     await ex.createOrder({ clientOrderId: 'long', symbol: perp, side: 'buy', type: 'market', quantity: 10, reduceOnly: false });
     const [pos] = await ex.fetchPositions();
     expect(pos).toMatchObject({ side: 'long', quantity: 10, entryPrice: 100, leverage: 10, margin: 100, marginMode: 'isolated' });
-    expect(pos!.liquidationPrice).toBeCloseTo(100 * (1 - 0.1 + 0.005), 10);
+    // Where margin + unrealised P&L equals the maintenance margin: 10·100/10 + 10·(P − 100) = 10·P·0.005.
+    const liq = 100 * (1 - 0.1) / (1 - 0.005);
+    expect(10 * 100 / 10 + 10 * (liq - 100)).toBeCloseTo(10 * liq * 0.005, 10);
+    expect(pos!.liquidationPrice).toBeCloseTo(liq, 10);
     expect((await balance(ex, 'USDT'))!).toMatchObject({ total: 10_000, used: 100 });
     feed(fbar(1, 100, 100, 92, 95));
     expect((await ex.fetchPositions())[0]!.unrealizedPnl).toBeCloseTo(-50, 10);

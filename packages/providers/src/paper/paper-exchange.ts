@@ -1360,10 +1360,16 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     for (const o of this.candidates(market.symbol)) if (o.reduceOnly) this.finish(o, 'expired', 'position liquidated');
   }
 
+  /**
+   * Isolated margin: the price at which the position's margin plus its unrealised P&L is down to
+   * the maintenance margin at that price, Q·E/L + Q·(P − E) = Q·P·m for a long, so
+   * P = E·(1 − 1/L)/(1 − m), and E·(1 + 1/L)/(1 + m) for a short (as linear perpetual venues
+   * compute it, without their tiers and fees).
+   */
   private liquidationPrice(pos: FuturesPosition): number {
     const mmr = this.opts.maintenanceMarginRate;
     const lev = pos.leverage;
-    return pos.quantity > 0 ? pos.entryPrice * (1 - 1 / lev + mmr) : pos.entryPrice * (1 + 1 / lev - mmr);
+    return pos.quantity > 0 ? (pos.entryPrice * (1 - 1 / lev)) / (1 - mmr) : (pos.entryPrice * (1 + 1 / lev)) / (1 + mmr);
   }
 
   private finish(order: PaperOrder, status: 'cancelled' | 'expired' | 'rejected', reason: string): void {
