@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secret } from '@tradebus/core';
+import { telegramChannelSchema } from './telegram/index.js';
 
 const level = z.enum(['info', 'warning', 'error', 'critical']);
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: "must be a time of day as HH:MM, e.g. '22:00'" });
@@ -81,7 +82,10 @@ export const emailChannelSchema = z.strictObject({
   ...common,
 });
 
-export const channelSettingsSchema = z.discriminatedUnion('kind', [discordChannelSchema, slackChannelSchema, webhookChannelSchema, emailChannelSchema]);
+/** Telegram's own settings (bot token, chats, commands) plus those every channel has; the channel's name is its key. */
+export const telegramNotifierChannelSchema = telegramChannelSchema.omit({ name: true }).extend(common);
+
+export const channelSettingsSchema = z.discriminatedUnion('kind', [discordChannelSchema, slackChannelSchema, webhookChannelSchema, emailChannelSchema, telegramNotifierChannelSchema]);
 
 const filter = z.strictObject({
   include: z.array(z.string().min(1)).optional().describe("Only these; a trailing '*' matches a prefix, e.g. 'AGENT_*'"),

@@ -10,6 +10,7 @@ export {
   webhookChannelSchema,
   emailChannelSchema,
   routeSchema,
+  telegramNotifierChannelSchema,
   quietHoursSchema,
   retrySchema,
   type NotifierConfig,
@@ -34,12 +35,14 @@ export { WebhookChannel, signBody, type WebhookSettings } from './channels/webho
 export { EmailChannel, type EmailSettings } from './channels/email.js';
 export { Dispatcher, DIGEST_CODE, digest, type DispatcherOptions, type OutletSettings } from './dispatcher.js';
 export { NotifierAgent, createChannel } from './notifier.js';
+export * from './telegram/index.js';
 
 export const agent = defineAgent<NotifierConfig>({
   kind: 'notifier',
   description: 'Alerts, trades, risk changes and a daily summary to Discord, Slack, webhooks, email and Telegram',
   configSchema: notifierConfigSchema,
-  bus: { subscribes: ['system.alert', 'trade.opened', 'trade.closed', 'risk.state', 'agent.status'] },
+  // position.updated and risk.command serve Telegram commands (/positions, /pause, /flatten...).
+  bus: { publishes: ['risk.command'], subscribes: ['system.alert', 'trade.opened', 'trade.closed', 'risk.state', 'agent.status', 'position.updated'] },
   create: (context) => new NotifierAgent(context),
 });
 

@@ -118,6 +118,11 @@ export class RiskChanges {
 export class AgentChanges {
   private readonly troubled = new Set<string>();
 
+  /** Agents last seen failed or degraded. */
+  troubledAgents(): string[] {
+    return [...this.troubled].sort();
+  }
+
   next(s: Status): Notification | undefined {
     const make = (level: NotifierMessage['level'], code: string, title: string): Notification => ({
       type: 'agent.status',
@@ -133,6 +138,7 @@ export class AgentChanges {
       return make('warning', 'AGENT_DEGRADED', `Agent degraded (${s.agentId})`);
     }
     if (s.to === 'running' && this.troubled.delete(s.agentId)) return make('info', 'AGENT_RECOVERED', `Agent running again (${s.agentId})`);
+    if (s.to === 'stopped') this.troubled.delete(s.agentId);
     return undefined;
   }
 }

@@ -16,6 +16,8 @@ export interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Answer after this long (a long poll that finds nothing). */
+  delayMs?: number;
 }
 
 /**
@@ -26,6 +28,8 @@ export class HttpSink {
   readonly received: Received[] = [];
   replies: Reply[] = [];
   fallback: Reply = { status: 204 };
+  /** Answers by request (path, body) before the script is consulted; undefined falls through. */
+  respond: ((req: Received) => Reply | undefined) | undefined;
   private server!: Server;
   url = '';
 
@@ -42,10 +46,16 @@ export class HttpSink {
         } catch {
           json = undefined;
         }
-        sink.received.push({ at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, json });
-        const reply = sink.replies.shift() ?? sink.fallback;
-        res.writeHead(reply.status, reply.headers);
-        res.end(reply.body ?? '');
+        const received: Received = { at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, json };
+        sink.received.push(received);
+        const reply = sink.respond?.(received) ?? sink.replies.shift() ?? sink.fallback;
+        const answer = () => {
+          if (res.destroyed) return;
+          res.writeHead(reply.status, reply.headers);
+          res.end(reply.body ?? '');
+        };
+        if (reply.delayMs === undefined) answer();
+        else setTimeout(answer, reply.delayMs).unref();
       });
     });
     await new Promise<void>((resolve) => sink.server.listen(0, '127.0.0.1', resolve));
