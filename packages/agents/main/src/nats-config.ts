@@ -22,7 +22,7 @@ export const BUILTIN_BUS_USAGE: Record<string, BusUsage> = {
     subscribes: ['position.updated', 'order.requested', 'order.updated', 'candle.closed', 'price.tick'],
   },
   'trade-monitor': { subscribes: ['>'] },
-  notifier: { subscribes: ['system.alert', 'trade.opened', 'trade.closed', 'risk.state', 'agent.status'] },
+  notifier: { publishes: ['risk.command'], subscribes: ['system.alert', 'trade.opened', 'trade.closed', 'risk.state', 'agent.status', 'position.updated'] },
 };
 
 /** What the process serving the REST API publishes itself: the kill switch and config changes. */
