@@ -38,6 +38,7 @@ import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
 import { FLATTEN, MARGIN, SafetyActions } from './safety-actions.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
+import { refuseColdChanges } from './hot-settings.js';
 import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
 import {
@@ -101,6 +102,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private risk!: RiskRules;
   private trackRecord!: TrackRecord;
   private aggregator!: SignalAggregator;
+  /** The settings `aggregator` was built from: it is rebuilt when a live change replaced them. */
+  private aggregatorSettings: TradeManagerConfig['aggregation'] | undefined;
   private regime: RegimeDetector | undefined;
   private markets: Record<string, MarketState> = {};
   private gates!: EntryGates;
@@ -155,14 +158,17 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.trackRecord = new TrackRecord(this.config.trackRecord);
     const restored = await restoreState(this.store, this.trackRecord, this.tradeLogPolicy());
     this.book = restored.book;
-    this.risk = new RiskRules(this.config, restored.risk ?? initialRisk(now, this.config.equity.initial));
+    // The rules read the settings through `live`, so a change applied while running (onReconfigure)
+    // is what the very next decision uses, with nothing rebuilt and no state lost.
+    const live = this.liveConfig();
+    this.risk = new RiskRules(live, restored.risk ?? initialRisk(now, this.config.equity.initial));
     this.seenSignals = restored.seenSignals;
     this.closedTrades = restored.closedTrades;
     this.tradeLog = restored.tradeLog;
     this.markets = restored.markets;
-    this.gates = new EntryGates(this.config, restored.gates as EntryGatesSnapshot | undefined, this.logger);
+    this.gates = new EntryGates(live, restored.gates as EntryGatesSnapshot | undefined, this.logger);
     this.safety = new SafetyActions({
-      config: this.config,
+      config: live,
       gates: this.gates,
       book: () => this.book,
       activeTrades: () => this.activeTrades(),
@@ -195,6 +201,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.lastRisk = undefined;
     this.evaluatedAt = undefined;
     this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
+    this.aggregatorSettings = this.config.aggregation;
     this.regime = this.config.aggregation.regime.enabled ? new RegimeDetector(this.config.regime, { path: 'regime' }) : undefined;
     const open = this.activeTrades();
     if (open.length > 0 || restored.found) {
@@ -243,6 +250,38 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         this.notifyDrained();
       }
     }
+  }
+
+  /** The current settings, whichever config is in force when a property is read. */
+  private liveConfig(): TradeManagerConfig {
+    return new Proxy({} as TradeManagerConfig, {
+      get: (_target, key) => (this.config as unknown as Record<PropertyKey, unknown>)[key],
+      has: (_target, key) => key in this.config,
+    });
+  }
+
+  /**
+   * Applies a change of the live settings (hotSettings): the rules read them through liveConfig,
+   * so the new values hold from the next event on; the base class swaps the config once this
+   * returns. Settings read once at start are refused, naming the key.
+   */
+  protected override onReconfigure(next: TradeManagerConfig, previous: TradeManagerConfig): void {
+    refuseColdChanges(previous, next);
+    const v = next.sizing.volatility;
+    if (v.minMultiplier > v.maxMultiplier) {
+      throw new Error(`sizing.volatility.minMultiplier (${v.minMultiplier}) is above sizing.volatility.maxMultiplier (${v.maxMultiplier}): keep min at or below max`);
+    }
+    const ladder = [...next.breakers.drawdownLadder].sort((a, b) => a.drawdownPct - b.drawdownPct);
+    for (let i = 1; i < ladder.length; i++) {
+      if (ladder[i]!.sizeMultiplier > ladder[i - 1]!.sizeMultiplier) {
+        throw new Error(`breakers.drawdownLadder: the step at ${ladder[i]!.drawdownPct} % sizes up (× ${ladder[i]!.sizeMultiplier}) from the one at ${ladder[i - 1]!.drawdownPct} % (× ${ladder[i - 1]!.sizeMultiplier}): a deeper drawdown must not size up`);
+      }
+    }
+    // Time stops and retries are scheduled from the settings: plan them again, and announce the
+    // risk state with the new limits.
+    this.scheduleStale = true;
+    this.lastRisk = undefined;
+    this.logger.info({ changes: changedKeys(previous, next) }, 'live settings changed');
   }
 
   /** Resolves once every event received so far has been handled and its state saved (tests, replays). */
@@ -610,6 +649,10 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
 
   /** Entry signals through aggregation, then each decision through the entry rules. */
   private decideEntries(signals: Signal[], price?: number): void {
+    if (this.aggregatorSettings !== this.config.aggregation) {
+      this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
+      this.aggregatorSettings = this.config.aggregation;
+    }
     const outcome: BatchOutcome = decideBatch(this.aggregator, signals, {
       now: this.clock.now(),
       trackRecord: this.trackRecord,
@@ -1654,4 +1697,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     };
     this.emit('risk.state', payload);
   }
+}
+
+/** Top-level keys whose settings differ, for the log line of a live change. */
+function changedKeys(previous: TradeManagerConfig, next: TradeManagerConfig): string[] {
+  return (Object.keys(next) as Array<keyof TradeManagerConfig>).filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(next[k]));
 }

@@ -25,6 +25,8 @@ export interface ApiContext {
   schemas?: ConfigSchemas;
   /** Applies a validated PATCH /config; returns what changed. */
   patchConfig: (patch: z.output<typeof configPatchSchema>) => Promise<Record<string, unknown>>;
+  /** Per agent id of this process: the settings PATCH /config may change, as each agent declares them. */
+  hotSettings?: Record<string, readonly string[]>;
   data: ApiDataSource;
   metrics: SystemMetrics;
   /** Bearer token for mutating routes; when undefined they answer 401 with instructions. */
@@ -156,6 +158,10 @@ export function createApiApp(ctx: ApiContext): express.Express {
   // it is for the operator, like the routes that change things (see docs/operations.md).
   app.get('/config', requireToken, (_req, res) => {
     res.json(redactSystemConfig(ctx.config(), schemas));
+  });
+
+  app.get('/config/hot', requireToken, (_req, res) => {
+    res.json({ agents: ctx.hotSettings ?? {} });
   });
 
   app.patch('/config', requireToken, async (req, res) => {
