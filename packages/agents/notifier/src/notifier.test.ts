@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryStateStore, VirtualClock, createSystem, secretValuesOf, type BuiltinEvents, type TradebusSystem } from '@tradebus/core';
+import { z } from 'zod';
+import { MemoryStateStore, VirtualClock, createSystem, parseConfig, secretValuesOf, type BuiltinEvents, type TradebusSystem } from '@tradebus/core';
 import { agent, notifierConfigSchema, type NotifierAgent, type NotifierConfigInput } from './index.js';
 import { HttpSink, capturingLogger } from './test-support/http-sink.js';
 import { quietRemainingMs } from './quiet-hours.js';
@@ -323,5 +325,26 @@ describe('config', () => {
     expect(result.success).toBe(false);
     expect(result.error!.issues[0]!.path).toEqual(['routes', 0, 'channels', 1]);
     expect(result.error!.issues[0]!.message).toContain("no channel named 'pager'");
+  });
+
+  it("accepts the README's example, with its secrets taken from the environment", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    const env = {
+      DISCORD_WEBHOOK_URL: 'https://discord.com/api/webhooks/9/readme-token',
+      SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/readme',
+      PAGER_WEBHOOK_URL: 'https://pager.example.com/in',
+      PAGER_WEBHOOK_SECRET: 'pager-secret-0123456789',
+      SMTP_PASSWORD: 'readme-smtp-password',
+      TELEGRAM_BOT_TOKEN: '123456789:AAEreadmereadmereadmereadme',
+    };
+    const schema = z.object({ agents: z.array(z.object({ id: z.string(), use: z.literal('notifier'), config: notifierConfigSchema })) });
+    const config = parseConfig(yaml, { schema, env, format: 'yaml' }).agents[0]!.config;
+    expect(Object.keys(config.channels)).toEqual(['ops-discord', 'desk-slack', 'pager', 'mail', 'phone']);
+    expect(config.channels['pager']).toMatchObject({ kind: 'webhook', url: env.PAGER_WEBHOOK_URL, secret: env.PAGER_WEBHOOK_SECRET });
+    expect(config.channels['mail']).toMatchObject({ kind: 'email', password: env.SMTP_PASSWORD, quietHours: { timeZone: 'Europe/Berlin', minLevel: 'critical' } });
+    expect(config.routes).toHaveLength(3);
+    expect(config.dailySummary).toEqual({ at: '20:00', channels: ['desk-slack', 'mail'] });
+    expect(secretValuesOf(notifierConfigSchema, config)).toEqual(expect.arrayContaining(Object.values(env)));
   });
 });
