@@ -26,12 +26,15 @@ import {
 import { buildProviders, registerProviders, type Provider, type ProviderDeps } from '@tradebus/providers';
 import { createApiApp } from './api/app.js';
 import { redactConfigChanges } from './api/redact.js';
+import { HttpError } from './api/errors.js';
+import { ConfigOverridesStore, applyOverrides } from './config-overrides.js';
+import { coldKey, deepMerge, formatPath, hotSettingsOf } from './hot-settings.js';
 import { HistoryRecorder, dataSourceOf } from './recorder.js';
 import { holdUntilIdle, quiescentProviders } from './pacing.js';
 import { SystemMetrics } from './api/metrics.js';
 import type { configPatchSchema } from './api/schemas.js';
 import type { z } from 'zod';
-import type { PreparedSystem } from './prepare.js';
+import type { PreparedAgent, PreparedSystem } from './prepare.js';
 
 export const VERSION = '0.1.0';
 
@@ -120,6 +123,16 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
       },
     }));
   const ownsData = options.dataStore === undefined;
+  // Settings changed while running (PATCH /config) are kept here and applied again before any agent starts.
+  const overrides = new ConfigOverridesStore(dataDir);
+  let agents: PreparedAgent[];
+  let shownConfig: SystemConfig;
+  try {
+    ({ agents, config: shownConfig } = applyOverrides(prepared, await overrides.load(), logger));
+  } catch (err) {
+    if (ownsData) await data.close();
+    throw err;
+  }
   // Subscriptions below need a connected transport (NATS refuses them before).
   try {
     await transport.connect();
@@ -170,7 +183,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     if (ownsData) await data.close();
     throw err;
   }
-  for (const agent of prepared.agents) {
+  for (const agent of agents) {
     system.addAgent(
       {
         id: agent.entry.id,
@@ -184,7 +197,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
     );
   }
 
-  let currentConfig = config;
+  let currentConfig = shownConfig;
   const metrics = new SystemMetrics(system);
   let server: Server | undefined;
   let apiUrl: string | undefined;
@@ -245,9 +258,11 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
         system,
         config: () => currentConfig,
         schemas,
+        hotSettings: Object.fromEntries(agents.map((a) => [a.entry.id, hotSettingsOf(a.definition)])),
         patchConfig: async (patch) => {
-          const { applied, next } = await applyConfigPatch(system, prepared, currentConfig, patch);
+          const { applied, next } = await applyConfigPatch(system, agents, currentConfig, patch, overrides);
           currentConfig = next;
+          logger.info({ changes: redactConfigChanges(applied, schemas), by: 'api' }, 'config changed while running');
           // The event is journalled and seen by every process: an agent's secret setting stays out of it.
           system.bus.publish('config.changed', { changes: redactConfigChanges(applied, schemas), by: 'api', timestamp: clock.now() });
           return applied;
@@ -326,33 +341,57 @@ function resolveProviderPaths(section: Record<string, unknown>, baseDir: string)
 
 async function applyConfigPatch(
   system: TradebusSystem,
-  prepared: PreparedSystem,
+  agents: PreparedAgent[],
   current: SystemConfig,
   patch: z.output<typeof configPatchSchema>,
+  overrides: ConfigOverridesStore,
 ): Promise<{ applied: Record<string, unknown>; next: SystemConfig }> {
   const applied: Record<string, unknown> = {};
   const next: SystemConfig = structuredClone(current);
   // Validate every change before applying any, so a patch is all or nothing.
-  const plans: Array<{ id: string; config: unknown }> = [];
+  const plans: Array<{ id: string; config: unknown; previous: unknown; change: Record<string, unknown> }> = [];
   for (const [id, change] of Object.entries(patch.agents ?? {})) {
-    const prep = prepared.agents.find((a) => a.entry.id === id);
+    const prep = agents.find((a) => a.entry.id === id);
     if (prep === undefined || !system.supervisor.has(id)) {
       throw new ConfigError(`agents.${id}: no agent with that id runs in this process.`, [{ path: `agents.${id}`, message: 'unknown agent' }]);
     }
     const agent = system.supervisor.get(id);
+    const hot = hotSettingsOf(prep.definition);
     if (!agent.reconfigurable) {
       throw new ConfigError(`agents.${id}: this agent (${agent.kind}) does not apply changes while running; edit the config file and restart it.`, [
         { path: `agents.${id}`, message: 'not hot-reloadable' },
       ]);
     }
     const index = next.agents.findIndex((a) => a.id === id);
-    const merged = { ...((next.agents[index]?.config as Record<string, unknown> | undefined) ?? {}), ...change.config };
+    // Nested settings merge key by key: { limits: { maxOpenPositions: 1 } } keeps the other limits.
+    const before = next.agents[index]?.config ?? {};
+    const merged = deepMerge(before, change.config);
     const validated = validateSection(prep.definition.configSchema, merged, `agents.${id}.config`);
-    plans.push({ id, config: validated });
+    const previous = validateSection(prep.definition.configSchema, before, `agents.${id}.config`);
+    // An agent that declares its live settings gets only those; one that declares none decides alone.
+    const cold = hot.length > 0 ? coldKey(change.config, previous, validated, hot) : undefined;
+    if (cold !== undefined) {
+      const key = `agents.${id}.config.${formatPath(cold)}`;
+      throw new HttpError(400, 'SETTING_NOT_LIVE', `${key} cannot change while the agent runs: restart the agent to change it (edit the config file). Live settings of '${id}': ${hot.join(', ')} (GET /config/hot).`, [
+        { path: key, message: 'not a live setting: restart the agent to change it' },
+      ]);
+    }
+    plans.push({ id, config: validated, previous, change: change.config });
     if (index >= 0) next.agents[index] = { ...next.agents[index]!, config: merged };
     applied[`agents.${id}.config`] = change.config;
   }
-  for (const plan of plans) await system.supervisor.get(plan.id).reconfigure(plan.config);
+  const done: typeof plans = [];
+  try {
+    for (const plan of plans) {
+      await system.supervisor.get(plan.id).reconfigure(plan.config);
+      done.push(plan);
+    }
+  } catch (err) {
+    // One agent refused: the others go back to what they had, so the patch stays all or nothing.
+    for (const { id, previous } of done.reverse()) await system.supervisor.get(id).reconfigure(previous).catch(() => undefined);
+    throw err;
+  }
+  if (plans.length > 0) await overrides.record(Object.fromEntries(plans.map((p) => [p.id, p.change])));
   if (patch.log !== undefined) {
     system.setLogLevel(patch.log.level);
     next.log = { ...next.log, level: patch.log.level };

@@ -1,4 +1,5 @@
 import { defineAgent } from '@tradebus/core';
+import { hotSettings } from './hot-settings.js';
 import { priceWatchdogConfigSchema, type PriceWatchdogConfig } from './config.js';
 import { PriceWatchdogAgent } from './price-watchdog.js';
 
@@ -6,11 +7,14 @@ export { priceWatchdogConfigSchema, type PriceWatchdogConfig, type PriceWatchdog
 export { PriceWatchdogAgent, FeedEndedError, type FeedStatus } from './price-watchdog.js';
 export { Backoff, type BackoffPolicy } from './backoff.js';
 
-export const agent = defineAgent<PriceWatchdogConfig>({
+export { hotSettings } from './hot-settings.js';
+
+/** `hotSettings`: what PATCH /config may change while the agent runs. */
+export const agent = Object.assign(defineAgent<PriceWatchdogConfig>({
   kind: 'price-watchdog',
   description: 'Keeps price feeds alive per symbol: ticks and candles, reconnects with backfill, flags stale feeds',
   configSchema: priceWatchdogConfigSchema,
   create: (context) => new PriceWatchdogAgent(context),
-});
+}), { hotSettings });
 
 export default agent;

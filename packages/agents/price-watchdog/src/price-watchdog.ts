@@ -3,6 +3,7 @@ import { BaseAgent, TradebusError, errorMessage, fastSafeParse, toError, type Ag
 import { ProviderError, RateLimitError, type Candle, type MarketDataProvider, type Tick } from '@tradebus/providers';
 import { Backoff } from './backoff.js';
 import type { PriceWatchdogConfig } from './config.js';
+import { refuseColdChanges } from './hot-settings.js';
 import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted, untilAborted } from '@tradebus/core';
 import { timeframeMs } from './timeframe.js';
@@ -200,17 +201,31 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
    * between every two bars: by default it is as long as a candle feed's, counted in bars of the
    * shortest timeframe, and never under a minute.
    */
-  private tickStaleMs(): number {
-    const { stale, timeframes } = this.config;
+  private tickStaleMs(config: PriceWatchdogConfig = this.config): number {
+    const { stale, timeframes } = config;
     const barMs = Math.min(...timeframes.map(timeframeMs));
     if (stale.tickMs === undefined) return Math.max(DEFAULT_TICK_STALE_MS, Math.round(stale.candleIntervals * barMs));
-    if (this.config.ticks && stale.tickMs <= barMs) {
+    if (config.ticks && stale.tickMs <= barMs) {
       this.logger.warn(
         { tickMs: stale.tickMs, barMs },
         `stale.tickMs (${stale.tickMs} ms) is not longer than a ${timeframes.find((t) => timeframeMs(t) === barMs)} bar: a market that trades once per bar (a replay, a synthetic market) will look stale between bars. Leave it out for ${stale.candleIntervals} bars, or raise it.`,
       );
     }
     return stale.tickMs;
+  }
+
+  /**
+   * Applies new stale thresholds while running: each feed's threshold is recomputed and the next
+   * staleness check uses it. Everything else (provider, symbols, timeframes, the check interval)
+   * is read at start and refused here.
+   */
+  protected override onReconfigure(next: PriceWatchdogConfig, previous: PriceWatchdogConfig): void {
+    refuseColdChanges(previous, next);
+    const tickStaleMs = this.tickStaleMs(next);
+    for (const feed of this.feedList) {
+      feed.staleAfterMs = feed.kind === 'candles' ? Math.round(next.stale.candleIntervals * feed.intervalMs) : tickStaleMs;
+    }
+    this.logger.info({ stale: next.stale }, 'live settings changed: stale thresholds');
   }
 
   protected run(): void {

@@ -4,6 +4,7 @@ import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
 import type { StrategyRunnerConfig } from './config.js';
+import { refuseColdChanges } from './hot-settings.js';
 import { canonicalSymbol, resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
@@ -42,6 +43,12 @@ interface Series {
   lastIndicatorsAt: number;
   indicatorTimer: TimerHandle | undefined;
   latestBar: StrategyCandle | undefined;
+  /**
+   * The last closed bars consumed (history, then live), as many as warm-up fetches: what a
+   * strategy or indicator rebuilt by a live change is warmed on, so it starts where a fresh
+   * start on the same bars would be.
+   */
+  recent: StrategyCandle[];
 }
 
 /** What `series()` reports for one symbol and timeframe. */
@@ -148,6 +155,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
           lastIndicatorsAt: Number.NEGATIVE_INFINITY,
           indicatorTimer: undefined,
           latestBar: undefined,
+          recent: [],
         };
         this.seriesList.push(series);
         let byTimeframe = this.seriesBySymbol.get(symbol);
@@ -186,6 +194,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     if (series.lastBar !== undefined && candle.timestamp <= series.lastBar) return;
     series.lastBar = candle.timestamp;
     series.liveBars++;
+    this.remember(series, candle);
     for (const { indicator } of series.indicators) indicator.update(candle);
     for (const strategy of series.strategies) {
       this.publishSignals(strategy, () => strategy.onCandle(candle), envelope, series);
@@ -330,6 +339,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
         }
       }
       series.lastBar = candle.timestamp;
+      this.remember(series, candle);
     }
     series.historyBars = warm.length;
     series.warmedUpTo = series.lastBar;
@@ -382,6 +392,65 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
         if (!(await sleepUnlessAborted(this.clock, retryDelayMs * (attempt + 1), signal))) return [];
       }
     }
+  }
+
+  /** Keeps the bar in the series' window of recent bars, trimmed to the warm-up length in batches. */
+  private remember(series: Series, candle: StrategyCandle): void {
+    series.recent.push(candle);
+    const keep = this.historyLength(series);
+    if (series.recent.length > keep + 64) series.recent.splice(0, series.recent.length - keep);
+  }
+
+  /** The bars a rebuilt strategy or indicator warms on: the last warm-up length of them. */
+  private window(series: Series, keep = this.historyLength(series)): StrategyCandle[] {
+    return keep === 0 ? [] : series.recent.slice(-keep);
+  }
+
+  /**
+   * Applies changed strategy params and indicators while running. Each changed strategy is built
+   * again with its new params and warmed on the series' recent bars (the same number of bars a
+   * start would fetch), then takes the old instance's place: from the next bar on it signals as
+   * a strategy started fresh with those params on the same history would. Unchanged strategies
+   * keep their state. Anything else (provider, symbols, timeframes, strategy ids or types, the
+   * list of strategies) is read at start and refused here.
+   */
+  protected override onReconfigure(next: StrategyRunnerConfig, previous: StrategyRunnerConfig): void {
+    refuseColdChanges(previous, next);
+    const options = this.registry === undefined ? { path: 'strategies' } : { path: 'strategies', registry: this.registry };
+    const built = createStrategies(next.strategies, options);
+    const changed = next.strategies.flatMap((s, i) => (JSON.stringify(s) === JSON.stringify(previous.strategies[i]) ? [] : [i]));
+    const indicatorsChanged = JSON.stringify(next.indicators) !== JSON.stringify(previous.indicators);
+    // Everything is built before anything is swapped: a strategy that refuses its bars leaves
+    // the running ones as they were.
+    const plans = this.seriesList.map((series) => {
+      // The window is measured before the swap: the bars the running strategies were warmed with.
+      const bars = this.window(series);
+      const strategies = series.strategies.map((current) => {
+        const i = changed.find((k) => previous.strategies[k] !== undefined && current.id === built[k]!.id);
+        if (i === undefined) return current;
+        const fresh = createStrategies([next.strategies[i]!], options)[0]!;
+        // Bar by bar, as a start warms it: the same arithmetic, so the same values to the last digit.
+        if (series.ready) for (const bar of bars) fresh.warmUp([bar]);
+        return fresh;
+      });
+      const indicators = indicatorsChanged
+        ? Object.entries(next.indicators).map(([name, spec]) => {
+            const indicator = createIndicator(spec, { path: `indicators.${name}` });
+            if (series.ready) for (const bar of bars) indicator.update(bar);
+            return { name, indicator };
+          })
+        : series.indicators;
+      return { series, strategies, indicators, bars: bars.length };
+    });
+    for (const plan of plans) {
+      plan.series.strategies = plan.strategies;
+      plan.series.indicators = plan.indicators;
+    }
+    for (const i of changed) this.failingStrategies.delete(built[i]!.id);
+    this.logger.info(
+      { strategies: changed.map((i) => ({ id: built[i]!.id, params: next.strategies[i]!.params })), indicators: indicatorsChanged, warmedOn: plans.map((p) => ({ series: p.series.key, bars: p.bars })) },
+      'live settings changed: strategies rebuilt and warmed on the recent bars',
+    );
   }
 
   private historyLength(series: Series): number {

@@ -1,4 +1,5 @@
 import { defineAgent } from '@tradebus/core';
+import { hotSettings } from './hot-settings.js';
 import { TradeManagerAgent } from './agent.js';
 import { tradeManagerConfigSchema, type TradeManagerConfig } from './config.js';
 
@@ -10,11 +11,14 @@ export { decideBatch, type TradeDecision, type BatchOutcome } from './aggregatio
 export type { Book, TradeRecord, OrderRecord, RiskSnapshot, TradeStatus } from './state.js';
 export { PortfolioRisk, portfolioConfigSchema, type PortfolioConfig, type PortfolioConfigInput, type PortfolioPosition, type PortfolioState } from './portfolio.js';
 
-export const agent = defineAgent<TradeManagerConfig>({
+export { hotSettings } from './hot-settings.js';
+
+/** `hotSettings`: what PATCH /config may change while the agent runs. */
+export const agent = Object.assign(defineAgent<TradeManagerConfig>({
   kind: 'trade-manager',
   description: 'Clearing house: aggregates signals, applies risk and sizing, requests orders, books fills into trades and positions, manages exits',
   configSchema: tradeManagerConfigSchema,
   create: (context) => new TradeManagerAgent(context),
-});
+}), { hotSettings });
 
 export default agent;

@@ -63,7 +63,9 @@ export const configPatchSchema = z
     agents: z
       .record(z.string(), z.object({ config: z.record(z.string(), z.unknown()) }).strict())
       .optional()
-      .describe('Per agent id: keys of its config to change (merged into the current config, then validated by the agent)'),
+      .describe(
+        "Per agent id: keys of its config to change, merged key by key into the current config, then validated by the agent. Only the agent's live settings (GET /config/hot) may change; any other key is refused with 400 naming it. Changes are kept in the data directory and survive a restart",
+      ),
   })
   .strict()
   .refine((p) => p.log !== undefined || (p.agents !== undefined && Object.keys(p.agents).length > 0), {
