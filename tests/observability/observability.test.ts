@@ -14,6 +14,7 @@ import { launchSystem, prepareSystem, type RunningSystem } from '@tradebus/agent
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const RULES = join(root, 'deploy/observability/prometheus-rules.yml');
 const DASHBOARD = join(root, 'deploy/observability/grafana-dashboard.json');
+const RULE_TESTS = join(root, 'deploy/observability/prometheus-rules.test.yml');
 const STAGES = ['candle_to_signal', 'signal_to_decision', 'decision_to_order', 'order_to_ack', 'cycle'] as const;
 type Stage = (typeof STAGES)[number];
 
@@ -207,5 +208,18 @@ describe('Prometheus rules file', () => {
     expect(found.error, 'promtool is missing: apt-get install -y prometheus').toBeUndefined();
     const out = execFileSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
     expect(out).toMatch(/SUCCESS: \d+ rules found/);
+  });
+
+  it('fires each alert on the series of its unit tests (promtool test rules), and the tests cover every alert', () => {
+    const found = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+    expect(found.error, 'promtool is missing: apt-get install -y prometheus').toBeUndefined();
+    const run = spawnSync('promtool', ['test', 'rules', RULE_TESTS], { encoding: 'utf8' });
+    expect(run.stdout + run.stderr).toMatch(/SUCCESS/);
+    expect(run.status).toBe(0);
+    const rules = parseYaml(readFileSync(RULES, 'utf8')) as RuleFile;
+    const tests = parseYaml(readFileSync(RULE_TESTS, 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
+    const firing = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
+    const untested = rules.groups.flatMap((g) => g.rules.map((r) => r.alert)).filter((a) => a !== undefined && !firing.has(a));
+    expect(untested).toEqual([]);
   });
 });
