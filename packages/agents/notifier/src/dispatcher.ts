@@ -74,8 +74,13 @@ class Outlet {
     private readonly settings: OutletSettings,
     private readonly options: DispatcherOptions,
   ) {
-    this.tokens = settings.rateLimitPerMinute;
+    this.tokens = this.capacity;
     this.refilledAt = options.clock.now();
+  }
+
+  /** The burst the bucket allows; at least one message, or a rate under one per minute would never send. */
+  private get capacity(): number {
+    return Math.max(1, this.settings.rateLimitPerMinute);
   }
 
   offer(message: NotifierMessage): void {
@@ -100,7 +105,7 @@ class Outlet {
   private refill(): void {
     const now = this.options.clock.now();
     const perMs = this.settings.rateLimitPerMinute / 60_000;
-    this.tokens = Math.min(this.settings.rateLimitPerMinute, this.tokens + (now - this.refilledAt) * perMs);
+    this.tokens = Math.min(this.capacity, this.tokens + (now - this.refilledAt) * perMs);
     this.refilledAt = now;
   }
 

@@ -118,6 +118,20 @@ describe('rate limit', () => {
     expect(sink.received).toHaveLength(3);
   });
 
+  it('sends under one message a minute when the rate asks for it', async () => {
+    const t = await setup(['hook'], (urls) => ({ channels: { hook: { kind: 'webhook', url: urls['hook']!, secret: SECRET, rateLimitPerMinute: 0.5 } } }));
+    t.bus.publish('system.alert', alert(t.clock, 'C_ONE', 'warning'));
+    t.bus.publish('system.alert', alert(t.clock, 'C_TWO', 'warning'));
+    const sink = t.sinks['hook']!;
+    await sink.waitFor(1);
+    t.clock.advanceBy(119_000);
+    await quietFor();
+    expect(sink.received).toHaveLength(1);
+    t.clock.advanceBy(1_000);
+    await sink.waitFor(2);
+    expect(sink.received[1]!.json.code).toBe('C_TWO');
+  });
+
   it('sends what is still queued as a digest when the agent stops, instead of dropping it', async () => {
     const t = await setup(['hook'], (urls) => ({ channels: { hook: { kind: 'webhook', url: urls['hook']!, secret: SECRET, rateLimitPerMinute: 1 } } }));
     for (const code of ['B_ONE', 'B_TWO', 'B_THREE']) t.bus.publish('system.alert', alert(t.clock, code, 'error'));
