@@ -40,7 +40,7 @@ const THRESHOLD_KEY: Record<PerfStage, keyof PerfConfig['thresholdsMs']> = {
 /** Order states that only the venue's answer produces: `requested` and `submitted` are the executor's own. */
 const VENUE_ANSWER = new Set(['accepted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired']);
 
-/** One candle's way to the venue, times in ms since the process started (performance.now()). */
+/** One candle's way to the venue: how long each stage took, in ms. */
 export interface PerfFlow {
   symbol: string;
   clientOrderId: string;
