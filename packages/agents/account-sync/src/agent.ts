@@ -1,6 +1,7 @@
-import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Fill } from '@tradebus/core';
+import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle } from '@tradebus/core';
 import { orderUpdateFields, type AccountProvider, type AccountSnapshot, type Balance, type ExecutionProvider, type Order, type Position, type Provider } from '@tradebus/providers';
 import type { AccountSyncConfig } from './config.js';
+import { refuseColdChanges } from './hot-settings.js';
 
 type OrderUpdate = BuiltinEvents['order.updated'];
 type OrderStatus = OrderUpdate['status'];
@@ -69,6 +70,8 @@ export interface Discrepancy {
  * Each one also raises a `system.alert`.
  */
 export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
+  /** The periodic fetch, while running: replaced when intervalMs changes live. */
+  private syncTimer: TimerHandle | undefined;
   private provider!: Provider;
   private account!: AccountProvider;
   private execution: ExecutionProvider | undefined;
@@ -168,11 +171,25 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
     if (this.config.usePushedSnapshots && this.provider.events !== undefined) {
       this.unsubscribeProvider = this.provider.events.subscribe({ account: (s) => this.publishSnapshot(s) });
     }
-    this.every(this.config.intervalMs, () => this.requestSync(), { skipMissed: true });
+    this.syncTimer = this.every(this.config.intervalMs, () => this.requestSync(), { skipMissed: true });
     this.requestSync();
   }
 
+  /**
+   * Applies live settings (hotSettings): reconciliation rules and syncOnFills are read at each
+   * use; a new interval replaces the fetch timer, counted from now.
+   */
+  protected override onReconfigure(next: AccountSyncConfig, previous: AccountSyncConfig): void {
+    refuseColdChanges(previous, next);
+    if (next.intervalMs !== previous.intervalMs && this.syncTimer !== undefined) {
+      this.syncTimer.cancel();
+      this.syncTimer = this.every(next.intervalMs, () => this.requestSync(), { skipMissed: true });
+    }
+    this.logger.info({ intervalMs: next.intervalMs, syncOnFills: next.syncOnFills, reconcile: next.reconcile }, 'live settings changed');
+  }
+
   protected override async cleanup(): Promise<void> {
+    this.syncTimer = undefined;
     this.unsubscribeProvider?.();
     this.unsubscribeProvider = undefined;
     await this.syncing;

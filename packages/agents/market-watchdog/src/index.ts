@@ -1,15 +1,19 @@
 import { defineAgent } from '@tradebus/core';
+import { hotSettings } from './hot-settings.js';
 import { marketWatchdogConfigSchema, type MarketWatchdogConfig } from './config.js';
 import { MarketWatchdogAgent } from './market-watchdog.js';
 
 export { marketWatchdogConfigSchema, DEFAULT_STABLECOINS, type MarketWatchdogConfig, type MarketWatchdogConfigInput } from './config.js';
 export { MarketWatchdogAgent, type MarketInfo, type MarketSnapshot } from './market-watchdog.js';
 
-export const agent = defineAgent<MarketWatchdogConfig>({
+export { hotSettings } from './hot-settings.js';
+
+/** `hotSettings`: what PATCH /config may change while the agent runs. */
+export const agent = Object.assign(defineAgent<MarketWatchdogConfig>({
   kind: 'market-watchdog',
   description: 'Market-wide snapshots (24h volume and change, spreads, listing status) and the tradable universe',
   configSchema: marketWatchdogConfigSchema,
   create: (context) => new MarketWatchdogAgent(context),
-});
+}), { hotSettings });
 
 export default agent;

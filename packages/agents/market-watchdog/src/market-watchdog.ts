@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents } from '@tradebus/core';
 import { SymbolResolver, canonicalSymbol, type Market, type MarketDataProvider } from '@tradebus/providers';
 import type { MarketWatchdogConfig } from './config.js';
+import { refuseColdChanges } from './hot-settings.js';
 import { providerServiceName, providerVenue, resolveMarketData } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
@@ -67,6 +68,16 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
     this.universe = Array.isArray(stored) ? stored.filter((s): s is string => typeof s === 'string') : [];
     this.markets = undefined;
     this.marketsLoadedAt = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Applies live settings (hotSettings): every snapshot reads the universe rules, the interval and
+   * the request settings afresh, so the next snapshot uses them. What is watched (provider, venue,
+   * symbols, quotes, types, maxMarkets) is read at start and refused here.
+   */
+  protected override onReconfigure(next: MarketWatchdogConfig, previous: MarketWatchdogConfig): void {
+    refuseColdChanges(previous, next);
+    this.logger.info({ intervalMs: next.intervalMs, universe: next.universe }, 'live settings changed: they apply from the next snapshot');
   }
 
   protected run(): void {

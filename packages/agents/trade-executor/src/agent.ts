@@ -9,6 +9,7 @@ import {
   type Tick,
 } from '@tradebus/providers';
 import type { TradeExecutorConfig } from './config.js';
+import { refuseColdChanges } from './hot-settings.js';
 import { canTransition, isFinal, type OrderStatus } from './order-state.js';
 import { SlippageGuard, type SymbolHalt } from './slippage-guard.js';
 import { TokenBucket } from './token-bucket.js';
@@ -121,8 +122,10 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     this.finished.clear();
     this.lastPrices.clear();
     const safety = await this.store.get<VenueSafetyState>(SAFETY_KEY);
-    this.breaker = new VenueBreaker(c.venueBreaker, (t) => this.onBreakerTransition(t), safety?.breaker);
-    this.guard = new SlippageGuard(c.slippageGuard, safety?.halts);
+    // Both read their settings through a live view, so a change applied while running holds from
+    // the next order on and their state (failures, halts) is kept.
+    this.breaker = new VenueBreaker(this.liveSection('venueBreaker'), (t) => this.onBreakerTransition(t), safety?.breaker);
+    this.guard = new SlippageGuard(this.liveSection('slippageGuard'), safety?.halts);
     const done: ExecutedOrder[] = [];
     for (const key of await this.store.keys()) {
       if (!key.startsWith(KEY_PREFIX)) continue;
@@ -156,6 +159,32 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
     let bucket = buckets.get(this.provider);
     if (bucket === undefined) buckets.set(this.provider, (bucket = new TokenBucket(this.clock, c.rateLimit.capacity, c.rateLimit.refillPerSecond)));
     this.bucket = bucket;
+  }
+
+  /** One section of the settings, read from whichever config is in force when a property is read. */
+  private liveSection<K extends 'venueBreaker' | 'slippageGuard'>(key: K): TradeExecutorConfig[K] {
+    return new Proxy({} as TradeExecutorConfig[K], {
+      get: (_target, name) => (this.config[key] as Record<PropertyKey, unknown>)[name],
+      has: (_target, name) => name in this.config[key],
+    });
+  }
+
+  /**
+   * Applies live settings (hotSettings): retries are read per request, the venue breaker and the
+   * slippage guard through liveSection; a new rate limit replaces the venue's token bucket with a
+   * full one of the new capacity (requests waiting on the old one are served by it).
+   */
+  protected override onReconfigure(next: TradeExecutorConfig, previous: TradeExecutorConfig): void {
+    refuseColdChanges(previous, next);
+    if (next.retry.initialDelayMs > next.retry.maxDelayMs) {
+      throw new Error(`retry.initialDelayMs (${next.retry.initialDelayMs}) is above retry.maxDelayMs (${next.retry.maxDelayMs}): keep the first delay at or below the longest`);
+    }
+    if (JSON.stringify(next.rateLimit) !== JSON.stringify(previous.rateLimit)) {
+      const bucket = new TokenBucket(this.clock, next.rateLimit.capacity, next.rateLimit.refillPerSecond);
+      this.bucket = bucket;
+      buckets.set(this.provider, bucket);
+    }
+    this.logger.info({ rateLimit: next.rateLimit, retry: next.retry, venueBreaker: next.venueBreaker, slippageGuard: next.slippageGuard }, 'live settings changed');
   }
 
   protected run(): void {
