@@ -198,7 +198,7 @@ export async function launchSystem(prepared: PreparedSystem, options: LaunchOpti
   }
 
   let currentConfig = shownConfig;
-  const metrics = new SystemMetrics(system);
+  const metrics = new SystemMetrics(system, { perf: config.api.perf });
   let server: Server | undefined;
   let apiUrl: string | undefined;
   let tokenFile: string | undefined;
