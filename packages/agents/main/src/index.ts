@@ -3,7 +3,8 @@ export { launchSystem, resolveApiToken, VERSION, type LaunchOptions, type Runnin
 export { prepareSystem, type PreparedAgent, type PreparedSystem } from './prepare.js';
 export { resolveAgentDefinition, BUILTIN_AGENTS } from './resolve.js';
 export { createApiApp, type ApiContext, type ApiDataSource } from './api/app.js';
-export { SystemMetrics } from './api/metrics.js';
+export { SystemMetrics, type SystemMetricsOptions } from './api/metrics.js';
+export { PipelinePerf, perfConfigSchema, PERF_STAGES, type PerfConfig, type PerfConfigInput, type PerfStage } from './api/perf.js';
 export { buildOpenApi } from './api/openapi.js';
 export { formatStatusTable } from './status.js';
 export { natsConfigFor, busUsageOf, passwordEnvOf, BUILTIN_BUS_USAGE, API_PROCESS_BUS_USAGE, type NatsConfigOptions } from './nats-config.js';

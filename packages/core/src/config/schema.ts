@@ -106,6 +106,27 @@ export const transportConfigSchema = z.discriminatedUnion('kind', [
   natsTransportSchema,
 ]);
 
+const perfMs = z.number().finite().nonnegative();
+
+/** Thresholds of the decision pipeline's timings (GET /perf), which raise PERF_SLOW when a p99 exceeds them. */
+export const perfSettingsSchema = z
+  .object({
+    windowMs: z.number().int().positive().default(300_000).describe('The p99 of each stage is taken over the samples of this last stretch of wall time'),
+    checkIntervalMs: z.number().int().positive().default(15_000).describe('How often the p99s are compared with their thresholds'),
+    minSamples: z.number().int().positive().default(20).describe('Fewer samples in the window than this raise no alert: one slow bar is not a trend'),
+    thresholdsMs: z
+      .object({
+        candleToSignal: perfMs.default(500).describe('candle.closed (or price.tick) to the signal.generated it caused: the strategies'),
+        signalToDecision: perfMs.default(500).describe("signal.generated to the trade manager's decision on it: its order.requested or signal.decided, whichever comes first"),
+        decisionToOrder: perfMs.default(500).describe("the decision (or an order.requested of no signal: stops, exits) to the executor's order.updated 'submitted': the order stored and on its way to the venue"),
+        orderToAck: perfMs.default(5_000).describe("'submitted' to the venue's first answer: the first order.updated past submitted"),
+        cycle: perfMs.default(6_000).describe("candle.closed to the venue's first answer on the order it led to"),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const systemConfigSchema = z
   .object({
     system: z
@@ -163,6 +184,7 @@ export const systemConfigSchema = z
           .describe('Bearer token for mutating routes and GET /config (secret); prefer TRADEBUS_API_TOKEN'),
         bodyLimit: z.string().default('100kb').describe('Largest request body; larger ones get 413'),
         cors: z.union([z.literal(false), z.array(z.string())]).default(false).describe('Origins allowed by CORS; off by default'),
+        perf: perfSettingsSchema.prefault({}).describe('Decision pipeline timings served at GET /perf, and when they raise PERF_SLOW'),
       })
       .strict()
       .prefault({}),

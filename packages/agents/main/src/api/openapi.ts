@@ -79,6 +79,13 @@ export function buildOpenApi(catalogue: EventCatalogue, version: string): JsonSc
         },
       },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format', content: { 'text/plain': {} } } } } },
+      '/perf': {
+        get: {
+          summary: 'Decision pipeline timings',
+          description: 'Per stage (candle→signal, signal→decision, decision→order, order→venue answer, whole cycle): count, p50, p90, p99 and max over api.perf.windowMs, with the threshold that raises PERF_SLOW; the last flows; process memory',
+          responses: { '200': json('Stage timings') },
+        },
+      },
       '/openapi.json': { get: { summary: 'This document', responses: { '200': json('OpenAPI document') } } },
     },
   };

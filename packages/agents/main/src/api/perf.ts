@@ -1,31 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
-import type { Envelope, Subscription, TradebusSystem } from '@tradebus/core';
+import { perfSettingsSchema, type Envelope, type Subscription, type TradebusSystem } from '@tradebus/core';
 
 /** The decision pipeline's stages, in the order a candle goes through them. */
 export const PERF_STAGES = ['candle_to_signal', 'signal_to_decision', 'decision_to_order', 'order_to_ack', 'cycle'] as const;
 export type PerfStage = (typeof PERF_STAGES)[number];
 
-const ms = z.number().finite().nonnegative();
 
-export const perfConfigSchema = z
-  .object({
-    windowMs: z.number().int().positive().default(300_000).describe('The p99 of each stage is taken over the samples of this last stretch of wall time'),
-    checkIntervalMs: z.number().int().positive().default(15_000).describe('How often the p99s are compared with their thresholds'),
-    minSamples: z.number().int().positive().default(20).describe('Fewer samples in the window than this raise no alert: one slow bar is not a trend'),
-    thresholdsMs: z
-      .object({
-        candleToSignal: ms.default(500).describe('candle.closed (or price.tick) to the signal.generated it caused: the strategies'),
-        signalToDecision: ms.default(500).describe("signal.generated to the trade manager's decision on it: its order.requested or signal.decided, whichever comes first"),
-        decisionToOrder: ms.default(500).describe("the decision (or an order.requested of no signal: stops, exits) to the executor's order.updated 'submitted': the order stored and on its way to the venue"),
-        orderToAck: ms.default(5_000).describe("'submitted' to the venue's first answer: the first order.updated past submitted"),
-        cycle: ms.default(6_000).describe("candle.closed to the venue's first answer on the order it led to"),
-      })
-      .strict()
-      .prefault({}),
-  })
-  .strict();
+/** The settings of `api.perf`, defined with the rest of the system config. */
+export const perfConfigSchema = perfSettingsSchema;
 export type PerfConfig = z.output<typeof perfConfigSchema>;
 export type PerfConfigInput = z.input<typeof perfConfigSchema>;
 
