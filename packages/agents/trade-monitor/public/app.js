@@ -671,6 +671,8 @@ function showReport(snapshot, name) {
   byId('system-status').hidden = true;
   byId('kill-button').hidden = true;
   byId('flatten-button').hidden = true;
+  // A report changes nothing live.
+  byId('limits-edit').hidden = true;
   byId('back-live').hidden = false;
   byId('agents-panel').hidden = true;
   byId('report-panel').hidden = false;
@@ -797,6 +799,58 @@ async function sendKillSwitch(event) {
   }
 }
 
+// ---------------------------------------------------------------- risk limits
+
+function showLimitsResult(status, message) {
+  const node = byId('limits-result');
+  node.dataset.status = status;
+  node.textContent = message;
+}
+
+/** The form's filled fields as numbers; an empty field is left out (unchanged). */
+function readLimits() {
+  const out = {};
+  for (const [id, key] of [
+    ['limit-max-open', 'maxOpenPositions'],
+    ['limit-daily-loss', 'dailyLossPct'],
+    ['limit-risk-per-trade', 'riskPerTradePct'],
+  ]) {
+    const raw = byId(id).value.trim();
+    if (raw !== '') out[key] = Number(raw);
+  }
+  return out;
+}
+
+async function sendLimits(event) {
+  event.preventDefault();
+  const limits = readLimits();
+  if (Object.keys(limits).length === 0) {
+    showLimitsResult('error', 'Fill in at least one limit to change.');
+    return;
+  }
+  const token = byId('limits-token').value.trim();
+  const apply = byId('limits-apply');
+  apply.disabled = true;
+  showLimitsResult('pending', 'Sending…');
+  try {
+    const headers = { 'content-type': 'application/json' };
+    if (token !== '') headers.authorization = `Bearer ${token}`;
+    const res = await fetch('/api/risk-limits', { method: 'POST', headers, body: JSON.stringify(limits) });
+    const body = await res.json().catch(() => ({}));
+    if (res.ok) {
+      const said = Object.entries(limits).map(([k, v]) => `${k} ${v}`).join(', ');
+      showLimitsResult('ok', `Applied: ${said}. The next decision uses them.`);
+      toast(`Risk limits changed: ${said}.`, 'ok');
+    } else {
+      showLimitsResult('error', `Not applied (${res.status} ${body.error?.code ?? ''}): ${body.error?.message ?? 'unexpected answer'}`);
+    }
+  } catch (err) {
+    showLimitsResult('error', `The dashboard server did not answer: ${err.message}. Nothing was changed.`);
+  } finally {
+    apply.disabled = false;
+  }
+}
+
 function onKillSwitchFlipped(risk) {
   toast(risk.killSwitch ? 'Kill switch ENGAGED: no new entries.' : 'Kill switch lifted: trading resumed.', risk.killSwitch ? 'error' : 'ok', 8000);
 }
@@ -808,6 +862,7 @@ function wire() {
   byId('flatten-button').addEventListener('click', openFlattenDialog);
   byId('kill-cancel').addEventListener('click', () => byId('kill-dialog').close());
   byId('kill-form').addEventListener('submit', sendKillSwitch);
+  byId('limits-form').addEventListener('submit', sendLimits);
   byId('event-type').addEventListener('change', (e) => {
     ui.eventFilter.type = e.target.value;
     markDirty('events');

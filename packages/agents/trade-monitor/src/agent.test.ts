@@ -227,6 +227,35 @@ describe('trade-monitor agent', () => {
     }
   });
 
+  describe('risk limits form', () => {
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${base}/api/risk-limits`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+    it("forwards the filled limits as PATCH /config of the trade manager, with the token, and passes the answer through", async () => {
+      upstream.reply = { status: 200, body: '{"applied":{"agents.manager.config":{}}}' };
+      const res = await post({ maxOpenPositions: 1, dailyLossPct: 3.5 }, { authorization: 'Bearer secret-token-123' });
+      expect(res.status).toBe(200);
+      expect(upstream.requests).toHaveLength(1);
+      const sent = upstream.requests[0]!;
+      expect(sent.method).toBe('PATCH');
+      expect(sent.url).toBe('/config');
+      expect(sent.headers.authorization).toBe('Bearer secret-token-123');
+      expect(JSON.parse(sent.body)).toEqual({ agents: { manager: { config: { limits: { maxOpenPositions: 1 }, breakers: { dailyLossPct: 3.5 } } } } });
+    });
+
+    it('passes the refusal of the API through and checks the form before sending', async () => {
+      upstream.reply = { status: 409, body: JSON.stringify({ error: { code: 'AGENT_RECONFIGURE_REFUSED', message: 'refused: reason' } }) };
+      const refused = await post({ riskPerTradePct: 0.5 });
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toEqual({ error: { code: 'AGENT_RECONFIGURE_REFUSED', message: 'refused: reason' } });
+      expect(JSON.parse(upstream.requests[0]!.body)).toEqual({ agents: { manager: { config: { sizing: { riskPerTradePct: 0.5 } } } } });
+      for (const bad of [{}, { maxOpenPositions: -1 }, { maxOpenPositions: 1.5 }, { timeframe: '1h' }]) {
+        expect((await post(bad)).status).toBe(400);
+      }
+      expect(upstream.requests).toHaveLength(1);
+    });
+  });
+
   describe('kill switch forwarding', () => {
     const post = (body: unknown, headers: Record<string, string> = {}) =>
       fetch(`${base}/api/kill-switch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -40,7 +40,12 @@ export const tradeMonitorConfigSchema = z
     missedHeartbeats: positiveInt(1, 100).default(3).describe('Heartbeats an agent may miss before the dashboard shows it down'),
     backfill: z.boolean().default(true).describe('On start, load recent trades, orders, positions, account, risk and candles from <apiUrl>/events/history'),
     backfillLimit: positiveInt(1, 1_000).default(1_000).describe('Events asked for per backfill query'),
-    forwardTimeoutMs: positiveInt(100, 120_000).default(5_000).describe('How long a forwarded kill-switch request may take'),
+    forwardTimeoutMs: positiveInt(100, 120_000).default(5_000).describe('How long a forwarded kill-switch or risk-limits request may take'),
+    riskAgent: z
+      .string()
+      .min(1)
+      .default('manager')
+      .describe("Id of the trade manager whose limits the risk panel's form changes (forwarded as PATCH <apiUrl>/config)"),
     reportsDir: z.string().min(1).optional().describe('Folder of report JSON files served under /reports/<name>.json (relative paths resolve from the working directory)'),
     allowedHosts: z
       .array(z.string().min(1))

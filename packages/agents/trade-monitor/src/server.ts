@@ -58,6 +58,29 @@ export const killSwitchRequestSchema = z
   })
   .strict();
 
+const limit = (what: string) => z.number().finite().nonnegative().describe(what);
+
+/** The risk panel's form: the trade manager's settings it may change while running. */
+export const riskLimitsRequestSchema = z
+  .object({
+    maxOpenPositions: z.number().int().nonnegative().optional().describe('limits.maxOpenPositions: trades open or pending at once (0: no limit)'),
+    dailyLossPct: limit('breakers.dailyLossPct: trip when the day loses this percent of its starting equity (0: off)').optional(),
+    riskPerTradePct: limit('sizing.riskPerTradePct: percent of equity lost when the stop is hit').optional(),
+  })
+  .strict()
+  .refine((r) => r.maxOpenPositions !== undefined || r.dailyLossPct !== undefined || r.riskPerTradePct !== undefined, {
+    message: 'nothing to change: send maxOpenPositions, dailyLossPct and/or riskPerTradePct',
+  });
+
+/** The PATCH /config body that applies the form to the trade manager `agentId`. */
+export function riskLimitsPatch(agentId: string, r: z.output<typeof riskLimitsRequestSchema>): unknown {
+  const config: Record<string, unknown> = {};
+  if (r.maxOpenPositions !== undefined) config.limits = { maxOpenPositions: r.maxOpenPositions };
+  if (r.dailyLossPct !== undefined) config.breakers = { dailyLossPct: r.dailyLossPct };
+  if (r.riskPerTradePct !== undefined) config.sizing = { riskPerTradePct: r.riskPerTradePct };
+  return { agents: { [agentId]: { config } } };
+}
+
 export interface DashboardAppOptions {
   config: TradeMonitorConfig;
   snapshot: () => DashboardSnapshot;
@@ -151,6 +174,50 @@ export function createDashboardApp(options: DashboardAppOptions): express.Expres
     if (!hub.add(req, res, options.snapshot)) {
       throw new HttpError(503, 'TOO_MANY_STREAMS', `The dashboard already serves ${config.maxClients} live pages: close some, or raise maxClients.`);
     }
+  });
+
+  // The risk panel's form: forwarded as PATCH <apiUrl>/config, which checks the token, validates
+  // the values with the trade manager's schema and applies them live (kept across restarts).
+  app.post('/api/risk-limits', express.json({ limit: '4kb' }), async (req, res) => {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== 'null' && hostnameOf(req.headers.host) !== undefined && safeHost(origin) !== req.headers.host) {
+      throw new HttpError(403, 'CROSS_ORIGIN', 'Risk limits are only changed from the dashboard page itself.');
+    }
+    if (!req.is('application/json')) {
+      throw new HttpError(415, 'JSON_REQUIRED', 'Send the risk limits as JSON (Content-Type: application/json) with { "maxOpenPositions": 3, "dailyLossPct": 4, "riskPerTradePct": 0.5 } (any of them).');
+    }
+    const body = parseOr400(riskLimitsRequestSchema, req.body ?? {}, 'body');
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    // Passed through untouched and never logged, as for the kill switch.
+    if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
+    let upstream: globalThis.Response;
+    try {
+      upstream = await fetch(`${apiBase}/config`, {
+        method: 'PATCH',
+        headers,
+        body: JSON.stringify(riskLimitsPatch(config.riskAgent, body)),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(config.forwardTimeoutMs),
+      });
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      logger.error({ apiUrl: config.apiUrl, reason: (err as Error).message }, 'risk limits not delivered');
+      throw timedOut
+        ? new HttpError(504, 'API_TIMEOUT', `The main REST API at ${config.apiUrl} did not answer within ${config.forwardTimeoutMs} ms. The change was NOT confirmed: check GET ${config.apiUrl}/config before trying again.`)
+        : new HttpError(502, 'API_UNREACHABLE', `The main REST API at ${config.apiUrl} is unreachable (${(err as Error).message}). The change was NOT sent: check that the system runs with its API enabled and that apiUrl in the trade-monitor config points at it.`);
+    }
+    if (upstream.status >= 300 && upstream.status < 400) {
+      throw new HttpError(502, 'API_REDIRECT', `The main REST API at ${config.apiUrl} answered with a redirect to '${upstream.headers.get('location') ?? '?'}'. The change was NOT sent: set apiUrl to the API's final address.`);
+    }
+    const text = await upstream.text();
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      answer = { error: { code: 'API_ERROR', message: text.trim().slice(0, 500) || `The main REST API answered ${upstream.status} with no body.` } };
+    }
+    logger.info({ agent: config.riskAgent, change: body, status: upstream.status }, 'risk limits forwarded to the main API');
+    res.status(upstream.status).json(answer);
   });
 
   app.post('/api/kill-switch', express.json({ limit: '4kb' }), async (req, res) => {
