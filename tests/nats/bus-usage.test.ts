@@ -74,6 +74,11 @@ agents:
   - { id: executor, use: trade-executor, config: { provider: paper, mode: paper } }
   - { id: account, use: account-sync, config: { provider: paper, quoteCurrency: BTC } }
   - { id: monitor, use: trade-monitor, config: { port: 0, apiUrl: "http://127.0.0.1:1" } }
+  - id: notifier
+    use: notifier
+    config:
+      channels: { hook: { kind: webhook, url: "http://127.0.0.1:1/hook", secret: "0123456789abcdef0123", retry: { maxAttempts: 1 } } }
+      dailySummary: { at: "00:00", channels: [hook] }
 `,
     );
     const transport = new WatchedTransport();
