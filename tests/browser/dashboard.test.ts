@@ -207,6 +207,22 @@ describe('dashboard in Chromium', () => {
     expect(consoleErrors).toEqual([]);
   });
 
+  it("changes the trade manager's risk limits from the risk panel's form, through the API", async () => {
+    const settings = () => (stack.manager as unknown as { config: { limits: { maxOpenPositions: number; maxExposurePerSymbolPct: number }; breakers: { dailyLossPct: number }; sizing: { riskPerTradePct: number } } }).config;
+    expect(settings().limits.maxOpenPositions).toBe(2);
+    await page.click('#limits-edit summary');
+    await page.fill('#limit-max-open', '1');
+    await page.fill('#limit-daily-loss', '4');
+    await page.fill('#limits-token', API_TOKEN);
+    await page.click('#limits-apply');
+    await page.locator('#limits-result[data-status="ok"]').waitFor();
+    expect(settings().limits).toMatchObject({ maxOpenPositions: 1, maxExposurePerSymbolPct: 45 });
+    expect(settings().breakers.dailyLossPct).toBe(4);
+    expect(settings().sizing.riskPerTradePct).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-risk-limits.png'), fullPage: false });
+    expect(consoleErrors).toEqual([]);
+  });
+
   it('shows "reconnecting" when the stream drops and resyncs by itself', async () => {
     const url = stack.monitor.dashboardUrl;
     await stack.system.supervisor.stopAgent('monitor');

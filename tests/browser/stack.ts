@@ -6,7 +6,7 @@ import { PaperExchange, ReplayProvider } from '@tradebus/providers';
 import { createApiApp, holdUntilIdle, SystemMetrics, waitUntilIdle, type ApiDataSource } from '@tradebus/agent-main';
 import { agent as priceWatchdog } from '@tradebus/agent-price-watchdog';
 import { agent as strategyRunner } from '@tradebus/agent-strategy-runner';
-import { agent as tradeManager, type TradeManagerAgent } from '@tradebus/agent-trade-manager';
+import { agent as tradeManager, tradeManagerConfigSchema, type TradeManagerAgent, type TradeManagerConfigInput } from '@tradebus/agent-trade-manager';
 import { agent as tradeExecutor } from '@tradebus/agent-trade-executor';
 import { agent as accountSync } from '@tradebus/agent-account-sync';
 import { agent as tradeMonitor, type TradeMonitorAgent, type TradeMonitorConfigInput } from '@tradebus/agent-trade-monitor';
@@ -70,10 +70,28 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
     account: async () => undefined,
   };
   const metrics = new SystemMetrics(system);
+  let managerConfig: TradeManagerConfigInput = {
+    timeframe: TF,
+    equity: { initial: 1, source: 'auto' },
+    aggregation: { minConfidence: 0.3 },
+    sizing: { riskPerTradePct: 1, quantityStep: 0.001 },
+    limits: { maxOpenPositions: 2, maxExposurePerSymbolPct: 45, maxTotalExposurePct: 90 },
+    // Far from anything this replay reaches: only shown, not acting.
+    breakers: { drawdownLadder: [{ drawdownPct: 50, sizeMultiplier: 0.5 }] },
+    portfolio: { groups: { map: { 'ETH/BTC': 'alts', 'LTC/BTC': 'alts' } } },
+  };
   const app = createApiApp({
     system,
     config: () => parseConfig('{}', { env: {} }),
-    patchConfig: async () => ({}),
+    // The trade manager's settings change live, merged key by key as the launcher does.
+    patchConfig: async (patch) => {
+      const change = patch.agents?.manager?.config;
+      if (change === undefined) return {};
+      const next = merge(managerConfig, change) as TradeManagerConfigInput;
+      await system.agent<TradeManagerAgent>('manager').reconfigure(tradeManagerConfigSchema.parse(next));
+      managerConfig = next;
+      return { 'agents.manager.config': change };
+    },
     data: history,
     metrics,
     token: API_TOKEN,
@@ -103,20 +121,7 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
       warmup: { bars: warmupBars },
     },
   });
-  system.addAgent({
-    id: 'manager',
-    definition: tradeManager,
-    config: {
-      timeframe: TF,
-      equity: { initial: 1, source: 'auto' },
-      aggregation: { minConfidence: 0.3 },
-      sizing: { riskPerTradePct: 1, quantityStep: 0.001 },
-      limits: { maxOpenPositions: 2, maxExposurePerSymbolPct: 45, maxTotalExposurePct: 90 },
-      // Far from anything this replay reaches: only shown, not acting.
-      breakers: { drawdownLadder: [{ drawdownPct: 50, sizeMultiplier: 0.5 }] },
-      portfolio: { groups: { map: { 'ETH/BTC': 'alts', 'LTC/BTC': 'alts' } } },
-    },
-  });
+  system.addAgent({ id: 'manager', definition: tradeManager, config: managerConfig });
   system.addAgent({ id: 'executor', definition: tradeExecutor, config: { provider: 'paper', mode: 'paper' } });
   system.addAgent({ id: 'account', definition: accountSync, config: { provider: 'paper', quoteCurrency: 'BTC', intervalMs: 60_000 } });
   system.addAgent({ id: 'monitor', definition: tradeMonitor, config: { port: 0, apiUrl, retryMs: 1_000, symbols: [...SYMBOLS], ...options.monitor } });
@@ -166,4 +171,12 @@ export async function startStack(options: { warmupBars?: number; playedBars?: nu
       await running;
     },
   };
+}
+
+function merge(base: unknown, patch: unknown): unknown {
+  const plain = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!plain(base) || !plain(patch)) return patch;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) out[k] = merge(base[k], v);
+  return out;
 }
