@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStateStore, VirtualClock, createSystem, type StateStore } from '@tradebus/core';
 import { NetworkError, PaperExchange, type Candle, type Market, type MarketDataProvider, type OrderBookTop, type Tick, type Ticker } from '@tradebus/providers';
-import { agent, type MarketSnapshot, type MarketWatchdogAgent, type MarketWatchdogConfigInput } from './index.js';
+import { agent, marketWatchdogConfigSchema, type MarketSnapshot, type MarketWatchdogAgent, type MarketWatchdogConfigInput } from './index.js';
 
 const market = (symbol: string, overrides: Partial<Market> = {}): Market => {
   const [pair, settle] = symbol.split(':') as [string, string | undefined];
@@ -196,6 +196,22 @@ describe('market-watchdog universe rules', () => {
     const t = await setup(venue, { universe: { exclude: ['LUNAUSDT'] } });
     expect(info(t.snapshots[0]!, 'LUNA/USDT').reasons).toEqual(['excluded by configuration']);
     expect(t.snapshots[0]!.universe).toEqual(['BTC/USDT']);
+    await t.system.stop();
+  });
+
+  it('universe rules changed while running decide the next snapshot; what is watched is refused naming the key', async () => {
+    const venue = new VenueDouble();
+    venue.list('BTC/USDT');
+    venue.list('LUNA/USDT');
+    const t = await setup(venue);
+    expect(t.snapshots[0]!.universe).toEqual(['BTC/USDT', 'LUNA/USDT']);
+    const config = (input: Partial<MarketWatchdogConfigInput>) => marketWatchdogConfigSchema.parse({ provider: 'venue', intervalMs: 60_000, ...input });
+    await t.watchdog.reconfigure(config({ universe: { exclude: ['LUNA/USDT'] } }));
+    const next = await t.next();
+    expect(next.universe).toEqual(['BTC/USDT']);
+    expect(next.removed).toEqual(['LUNA/USDT']);
+    await expect(t.watchdog.reconfigure(config({ universe: { exclude: ['LUNA/USDT'] }, types: ['swap'] }))).rejects.toThrow(/types\[0\] cannot change while the agent runs: restart the agent/);
+    expect((await t.next()).universe).toEqual(['BTC/USDT']);
     await t.system.stop();
   });
 
