@@ -139,6 +139,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** Events waiting for the save of the state that produced them: type, payload, type, payload... */
   private outbox: unknown[] = [];
   private scheduleStale = true;
+  /** The settings the housekeeping timer was last worked out with: a live change works it out again. */
+  private scheduledWith: TradeManagerConfig | undefined;
   private housekeeping: TimerHandle | undefined;
   private housekeepingAt: number | undefined;
   private lastHousekeepingAt: number | undefined;
@@ -263,9 +265,10 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /**
    * Applies a change of the live settings (hotSettings): the rules read them through liveConfig,
    * so the new values hold from the next event on; the base class swaps the config once this
-   * returns. Settings read once at start are refused, naming the key.
+   * returns. Settings read once at start are refused, naming the key; cross-field sense the
+   * schema cannot see is checked here.
    */
-  protected override onReconfigure(next: TradeManagerConfig, previous: TradeManagerConfig): void {
+  protected override async onReconfigure(next: TradeManagerConfig, previous: TradeManagerConfig): Promise<void> {
     refuseColdChanges(previous, next);
     const v = next.sizing.volatility;
     if (v.minMultiplier > v.maxMultiplier) {
@@ -277,9 +280,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         throw new Error(`breakers.drawdownLadder: the step at ${ladder[i]!.drawdownPct} % sizes up (× ${ladder[i]!.sizeMultiplier}) from the one at ${ladder[i - 1]!.drawdownPct} % (× ${ladder[i - 1]!.sizeMultiplier}): a deeper drawdown must not size up`);
       }
     }
-    // Time stops and retries are scheduled from the settings: plan them again, and announce the
-    // risk state with the new limits.
-    this.scheduleStale = true;
+    // A decision under way finishes with the settings it started with; the next one has the new
+    // ones. Time stops and retries are planned again with the next event (scheduledWith).
+    await this.whenIdle();
     this.lastRisk = undefined;
     this.logger.info({ changes: changedKeys(previous, next) }, 'live settings changed');
   }
@@ -437,7 +440,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   private release(): void {
     try {
       this.drainOutbox();
-      if (this.scheduleStale) this.reschedule();
+      if (this.scheduleStale || this.scheduledWith !== this.config) this.reschedule();
     } catch (err) {
       // The queue must never stop: a publish refused here, e.g. by a transport closed during
       // shutdown, is logged and counted; unsent intents are sent again after a restart.
@@ -520,6 +523,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** One timer for everything that is due with time alone: intent retries, exit retries, time stops, limit timeouts, aggregation windows. */
   private reschedule(): void {
     this.scheduleStale = false;
+    this.scheduledWith = this.config;
     const now = this.clock.now();
     let due: number | undefined;
     const at = (t: number | undefined): void => {
