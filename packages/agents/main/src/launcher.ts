@@ -5,6 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
   ConfigError,
+  TradebusError,
+  errorMessage,
   DATA_STORE_SERVICE,
   LocalTransport,
   NatsTransport,
@@ -391,7 +393,18 @@ async function applyConfigPatch(
     for (const { id, previous } of done.reverse()) await system.supervisor.get(id).reconfigure(previous).catch(() => undefined);
     throw err;
   }
-  if (plans.length > 0) await overrides.record(Object.fromEntries(plans.map((p) => [p.id, p.change])));
+  if (plans.length > 0) {
+    try {
+      await overrides.record(Object.fromEntries(plans.map((p) => [p.id, p.change])));
+    } catch (err) {
+      // Applied but not kept: say so, rather than let a restart silently undo it.
+      throw new TradebusError(
+        'CONFIG_NOT_SAVED',
+        `The change is applied to the running agents but could not be saved to ${overrides.path} (${errorMessage(err)}): it will not survive a restart. Fix the data directory and send it again, or put it in the config file.`,
+        { cause: err },
+      );
+    }
+  }
   if (patch.log !== undefined) {
     system.setLogLevel(patch.log.level);
     next.log = { ...next.log, level: patch.log.level };
