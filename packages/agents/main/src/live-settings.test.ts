@@ -207,12 +207,20 @@ describe('settings changed while running', () => {
           { drawdownPct: 10, sizeMultiplier: 0.5 },
           { drawdownPct: 15, sizeMultiplier: 0.8 },
         ];
-        const refused = await first.api('PATCH', '/config', { agents: { manager: { config: { limits: { maxOpenPositions: 2 }, breakers: { drawdownLadder: ladder } } } } });
+        // The strategy runner comes first and accepts; the manager refuses: the runner goes back.
+        const refused = await first.api('PATCH', '/config', {
+          agents: {
+            strategies: { config: { strategies: [{ ...STRATEGIES[0], params: { fast: 7, slow: 21 } }, STRATEGIES[1]] } },
+            manager: { config: { limits: { maxOpenPositions: 2 }, breakers: { drawdownLadder: ladder } } },
+          },
+        });
         expect(refused.status).toBe(409);
         expect(refused.body.error.message).toContain('a deeper drawdown must not size up');
-        const unchanged = (await first.api('GET', '/config')).body.agents.find((a: { id: string }) => a.id === 'manager');
+        const shownAfterRefusal = (await first.api('GET', '/config')).body.agents;
+        const unchanged = shownAfterRefusal.find((a: { id: string }) => a.id === 'manager');
         expect(unchanged.config.limits.maxOpenPositions).toBe(5);
         expect(unchanged.config.breakers).toBeUndefined();
+        expect(shownAfterRefusal.find((a: { id: string }) => a.id === 'strategies').config.strategies[0].params).toEqual({ fast: 9, slow: 21 });
         expect(existsSync(overridesPath)).toBe(false);
 
         const applied = await first.api('PATCH', '/config', {
