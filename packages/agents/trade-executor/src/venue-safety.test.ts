@@ -14,7 +14,7 @@ import {
   type Tick,
 } from '@tradebus/providers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adverseSlippageBps, agent, venueOutcomeOf, type TradeExecutorAgent, type TradeExecutorConfigInput } from './index.js';
+import { adverseSlippageBps, agent, tradeExecutorConfigSchema, venueOutcomeOf, type TradeExecutorAgent, type TradeExecutorConfigInput } from './index.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const BAR = 300_000;
@@ -292,6 +292,24 @@ describe('venue circuit breaker', () => {
     expect(venueOutcomeOf(new InvalidOrderError('x', 'size below minimum'))).toBe('answered');
     expect(venueOutcomeOf(new InsufficientFundsError('x', 'balance too low'))).toBe('answered');
     expect(venueOutcomeOf(new RateLimitError('x', '429'))).toBe('neutral');
+  });
+
+  it('opens on the threshold set while running, counting from then on', async () => {
+    const r = await rig({ venueBreaker: { failures: 0 } });
+    await r.candle('BTC/USDT', 100, 100);
+    r.venue.failNext(3);
+    for (let i = 0; i < 3; i++) await r.request();
+    expect(codes(r.alerts)).toEqual([]);
+    await r.ex.reconfigure(tradeExecutorConfigSchema.parse({
+        provider: 'venue',
+        mode: 'paper',
+        retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 10, factor: 1 },
+        venueBreaker: { failures: 2, windowMs: 60_000, cooldownMs: 30_000 },
+      }));
+    r.venue.failNext(2);
+    for (let i = 0; i < 2; i++) await r.request();
+    expect(codes(r.alerts)).toEqual(['VENUE_BREAKER_OPEN']);
+    expect(r.alerts.find((a) => a.code === 'VENUE_BREAKER_OPEN')?.details).toMatchObject({ failures: 2 });
   });
 
   it('counts failed cancels too, and stays out of the way when turned off', async () => {
