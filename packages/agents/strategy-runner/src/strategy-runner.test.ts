@@ -483,3 +483,50 @@ describe('strategy-runner following the tradable universe', () => {
     expect(JSON.stringify(typo.error?.issues)).toContain('follw');
   });
 });
+
+describe('strategy-runner settings changed while running', () => {
+  it('a changed strategy and changed indicators continue as fresh ones warmed on the same recent bars; the others keep their state', async () => {
+    const t = await setup({ indicators: { rsi: { type: 'rsi', period: 14 } } });
+    await settle();
+    const before = candles.slice(LIVE, LIVE + 20);
+    for (const c of before) t.closeBar(c);
+    const signalsBefore = t.signals.length;
+    const next = agent.configSchema.parse({
+      provider: 'history',
+      symbols: [SYMBOL],
+      timeframes: [TF],
+      strategies: [{ ...STRATEGIES[0], params: { fast: 5, slow: 21 } }, STRATEGIES[1]],
+      warmup: { bars: WARMUP },
+      indicators: { rsi: { type: 'rsi', period: 7 } },
+    });
+    await t.runner.reconfigure(next);
+    const after = candles.slice(LIVE + 20, LIVE + 120);
+    for (const c of after) t.closeBar(c);
+
+    // Independently: the window is the last WARMUP bars the runner consumed.
+    const window = candles.slice(LIVE + 20 - WARMUP, LIVE + 20);
+    const [ema] = createStrategies([{ ...STRATEGIES[0]!, params: { fast: 5, slow: 21 } }]);
+    for (const c of window) ema!.warmUp([c]);
+    const rsi = createIndicator({ type: 'rsi', period: 7 });
+    for (const c of window) rsi.update(c);
+    const expectedEma: Signal[] = [];
+    for (const c of after) {
+      expectedEma.push(...ema!.onCandle(c));
+      rsi.update(c);
+    }
+    const got = t.signals.slice(signalsBefore);
+    expect(expectedEma.length).toBeGreaterThan(0);
+    expect(got.filter((s) => s.strategyId === 'ema')).toEqual(expectedEma);
+    // MACD was not changed: its signals are those of one instance fed everything.
+    const macdAll = direct(candles.slice(LIVE - WARMUP, LIVE), [...before, ...after]).filter((s) => s.strategyId === 'macd');
+    expect(got.filter((s) => s.strategyId === 'macd')).toEqual(macdAll.filter((s) => s.timestamp >= after[0]!.timestamp));
+    expect(t.indicators.at(-1)!.values).toEqual({ rsi: rsi.value });
+
+    const base = { provider: 'history', symbols: [SYMBOL], timeframes: [TF], warmup: { bars: WARMUP } };
+    await expect(t.runner.reconfigure(agent.configSchema.parse({ ...base, strategies: [{ ...STRATEGIES[0], id: 'ema2' }, STRATEGIES[1]] }))).rejects.toThrow(
+      /strategies\[0\]\.id cannot change while the agent runs: restart the agent/,
+    );
+    await expect(t.runner.reconfigure(agent.configSchema.parse({ ...base, strategies: [STRATEGIES[0]] }))).rejects.toThrow(/strategies cannot change while the agent runs/);
+    await t.system.stop();
+  });
+});
