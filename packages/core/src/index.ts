@@ -46,3 +46,14 @@ export {
 export { createTransport, type CreateTransportOptions } from './transports/create-transport.js';
 export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions, type TransportSettings } from './agent-process.js';
 export * from './data/index.js';
+export {
+  changedSettingPaths,
+  coldSettingKey,
+  formatSettingPath,
+  hotSettingsOf,
+  isHotSetting,
+  mergeSettings,
+  refuseColdChanges,
+  touchedSettingPaths,
+  type SettingPath,
+} from './agent/hot-settings.js';

@@ -1,7 +1,7 @@
-import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, TradebusError, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle, refuseColdChanges } from '@tradebus/core';
 import { orderUpdateFields, type AccountProvider, type AccountSnapshot, type Balance, type ExecutionProvider, type Order, type Position, type Provider } from '@tradebus/providers';
 import type { AccountSyncConfig } from './config.js';
-import { refuseColdChanges } from './hot-settings.js';
+import { hotSettings } from './hot-settings.js';
 
 type OrderUpdate = BuiltinEvents['order.updated'];
 type OrderStatus = OrderUpdate['status'];
@@ -180,7 +180,7 @@ export class AccountSyncAgent extends BaseAgent<AccountSyncConfig> {
    * use; a new interval replaces the fetch timer, counted from now.
    */
   protected override onReconfigure(next: AccountSyncConfig, previous: AccountSyncConfig): void {
-    refuseColdChanges(previous, next);
+    refuseColdChanges(previous, next, hotSettings);
     if (next.intervalMs !== previous.intervalMs && this.syncTimer !== undefined) {
       this.syncTimer.cancel();
       this.syncTimer = this.every(next.intervalMs, () => this.requestSync(), { skipMissed: true });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DurableJsonFile, TradebusError, validateSection, type Logger } from '@tradebus/core';
-import { coldKey, deepMerge, formatPath, hotSettingsOf } from './hot-settings.js';
+import { coldSettingKey as coldKey, formatSettingPath as formatPath, hotSettingsOf, mergeSettings as deepMerge } from '@tradebus/core';
 import type { PreparedAgent, PreparedSystem } from './prepare.js';
 
 /** File in the data directory that keeps the settings changed while running (PATCH /config). */

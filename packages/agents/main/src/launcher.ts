@@ -30,7 +30,7 @@ import { createApiApp } from './api/app.js';
 import { redactConfigChanges } from './api/redact.js';
 import { HttpError } from './api/errors.js';
 import { ConfigOverridesStore, applyOverrides } from './config-overrides.js';
-import { coldKey, deepMerge, formatPath, hotSettingsOf } from './hot-settings.js';
+import { coldSettingKey as coldKey, formatSettingPath as formatPath, hotSettingsOf, mergeSettings as deepMerge } from '@tradebus/core';
 import { HistoryRecorder, dataSourceOf } from './recorder.js';
 import { holdUntilIdle, quiescentProviders } from './pacing.js';
 import { SystemMetrics } from './api/metrics.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents } from '@tradebus/core';
+import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents, refuseColdChanges } from '@tradebus/core';
 import { SymbolResolver, canonicalSymbol, type Market, type MarketDataProvider } from '@tradebus/providers';
 import type { MarketWatchdogConfig } from './config.js';
-import { refuseColdChanges } from './hot-settings.js';
+import { hotSettings } from './hot-settings.js';
 import { providerServiceName, providerVenue, resolveMarketData } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
@@ -76,7 +76,7 @@ export class MarketWatchdogAgent extends BaseAgent<MarketWatchdogConfig> {
    * symbols, quotes, types, maxMarkets) is read at start and refused here.
    */
   protected override onReconfigure(next: MarketWatchdogConfig, previous: MarketWatchdogConfig): void {
-    refuseColdChanges(previous, next);
+    refuseColdChanges(previous, next, hotSettings);
     this.logger.info({ intervalMs: next.intervalMs, universe: next.universe }, 'live settings changed: they apply from the next snapshot');
   }
 

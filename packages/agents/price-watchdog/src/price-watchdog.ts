@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { BaseAgent, TradebusError, errorMessage, fastSafeParse, toError, type AgentContext } from '@tradebus/core';
+import { BaseAgent, TradebusError, errorMessage, fastSafeParse, toError, type AgentContext, refuseColdChanges } from '@tradebus/core';
 import { ProviderError, RateLimitError, type Candle, type MarketDataProvider, type Tick } from '@tradebus/providers';
 import { Backoff } from './backoff.js';
 import type { PriceWatchdogConfig } from './config.js';
-import { refuseColdChanges } from './hot-settings.js';
+import { hotSettings } from './hot-settings.js';
 import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted, untilAborted } from '@tradebus/core';
 import { timeframeMs } from './timeframe.js';
@@ -220,7 +220,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
    * is read at start and refused here.
    */
   protected override onReconfigure(next: PriceWatchdogConfig, previous: PriceWatchdogConfig): void {
-    refuseColdChanges(previous, next);
+    refuseColdChanges(previous, next, hotSettings);
     const tickStaleMs = this.tickStaleMs(next);
     for (const feed of this.feedList) {
       feed.staleAfterMs = feed.kind === 'candles' ? Math.round(next.stale.candleIntervals * feed.intervalMs) : tickStaleMs;

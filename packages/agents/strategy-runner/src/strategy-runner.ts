@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { BaseAgent, candleSchema, errorMessage, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, candleSchema, errorMessage, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle, refuseColdChanges } from '@tradebus/core';
 import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
 import type { StrategyRunnerConfig } from './config.js';
-import { refuseColdChanges } from './hot-settings.js';
+import { hotSettings } from './hot-settings.js';
 import { canonicalSymbol, resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
 
@@ -415,7 +415,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
    * list of strategies) is read at start and refused here.
    */
   protected override onReconfigure(next: StrategyRunnerConfig, previous: StrategyRunnerConfig): void {
-    refuseColdChanges(previous, next);
+    refuseColdChanges(previous, next, hotSettings);
     const options = this.registry === undefined ? { path: 'strategies' } : { path: 'strategies', registry: this.registry };
     const built = createStrategies(next.strategies, options);
     const changed = next.strategies.flatMap((s, i) => (JSON.stringify(s) === JSON.stringify(previous.strategies[i]) ? [] : [i]));

@@ -1,4 +1,4 @@
-import { BaseAgent, TradebusError, builtinEvents, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, TradebusError, builtinEvents, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type Fill, type TimerHandle, refuseColdChanges } from '@tradebus/core';
 import {
   orderUpdateFields,
   type Candle,
@@ -9,7 +9,7 @@ import {
   type Tick,
 } from '@tradebus/providers';
 import type { TradeExecutorConfig } from './config.js';
-import { refuseColdChanges } from './hot-settings.js';
+import { hotSettings } from './hot-settings.js';
 import { canTransition, isFinal, type OrderStatus } from './order-state.js';
 import { SlippageGuard, type SymbolHalt } from './slippage-guard.js';
 import { TokenBucket } from './token-bucket.js';
@@ -175,7 +175,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
    * full one of the new capacity (requests waiting on the old one are served by it).
    */
   protected override onReconfigure(next: TradeExecutorConfig, previous: TradeExecutorConfig): void {
-    refuseColdChanges(previous, next);
+    refuseColdChanges(previous, next, hotSettings);
     if (next.retry.initialDelayMs > next.retry.maxDelayMs) {
       throw new Error(`retry.initialDelayMs (${next.retry.initialDelayMs}) is above retry.maxDelayMs (${next.retry.maxDelayMs}): keep the first delay at or below the longest`);
     }

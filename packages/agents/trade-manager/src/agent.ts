@@ -1,4 +1,4 @@
-import { BaseAgent, CurrencyConverter, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, CurrencyConverter, toError, type AgentContext, type BuiltinEvents, type Envelope, type TimerHandle, refuseColdChanges } from '@tradebus/core';
 import { ATR } from '@tradebus/indicators';
 import {
   QTY_EPSILON,
@@ -38,7 +38,7 @@ import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
 import { FLATTEN, MARGIN, SafetyActions } from './safety-actions.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
-import { refuseColdChanges } from './hot-settings.js';
+import { hotSettings } from './hot-settings.js';
 import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
 import {
@@ -269,7 +269,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
    * schema cannot see is checked here.
    */
   protected override async onReconfigure(next: TradeManagerConfig, previous: TradeManagerConfig): Promise<void> {
-    refuseColdChanges(previous, next);
+    refuseColdChanges(previous, next, hotSettings);
     const v = next.sizing.volatility;
     if (v.minMultiplier > v.maxMultiplier) {
       throw new Error(`sizing.volatility.minMultiplier (${v.minMultiplier}) is above sizing.volatility.maxMultiplier (${v.maxMultiplier}): keep min at or below max`);

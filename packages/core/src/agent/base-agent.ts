@@ -410,6 +410,12 @@ export interface AgentDefinition<C = unknown, E extends EventMap = BuiltinEvents
    * (`tradebus nats-config`). Heartbeats, state changes and alerts need not be listed.
    */
   bus?: BusUsage;
+  /**
+   * Config paths the agent applies while running (`onReconfigure`); PATCH /config accepts changes
+   * only to these. `a.*` is everything under `a`, `a[].b.*` everything under `b` of any element of
+   * the list `a`, `a.b` that one key. Left out, the agent receives every change and decides.
+   */
+  hotSettings?: readonly string[];
   create(context: AgentContext<C, E>): BaseAgent<C, E>;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changedPaths, coldKey, deepMerge, formatPath, hotSettingsOf, isHot, touchedPaths } from './hot-settings.js';
+import { changedSettingPaths as changedPaths, coldSettingKey as coldKey, formatSettingPath as formatPath, hotSettingsOf, isHotSetting as isHot, mergeSettings as deepMerge, refuseColdChanges, touchedSettingPaths as touchedPaths } from './hot-settings.js';
 
 describe('live settings', () => {
   const hot = ['limits.*', 'sizing.riskPerTradePct', 'strategies[].params.*'];
@@ -41,5 +41,15 @@ describe('live settings', () => {
     expect(hotSettingsOf({ hotSettings: ['a.*'] })).toEqual(['a.*']);
     expect(hotSettingsOf({ hotSettings: [1] })).toEqual([]);
     expect(hotSettingsOf({})).toEqual([]);
+  });
+});
+
+describe('refuseColdChanges', () => {
+  const live = ['limits.*', 'strategies[].params.*'];
+  it('lets a change of live settings through and names the first key that is not live', () => {
+    const before = { limits: { max: 1 }, strategies: [{ id: 'a', params: { fast: 5 } }], timeframe: '5m' };
+    expect(() => refuseColdChanges(before, { ...before, limits: { max: 2 }, strategies: [{ id: 'a', params: { fast: 9 } }] }, live)).not.toThrow();
+    expect(() => refuseColdChanges(before, { ...before, timeframe: '1h' }, live)).toThrow(/^timeframe cannot change while the agent runs: restart the agent to change it \(live: limits\.\*, strategies\[\]\.params\.\*\)$/);
+    expect(() => refuseColdChanges(before, { ...before, strategies: [{ id: 'b', params: { fast: 5 } }] }, live)).toThrow(/^strategies\[0\]\.id cannot change/);
   });
 });

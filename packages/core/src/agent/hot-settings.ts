@@ -8,7 +8,7 @@
  * is everything under the params of any strategy, `sizing.riskPerTradePct` is that one key.
  */
 
-export type Path = ReadonlyArray<string | number>;
+export type SettingPath = ReadonlyArray<string | number>;
 
 /** The hot settings a definition declares (attached as `hotSettings`); none when it declares none. */
 export function hotSettingsOf(definition: unknown): readonly string[] {
@@ -17,11 +17,11 @@ export function hotSettingsOf(definition: unknown): readonly string[] {
 }
 
 /** True when `path` falls under one of `patterns`. */
-export function isHot(path: Path, patterns: readonly string[]): boolean {
+export function isHotSetting(path: SettingPath, patterns: readonly string[]): boolean {
   return patterns.some((pattern) => matches(path, pattern));
 }
 
-function matches(path: Path, pattern: string): boolean {
+function matches(path: SettingPath, pattern: string): boolean {
   const parts = pattern.split('.');
   let i = 0;
   for (const part of parts) {
@@ -40,7 +40,7 @@ function matches(path: Path, pattern: string): boolean {
 }
 
 /** `['strategies', 0, 'params', 'fast']` → `strategies[0].params.fast`. */
-export function formatPath(path: Path): string {
+export function formatSettingPath(path: SettingPath): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
@@ -49,31 +49,31 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Paths whose values differ; arrays of the same length are compared element by element. */
-export function changedPaths(before: unknown, after: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
+export function changedSettingPaths(before: unknown, after: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   if (isPlainObject(before) && isPlainObject(after)) {
     const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-    return [...keys].flatMap((k) => changedPaths(before[k], after[k], [...prefix, k]));
+    return [...keys].flatMap((k) => changedSettingPaths(before[k], after[k], [...prefix, k]));
   }
   if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
-    return before.flatMap((b, i) => changedPaths(b, after[i], [...prefix, i]));
+    return before.flatMap((b, i) => changedSettingPaths(b, after[i], [...prefix, i]));
   }
   return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix];
 }
 
 /**
  * The keys a patch names, down to its leaves; an array is one leaf (it replaces the whole list,
- * and `changedPaths` says which of its elements differ).
+ * and `changedSettingPaths` says which of its elements differ).
  */
-export function touchedPaths(patch: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
+export function touchedSettingPaths(patch: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   if (!isPlainObject(patch) || Object.keys(patch).length === 0) return Array.isArray(patch) ? [] : [prefix];
-  return Object.entries(patch).flatMap(([k, v]) => touchedPaths(v, [...prefix, k]));
+  return Object.entries(patch).flatMap(([k, v]) => touchedSettingPaths(v, [...prefix, k]));
 }
 
 /** `patch` merged into `base`: objects key by key, anything else (arrays too) replaced. */
-export function deepMerge(base: unknown, patch: unknown): unknown {
+export function mergeSettings(base: unknown, patch: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(patch)) return structuredClone(patch);
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(patch)) out[k] = deepMerge(base[k], v);
+  for (const [k, v] of Object.entries(patch)) out[k] = mergeSettings(base[k], v);
   return out;
 }
 
@@ -81,7 +81,17 @@ export function deepMerge(base: unknown, patch: unknown): unknown {
  * The first key of a change that the agent does not apply live, or undefined when all of it is
  * hot. `patch` is what was sent; `before` and `after` are the validated configs.
  */
-export function coldKey(patch: unknown, before: unknown, after: unknown, patterns: readonly string[]): Path | undefined {
-  const touched = [...touchedPaths(patch), ...changedPaths(before, after)];
-  return touched.find((path) => path.length > 0 && !isHot(path, patterns));
+export function coldSettingKey(patch: unknown, before: unknown, after: unknown, patterns: readonly string[]): SettingPath | undefined {
+  const touched = [...touchedSettingPaths(patch), ...changedSettingPaths(before, after)];
+  return touched.find((path) => path.length > 0 && !isHotSetting(path, patterns));
+}
+
+/**
+ * For an agent's `onReconfigure`: throws, naming the key, when `next` changes a setting outside
+ * `patterns` (one the agent only reads when it starts).
+ */
+export function refuseColdChanges(previous: unknown, next: unknown, patterns: readonly string[]): void {
+  const cold = changedSettingPaths(previous, next).find((path) => !isHotSetting(path, patterns));
+  if (cold === undefined) return;
+  throw new Error(`${formatSettingPath(cold) || 'the config'} cannot change while the agent runs: restart the agent to change it (live: ${patterns.join(', ')})`);
 }
