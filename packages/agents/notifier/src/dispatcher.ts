@@ -195,8 +195,13 @@ export class Dispatcher {
   private readonly outlets = new Map<string, Outlet>();
   private readonly repeats = new Map<string, Repeat>();
 
-  constructor(private readonly options: DispatcherOptions) {
+  constructor(private options: DispatcherOptions) {
     for (const { channel, settings } of options.channels) this.outlets.set(channel.name, new Outlet(channel, settings, options));
+  }
+
+  /** Routes and the de-duplication window from now on; repeats already being counted keep the window they started with. */
+  reroute(routes: readonly Route[], dedupWindowMs: number): void {
+    this.options = { ...this.options, routes, dedupWindowMs };
   }
 
   notify(n: Notification): void {

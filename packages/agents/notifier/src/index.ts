@@ -1,5 +1,6 @@
 import { defineAgent } from '@tradebus/core';
 import { notifierConfigSchema, type NotifierConfig } from './config.js';
+import { hotSettings } from './hot-settings.js';
 import { NotifierAgent } from './notifier.js';
 
 export {
@@ -37,12 +38,15 @@ export { Dispatcher, DIGEST_CODE, digest, type DispatcherOptions, type OutletSet
 export { NotifierAgent, createChannel } from './notifier.js';
 export * from './telegram/index.js';
 
+export { hotSettings } from './hot-settings.js';
+
 export const agent = defineAgent<NotifierConfig>({
   kind: 'notifier',
   description: 'Alerts, trades, risk changes and a daily summary to Discord, Slack, webhooks, email and Telegram',
   configSchema: notifierConfigSchema,
   // position.updated and risk.command serve Telegram commands (/positions, /pause, /flatten...).
   bus: { publishes: ['risk.command'], subscribes: ['system.alert', 'trade.opened', 'trade.closed', 'risk.state', 'agent.status', 'position.updated'] },
+  hotSettings,
   create: (context) => new NotifierAgent(context),
 });
 

@@ -362,3 +362,22 @@ describe('config', () => {
     expect(secretValuesOf(notifierConfigSchema, config)).toEqual(expect.arrayContaining(Object.values(env)));
   });
 });
+
+describe('live settings', () => {
+  it('routes and the de-duplication window change while running; channels need a restart', async () => {
+    const t = await setup(['a', 'b'], () => ({ routes: [{ channels: ['a'], minLevel: 'warning' }] }));
+    t.bus.publish('system.alert', alert(t.clock, 'FIRST', 'warning'));
+    await t.sinks['a']!.waitFor(1);
+    const current = t.notifier as unknown as { config: NotifierConfigInput };
+    const next = notifierConfigSchema.parse({ ...current.config, routes: [{ channels: ['b'], minLevel: 'warning' }], dedupWindowMs: 0 });
+    await t.system.supervisor.get('notifier').reconfigure(next);
+    t.bus.publish('system.alert', alert(t.clock, 'SECOND', 'warning'));
+    await t.sinks['b']!.waitFor(1);
+    await quietFor();
+    expect(t.sinks['a']!.received.map((r) => r.json.code)).toEqual(['FIRST']);
+    expect(t.sinks['b']!.received.map((r) => r.json.code)).toEqual(['SECOND']);
+
+    const cold = notifierConfigSchema.parse({ ...next, channels: { a: next.channels['a']! } , routes: [{ channels: ['a'], minLevel: 'warning' }] });
+    await expect(t.system.supervisor.get('notifier').reconfigure(cold)).rejects.toThrow(/channels\.b cannot change while the agent runs: restart the agent/);
+  });
+});

@@ -1,4 +1,4 @@
-import { BaseAgent, errorMessage, toError, type AgentContext, type BuiltinEvents, type TimerHandle } from '@tradebus/core';
+import { BaseAgent, errorMessage, refuseColdChanges, toError, type AgentContext, type BuiltinEvents, type TimerHandle } from '@tradebus/core';
 import type { Logger } from '@tradebus/core';
 import type { Channel } from './channel.js';
 import type { ChannelSettings, NotifierConfig } from './config.js';
@@ -7,6 +7,7 @@ import { EmailChannel } from './channels/email.js';
 import { SlackChannel } from './channels/slack.js';
 import { WebhookChannel } from './channels/webhook.js';
 import { Dispatcher } from './dispatcher.js';
+import { hotSettings } from './hot-settings.js';
 import { AgentChanges, RiskChanges, fromAlert, fromTradeClosed, fromTradeOpened } from './messages.js';
 import { msUntilUtc } from './quiet-hours.js';
 import { emptyLedger, recordClosed, recordRisk, summaryMessage, type LedgerState } from './summary.js';
@@ -79,6 +80,11 @@ export class NotifierAgent extends BaseAgent<NotifierConfig> {
         ? [new TelegramCommands(telegramSettings(name, settings), this.commandContext(), { logger: this.logger.child({ channel: name, part: 'commands' }) })]
         : [],
     );
+  }
+
+  protected override onReconfigure(next: NotifierConfig, previous: NotifierConfig): void {
+    refuseColdChanges(previous, next, hotSettings);
+    this.dispatcher.reroute(next.routes, next.dedupWindowMs);
   }
 
   protected run(): void {
