@@ -50,9 +50,18 @@ export function buildOpenApi(catalogue: EventCatalogue, version: string): JsonSc
         },
         patch: {
           summary: 'Change the hot-reloadable part of the configuration (recorded as a config.changed event)',
+          description:
+            'Only the settings each agent applies while running (GET /config/hot): another key is a 400 naming it. Merged key by key, all or nothing across agents, kept in <data.dir>/config-overrides.json and applied again on every start',
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(configPatchSchema, 'input') } } },
           ...secured,
           responses: { '200': json('applied changes'), '409': errorResponse, ...secured.responses },
+        },
+      },
+      '/config/hot': {
+        get: {
+          summary: 'The settings PATCH /config accepts, per agent id (patterns: a.* is everything under a, a[].b.* everything under b of any element of the list a)',
+          security: secured.security,
+          responses: { '200': json('hot settings per agent'), '401': errorResponse, '403': errorResponse },
         },
       },
       '/agents/{id}/{action}': {
