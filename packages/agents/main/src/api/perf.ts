@@ -47,7 +47,16 @@ export interface PerfSnapshot {
   stages: Record<PerfStage, StageSummary>;
   /** The last complete flows (candle to venue answer), newest last. */
   recentFlows: PerfFlow[];
-  memory: NodeJS.MemoryUsage;
+  memory: ProcessMemory;
+}
+
+/** Process memory in bytes, as process.memoryUsage() gives it. */
+export interface ProcessMemory {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
 }
 
 /** Nearest-rank percentile of ascending values. */
