@@ -157,8 +157,13 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       throw new ExecutorConfigError(`Provider '${c.provider}' does not accept market data; set feedMarketData: false.`);
     }
     let bucket = buckets.get(this.provider);
-    if (bucket === undefined) buckets.set(this.provider, (bucket = new TokenBucket(this.clock, c.rateLimit.capacity, c.rateLimit.refillPerSecond)));
+    if (bucket === undefined) buckets.set(this.provider, (bucket = this.newBucket(c)));
     this.bucket = bucket;
+  }
+
+  /** The venue's request limit; a paper venue has none (rateLimit applies to real venues). */
+  private newBucket(c: TradeExecutorConfig): TokenBucket {
+    return this.provider.kind === 'paper' ? TokenBucket.unlimited(this.clock) : new TokenBucket(this.clock, c.rateLimit.capacity, c.rateLimit.refillPerSecond);
   }
 
   /** One section of the settings, read from whichever config is in force when a property is read. */
@@ -180,7 +185,7 @@ export class TradeExecutorAgent extends BaseAgent<TradeExecutorConfig> {
       throw new Error(`retry.initialDelayMs (${next.retry.initialDelayMs}) is above retry.maxDelayMs (${next.retry.maxDelayMs}): keep the first delay at or below the longest`);
     }
     if (JSON.stringify(next.rateLimit) !== JSON.stringify(previous.rateLimit)) {
-      const bucket = new TokenBucket(this.clock, next.rateLimit.capacity, next.rateLimit.refillPerSecond);
+      const bucket = this.newBucket(next);
       this.bucket = bucket;
       buckets.set(this.provider, bucket);
     }

@@ -2,10 +2,19 @@ import type { Clock } from '@tradebus/core';
 
 /**
  * A token bucket on an injected clock: `capacity` requests in a burst, then `refillPerSecond`.
- * Waiters are served in arrival order. On a virtual clock it waits in virtual time, so a backtest
- * is throttled exactly as live trading would be, without slowing the machine down.
+ * Waiters are served in arrival order. On a virtual clock it waits in virtual time, without
+ * slowing the machine down.
  */
 export class TokenBucket {
+  /**
+   * A bucket that never makes anyone wait: for a venue with no request limits (the paper venue).
+   * A wait there would also hold a replay forever: the replay moves the virtual clock only once
+   * the agents are idle, and a request waiting for a token keeps the executor busy.
+   */
+  static unlimited(clock: Clock): TokenBucket {
+    return new TokenBucket(clock, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
+  }
+
   private tokens: number;
   private updatedAt: number;
   private queue: Promise<void> = Promise.resolve();
@@ -28,6 +37,7 @@ export class TokenBucket {
 
   /** Empties the bucket for `ms`: what a venue's "retry after" asks for. */
   pause(ms: number): void {
+    if (this.refillPerSecond === Number.POSITIVE_INFINITY) return;
     this.refill();
     this.tokens = Math.min(this.tokens, 0) - (ms / 1_000) * this.refillPerSecond;
   }
