@@ -534,8 +534,14 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       if (!o.acknowledged) at(o.updatedAt + INTENT_RETRY_MS);
       if (o.cancelRequestedAt !== undefined) at(o.cancelRequestedAt + this.config.exits.exitRetryMs);
     }
+    const working = new Set<string>();
+    for (const o of Object.values(this.book.orders)) if (o.request.purpose !== 'entry' && !isTerminal(o.status)) working.add(o.tradeId);
     for (const t of this.activeTrades()) {
-      if (t.status === 'closing' || t.pendingExit !== undefined) at((t.lastExitAttemptAt ?? t.pendingExit?.since ?? now) + this.config.exits.exitRetryMs);
+      // An exit order still working (filling bar by bar under a volume cap, or a protective order
+      // being cancelled) moves on with its own updates: only an exit with nothing working retries.
+      if ((t.status === 'closing' || t.pendingExit !== undefined) && !working.has(t.id)) {
+        at((t.lastExitAttemptAt ?? t.pendingExit?.since ?? now) + this.config.exits.exitRetryMs);
+      }
       if (t.status === 'open' && this.config.exits.timeStopMs > 0 && t.openedAt !== undefined) {
         at(now + t.openedAt + this.config.exits.timeStopMs - this.marketNow(t.symbol));
       }
