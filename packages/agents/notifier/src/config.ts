@@ -42,7 +42,7 @@ const common = {
   retry: retrySchema.prefault({}),
 };
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL; set it from the environment, e.g. ${DISCORD_WEBHOOK_URL}' });
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL; set it from the environment, e.g. ${ALERTS_WEBHOOK_URL}' });
 
 export const discordChannelSchema = z.strictObject({
   kind: z.literal('discord'),
