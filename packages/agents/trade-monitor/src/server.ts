@@ -176,90 +176,90 @@ export function createDashboardApp(options: DashboardAppOptions): express.Expres
     }
   });
 
+  /** Refuses a request sent from another page than the dashboard's own (a cross-site form or script). */
+  const fromDashboardOnly = (req: Request, refusal: string): void => {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== 'null' && hostnameOf(req.headers.host) !== undefined && safeHost(origin) !== req.headers.host) {
+      throw new HttpError(403, 'CROSS_ORIGIN', refusal);
+    }
+  };
+
+  /**
+   * Forwards an operator's request to the main API and passes its answer (or refusal) back. The
+   * token goes through untouched and is never logged: the main API is the one that checks it. A
+   * request that did not reach the API is an error saying that `subject` was not sent.
+   */
+  const forwardToApi = async (
+    req: Request,
+    res: Response,
+    forward: { method: 'POST' | 'PATCH'; path: string; body: unknown; subject: string; unconfirmed: string; what: string; log: Record<string, unknown> },
+  ): Promise<void> => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
+    let upstream: globalThis.Response;
+    try {
+      upstream = await fetch(`${apiBase}${forward.path}`, {
+        method: forward.method,
+        headers,
+        body: JSON.stringify(forward.body),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(config.forwardTimeoutMs),
+      });
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      logger.error({ ...forward.log, apiUrl: config.apiUrl, reason: (err as Error).message }, `${forward.what} not delivered`);
+      throw timedOut
+        ? new HttpError(504, 'API_TIMEOUT', `The main REST API at ${config.apiUrl} did not answer within ${config.forwardTimeoutMs} ms. ${forward.subject} was NOT confirmed: ${forward.unconfirmed}.`)
+        : new HttpError(502, 'API_UNREACHABLE', `The main REST API at ${config.apiUrl} is unreachable (${(err as Error).message}). ${forward.subject} was NOT sent: check that the system runs with its API enabled and that apiUrl in the trade-monitor config points at it.`);
+    }
+    if (upstream.status >= 300 && upstream.status < 400) {
+      throw new HttpError(502, 'API_REDIRECT', `The main REST API at ${config.apiUrl} answered with a redirect to '${upstream.headers.get('location') ?? '?'}'. ${forward.subject} was NOT sent: set apiUrl to the API's final address.`);
+    }
+    const text = await upstream.text();
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      answer = { error: { code: 'API_ERROR', message: text.trim().slice(0, 500) || `The main REST API answered ${upstream.status} with no body.` } };
+    }
+    logger.info({ ...forward.log, status: upstream.status }, `${forward.what} forwarded to the main API`);
+    res.status(upstream.status).json(answer);
+  };
+
   // The risk panel's form: forwarded as PATCH <apiUrl>/config, which checks the token, validates
   // the values with the trade manager's schema and applies them live (kept across restarts).
   app.post('/api/risk-limits', express.json({ limit: '4kb' }), async (req, res) => {
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null' && hostnameOf(req.headers.host) !== undefined && safeHost(origin) !== req.headers.host) {
-      throw new HttpError(403, 'CROSS_ORIGIN', 'Risk limits are only changed from the dashboard page itself.');
-    }
+    fromDashboardOnly(req, 'Risk limits are only changed from the dashboard page itself.');
     if (!req.is('application/json')) {
       throw new HttpError(415, 'JSON_REQUIRED', 'Send the risk limits as JSON (Content-Type: application/json) with { "maxOpenPositions": 3, "dailyLossPct": 4, "riskPerTradePct": 0.5 } (any of them).');
     }
     const body = parseOr400(riskLimitsRequestSchema, req.body ?? {}, 'body');
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    // Passed through untouched and never logged, as for the kill switch.
-    if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-    let upstream: globalThis.Response;
-    try {
-      upstream = await fetch(`${apiBase}/config`, {
-        method: 'PATCH',
-        headers,
-        body: JSON.stringify(riskLimitsPatch(config.riskAgent, body)),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(config.forwardTimeoutMs),
-      });
-    } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
-      logger.error({ apiUrl: config.apiUrl, reason: (err as Error).message }, 'risk limits not delivered');
-      throw timedOut
-        ? new HttpError(504, 'API_TIMEOUT', `The main REST API at ${config.apiUrl} did not answer within ${config.forwardTimeoutMs} ms. The change was NOT confirmed: check GET ${config.apiUrl}/config before trying again.`)
-        : new HttpError(502, 'API_UNREACHABLE', `The main REST API at ${config.apiUrl} is unreachable (${(err as Error).message}). The change was NOT sent: check that the system runs with its API enabled and that apiUrl in the trade-monitor config points at it.`);
-    }
-    if (upstream.status >= 300 && upstream.status < 400) {
-      throw new HttpError(502, 'API_REDIRECT', `The main REST API at ${config.apiUrl} answered with a redirect to '${upstream.headers.get('location') ?? '?'}'. The change was NOT sent: set apiUrl to the API's final address.`);
-    }
-    const text = await upstream.text();
-    let answer: unknown;
-    try {
-      answer = JSON.parse(text);
-    } catch {
-      answer = { error: { code: 'API_ERROR', message: text.trim().slice(0, 500) || `The main REST API answered ${upstream.status} with no body.` } };
-    }
-    logger.info({ agent: config.riskAgent, change: body, status: upstream.status }, 'risk limits forwarded to the main API');
-    res.status(upstream.status).json(answer);
+    await forwardToApi(req, res, {
+      method: 'PATCH',
+      path: '/config',
+      body: riskLimitsPatch(config.riskAgent, body),
+      subject: 'The change',
+      unconfirmed: `check GET ${config.apiUrl}/config before trying again`,
+      what: 'risk limits',
+      log: { agent: config.riskAgent, change: body },
+    });
   });
 
   app.post('/api/kill-switch', express.json({ limit: '4kb' }), async (req, res) => {
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null' && hostnameOf(req.headers.host) !== undefined && safeHost(origin) !== req.headers.host) {
-      throw new HttpError(403, 'CROSS_ORIGIN', 'The kill switch only accepts requests from the dashboard page itself.');
-    }
+    fromDashboardOnly(req, 'The kill switch only accepts requests from the dashboard page itself.');
     if (!req.is('application/json')) {
       throw new HttpError(415, 'JSON_REQUIRED', 'Send the kill-switch request as JSON (Content-Type: application/json) with { "action": "kill" | "flatten" | "resume", "reason": "..." }.');
     }
     const body = parseOr400(killSwitchRequestSchema, req.body ?? {}, 'body');
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    // The token is passed through untouched and never logged: the main API is the one that checks it.
-    if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-    let upstream: globalThis.Response;
-    try {
-      upstream = await fetch(`${apiBase}/kill-switch`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ action: body.action, reason: body.reason, by: 'dashboard' }),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(config.forwardTimeoutMs),
-      });
-    } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
-      logger.error({ action: body.action, apiUrl: config.apiUrl, reason: (err as Error).message }, 'kill switch not delivered');
-      throw timedOut
-        ? new HttpError(504, 'API_TIMEOUT', `The main REST API at ${config.apiUrl} did not answer within ${config.forwardTimeoutMs} ms. The kill switch was NOT confirmed: retry, or use 'POST ${config.apiUrl}/kill-switch' directly.`)
-        : new HttpError(502, 'API_UNREACHABLE', `The main REST API at ${config.apiUrl} is unreachable (${(err as Error).message}). The kill switch was NOT sent: check that the system runs with its API enabled and that apiUrl in the trade-monitor config points at it.`);
-    }
-    if (upstream.status >= 300 && upstream.status < 400) {
-      throw new HttpError(502, 'API_REDIRECT', `The main REST API at ${config.apiUrl} answered with a redirect to '${upstream.headers.get('location') ?? '?'}'. The kill switch was NOT sent: set apiUrl to the API's final address.`);
-    }
-    const text = await upstream.text();
-    let answer: unknown;
-    try {
-      answer = JSON.parse(text);
-    } catch {
-      answer = { error: { code: 'API_ERROR', message: text.trim().slice(0, 500) || `The main REST API answered ${upstream.status} with no body.` } };
-    }
-    logger.info({ action: body.action, status: upstream.status }, 'kill switch forwarded to the main API');
-    res.status(upstream.status).json(answer);
+    await forwardToApi(req, res, {
+      method: 'POST',
+      path: '/kill-switch',
+      body: { action: body.action, reason: body.reason, by: 'dashboard' },
+      subject: 'The kill switch',
+      unconfirmed: `retry, or use 'POST ${config.apiUrl}/kill-switch' directly`,
+      what: 'kill switch',
+      log: { action: body.action },
+    });
   });
 
   app.get('/api/reports', async (_req, res) => {
