@@ -15,6 +15,7 @@ export * from './agent/base-agent.js';
 export * from './agent/supervisor.js';
 export * from './agent/health-monitor.js';
 export * from './config/schema.js';
+export { importConfigModule } from './config/modules.js';
 export { loadConfigFile, parseConfig, validateConfig, validateSection, formatMessage, resolveEnvReferences, hasEnvReferences, type LoadConfigOptions } from './config/loader.js';
 export {
   secret,

@@ -1,8 +1,5 @@
-import { createRequire } from 'node:module';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { ConfigError, nearMatches, type Clock, type ConfigIssue, type Logger, type StateStore } from '@tradebus/core';
+import { ConfigError, importConfigModule, nearMatches, type Clock, type ConfigIssue, type Logger, type StateStore } from '@tradebus/core';
 import { PROVIDER_KINDS, providerConfigSchemas } from './config.js';
 import type { Provider } from './types.js';
 
@@ -97,21 +94,9 @@ export async function loadProviderDefinition(kind: string, options: { baseDir?: 
   if (cached !== undefined) return cached;
   const path = options.path ?? 'providers.<name>.kind';
   const baseDir = options.baseDir ?? process.cwd();
-  const isPath = kind.startsWith('.') || isAbsolute(kind);
-  let target = isPath ? pathToFileURL(resolvePath(baseDir, kind)).href : kind;
-  if (!isPath) {
-    for (const from of [resolvePath(baseDir, 'noop.js'), import.meta.url]) {
-      try {
-        target = pathToFileURL(createRequire(from).resolve(kind)).href;
-        break;
-      } catch {
-        // next place; an ESM-only package that require cannot resolve is left to import() below
-      }
-    }
-  }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(target)) as Record<string, unknown>;
+    mod = await importConfigModule(kind, baseDir, import.meta.url);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT';

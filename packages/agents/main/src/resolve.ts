@@ -1,7 +1,4 @@
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { createRequire } from 'node:module';
-import { ConfigError, nearMatches, type AgentDefinition } from '@tradebus/core';
+import { ConfigError, importConfigModule, nearMatches, type AgentDefinition } from '@tradebus/core';
 
 /** Built-in agent kinds, so a config may say `use: price-watchdog` instead of the package name. */
 export const BUILTIN_AGENTS: Record<string, string> = {
@@ -32,24 +29,9 @@ function isDefinition(value: unknown): value is AgentDefinition<unknown, any> {
  */
 export async function resolveAgentDefinition(use: string, options: { baseDir: string; path: string }): Promise<AgentDefinition<unknown, any>> {
   const specifier = BUILTIN_AGENTS[use] ?? use;
-  const isPath = specifier.startsWith('.') || isAbsolute(specifier);
-  let target = specifier;
-  if (isPath) {
-    target = pathToFileURL(resolvePath(options.baseDir, specifier)).href;
-  } else {
-    // Resolve from the config's folder first (a bot author's own packages), then from Tradebus itself.
-    for (const from of [resolvePath(options.baseDir, 'noop.js'), import.meta.url]) {
-      try {
-        target = pathToFileURL(createRequire(from).resolve(specifier)).href;
-        break;
-      } catch {
-        // try the next location
-      }
-    }
-  }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(target)) as Record<string, unknown>;
+    mod = await importConfigModule(specifier, options.baseDir, import.meta.url);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const hint =
