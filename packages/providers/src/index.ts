@@ -12,6 +12,7 @@ export type { CcxtProvider, CcxtProviderOptions, CcxtExchange } from './ccxt/pro
 export { PaperExchange, type FundingOptions, type PaperExchangeOptions, type SlippageModel } from './paper/paper-exchange.js';
 export { PaperBooksError } from './paper/ledger.js';
 export { pathPoints, firstReach, type BarPrices } from './paper/intrabar.js';
+export { applyLinearFill, type LinearPosition, type MarginWallet } from './paper/linear-fill.js';
 export { ReplayProvider, type ReplayProviderOptions, type ReplaySource } from './replay/replay-provider.js';
 export { ReplayDataError } from './replay/parse.js';
 export { SyntheticProvider, SeededRandom, syntheticCandles, type SyntheticProviderOptions, type SyntheticSymbol, type SyntheticSeriesOptions } from './synthetic/synthetic-provider.js';

@@ -24,6 +24,7 @@ import { canonicalSymbol, splitSymbol, SymbolResolver } from '../util/symbols.js
 import { timeframeToMs } from '../util/timeframes.js';
 import { validateOrderRequest } from '../validation.js';
 import { firstReach, pathPoints, type Direction } from './intrabar.js';
+import { applyLinearFill } from './linear-fill.js';
 import { PaperLedger, type PaperBooksSource, type PaperHeader, type RestoredBooks, type StoredMarket, type StoredPaperOrder } from './ledger.js';
 
 export type SlippageModel =
@@ -1241,36 +1242,9 @@ export class PaperExchange implements ExecutionProvider, AccountProvider, Execut
     const signed = side === 'buy' ? quantity : -quantity;
     wallet.total -= fee;
     pos.realizedPnl -= fee;
-    if (pos.quantity === 0 || Math.sign(pos.quantity) === Math.sign(signed)) {
-      const size = Math.abs(pos.quantity) + quantity;
-      pos.entryPrice = (pos.entryPrice * Math.abs(pos.quantity) + price * quantity) / size;
-      pos.quantity += signed;
-      pos.leverage = leverage;
-      const margin = (quantity * price) / leverage;
-      pos.margin += margin;
-      wallet.used += margin;
-    } else {
-      const closing = Math.min(quantity, Math.abs(pos.quantity));
-      const pnl = closing * (price - pos.entryPrice) * Math.sign(pos.quantity);
-      wallet.total += pnl;
-      pos.realizedPnl += pnl;
-      const released = pos.margin * (closing / Math.abs(pos.quantity));
-      pos.margin -= released;
-      wallet.used = Math.max(0, wallet.used - released);
-      pos.quantity += Math.sign(signed) * closing;
-      const opening = quantity - closing;
-      if (Math.abs(pos.quantity) <= EPS) {
-        pos.quantity = 0;
-        pos.margin = 0;
-      }
-      if (opening > EPS) {
-        pos.quantity = Math.sign(signed) * opening;
-        pos.entryPrice = price;
-        pos.leverage = leverage;
-        pos.margin = (opening * price) / leverage;
-        wallet.used += pos.margin;
-      }
-    }
+    const { pnl, opened } = applyLinearFill(pos, wallet, signed, price, leverage);
+    pos.realizedPnl += pnl;
+    if (opened) pos.leverage = leverage;
     this.futures.set(market.symbol, pos);
   }
 

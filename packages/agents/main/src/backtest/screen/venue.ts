@@ -1,4 +1,4 @@
-import { firstReach, pathPoints, timeframeToMs, type Candle } from '@tradebus/providers';
+import { applyLinearFill, firstReach, pathPoints, timeframeToMs, type Candle } from '@tradebus/providers';
 
 /**
  * The paper exchange as the screen plays it: candles only, market orders and the stop and
@@ -440,34 +440,8 @@ export class ScreenVenue<T> {
     const leverage = this.leverageOf(symbol);
     let pos = this.futuresPositions.get(symbol);
     if (pos === undefined) this.futuresPositions.set(symbol, (pos = { quantity: 0, entryPrice: 0, margin: 0 }));
-    const quantity = Math.abs(signed);
     wallet.total -= fee;
-    if (pos.quantity === 0 || Math.sign(pos.quantity) === Math.sign(signed)) {
-      const size = Math.abs(pos.quantity) + quantity;
-      pos.entryPrice = (pos.entryPrice * Math.abs(pos.quantity) + price * quantity) / size;
-      pos.quantity += signed;
-      const margin = (quantity * price) / leverage;
-      pos.margin += margin;
-      wallet.used += margin;
-      return;
-    }
-    const closing = Math.min(quantity, Math.abs(pos.quantity));
-    wallet.total += closing * (price - pos.entryPrice) * Math.sign(pos.quantity);
-    const released = pos.margin * (closing / Math.abs(pos.quantity));
-    pos.margin -= released;
-    wallet.used = Math.max(0, wallet.used - released);
-    pos.quantity += Math.sign(signed) * closing;
-    const opening = quantity - closing;
-    if (Math.abs(pos.quantity) <= EPS) {
-      pos.quantity = 0;
-      pos.margin = 0;
-    }
-    if (opening > EPS) {
-      pos.quantity = Math.sign(signed) * opening;
-      pos.entryPrice = price;
-      pos.margin = (opening * price) / leverage;
-      wallet.used += pos.margin;
-    }
+    applyLinearFill(pos, wallet, signed, price, leverage);
   }
 
   private finish(order: VenueOrder<T>, status: 'cancelled' | 'expired' | 'rejected'): void {
