@@ -174,10 +174,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       gates: this.gates,
       book: () => this.book,
       activeTrades: () => this.activeTrades(),
-      valuation: (t) => {
-        const quote = this.valueOfQuote(t.symbol) ?? 1;
-        return { risk: tradeRisk(t) * quote, notional: tradeExposure(t, this.markets[t.symbol]?.last) * quote };
-      },
+      valuation: (t) => ({ risk: tradeRisk(t) * (this.valueOfQuote(t.symbol) ?? 1), notional: this.positionValue(t) }),
       requestExit: (t, reason, purpose) => this.requestExit(t, reason, purpose),
       cancelOrder: (o, reason) => this.cancelOrder(o, reason),
       placeProtection: (t) => this.placeProtection(t),
@@ -713,7 +710,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const market = this.markets[decision.symbol];
     const entryPrice = decision.price > 0 ? decision.price : (market?.last ?? 0);
     if (!(entryPrice > 0)) reasons.push(`no price known for ${decision.symbol}`);
-    const exposure = this.exposure();
+    const open = this.openPositions();
+    const exposure = this.exposure(open);
     // Sizing works in the symbol's quote currency: equity and what is already used, converted.
     const quoteValue = this.valueOfQuote(decision.symbol);
     if (quoteValue === undefined || !(quoteValue > 0)) {
@@ -738,13 +736,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       symbolExposure: (exposure.bySymbol[decision.symbol] ?? 0) * inQuote,
       totalExposure: exposure.total * inQuote,
       heat: this.heat() * inQuote,
-      scale: [{ factor: this.risk.sizeMultiplier(equity), note: 'drawdown ladder' }, ...this.gates.scale({ symbol: decision.symbol, side }, this.openPositions())],
+      scale: [{ factor: this.risk.sizeMultiplier(equity), note: 'drawdown ladder' }, ...this.gates.scale({ symbol: decision.symbol, side }, open)],
       venue: this.gates.precision(decision.symbol),
     });
     reasons.push(...sizing.rejections);
     if (sizing.rejections.length === 0 && quoteValue !== undefined) {
       const candidate = { symbol: decision.symbol, side, value: sizing.quantity * entryPrice * quoteValue };
-      reasons.push(...this.gates.blockers(candidate, this.openPositions(), equity));
+      reasons.push(...this.gates.blockers(candidate, open, equity));
     }
     if (reasons.length > 0) {
       for (const signal of decision.signals) this.reject(signal, reasons, { stop: sizing.stopLoss, target: sizing.takeProfit, entry: entryPrice });
@@ -1545,24 +1543,28 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     return this.rates.rate(quoteOf(symbol).quote, account);
   }
 
+  /** What a trade's position is worth in the account currency, at its symbol's last price. */
+  private positionValue(t: TradeRecord): number {
+    return tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1);
+  }
+
   private totalExposure(): number {
     let total = 0;
-    for (const t of this.activeTrades()) total += tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1);
+    for (const t of this.activeTrades()) total += this.positionValue(t);
     return total;
   }
 
   /** Open and pending trades as the portfolio rules see them: value in the account currency. */
   private openPositions(): PortfolioPosition[] {
-    return this.activeTrades().map((t) => ({ symbol: t.symbol, side: t.side, value: tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1) }));
+    return this.activeTrades().map((t) => ({ symbol: t.symbol, side: t.side, value: this.positionValue(t) }));
   }
 
-  private exposure(): { total: number; bySymbol: Record<string, number> } {
+  private exposure(open: readonly PortfolioPosition[] = this.openPositions()): { total: number; bySymbol: Record<string, number> } {
     const bySymbol: Record<string, number> = {};
     let total = 0;
-    for (const t of this.activeTrades()) {
-      const e = tradeExposure(t, this.markets[t.symbol]?.last) * (this.valueOfQuote(t.symbol) ?? 1);
-      bySymbol[t.symbol] = (bySymbol[t.symbol] ?? 0) + e;
-      total += e;
+    for (const p of open) {
+      bySymbol[p.symbol] = (bySymbol[p.symbol] ?? 0) + p.value;
+      total += p.value;
     }
     return { total, bySymbol };
   }
