@@ -8,12 +8,12 @@ export { accountSyncConfigSchema, type AccountSyncConfig, type AccountSyncConfig
 
 export { hotSettings } from './hot-settings.js';
 
-/** `hotSettings`: what PATCH /config may change while the agent runs. */
-export const agent = Object.assign(defineAgent<AccountSyncConfig>({
+export const agent = defineAgent<AccountSyncConfig>({
   kind: 'account-sync',
   description: 'Balances, positions and open orders from the venue; account.updated; reconciliation with the trade manager',
   configSchema: accountSyncConfigSchema,
   create: (context) => new AccountSyncAgent(context),
-}), { hotSettings });
+  hotSettings,
+});
 
 export default agent;

@@ -8,12 +8,12 @@ export { MarketWatchdogAgent, type MarketInfo, type MarketSnapshot } from './mar
 
 export { hotSettings } from './hot-settings.js';
 
-/** `hotSettings`: what PATCH /config may change while the agent runs. */
-export const agent = Object.assign(defineAgent<MarketWatchdogConfig>({
+export const agent = defineAgent<MarketWatchdogConfig>({
   kind: 'market-watchdog',
   description: 'Market-wide snapshots (24h volume and change, spreads, listing status) and the tradable universe',
   configSchema: marketWatchdogConfigSchema,
   create: (context) => new MarketWatchdogAgent(context),
-}), { hotSettings });
+  hotSettings,
+});
 
 export default agent;

@@ -9,12 +9,12 @@ export { Backoff, type BackoffPolicy } from './backoff.js';
 
 export { hotSettings } from './hot-settings.js';
 
-/** `hotSettings`: what PATCH /config may change while the agent runs. */
-export const agent = Object.assign(defineAgent<PriceWatchdogConfig>({
+export const agent = defineAgent<PriceWatchdogConfig>({
   kind: 'price-watchdog',
   description: 'Keeps price feeds alive per symbol: ticks and candles, reconnects with backfill, flags stale feeds',
   configSchema: priceWatchdogConfigSchema,
   create: (context) => new PriceWatchdogAgent(context),
-}), { hotSettings });
+  hotSettings,
+});
 
 export default agent;

@@ -17,15 +17,14 @@ export interface StrategyRunnerOptions {
  * The agent definition, for a bot that brings its own strategy types:
  * `createStrategyRunnerAgent({ registry: builtinRegistry().register(myStrategy) })`.
  */
-export function createStrategyRunnerAgent(options: StrategyRunnerOptions = {}): AgentDefinition<StrategyRunnerConfig> & { hotSettings: readonly string[] } {
-  // hotSettings: what PATCH /config may change while the agent runs.
-  const definition = defineAgent<StrategyRunnerConfig>({
+export function createStrategyRunnerAgent(options: StrategyRunnerOptions = {}): AgentDefinition<StrategyRunnerConfig> {
+  return defineAgent<StrategyRunnerConfig>({
     kind: 'strategy-runner',
     description: 'Streaming indicators per symbol and timeframe, warmed up from history; runs strategies and publishes their signals',
     configSchema: strategyRunnerConfigSchema(options.registry),
+    hotSettings,
     create: (context) => new StrategyRunnerAgent(context, options.registry),
   });
-  return Object.assign(definition, { hotSettings });
 }
 
 export const agent = createStrategyRunnerAgent();

@@ -12,12 +12,12 @@ export { SlippageGuard, adverseSlippageBps, type SlippageGuardSettings, type Sym
 
 export { hotSettings } from './hot-settings.js';
 
-/** `hotSettings`: what PATCH /config may change while the agent runs. */
-export const agent = Object.assign(defineAgent<TradeExecutorConfig>({
+export const agent = defineAgent<TradeExecutorConfig>({
   kind: 'trade-executor',
   description: 'Places order intents at a venue (live, paper or disabled), exactly once per client order id, throttled and retried only when safe',
   configSchema: tradeExecutorConfigSchema,
   create: (context) => new TradeExecutorAgent(context),
-}), { hotSettings });
+  hotSettings,
+});
 
 export default agent;

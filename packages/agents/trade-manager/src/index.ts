@@ -13,12 +13,12 @@ export { PortfolioRisk, portfolioConfigSchema, type PortfolioConfig, type Portfo
 
 export { hotSettings } from './hot-settings.js';
 
-/** `hotSettings`: what PATCH /config may change while the agent runs. */
-export const agent = Object.assign(defineAgent<TradeManagerConfig>({
+export const agent = defineAgent<TradeManagerConfig>({
   kind: 'trade-manager',
   description: 'Clearing house: aggregates signals, applies risk and sizing, requests orders, books fills into trades and positions, manages exits',
   configSchema: tradeManagerConfigSchema,
   create: (context) => new TradeManagerAgent(context),
-}), { hotSettings });
+  hotSettings,
+});
 
 export default agent;
