@@ -1,0 +1,5 @@
+/**
+ * Model signals: feature pipelines computed identically live and in a backtest, models served over
+ * the Open Inference Protocol or run in-process with ONNX, ensembles and calibration.
+ */
+export const MODELS_PACKAGE = '@tradebus/models';
