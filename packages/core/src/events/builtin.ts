@@ -72,6 +72,57 @@ export const marketInfoSchema = z.object({
   maintenanceMarginRate: z.number().finite().nonnegative().optional().describe('Margin below which a position is liquidated, as a share of its notional'),
 });
 
+const watchdogRecommendationSchema = z.object({
+  id: z.string().min(1),
+  agent: z.string().describe('Agent whose setting it is'),
+  setting: z.string().describe("Dotted path in that agent's config"),
+  strategies: z.array(z.string()).describe('Strategies whose decisions were replayed'),
+  current: finite,
+  recommended: finite,
+  samples: z.number().int().nonnegative().describe('Decisions with a known outcome the replay used'),
+  tradesBefore: z.number().int().nonnegative(),
+  tradesAfter: z.number().int().nonnegative(),
+  expectancyBeforePct: finite.nullable(),
+  expectancyAfterPct: finite.nullable(),
+  totalBeforePct: finite,
+  totalAfterPct: finite,
+  changedDecisions: z.number().int().nonnegative().describe('Decisions the recommended value decides otherwise'),
+  test: z.object({ name: z.literal('welch-t'), t: finite, df: finite, p: finite }).nullable().describe("Welch's t-test of the changed decisions' outcomes against the kept ones"),
+  significant: z.boolean(),
+  outcomesUntil: timestamp.describe('Only outcomes known by this time were replayed'),
+  timestamp,
+});
+
+const watchdogGroupSchema = z.object({
+  strategyId: z.string(),
+  symbol: z.string().optional(),
+  regime: z.string().optional(),
+  decisions: z.number().int().nonnegative(),
+  accepted: z.number().int().nonnegative(),
+  rejected: z.number().int().nonnegative(),
+  acceptanceQuality: finite.nullable().describe('Accepted winners ÷ accepted with an outcome'),
+  rejectionQuality: finite.nullable().describe('Rejected that would have lost ÷ rejected with an outcome'),
+  falsePositiveRate: finite.nullable().describe('Accepted losers ÷ all losers'),
+  falseNegativeRate: finite.nullable().describe('Rejected winners ÷ all winners'),
+  expectancyPct: finite.nullable(),
+  expectancyLowPct: finite.nullable(),
+  expectancyHighPct: finite.nullable(),
+  missedExpectancyPct: finite.nullable().describe('Average outcome of the rejected signals'),
+});
+
+const watchdogTuningSchema = z.object({
+  id: z.string().min(1),
+  action: z.enum(['applied', 'kept', 'rolled_back', 'failed']),
+  agent: z.string(),
+  setting: z.string(),
+  from: finite,
+  to: finite,
+  reason: z.string(),
+  recommendationId: z.string().optional(),
+  evidence: z.record(z.string(), z.unknown()).optional(),
+  timestamp,
+});
+
 export const builtinEvents = defineEvents({
   'price.tick': z.object({
     symbol,
@@ -297,6 +348,24 @@ export const builtinEvents = defineEvents({
     tradeId: z.string().optional(),
     timestamp,
   }),
+  'watchdog.recommendation': watchdogRecommendationSchema.describe(
+    'A value the profit watchdog recommends for a setting, with the replay of the recorded decisions behind it',
+  ),
+  'watchdog.report': z
+    .object({
+      agentId: z.string(),
+      outcomes: z.number().int().nonnegative().describe('Decisions whose outcome the watchdog has seen since it started keeping records'),
+      windowSize: z.number().int().positive(),
+      groups: z.array(watchdogGroupSchema).describe('Decision quality per strategy, per strategy × symbol and per strategy × symbol × regime, over the last windowSize outcomes of each'),
+      drift: z.array(
+        z.object({ strategyId: z.string(), trades: z.number().int().nonnegative(), statistic: finite, threshold: finite, drifting: z.boolean(), since: timestamp.optional() }),
+      ),
+      recommendations: z.array(watchdogRecommendationSchema),
+      tuning: z.array(watchdogTuningSchema).describe('Changes the auto-tune made, newest last'),
+      timestamp,
+    })
+    .describe("The profit watchdog's latest figures (also served at GET /watchdog/report)"),
+  'watchdog.tuning': watchdogTuningSchema.describe('A change the profit watchdog made to a setting on its own (auto-tune), kept or rolled back: the audit trail'),
   'position.reconcile': z.object({
     action: z.enum(['adopt', 'resolve']).describe(
       "adopt: the venue holds this position and the trade manager does not, so it takes it over; resolve: the trade manager holds a position the venue no longer has, so it closes it in its books without an order",
