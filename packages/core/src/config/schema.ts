@@ -77,6 +77,25 @@ export const natsTransportSchema = z
       .optional()
       .describe('How long a durable publish keeps retrying with the same message id before it rejects (default 10000)'),
     ackWaitMs: z.number().int().positive().optional().describe('How long JetStream waits for a durable subscriber to ack before redelivering (default 30000)'),
+    maxAckPending: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Durable events a subscriber may hold unacknowledged before JetStream stops delivering to it; the stream keeps the rest (default 1000)'),
+    replicas: z
+      .number()
+      .int()
+      .min(1)
+      .max(5)
+      .optional()
+      .describe('Copies JetStream keeps of durable events, dead letters and shard leases: 1 on one server (default), 3 on a 3-node cluster'),
+    slowConsumerPending: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Messages a plain subscription may have waiting in the process before it is reported as a slow consumer (default 10000)'),
     dedupeWindow: z.number().int().positive().optional().describe('Event ids remembered per subscription to drop repeats (default 10000)'),
     streamName: z
       .string()
