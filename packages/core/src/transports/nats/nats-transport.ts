@@ -79,6 +79,12 @@ export interface NatsTransportStats {
   /** Failures setting up a durable subscription (retried until it works or is unsubscribed). */
   subscriptionErrors: number;
   requests: number;
+  /**
+   * Times a plain subscription had more than `slowConsumerPending` messages waiting in this
+   * process (the client's slow-consumer report). The server's own slow-consumer cut shows as a
+   * disconnect (TRANSPORT_DISCONNECTED) and `reconnects`.
+   */
+  slowConsumers: number;
   /** Requests that arrived invalid and were answered with an error (also dead-lettered). */
   invalidRequests: number;
 }
@@ -146,6 +152,7 @@ export class NatsTransport implements Transport {
     duplicatePublishes: 0,
     subscriptionErrors: 0,
     requests: 0,
+    slowConsumers: 0,
     invalidRequests: 0,
   };
   readonly options: Readonly<ResolvedNatsOptions>;
@@ -565,6 +572,7 @@ export class NatsTransport implements Transport {
     const fixedType = isPattern(pattern) ? undefined : pattern;
     const sub: NatsSubscription = nc.subscribe(this.subjectOf(pattern), {
       queue,
+      slow: this.options.slowConsumerPending,
       callback: (err, msg) => {
         if (err !== null) {
           this.logger.error({ err, pattern }, 'subscription failed');
@@ -828,7 +836,7 @@ export class NatsTransport implements Transport {
           storage: StorageType.File,
           retention: RetentionPolicy.Limits,
           discard: DiscardPolicy.Old,
-          num_replicas: 1,
+          num_replicas: this.options.replicas,
           ...extra,
         });
         this.logger.info({ stream: name, subjects }, 'created JetStream stream');
@@ -848,8 +856,11 @@ export class NatsTransport implements Transport {
     const merged = dropCovered([...current, ...subjects]);
     const sameSubjects = merged.length === current.length && merged.every((s) => current.includes(s));
     const changedLimits = Object.entries(limits).filter(([key, value]) => (config as unknown as Record<string, unknown>)[key] !== value);
+    // Replicas are only ever raised: a process configured for one server must not shrink a cluster's copies.
+    const replicas = Math.max(config.num_replicas ?? 1, this.options.replicas);
+    if (replicas !== (config.num_replicas ?? 1)) changedLimits.push(['num_replicas', replicas]);
     if (sameSubjects && changedLimits.length === 0) return;
-    await jsm.streams.update(name, { ...config, ...limits, subjects: merged });
+    await jsm.streams.update(name, { ...config, ...limits, num_replicas: replicas, subjects: merged });
     this.logger.info({ stream: name, subjects: merged, limits: Object.fromEntries(changedLimits) }, 'updated JetStream stream');
   }
 
@@ -875,6 +886,7 @@ export class NatsTransport implements Transport {
             this.logger.error({ err: s.error }, 'NATS connection error');
             break;
           case 'slowConsumer':
+            this.stats.slowConsumers++;
             this.logger.warn({ subject: s.sub.getSubject(), pending: s.pending }, 'slow consumer: the server is dropping messages for this subscription');
             break;
           case 'staleConnection':
@@ -1013,6 +1025,7 @@ class DurableConsumer {
         deliver_policy: DeliverPolicy.New,
         filter_subject: this.filter,
         ack_wait: nanos(t.options.ackWaitMs),
+        max_ack_pending: t.options.maxAckPending,
         max_deliver: -1,
       });
     } else if (info.config.filter_subject !== this.filter) {
@@ -1021,12 +1034,13 @@ class DurableConsumer {
         `Durable consumer '${this.name}' on stream ${stream} already exists for '${info.config.filter_subject ?? '(all)'}', not '${this.filter}'. ` +
           `Use another durable name, or delete the old consumer (nats consumer rm ${stream} ${this.name}).`,
       );
-    } else if (info.config.ack_wait !== nanos(t.options.ackWaitMs)) {
-      await jsm.consumers.update(stream, this.name, { ack_wait: nanos(t.options.ackWaitMs) });
+    } else if (info.config.ack_wait !== nanos(t.options.ackWaitMs) || info.config.max_ack_pending !== t.options.maxAckPending) {
+      await jsm.consumers.update(stream, this.name, { ack_wait: nanos(t.options.ackWaitMs), max_ack_pending: t.options.maxAckPending });
     }
     if (this.halted) return;
     const consumer = await js.consumers.get(stream, this.name);
-    const messages = await consumer.consume({ callback: (m) => this.onMessage(m), max_messages: 256 });
+    // Never ask for more than the consumer lets us hold unacknowledged: the surplus would only time out.
+    const messages = await consumer.consume({ callback: (m) => this.onMessage(m), max_messages: Math.min(256, t.options.maxAckPending) });
     if (this.halted) {
       await messages.close().catch(() => undefined);
       return;

@@ -55,6 +55,25 @@ export interface NatsTransportOptions {
   durablePublishTimeoutMs?: number;
   /** How long JetStream waits for a durable subscriber's ack before redelivering. */
   ackWaitMs?: number;
+  /**
+   * Events a durable subscriber may hold unacknowledged; once reached, JetStream stops delivering
+   * to it until it acks (the stream keeps the rest). Bounds the memory a stalled subscriber can
+   * take and how much is redelivered after it dies.
+   */
+  maxAckPending?: number;
+  /**
+   * Copies of each durable event the cluster keeps (JetStream `num_replicas`): 1 on a single
+   * server, 3 on a 3-node cluster so losing any one node loses nothing acknowledged. Applies to
+   * the streams and key-value buckets this process creates, and is raised on existing ones.
+   */
+  replicas?: number;
+  /**
+   * Messages a plain (non-durable) subscription may have waiting in this process before the
+   * client reports it as a slow consumer (counted in stats.slowConsumers and logged). The server
+   * itself drops a connection whose unread data exceeds its `max_pending`: plain events sent
+   * meanwhile are lost, durable ones are delivered again.
+   */
+  slowConsumerPending?: number;
   /** Event ids remembered per subscription to drop repeats. */
   dedupeWindow?: number;
   /** JetStream stream for durable events; default derived from the prefix (`tradebus.dev` → `TRADEBUS_DEV`). */
@@ -98,6 +117,9 @@ export const NATS_DEFAULTS = {
   ackTimeoutMs: 2_000,
   durablePublishTimeoutMs: 10_000,
   ackWaitMs: 30_000,
+  maxAckPending: 1_000,
+  replicas: 1,
+  slowConsumerPending: 10_000,
   dedupeWindow: 10_000,
   streamMaxAgeMs: 7 * 24 * 3600 * 1000,
   reportDeadLetters: false,
@@ -138,6 +160,9 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
     ackTimeoutMs: options.ackTimeoutMs ?? NATS_DEFAULTS.ackTimeoutMs,
     durablePublishTimeoutMs: options.durablePublishTimeoutMs ?? NATS_DEFAULTS.durablePublishTimeoutMs,
     ackWaitMs: options.ackWaitMs ?? NATS_DEFAULTS.ackWaitMs,
+    maxAckPending: options.maxAckPending ?? NATS_DEFAULTS.maxAckPending,
+    replicas: options.replicas ?? NATS_DEFAULTS.replicas,
+    slowConsumerPending: options.slowConsumerPending ?? NATS_DEFAULTS.slowConsumerPending,
     dedupeWindow: options.dedupeWindow ?? NATS_DEFAULTS.dedupeWindow,
     streamName: options.streamName ?? streamNameFor(prefix),
     streamMaxAgeMs: options.streamMaxAgeMs ?? NATS_DEFAULTS.streamMaxAgeMs,
@@ -152,6 +177,11 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
   if (!PREFIX.test(resolved.inboxPrefix)) {
     throw new ConfigError(`transport.inboxPrefix '${resolved.inboxPrefix}' is not a valid subject prefix: use '.'-separated words of letters, digits, '-' and '_' (e.g. '_INBOX_executor').`, [
       { path: 'transport.inboxPrefix', message: 'invalid subject prefix' },
+    ]);
+  }
+  if (!Number.isInteger(resolved.replicas) || resolved.replicas < 1 || resolved.replicas > 5) {
+    throw new ConfigError(`transport.replicas is ${resolved.replicas}: JetStream keeps 1 to 5 copies; use 1 on a single server, 3 on a 3-node cluster.`, [
+      { path: 'transport.replicas', message: 'must be an integer from 1 to 5' },
     ]);
   }
   if (resolved.pass !== undefined && resolved.user === undefined) {
