@@ -3,3 +3,18 @@
  * the Open Inference Protocol or run in-process with ONNX, ensembles and calibration.
  */
 export const MODELS_PACKAGE = '@tradebus/models';
+
+export {
+  createFeaturePipeline,
+  FeatureConfigError,
+  featureConfigSchema,
+  FeatureInputError,
+  featureNames,
+  FeaturePipeline,
+  INDICATOR_FIELDS,
+  parseFeatureConfig,
+  type FeatureBar,
+  type FeatureConfig,
+  type FeatureConfigInput,
+  type ParseFeatureOptions,
+} from './features/index.js';
