@@ -1,0 +1,155 @@
+import type { BuiltinEvents } from '@tradebus/core';
+import { mean, meanWithInterval, welchTTest } from './stats.js';
+import type { Tunable } from './config.js';
+
+export type GroupQuality = BuiltinEvents['watchdog.report']['groups'][number];
+export type Recommendation = BuiltinEvents['watchdog.recommendation'];
+
+/** A decided entry signal whose outcome is known: a closed trade, or what a rejected signal would have earned. */
+export interface DecisionRecord {
+  signalId: string;
+  strategyId: string;
+  symbol: string;
+  /** Market regime of the symbol when the signal came ('unknown' before the detector knew it). */
+  regime: string;
+  side: 'long' | 'short';
+  confidence: number;
+  signalAt: number;
+  decision: 'accepted' | 'rejected';
+  /** Rejected by the minimum-confidence rule (another threshold would have decided otherwise). */
+  byConfidence: boolean;
+  /** Profit of the trade (accepted) or of the counterfactual (rejected), in % of the entry. */
+  pnlPct: number;
+  closedAt: number;
+}
+
+const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
+const orNull = (x: number | undefined): number | null => (x === undefined || !Number.isFinite(x) ? null : x);
+
+/** Decision quality of `records` (one window of one group). A winner is an outcome above 0. */
+export function groupQuality(records: readonly DecisionRecord[], key: { strategyId: string; symbol?: string; regime?: string }, level: number): GroupQuality {
+  let acceptedWins = 0;
+  let acceptedLosses = 0;
+  let rejectedWins = 0;
+  let rejectedLosses = 0;
+  const acceptedPnl: number[] = [];
+  const rejectedPnl: number[] = [];
+  for (const r of records) {
+    const win = r.pnlPct > 0;
+    if (r.decision === 'accepted') {
+      acceptedPnl.push(r.pnlPct);
+      if (win) acceptedWins++;
+      else acceptedLosses++;
+    } else {
+      rejectedPnl.push(r.pnlPct);
+      if (win) rejectedWins++;
+      else rejectedLosses++;
+    }
+  }
+  const e = meanWithInterval(acceptedPnl, level);
+  return {
+    ...key,
+    decisions: records.length,
+    accepted: acceptedPnl.length,
+    rejected: rejectedPnl.length,
+    acceptanceQuality: ratio(acceptedWins, acceptedPnl.length),
+    rejectionQuality: ratio(rejectedLosses, rejectedPnl.length),
+    falsePositiveRate: ratio(acceptedLosses, acceptedLosses + rejectedLosses),
+    falseNegativeRate: ratio(rejectedWins, rejectedWins + acceptedWins),
+    expectancyPct: orNull(e.mean),
+    expectancyLowPct: orNull(e.low),
+    expectancyHighPct: orNull(e.high),
+    missedExpectancyPct: orNull(mean(rejectedPnl)),
+  };
+}
+
+/**
+ * The last `windowSize` records of each group: per strategy, per strategy × symbol, per
+ * strategy × symbol × regime. `history` is in the order the outcomes became known.
+ */
+export function windowsOf(history: readonly DecisionRecord[], windowSize: number): Array<{ key: { strategyId: string; symbol?: string; regime?: string }; records: DecisionRecord[] }> {
+  const groups = new Map<string, { key: { strategyId: string; symbol?: string; regime?: string }; records: DecisionRecord[] }>();
+  const add = (id: string, key: { strategyId: string; symbol?: string; regime?: string }, r: DecisionRecord): void => {
+    let g = groups.get(id);
+    if (g === undefined) groups.set(id, (g = { key, records: [] }));
+    g.records.push(r);
+  };
+  for (const r of history) {
+    add(r.strategyId, { strategyId: r.strategyId }, r);
+    add(`${r.strategyId}\u0000${r.symbol}`, { strategyId: r.strategyId, symbol: r.symbol }, r);
+    add(`${r.strategyId}\u0000${r.symbol}\u0000${r.regime}`, { strategyId: r.strategyId, symbol: r.symbol, regime: r.regime }, r);
+  }
+  return [...groups.values()].map((g) => ({ key: g.key, records: g.records.slice(-windowSize) }));
+}
+
+export interface ReplaySettings {
+  minSamples: number;
+  minTradesAfter: number;
+  maxPValue: number;
+}
+
+/** The values a tunable may take: min, min + step, ... max (rounded to the step's decimals). */
+export function candidateValues(t: Pick<Tunable, 'min' | 'max' | 'step'>): number[] {
+  const decimals = Math.max(0, Math.ceil(-Math.log10(t.step)) + 1);
+  const out: number[] = [];
+  for (let i = 0; t.min + i * t.step <= t.max + 1e-9; i++) out.push(Number((t.min + i * t.step).toFixed(decimals)));
+  if (out[out.length - 1] !== t.max) out.push(t.max);
+  return out;
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * Replays the recorded decisions under each candidate minimum confidence. Only outcomes known at
+ * `now` count. The decisions a threshold can change are the accepted ones and those rejected by
+ * the confidence rule; a signal rejected for another reason (a position already open, a risk
+ * limit) would have been rejected whatever the threshold, so it is left out. Under value v the
+ * taken trades are those with confidence ≥ v. The best value takes the most profit in total (a
+ * higher threshold alone would always raise the average of what is left); it needs at least
+ * `minTradesAfter` trades. Significance: Welch's t-test of the outcomes of the decisions the value
+ * changes (added or removed) against those it keeps.
+ */
+export function recommend(history: readonly DecisionRecord[], tunable: Tunable & { current: number }, settings: ReplaySettings, now: number, id: string): Recommendation | undefined {
+  const scope = tunable.strategies === undefined ? undefined : new Set(tunable.strategies);
+  const eligible = history.filter((r) => r.closedAt <= now && (scope === undefined || scope.has(r.strategyId)) && (r.decision === 'accepted' || r.byConfidence));
+  if (eligible.length === 0) return undefined;
+  const before = eligible.filter((r) => r.decision === 'accepted');
+  const totalBefore = sum(before.map((r) => r.pnlPct));
+  let best: { value: number; taken: DecisionRecord[]; total: number } | undefined;
+  for (const value of candidateValues(tunable)) {
+    const taken = eligible.filter((r) => r.confidence >= value);
+    if (taken.length < settings.minTradesAfter) continue;
+    const total = sum(taken.map((r) => r.pnlPct));
+    const closer = best !== undefined && total === best.total && Math.abs(value - tunable.current) < Math.abs(best.value - tunable.current);
+    if (best === undefined || total > best.total + 1e-12 || closer) best = { value, taken, total };
+  }
+  if (best === undefined) return undefined;
+  const takenIds = new Set(best.taken.map((r) => r.signalId));
+  const changed = eligible.filter((r) => takenIds.has(r.signalId) !== (r.decision === 'accepted'));
+  const kept = eligible.filter((r) => takenIds.has(r.signalId) && r.decision === 'accepted');
+  const test = welchTTest(
+    changed.map((r) => r.pnlPct),
+    kept.map((r) => r.pnlPct),
+  );
+  const improves = best.value !== tunable.current && best.total > totalBefore && changed.length > 0;
+  return {
+    id,
+    agent: tunable.agent,
+    setting: tunable.path,
+    strategies: tunable.strategies ?? [...new Set(eligible.map((r) => r.strategyId))].sort(),
+    current: tunable.current,
+    recommended: improves ? best.value : tunable.current,
+    samples: eligible.length,
+    tradesBefore: before.length,
+    tradesAfter: improves ? best.taken.length : before.length,
+    expectancyBeforePct: orNull(mean(before.map((r) => r.pnlPct))),
+    expectancyAfterPct: orNull(mean((improves ? best.taken : before).map((r) => r.pnlPct))),
+    totalBeforePct: totalBefore,
+    totalAfterPct: improves ? best.total : totalBefore,
+    changedDecisions: improves ? changed.length : 0,
+    test: improves && test !== undefined ? { name: 'welch-t', t: test.t, df: test.df, p: test.p } : null,
+    significant: improves && test !== undefined && test.p <= settings.maxPValue && eligible.length >= settings.minSamples,
+    outcomesUntil: now,
+    timestamp: now,
+  };
+}
