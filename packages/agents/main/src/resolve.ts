@@ -10,6 +10,7 @@ export const BUILTIN_AGENTS: Record<string, string> = {
   'account-sync': '@tradebus/agent-account-sync',
   'trade-monitor': '@tradebus/agent-trade-monitor',
   notifier: '@tradebus/agent-notifier',
+  'profit-watchdog': '@tradebus/agent-profit-watchdog',
 };
 
 function isDefinition(value: unknown): value is AgentDefinition<unknown, any> {
