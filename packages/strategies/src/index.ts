@@ -2,10 +2,15 @@ export type {
   AnyStrategyDefinition,
   BarContext,
   DraftResult,
+  HigherSpecMap,
+  HigherTimeframeSpec,
+  HigherTimeframeView,
+  HigherViews,
   IndicatorSpecMap,
   IndicatorValue,
   IndicatorValues,
   LastSignal,
+  NoHigher,
   SeriesStatus,
   Signal,
   SignalDraft,
@@ -17,7 +22,8 @@ export type {
   TickContext,
 } from './types.js';
 export { StrategyConfigError, StrategyInputError, StrategySignalError, TrackRecordFormatError } from './errors.js';
-export { barCloseTime, isTimeframe, timeframeSchema } from './timeframe.js';
+export { barCloseTime, bucketStart, isTimeframe, timeframeMs, timeframeSchema } from './timeframe.js';
+export { filterByTrend, readTrend, trendFilterSchema, type TrendFilterConfig, type TrendFilterInput, type TrendReading } from './trend-filter.js';
 export { defineStrategy, StrategyInstance } from './strategy.js';
 export { StrategyRegistry, strategyConfigSchema, type CreateStrategyOptions, type StrategyConfig } from './registry.js';
 export { builtinRegistry, createStrategies, createStrategy } from './create.js';

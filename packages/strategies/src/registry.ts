@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { StrategyConfigError, joinPath } from './errors.js';
 import { StrategyInstance } from './strategy.js';
 import { timeframeSchema } from './timeframe.js';
+import { trendFilterSchema } from './trend-filter.js';
 import type { AnyStrategyDefinition, Strategy } from './types.js';
 
 const STRATEGY_ID = /^[a-z0-9][a-z0-9_-]*$/i;
@@ -21,6 +22,7 @@ export const strategyConfigSchema = z.strictObject({
     .optional(),
   timeframe: timeframeSchema.optional().describe('Only candles of this timeframe reach the strategy'),
   params: z.record(z.string(), z.unknown()).optional(),
+  trendFilter: trendFilterSchema.optional(),
 });
 
 export type StrategyConfig = z.input<typeof strategyConfigSchema>;
@@ -79,7 +81,7 @@ export class StrategyRegistry {
     const path = options.path ?? '';
     const parsed = strategyConfigSchema.safeParse(config);
     if (!parsed.success) throw StrategyConfigError.fromZod('strategy config', path, parsed.error);
-    const { type, id = type, timeframe, params = {} } = parsed.data;
+    const { type, id = type, timeframe, params = {}, trendFilter } = parsed.data;
     const definition = this.definitions.get(type);
     if (definition === undefined) {
       const field = joinPath(path, 'type');
@@ -96,8 +98,13 @@ export class StrategyRegistry {
       throw StrategyConfigError.fromZod(`${type} strategy params`, paramsPath, checked.error, `Fix it in the configuration (see docs/strategies.md for the ${type} parameters).`);
     }
     try {
-      return new StrategyInstance(definition, { id, params: checked.data, timeframe });
+      return new StrategyInstance(definition, { id, params: checked.data, timeframe, trendFilter });
     } catch (err) {
+      if (err instanceof StrategyConfigError) {
+        // Higher timeframes are checked against the strategy's own when it is built.
+        const field = joinPath(path, err.field);
+        throw new StrategyConfigError(field, `Invalid strategy config: ${field}: ${err.message}`, [], { cause: err });
+      }
       if (err instanceof IndicatorConfigError) {
         const field = joinPath(paramsPath, err.field);
         throw new StrategyConfigError(field, `Invalid ${type} strategy params: ${err.message}`, [], { cause: err });

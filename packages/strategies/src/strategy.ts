@@ -6,10 +6,16 @@ import {
   type IndicatorSpec,
 } from '@tradebus/indicators';
 import { StrategyInputError, StrategySignalError } from './errors.js';
+import { HigherSeries, planHigher, type HigherPlan } from './higher.js';
 import { barCloseTime, isTimeframe } from './timeframe.js';
+import { filterByTrend, readTrend, type TrendFilterConfig } from './trend-filter.js';
 import type {
   BarContext,
   DraftResult,
+  HigherSpecMap,
+  HigherTimeframeView,
+  HigherViews,
+  NoHigher,
   IndicatorSpecMap,
   IndicatorValues,
   LastSignal,
@@ -29,9 +35,9 @@ import type {
  * parameter, indicator and memory types inferred so `evaluate` sees `ctx.values.fast` as a number
  * and `ctx.values.macd` as a `MacdResult`.
  */
-export function defineStrategy<P extends object, I extends IndicatorSpecMap, M = undefined>(
-  definition: StrategyDefinition<P, I, M>,
-): StrategyDefinition<P, I, M> {
+export function defineStrategy<P extends object, I extends IndicatorSpecMap, M = undefined, H extends HigherSpecMap = NoHigher>(
+  definition: StrategyDefinition<P, I, M, H>,
+): StrategyDefinition<P, I, M, H> {
   return definition;
 }
 
@@ -52,6 +58,10 @@ interface Series<M> {
   formingEmitted: SignalSide[];
   memory: M;
   lastSignal: LastSignal | undefined;
+  /** The declared higher timeframes, in declaration order. */
+  higher: HigherSeries[];
+  /** The trend filter's timeframe, when the config sets one. */
+  trend: HigherSeries | undefined;
 }
 
 const noSignals: Signal[] = [];
@@ -61,23 +71,31 @@ const noSignals: Signal[] = [];
  * duplicate and out-of-order bar handling, forming bars, and the checks that keep a bad signal
  * from leaving the strategy. Create it with `createStrategy` (from config) or directly.
  */
-export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> implements Strategy {
+export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H extends HigherSpecMap = NoHigher> implements Strategy {
   readonly id: string;
   readonly type: string;
   readonly timeframe: string | undefined;
   readonly params: Readonly<P & Record<string, unknown>>;
   readonly indicators: Readonly<Record<string, IndicatorSpec>>;
   readonly warmupBars: number;
-  readonly definition: StrategyDefinition<P, I, M>;
+  readonly higherTimeframes: readonly string[];
+  readonly trendFilter: TrendFilterConfig | undefined;
+  readonly definition: StrategyDefinition<P, I, M, H>;
+  private readonly higherPlans: HigherPlan[];
+  private readonly trendPlan: HigherPlan | undefined;
   private readonly names: string[];
   private readonly specs: IndicatorSpec[];
   private readonly series = new Map<string, Series<M>>();
 
   /**
    * `params` must already be validated (createStrategy does it); indicator specs are validated
-   * here and a bad one throws IndicatorConfigError naming it.
+   * here and a bad one throws IndicatorConfigError naming it. Higher timeframes (declared, or
+   * the trend filter's) need `timeframe`; a bad one throws StrategyConfigError.
    */
-  constructor(definition: StrategyDefinition<P, I, M>, options: { id: string; params: P; timeframe?: string | undefined }) {
+  constructor(
+    definition: StrategyDefinition<P, I, M, H>,
+    options: { id: string; params: P; timeframe?: string | undefined; trendFilter?: TrendFilterConfig | undefined },
+  ) {
     this.definition = definition;
     this.id = options.id;
     this.type = definition.type;
@@ -89,7 +107,22 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
     this.indicators = Object.freeze(Object.fromEntries(this.names.map((name, i) => [name, this.specs[i]!])));
     let longest = 0;
     for (const spec of this.specs) longest = Math.max(longest, createIndicator(spec).warmupPeriod);
-    this.warmupBars = Math.max(longest + 1, 2, Math.ceil(definition.warmup?.(options.params) ?? 0));
+    this.higherPlans = planHigher(definition.higher?.(options.params) ?? {}, options.timeframe, options.id);
+    this.trendFilter = options.trendFilter;
+    this.trendPlan =
+      options.trendFilter === undefined
+        ? undefined
+        : planHigher(
+            { trend: { timeframe: options.trendFilter.timeframe, indicators: { ema: { type: 'ema', period: options.trendFilter.ema } }, keep: 1 } },
+            options.timeframe,
+            options.id,
+            'trendFilter.timeframe',
+          )[0];
+    const plans = this.trendPlan === undefined ? this.higherPlans : [...this.higherPlans, this.trendPlan];
+    this.higherTimeframes = Object.freeze([...new Set(plans.map((plan) => plan.timeframe))]);
+    let warmup = Math.max(longest + 1, 2, Math.ceil(definition.warmup?.(options.params) ?? 0));
+    for (const plan of plans) warmup = Math.max(warmup, plan.warmupBars);
+    this.warmupBars = warmup;
   }
 
   warmUp(candles: Iterable<StrategyCandle>): void {
@@ -119,11 +152,15 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
     series.previous = series.current;
     series.current = this.snapshot(series);
     series.lastClosed = candle;
+    for (const higher of series.higher) higher.onClosed(candle);
+    series.trend?.onClosed(candle);
     const bar = series.bars++;
     if (series.bars < this.warmupBars || previousCandle === undefined) return noSignals;
+    const views = this.higherViews(series);
+    if (views === undefined) return noSignals;
 
-    const ctx = this.barContext(series, candle, previousCandle, series.current, series.previous!, true, bar);
-    const drafts = toDrafts(this.definition.evaluate(ctx));
+    const ctx = this.barContext(series, candle, previousCandle, series.current, series.previous!, true, bar, views);
+    const drafts = this.filter(series, toDrafts(this.definition.evaluate(ctx)));
     const signals = this.toSignals(series, candle, drafts, false, undefined);
     const lastDraft = drafts[drafts.length - 1];
     if (lastDraft !== undefined) {
@@ -148,10 +185,13 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
     if (series.formingTime !== candle.timestamp) series.formingEmitted.length = 0;
     series.formingTime = candle.timestamp;
     if (series.bars + 1 < this.warmupBars || last === undefined || series.current === undefined) return noSignals;
+    // Higher timeframes move on closed bars only: a forming bar sees them as the last closed one left them.
+    const views = this.higherViews(series);
+    if (views === undefined) return noSignals;
 
     const values = this.snapshot(series);
-    const ctx = this.barContext(series, candle, last, values, series.current, false, series.bars);
-    const drafts = toDrafts(this.definition.evaluate(ctx)).filter((draft) => !series.formingEmitted.includes(draft.side));
+    const ctx = this.barContext(series, candle, last, values, series.current, false, series.bars, views);
+    const drafts = this.filter(series, toDrafts(this.definition.evaluate(ctx))).filter((draft) => !series.formingEmitted.includes(draft.side));
     const signals = this.toSignals(series, candle, drafts, true, asOf);
     for (const draft of drafts) series.formingEmitted.push(draft.side);
     return signals;
@@ -273,6 +313,8 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
       formingEmitted: [],
       memory: this.definition.memory?.(this.params) as M,
       lastSignal: undefined,
+      higher: this.higherPlans.map((plan) => new HigherSeries(plan, candle.symbol, candle.timeframe)),
+      trend: this.trendPlan === undefined ? undefined : new HigherSeries(this.trendPlan, candle.symbol, candle.timeframe),
     };
     this.series.set(candle.symbol, created);
     return created;
@@ -289,6 +331,23 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
     return values;
   }
 
+  /** The declared higher timeframes' views, or undefined while any of them (or the trend filter's) is still warming up. */
+  private higherViews(series: Series<M>): HigherViews<H> | undefined {
+    if (series.trend !== undefined && series.trend.view() === undefined) return undefined;
+    const views: Record<string, HigherTimeframeView<IndicatorSpecMap>> = {};
+    for (const higher of series.higher) {
+      const view = higher.view();
+      if (view === undefined) return undefined;
+      views[higher.plan.name] = view;
+    }
+    return views as HigherViews<H>;
+  }
+
+  private filter(series: Series<M>, drafts: readonly SignalDraft[]): readonly SignalDraft[] {
+    if (series.trend === undefined || drafts.length === 0) return drafts;
+    return filterByTrend(drafts, readTrend(series.trend.view() as never, this.trendFilter!.rule), this.trendFilter!);
+  }
+
   private barContext(
     series: Series<M>,
     candle: StrategyCandle,
@@ -297,7 +356,8 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
     previous: Values,
     closed: boolean,
     bar: number,
-  ): BarContext<P, I, M> {
+    higher: HigherViews<H>,
+  ): BarContext<P, I, M, H> {
     return {
       strategyId: this.id,
       symbol: series.symbol,
@@ -311,6 +371,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M> i
       closed,
       bar,
       lastSignal: series.lastSignal,
+      higher,
     };
   }
 

@@ -35,3 +35,37 @@ export function barCloseTime(openTime: number, timeframe: string): number | unde
     open.getUTCMilliseconds(),
   );
 }
+
+/** 1970-01-05, a Monday: weekly bars open on Mondays 00:00 UTC, as exchanges draw them. */
+const WEEK_ORIGIN = 4 * unitMs.d;
+
+/**
+ * Length of a bar in ms, or `undefined` for calendar months (`1M`: no fixed length) and for a
+ * timeframe that is not a bar length.
+ */
+export function timeframeMs(timeframe: string): number | undefined {
+  const match = TIMEFRAME.exec(timeframe);
+  if (match === null || match[2] === 'M') return undefined;
+  return Number(match[1]) * unitMs[match[2] as keyof typeof unitMs];
+}
+
+/**
+ * Open time of the `timeframe` bar holding the instant `time`. Buckets are aligned to the epoch
+ * (UTC midnight for days), weeks to Mondays and months to the first of a calendar month (counted
+ * from January 1970 for `3M` and the like), so every process resamples to the same bars.
+ */
+export function bucketStart(time: number, timeframe: string): number {
+  const match = TIMEFRAME.exec(timeframe);
+  if (match === null) throw new RangeError(`'${timeframe}' is not a bar length such as '1h' or '1d'`);
+  const count = Number(match[1]);
+  const unit = match[2] as keyof typeof unitMs | 'M';
+  if (unit === 'M') {
+    const date = new Date(time);
+    const months = date.getUTCFullYear() * 12 + date.getUTCMonth() - 1970 * 12;
+    const start = Math.floor(months / count) * count;
+    return Date.UTC(1970, start, 1);
+  }
+  const length = count * unitMs[unit];
+  const origin = unit === 'w' ? WEEK_ORIGIN : 0;
+  return Math.floor((time - origin) / length) * length + origin;
+}

@@ -68,10 +68,53 @@ export type IndicatorValues<I extends IndicatorSpecMap> = {
 };
 
 /**
+ * A higher timeframe a strategy reads beside its own (see {@link StrategyDefinition.higher}). Its
+ * bars are resampled from the strategy's own closed bars, so backtest, paper and live see the same.
+ */
+export interface HigherTimeframeSpec<I extends IndicatorSpecMap = IndicatorSpecMap> {
+  /** A whole multiple of the strategy's timeframe, e.g. `1h` or `1d` over `5m` bars. */
+  readonly timeframe: string;
+  /** Indicators computed on the higher bars, by name. */
+  readonly indicators: I;
+  /** Completed higher bars kept in {@link HigherTimeframeView.closed} (at least 1, default 10); warm-up covers them. */
+  readonly keep?: number;
+}
+
+/** The higher timeframes of a strategy, by a name the strategy chooses (`trend`, `daily`, ...). */
+export type HigherSpecMap = Record<string, HigherTimeframeSpec>;
+
+/**
+ * One higher timeframe as the data showed it when the base bar being evaluated closed: the higher
+ * bar holding that base bar is built from it and the base bars before it, never from later ones.
+ */
+export interface HigherTimeframeView<I extends IndicatorSpecMap> {
+  readonly timeframe: string;
+  /** The higher bar holding the base bar evaluated, aggregated from its base bars up to and including it. */
+  readonly candle: StrategyCandle;
+  /** True when the base bar evaluated is the last one of `candle`: the higher bar has closed with it. */
+  readonly complete: boolean;
+  /** Indicator values including `candle` as it stands. */
+  readonly values: IndicatorValues<I>;
+  /** Completed higher bars before `candle`, oldest first (the last `keep` of them; never empty). */
+  readonly closed: readonly StrategyCandle[];
+  /** Indicator values as of the last bar of `closed` (nothing of `candle` in them). */
+  readonly closedValues: IndicatorValues<I>;
+  /** Indicator values as of the bar before the last of `closed`. */
+  readonly previousClosedValues: IndicatorValues<I>;
+}
+
+/** No higher timeframes: the default of a definition that declares none. */
+export type NoHigher = Record<never, HigherTimeframeSpec>;
+
+export type HigherViews<H extends HigherSpecMap> = {
+  readonly [K in keyof H]: HigherTimeframeView<H[K]['indicators']>;
+};
+
+/**
  * Everything `evaluate` and `commit` see for one bar of one symbol. Every indicator value in
  * `values` and `previous` is defined: the framework calls them only once the series has warmed up.
  */
-export interface BarContext<P, I extends IndicatorSpecMap, M> {
+export interface BarContext<P, I extends IndicatorSpecMap, M, H extends HigherSpecMap = NoHigher> {
   readonly strategyId: string;
   readonly symbol: string;
   readonly timeframe: string;
@@ -95,6 +138,11 @@ export interface BarContext<P, I extends IndicatorSpecMap, M> {
   readonly bar: number;
   /** The strategy's last signal for this symbol, from closed bars and ticks only. */
   readonly lastSignal: LastSignal | undefined;
+  /**
+   * The higher timeframes the definition declares, by name, every value defined. They change on
+   * closed bars only: on a forming bar they are as the last closed bar left them.
+   */
+  readonly higher: HigherViews<H>;
 }
 
 /** What `onTick` sees: the indicator values of the last closed bar and the new price. */
@@ -119,7 +167,7 @@ export type DraftResult = SignalDraft | readonly SignalDraft[] | undefined | voi
  * symbol, and a pure decision function. Build one with `defineStrategy`, register it in a
  * `StrategyRegistry`, and create instances from config with `createStrategy`.
  */
-export interface StrategyDefinition<P extends object, I extends IndicatorSpecMap, M> {
+export interface StrategyDefinition<P extends object, I extends IndicatorSpecMap, M, H extends HigherSpecMap = NoHigher> {
   /** The `type` used in config, e.g. `ema-cross`. */
   readonly type: string;
   readonly description: string;
@@ -132,17 +180,22 @@ export interface StrategyDefinition<P extends object, I extends IndicatorSpecMap
    * indicator warm-up plus one (so `previous` is always defined).
    */
   warmup?(params: P): number;
+  /**
+   * Higher timeframes read beside the strategy's own, by name. A strategy with any needs its
+   * `timeframe` set in config; warm-up then covers the higher bars' indicators and `keep`.
+   */
+  higher?(params: P): H;
   /** Initial per-symbol memory. */
   memory?(params: P): M;
   /** Decides on one bar. Pure: no clock, no I/O, no randomness, no writes to `memory`. */
-  evaluate(ctx: BarContext<P, I, M>): DraftResult;
+  evaluate(ctx: BarContext<P, I, M, H>): DraftResult;
   /** Runs after `evaluate` on closed bars only, with what was emitted: update `memory` here. */
-  commit?(ctx: BarContext<P, I, M>, emitted: readonly SignalDraft[]): void;
+  commit?(ctx: BarContext<P, I, M, H>, emitted: readonly SignalDraft[]): void;
   /** Optional reaction to ticks between bar closes. */
   onTick?(ctx: TickContext<P, I, M>): DraftResult;
 }
 
-export type AnyStrategyDefinition = StrategyDefinition<any, any, any>;
+export type AnyStrategyDefinition = StrategyDefinition<any, any, any, any>;
 
 /** Where one symbol's series stands. */
 export interface SeriesStatus {
@@ -172,6 +225,8 @@ export interface Strategy {
   readonly indicators: Readonly<Record<string, IndicatorSpec>>;
   /** Closed bars per symbol before the first signal is possible. Feed at least this much history. */
   readonly warmupBars: number;
+  /** The higher timeframes read beside `timeframe` (declared by the strategy or its trend filter). */
+  readonly higherTimeframes: readonly string[];
   /** Feeds history (oldest first); no signals are produced. The state afterwards equals live running. */
   warmUp(candles: Iterable<StrategyCandle>): void;
   /** Feeds one closed bar; returns the signals it triggers (usually none). */
