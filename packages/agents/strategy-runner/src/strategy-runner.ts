@@ -460,8 +460,9 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     for (const { indicator } of series.indicators) needed = Math.max(needed, indicator.warmupPeriod);
     if (needed === 0) return 0;
     // Exponential averages keep a trace of their seed: more history brings them closer to the
-    // values a chart shows.
-    return Math.min(1_000, Math.max(100, needed * 3));
+    // values a chart shows. A strategy reading a higher timeframe may need more than the cap: it
+    // never gets less than it needs.
+    return Math.max(needed, Math.min(1_000, Math.max(100, needed * 3)));
   }
 
   private publishIndicators(series: Series): void {
