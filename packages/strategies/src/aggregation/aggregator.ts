@@ -44,6 +44,57 @@ export const aggregatorConfigSchema = z.strictObject({
       margin: unit(0.1),
       /** Distinct strategies (the signal's own included) that must signal the same symbol and side. */
       minStrategies: z.number({ error: 'must be a number of strategies' }).int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).default(2),
+      /**
+       * A signal near the minimum is rescued when its adjusted confidence plus the boosts below,
+       * minus the penalties, reaches minConfidence. Agreement alone (the default) rescues anything
+       * within `margin`; the other factors are off until switched on.
+       */
+      agreement: z
+        .strictObject({
+          enabled: z.boolean({ error: 'must be true or false' }).default(true),
+          /** Confidence added when `minStrategies` agree; absent: the whole margin (agreement alone rescues). */
+          boost: z.number({ error: 'must be a number between 0 and 1' }).min(0, { error: 'must be at least 0' }).max(1, { error: 'must be at most 1' }).optional(),
+        })
+        .prefault({}),
+      /** Boost a signal that goes with its symbol's regime: long in a bull market, short in a bear one. */
+      trend: z
+        .strictObject({ enabled: z.boolean({ error: 'must be true or false' }).default(false), boost: unit(0.05) })
+        .prefault({}),
+      /** Boost a signal on a trending market: ADX (the signal's `metadata.adx`, else the caller's) at or above `min`. */
+      adx: z
+        .strictObject({
+          enabled: z.boolean({ error: 'must be true or false' }).default(false),
+          min: z.number({ error: 'must be a number' }).min(0, { error: 'must be 0 or more' }).max(100, { error: 'must be at most 100' }).default(25),
+          /** Bars of the ADX the trade manager keeps per symbol. */
+          period: z.number({ error: 'must be a number of bars' }).int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).default(14),
+          boost: unit(0.05),
+        })
+        .prefault({}),
+      /**
+       * Boost a strategy whose rejected signals on the symbol would have won often: of the
+       * rejections followed to an outcome known by the decision time, at least `minSamples`, and a
+       * share of at least `minWinRate` that would have made money.
+       */
+      pattern: z
+        .strictObject({
+          enabled: z.boolean({ error: 'must be true or false' }).default(false),
+          minSamples: z.number({ error: 'must be a number of outcomes' }).int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).default(10),
+          minWinRate: unit(0.6),
+          /** Count outcomes per regime too (the regime when the signal was rejected). */
+          byRegime: z.boolean({ error: 'must be true or false' }).default(false),
+          /** The most recent this-many outcomes per strategy and symbol (and regime) count. */
+          window: z.number({ error: 'must be a number of outcomes' }).int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(10_000, { error: 'must be at most 10000' }).default(100),
+          boost: unit(0.05),
+        })
+        .prefault({}),
+      /** Penalise a signal that many strategies on its symbol oppose: opposing strategies / all strategies on it above `maxShare`. */
+      disagreement: z
+        .strictObject({ enabled: z.boolean({ error: 'must be true or false' }).default(false), maxShare: unit(0.3), penalty: unit(0.05) })
+        .prefault({}),
+      /** Penalise signals of these strategy ids or types (`metadata.type`), e.g. kinds that rarely hold up near the minimum. */
+      weak: z
+        .strictObject({ types: z.array(z.string().min(1, { error: 'must not be empty' })).default([]), penalty: unit(0.05) })
+        .prefault({}),
     })
     .prefault({}),
   /** What happens when long and short signals meet on one symbol (ignored in ensemble mode). */
@@ -82,6 +133,14 @@ export type AggregationRule =
   | 'ensemble'
   | 'rank';
 
+/** A second-chance factor that applied to a signal near the minimum. */
+export interface ConfidenceAdjustment {
+  rule: 'agreement' | 'trend' | 'adx' | 'pattern' | 'disagreement' | 'weak';
+  /** Confidence added to the signal's adjusted confidence for the rescue (a penalty is negative). */
+  amount: number;
+  detail: string;
+}
+
 export interface RuleNote {
   rule: AggregationRule;
   effect: 'kept' | 'dropped' | 'adjusted' | 'rescued' | 'merged';
@@ -110,6 +169,8 @@ export interface SignalDecision {
   /** Ids of the signals merged into this one. */
   supporters: string[];
   notes: RuleNote[];
+  /** The second-chance boosts and penalties that applied (empty unless a rescue was tried). */
+  adjustments: ConfidenceAdjustment[];
   /** `rule: message` lines, ready for `signal.decided.reasons`. */
   reasons: string[];
 }
@@ -127,11 +188,24 @@ export interface TrackRecordSource {
   stats?(strategyId: string): { count: number; winRate: number; profitFactor: number | null };
 }
 
+/** What rejected signals would have earned, as the caller followed them (for `secondChance.pattern`). */
+export interface RejectionPatternSource {
+  /**
+   * Of the latest `window` outcomes of `strategyId`'s rejected signals on `symbol` (rejected in
+   * `regime`, when given), those closed at or before `asOf`, and how many of them would have won.
+   */
+  outcomes(strategyId: string, symbol: string, regime: Regime | 'unknown' | undefined, asOf: number, window: number): { samples: number; wins: number };
+}
+
 export interface AggregationContext {
-  /** The caller's clock; required when `maxAgeMs` is set. */
+  /** The caller's clock; required when `maxAgeMs` is set or `secondChance.pattern` is enabled. */
   now?: number;
   trackRecord?: TrackRecordSource;
+  /** Regime per symbol: the regime factor (`regime.enabled`) and the second-chance trend boost read it. */
   regime?: RegimeSource;
+  /** ADX per symbol, for the second-chance ADX boost when a signal carries none in `metadata.adx`. */
+  adx?: { adx(symbol: string): number | undefined };
+  rejectionPatterns?: RejectionPatternSource;
 }
 
 // Every signal is screened: a well-formed one without zod (which still explains every refusal).
@@ -168,6 +242,12 @@ export class SignalAggregator {
         'Signal aggregation has maxAgeMs set but no context.now: pass the current time from your clock, or remove maxAgeMs.',
       );
     }
+    if (config.secondChance.enabled && config.secondChance.pattern.enabled && context.now === undefined) {
+      throw new StrategyConfigError(
+        'secondChance.pattern',
+        'Signal aggregation has secondChance.pattern enabled but no context.now: pass the current time from your clock (only outcomes known by then count), or disable the pattern boost.',
+      );
+    }
     const all = signals.map(initial);
     let live = all.filter((d) => this.screen(d, context));
     const seenIds = new Set<string>();
@@ -185,10 +265,10 @@ export class SignalAggregator {
       for (const d of exits) note(d, 'exit', 'kept', 'exit signals are accepted without confidence filters');
       keptExits = exits;
     } else {
-      keptExits = this.dedupe(exits.filter((d) => this.meetsMinimum(d, [])));
+      keptExits = this.dedupe(exits.filter((d) => this.meetsMinimum(d, [], context)));
     }
 
-    const keptEntries = config.ensemble.enabled ? this.vote(entries) : this.independent(entries);
+    const keptEntries = config.ensemble.enabled ? this.vote(entries) : this.independent(entries, context);
 
     keptEntries.sort(byScore);
     keptEntries.forEach((d, index) => {
@@ -259,7 +339,7 @@ export class SignalAggregator {
     d.adjustedConfidence = Math.min(1, d.score);
   }
 
-  private meetsMinimum(d: SignalDecision, batch: readonly SignalDecision[]): boolean {
+  private meetsMinimum(d: SignalDecision, batch: readonly SignalDecision[], context: AggregationContext): boolean {
     const { minConfidence, secondChance } = this.config;
     const adjusted = d.adjustedConfidence;
     if (adjusted >= minConfidence) {
@@ -271,29 +351,94 @@ export class SignalAggregator {
     if (adjusted < minConfidence - secondChance.margin) {
       return drop(d, 'min-confidence', `${below}, further than the second-chance margin ${fmt(secondChance.margin)}`);
     }
-    const agreeing = new Set<string>();
-    for (const other of batch) {
-      if (other.signal.symbol === d.signal.symbol && other.signal.side === d.signal.side) agreeing.add(other.signal.strategyId);
-    }
-    if (agreeing.size >= secondChance.minStrategies) {
+    const { applied, missed } = this.secondChanceFactors(d, batch, context);
+    d.adjustments = applied;
+    let total = 0;
+    for (const a of applied) total += a.amount;
+    const boosted = adjusted + total;
+    const list = applied.map((a) => `${a.rule} ${a.amount >= 0 ? '+' : '−'}${fmt(Math.abs(a.amount))} (${a.detail})`).join(', ');
+    // Hand-set boosts (0.45 + 0.05) must reach 0.5 despite binary fractions.
+    if (total > 0 && boosted >= minConfidence - 1e-9) {
       this.rescued.add(d);
-      note(
-        d,
-        'second-chance',
-        'rescued',
-        `${below}, but within ${fmt(secondChance.margin)} of it and ${agreeing.size} strategies agree on ${d.signal.side} ${d.signal.symbol} (${[...agreeing].sort().join(', ')})`,
-      );
+      note(d, 'second-chance', 'rescued', `${below}, but within ${fmt(secondChance.margin)} of it and ${list}: ${fmt(adjusted)} + ${fmt(total)} = ${fmt(boosted)} ≥ ${fmt(minConfidence)}`);
       return true;
     }
-    return drop(
-      d,
-      'min-confidence',
-      `${below}; second chance needs ${secondChance.minStrategies} strategies agreeing on ${d.signal.side} ${d.signal.symbol}, found ${agreeing.size}`,
-    );
+    const tried = applied.length > 0 ? `; second chance: ${list} gives ${fmt(boosted)}, below ${fmt(minConfidence)}` : '';
+    return drop(d, 'min-confidence', `${below}${missed.length > 0 ? `; ${missed.join('; ')}` : ''}${tried}`);
   }
 
-  private independent(entries: SignalDecision[]): SignalDecision[] {
-    const passing = entries.filter((d) => this.meetsMinimum(d, entries));
+  /** The boosts and penalties of the second-chance rule for one signal near the minimum, and the boosts it missed. */
+  private secondChanceFactors(d: SignalDecision, batch: readonly SignalDecision[], context: AggregationContext): { applied: ConfidenceAdjustment[]; missed: string[] } {
+    const sc = this.config.secondChance;
+    const { symbol, side, strategyId } = d.signal;
+    const applied: ConfidenceAdjustment[] = [];
+    const missed: string[] = [];
+    const agreeing = new Set<string>();
+    const onSymbol = new Set<string>();
+    const opposing = new Set<string>();
+    for (const other of batch) {
+      if (other.signal.symbol !== symbol) continue;
+      onSymbol.add(other.signal.strategyId);
+      if (other.signal.side === side) agreeing.add(other.signal.strategyId);
+      else if (other.signal.side !== 'flat') opposing.add(other.signal.strategyId);
+    }
+    if (sc.agreement.enabled) {
+      if (agreeing.size >= sc.minStrategies) {
+        applied.push({ rule: 'agreement', amount: sc.agreement.boost ?? sc.margin, detail: `${agreeing.size} strategies agree on ${side} ${symbol} (${[...agreeing].sort().join(', ')})` });
+      } else {
+        missed.push(`second chance needs ${sc.minStrategies} strategies agreeing on ${side} ${symbol}, found ${agreeing.size}`);
+      }
+    }
+    const regime = context.regime?.regime(symbol);
+    if (sc.trend.enabled) {
+      if ((regime === 'bull' && side === 'long') || (regime === 'bear' && side === 'short')) {
+        applied.push({ rule: 'trend', amount: sc.trend.boost, detail: `${side} goes with the ${regime} regime of ${symbol}` });
+      } else {
+        missed.push(regime === undefined ? `trend: regime of ${symbol} not known yet` : `trend: ${side} does not go with the ${regime} regime of ${symbol}`);
+      }
+    }
+    if (sc.adx.enabled) {
+      const own = d.signal.metadata?.adx;
+      const adx = typeof own === 'number' && Number.isFinite(own) ? own : context.adx?.adx(symbol);
+      if (adx !== undefined && adx >= sc.adx.min) applied.push({ rule: 'adx', amount: sc.adx.boost, detail: `ADX ${fmt(adx)} ≥ ${fmt(sc.adx.min)} on ${symbol}` });
+      else missed.push(adx === undefined ? `adx: ADX of ${symbol} not known yet` : `adx: ADX ${fmt(adx)} < ${fmt(sc.adx.min)} on ${symbol}`);
+    }
+    if (sc.pattern.enabled) {
+      const p = sc.pattern;
+      const bucket = p.byRegime ? (regime ?? 'unknown') : undefined;
+      const seen = context.rejectionPatterns?.outcomes(strategyId, symbol, bucket, context.now!, p.window) ?? { samples: 0, wins: 0 };
+      const where = `${strategyId} on ${symbol}${bucket === undefined ? '' : ` (${bucket})`}`;
+      const rate = seen.samples > 0 ? seen.wins / seen.samples : 0;
+      if (seen.samples >= p.minSamples && rate >= p.minWinRate) {
+        applied.push({ rule: 'pattern', amount: p.boost, detail: `rejected signals of ${where} would have won ${seen.wins} of ${seen.samples} (${pctText(rate)} ≥ ${pctText(p.minWinRate)})` });
+      } else {
+        missed.push(
+          seen.samples < p.minSamples
+            ? `pattern: ${seen.samples} known outcomes of rejected signals of ${where}, fewer than ${p.minSamples}`
+            : `pattern: rejected signals of ${where} would have won ${seen.wins} of ${seen.samples} (${pctText(rate)} < ${pctText(p.minWinRate)})`,
+        );
+      }
+    }
+    if (sc.disagreement.enabled && onSymbol.size > 0) {
+      const share = opposing.size / onSymbol.size;
+      if (share > sc.disagreement.maxShare) {
+        applied.push({
+          rule: 'disagreement',
+          amount: -sc.disagreement.penalty,
+          detail: `${opposing.size} of ${onSymbol.size} strategies on ${symbol} signal the other side (${pctText(share)} > ${pctText(sc.disagreement.maxShare)})`,
+        });
+      }
+    }
+    if (sc.weak.types.length > 0) {
+      const type = d.signal.metadata?.type;
+      const listed = sc.weak.types.includes(strategyId) ? strategyId : typeof type === 'string' && sc.weak.types.includes(type) ? type : undefined;
+      if (listed !== undefined) applied.push({ rule: 'weak', amount: -sc.weak.penalty, detail: `${listed} is listed as a weak signal type` });
+    }
+    return { applied, missed };
+  }
+
+  private independent(entries: SignalDecision[], context: AggregationContext): SignalDecision[] {
+    const passing = entries.filter((d) => this.meetsMinimum(d, entries, context));
     const survivors: SignalDecision[] = [];
     for (const group of groupBy(passing, (d) => d.signal.symbol).values()) survivors.push(...this.resolveConflict(group));
     return this.dedupe(survivors);
@@ -453,6 +598,7 @@ function initial(signal: Signal): SignalDecision {
     mergedInto: undefined,
     supporters: [],
     notes: [],
+    adjustments: [],
     reasons: [],
   };
 }
@@ -490,6 +636,10 @@ function sum(decisions: readonly SignalDecision[]): number {
   let total = 0;
   for (const d of decisions) total += d.score;
   return total;
+}
+
+function pctText(share: number): string {
+  return `${(share * 100).toFixed(0)} %`;
 }
 
 function fmt(x: number): string {
