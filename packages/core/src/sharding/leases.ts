@@ -1,0 +1,370 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Transport } from '../bus/transport.js';
+import { TradebusError, errorMessage, toError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { NatsTransport } from '../transports/nats/nats-transport.js';
+
+/** Why a sharded agent cannot share its keys; `code` says which part failed. */
+export class ShardingError extends TradebusError {}
+
+export interface ShardLeasesOptions {
+  /** A connected NATS transport: leases and checkpoints live in a JetStream key-value bucket beside its stream. */
+  transport: Transport;
+  /** The group sharing `keys`: every instance of one agent (its agent id). */
+  group: string;
+  /** This instance's name, unique in the group and stable across its restarts (e.g. `runner-2`). */
+  instance: string;
+  /** What is shared (symbols); every instance of the group must list the same. */
+  keys: readonly string[];
+  /** A lease not renewed for this long is free for another instance; also how long a silent member counts as alive. Default 6000. */
+  leaseTtlMs?: number;
+  /** How often leases are renewed and ownership checked (default a third of the TTL). */
+  renewIntervalMs?: number;
+  /** Bucket name; default `<stream>_SHARDS`. */
+  bucket?: string;
+  /**
+   * Called once this instance holds the lease on `key`, with the checkpoint the previous owner
+   * saved (undefined when none did): processing of the key starts after it.
+   */
+  acquire: (key: string, checkpoint: unknown) => void | Promise<void>;
+  /**
+   * Called before the lease on `key` is given up (another instance should own it, or this one
+   * stops): processing of the key must stop and its checkpoint be saved before it resolves.
+   * `lapsed` is true when the lease could not be renewed in time and may already be another's.
+   */
+  release: (key: string, lapsed: boolean) => void | Promise<void>;
+  logger?: Logger;
+  host?: string;
+  /** Wall clock in ms (leases compare times written by other machines: keep clocks in sync). */
+  now?: () => number;
+}
+
+const memberSchema = z.object({ instance: z.string(), host: z.string(), pid: z.number().int(), since: z.number(), renewedAt: z.number() });
+const leaseSchema = z.object({ owner: z.string(), host: z.string(), since: z.number(), expiresAt: z.number() });
+export type ShardMember = z.infer<typeof memberSchema>;
+export type ShardLease = z.infer<typeof leaseSchema>;
+
+interface Held {
+  revision: number;
+  renewedAt: number;
+  since: number;
+}
+
+/** What `report()` says about one instance: shown in heartbeats, `tradebus status` and /agents/status. */
+export interface ShardReport {
+  group: string;
+  instance: string;
+  host: string;
+  /** Keys this instance owns right now. */
+  owned: string[];
+  /** Live members of the group, this one included. */
+  members: number;
+  /** Keys in the group. */
+  keys: number;
+}
+
+/**
+ * Shares a fixed set of keys (symbols) among the running instances of one agent: each key is
+ * owned by exactly one instance at a time, through leases in a JetStream key-value bucket
+ * (compare-and-set on the entry's revision, TTL, renewal).
+ *
+ * - Membership: each instance renews `<group>.member.<instance>`; one silent for a TTL is gone.
+ * - Who should own a key: rendezvous hashing over the live members, so a join or a leave moves
+ *   only the keys that must move (about 1/N of them).
+ * - Handover: the owner that should no longer own a key stops it (`release`, which saves the
+ *   checkpoint) and only then deletes the lease; the new owner takes the free lease, reads the
+ *   checkpoint and continues after it (`acquire`). A dead owner's lease expires after the TTL.
+ * - Fencing: an owner that could not renew a lease for most of the TTL stops that key itself
+ *   (`release` with `lapsed`), before another instance may take it.
+ */
+export class ShardLeases {
+  private readonly owned = new Map<string, Held>();
+  private readonly saving = new Map<string, Promise<void>>();
+  private readonly ttl: number;
+  private readonly interval: number;
+  private readonly host: string;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly since: number;
+  private liveMembers: ShardMember[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly options: ShardLeasesOptions,
+  ) {
+    this.ttl = options.leaseTtlMs ?? 6_000;
+    this.interval = options.renewIntervalMs ?? Math.max(50, Math.floor(this.ttl / 3));
+    this.host = options.host ?? hostname();
+    this.now = options.now ?? Date.now;
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'shard-leases', group: options.group, instance: options.instance });
+    this.since = this.now();
+  }
+
+  /** Opens (or creates) the bucket; call `start()` to join the group. */
+  static async open(options: ShardLeasesOptions): Promise<ShardLeases> {
+    const transport = options.transport;
+    if (!(transport instanceof NatsTransport)) {
+      throw new ShardingError('SHARDING_NEEDS_NATS', `Sharding '${options.group}' needs the NATS transport (transport.kind: nats): instances share keys through JetStream, which a ${transport.name} bus does not have.`);
+    }
+    const js = transport.jetstreamClient;
+    if (js === undefined) throw new ShardingError('SHARDING_NOT_CONNECTED', `Sharding '${options.group}': the NATS transport is not connected yet; start sharding from the agent's run().`);
+    if (!/^[A-Za-z0-9_-]+$/.test(options.instance)) {
+      throw new ShardingError('SHARDING_INSTANCE_INVALID', `Instance name '${options.instance}' is not valid: use letters, digits, '-' and '_' (set it with TRADEBUS_INSTANCE or the agent's sharding.instance).`);
+    }
+    if (options.leaseTtlMs !== undefined && options.renewIntervalMs !== undefined && options.renewIntervalMs * 2 > options.leaseTtlMs) {
+      throw new ShardingError('SHARDING_TIMING_INVALID', `sharding.renewIntervalMs (${options.renewIntervalMs}) must be at most half of sharding.leaseTtlMs (${options.leaseTtlMs}), or a lease lapses between two renewals.`);
+    }
+    const bucket = options.bucket ?? `${transport.options.streamName}_SHARDS`;
+    let kv: KV;
+    try {
+      kv = await new Kvm(js).create(bucket, { history: 1, replicas: transport.options.replicas });
+    } catch (err) {
+      throw new ShardingError('SHARDING_BUCKET_UNAVAILABLE', `Sharding '${options.group}': the key-value bucket ${bucket} could not be opened: ${errorMessage(err)}. JetStream must be enabled on the server.`, { cause: err });
+    }
+    return new ShardLeases(kv, options);
+  }
+
+  /** Joins the group: takes the keys this instance should own and keeps checking every interval. */
+  async start(): Promise<void> {
+    await this.tick();
+    const loop = (): void => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => {
+        this.ticking = this.tick().finally(loop);
+      }, this.interval);
+    };
+    loop();
+  }
+
+  /** Leaves the group: releases every key (saving checkpoints) and removes this member, so the others take over at once. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.ticking.catch(() => undefined);
+    for (const key of [...this.owned.keys()]) await this.giveUp(key, false);
+    await this.kv.delete(this.memberKey(this.options.instance)).catch((err: unknown) => this.logger.warn({ err: toError(err) }, 'could not remove the member entry'));
+  }
+
+  /** True while this instance holds the lease on `key`. */
+  owns(key: string): boolean {
+    return this.owned.has(key);
+  }
+
+  report(): ShardReport {
+    return {
+      group: this.options.group,
+      instance: this.options.instance,
+      host: this.host,
+      owned: [...this.owned.keys()].sort(),
+      members: this.liveMembers.length,
+      keys: this.options.keys.length,
+    };
+  }
+
+  /** The live members as last read. */
+  members(): ShardMember[] {
+    return [...this.liveMembers];
+  }
+
+  /** Who holds the lease on `key` right now, as stored (undefined when free). */
+  async lease(key: string): Promise<ShardLease | undefined> {
+    const entry = await this.kv.get(this.leaseKey(key));
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    return leaseSchema.parse(entry.json());
+  }
+
+  /** The checkpoint saved for `key`, undefined when none. */
+  async checkpoint(key: string): Promise<unknown> {
+    const entry = await this.kv.get(this.checkpointKey(key));
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    return entry.json();
+  }
+
+  /**
+   * Saves the checkpoint of an owned key (ignored otherwise). Writes per key are chained, so the
+   * last one wins; `release` waits for them before the lease goes.
+   */
+  saveCheckpoint(key: string, value: unknown): Promise<void> {
+    if (!this.owned.has(key)) return Promise.resolve();
+    const data = JSON.stringify(value);
+    const next = (this.saving.get(key) ?? Promise.resolve())
+      .then(() => this.kv.put(this.checkpointKey(key), data))
+      .then(
+        () => undefined,
+        (err: unknown) => this.logger.warn({ err: toError(err), key }, 'checkpoint not saved: the next owner starts from the previous one'),
+      );
+    this.saving.set(key, next);
+    return next;
+  }
+
+  /** Waits until every checkpoint write of `key` started so far is done. */
+  flushCheckpoint(key: string): Promise<void> {
+    return this.saving.get(key) ?? Promise.resolve();
+  }
+
+  /** One round: renew membership, read the members, give up and take keys as the hashing says. */
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.renewMembership();
+      await this.readMembers();
+    } catch (err) {
+      this.logger.warn({ err: toError(err) }, 'membership not renewed; retrying');
+    }
+    const me = this.options.instance;
+    for (const key of this.options.keys) {
+      if (this.stopped) return;
+      try {
+        const held = this.owned.get(key);
+        const desired = owner(key, this.liveMembers.map((m) => m.instance));
+        if (held !== undefined) {
+          if (this.now() - held.renewedAt > this.ttl * 0.8) await this.giveUp(key, true);
+          else if (desired !== me && desired !== undefined) await this.giveUp(key, false);
+          else await this.renew(key, held);
+        } else if (desired === me) {
+          await this.take(key);
+        }
+      } catch (err) {
+        this.logger.warn({ err: toError(err), key }, 'lease round failed for this key; retrying');
+      }
+    }
+  }
+
+  private async renewMembership(): Promise<void> {
+    const now = this.now();
+    const member: ShardMember = { instance: this.options.instance, host: this.host, pid: process.pid, since: this.since, renewedAt: now };
+    await this.kv.put(this.memberKey(this.options.instance), JSON.stringify(member));
+  }
+
+  private async readMembers(): Promise<void> {
+    const now = this.now();
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys(`${this.prefix()}.member.>`)) keys.push(k);
+    const members: ShardMember[] = [];
+    for (const k of keys) {
+      const entry = await this.kv.get(k);
+      if (entry === null || entry.operation !== 'PUT') continue;
+      const parsed = memberSchema.safeParse(safeJson(entry));
+      if (parsed.success && now - parsed.data.renewedAt <= this.ttl) members.push(parsed.data);
+    }
+    if (!members.some((m) => m.instance === this.options.instance)) {
+      members.push({ instance: this.options.instance, host: this.host, pid: process.pid, since: this.since, renewedAt: now });
+    }
+    this.liveMembers = members.sort((a, b) => a.instance.localeCompare(b.instance));
+  }
+
+  private async take(key: string): Promise<void> {
+    const k = this.leaseKey(key);
+    const entry = await this.kv.get(k);
+    const now = this.now();
+    if (entry !== null && entry.operation === 'PUT') {
+      const current = leaseSchema.safeParse(safeJson(entry));
+      if (current.success && current.data.owner !== this.options.instance && current.data.expiresAt > now) return;
+    }
+    const lease: ShardLease = { owner: this.options.instance, host: this.host, since: now, expiresAt: now + this.ttl };
+    let revision: number;
+    try {
+      revision = entry === null ? await this.kv.create(k, JSON.stringify(lease)) : await this.kv.update(k, JSON.stringify(lease), entry.revision);
+    } catch (err) {
+      // Another instance wrote first: it owns the key, this round leaves it alone.
+      this.logger.debug({ err: toError(err), key }, 'lease taken by another instance first');
+      return;
+    }
+    this.owned.set(key, { revision, renewedAt: now, since: now });
+    const checkpoint = await this.checkpoint(key);
+    this.logger.info({ key, checkpoint, previous: entry?.operation === 'PUT' ? safeJson(entry) : undefined }, 'took the lease');
+    try {
+      await this.options.acquire(key, checkpoint);
+    } catch (err) {
+      this.logger.error({ err: toError(err), key }, 'could not start the key after taking its lease; giving it up');
+      await this.giveUp(key, false);
+    }
+  }
+
+  private async renew(key: string, held: Held): Promise<void> {
+    const now = this.now();
+    const lease: ShardLease = { owner: this.options.instance, host: this.host, since: held.since, expiresAt: now + this.ttl };
+    try {
+      held.revision = await this.kv.update(this.leaseKey(key), JSON.stringify(lease), held.revision);
+      held.renewedAt = now;
+    } catch (err) {
+      // The revision moved: someone else wrote the lease (this one had lapsed). Stop at once.
+      if (/wrong last sequence/i.test(errorMessage(err))) {
+        this.logger.error({ key }, 'lease was taken over by another instance: stopping the key');
+        await this.giveUp(key, true, false);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private async giveUp(key: string, lapsed: boolean, deleteLease = true): Promise<void> {
+    const held = this.owned.get(key);
+    if (held === undefined) return;
+    try {
+      await this.options.release(key, lapsed);
+    } catch (err) {
+      this.logger.error({ err: toError(err), key }, 'release failed');
+    }
+    await this.flushCheckpoint(key);
+    this.owned.delete(key);
+    if (deleteLease && !lapsed) {
+      await this.kv.delete(this.leaseKey(key), { previousSeq: held.revision }).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'lease not deleted; it expires after the TTL'));
+    }
+    this.logger.info({ key, lapsed }, 'gave up the lease');
+  }
+
+  private prefix(): string {
+    return encodeToken(this.options.group);
+  }
+
+  private memberKey(instance: string): string {
+    return `${this.prefix()}.member.${encodeToken(instance)}`;
+  }
+
+  private leaseKey(key: string): string {
+    return `${this.prefix()}.lease.${encodeToken(key)}`;
+  }
+
+  private checkpointKey(key: string): string {
+    return `${this.prefix()}.ckpt.${encodeToken(key)}`;
+  }
+}
+
+/**
+ * The member that should own `key`: highest hash of (key, member). Every instance computes the
+ * same answer from the same member list, and removing or adding a member moves only its keys.
+ */
+export function owner(key: string, members: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = '';
+  for (const m of members) {
+    const score = createHash('sha256').update(`${key}\u0000${m}`).digest('hex');
+    if (best === undefined || score > bestScore) {
+      best = m;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** A key-value key token from any string: characters outside letters, digits, '-' and '_' become `=XX`. */
+export function encodeToken(value: string): string {
+  return value.replace(/[^A-Za-z0-9_-]/g, (c) => [...Buffer.from(c, 'utf8')].map((b) => `=${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+function safeJson(entry: KvEntry): unknown {
+  try {
+    return entry.json();
+  } catch {
+    return undefined;
+  }
+}
