@@ -47,6 +47,7 @@ export {
 export { createTransport, type CreateTransportOptions } from './transports/create-transport.js';
 export { runAgentProcess, type AgentProcess, type RunAgentProcessOptions, type TransportSettings } from './agent-process.js';
 export * from './data/index.js';
+export * from './sharding/index.js';
 export {
   changedSettingPaths,
   coldSettingKey,
