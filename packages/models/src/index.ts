@@ -40,3 +40,4 @@ export {
   type PlattOptions,
   type PlattParams,
 } from './calibration/index.js';
+export * from './sources/index.js';
