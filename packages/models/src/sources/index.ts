@@ -15,4 +15,4 @@ export {
 } from './oip.js';
 export { OnnxModelSource, type OnnxModelOptions } from './onnx.js';
 export { logisticRegressionOnnx, type LogisticRegressionSpec } from './onnx-build.js';
-export { probabilityOf, type ModelPrediction, type ModelSource } from './types.js';
+export { probabilityOf, type ModelOutput, type ModelSource } from './types.js';

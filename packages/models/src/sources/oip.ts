@@ -3,7 +3,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { ModelSourceError } from './errors.js';
-import { probabilityOf, type ModelPrediction, type ModelSource } from './types.js';
+import { probabilityOf, type ModelOutput, type ModelSource } from './types.js';
 
 /**
  * Open Inference Protocol (KServe v2) over HTTP/JSON: `POST /v2/models/{name}/infer`,
@@ -276,7 +276,7 @@ export class OipModelSource implements ModelSource {
     this.client = new OipClient(options, deps);
   }
 
-  async predict(features: readonly number[]): Promise<ModelPrediction> {
+  async predict(features: readonly number[]): Promise<ModelOutput> {
     const { input, output, outputIndex } = this.client.options;
     const response = await this.client.infer([{ name: input, shape: [1, features.length], datatype: 'FP32', data: [...features] }], `${this.name}-${++this.sequence}`);
     const outputs: Record<string, number[]> = {};

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { InferenceSession } from 'onnxruntime-web';
 import { ModelSourceError } from './errors.js';
-import { probabilityOf, type ModelPrediction, type ModelSource } from './types.js';
+import { probabilityOf, type ModelOutput, type ModelSource } from './types.js';
 
 export interface OnnxModelOptions {
   /** Input tensor the features go into; the model's first input when left out. */
@@ -96,7 +96,7 @@ export class OnnxModelSource implements ModelSource {
     return outputs;
   }
 
-  async predict(features: readonly number[]): Promise<ModelPrediction> {
+  async predict(features: readonly number[]): Promise<ModelOutput> {
     const outputs = await this.run([features]);
     const data = outputs[this.output] ?? [];
     const probability = probabilityOf(data, this.outputIndex);

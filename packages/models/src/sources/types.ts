@@ -1,5 +1,5 @@
 /** What one model said about one feature vector. */
-export interface ModelPrediction {
+export interface ModelOutput {
   /** Probability (0..1) the model gives the positive class: the price rising over its horizon. */
   probability: number;
   /** Every output tensor, flattened, by name: for explanations and debugging. */
@@ -13,7 +13,7 @@ export interface ModelPrediction {
 export interface ModelSource {
   readonly name: string;
   readonly kind: 'onnx' | 'oip';
-  predict(features: readonly number[]): Promise<ModelPrediction>;
+  predict(features: readonly number[]): Promise<ModelOutput>;
   close(): Promise<void>;
 }
 
