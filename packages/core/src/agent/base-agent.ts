@@ -317,8 +317,18 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     };
   }
 
+  /**
+   * Set by an agent that runs as one of several instances sharing keys (symbols): its instance
+   * name and what it owns go out in heartbeats and state changes, so the health view lists each
+   * instance on its own.
+   */
+  protected shardStatus(): { instance: string; shard?: BuiltinEvents['agent.heartbeat']['shard'] } | undefined {
+    return undefined;
+  }
+
   private heartbeat(): void {
     const m = this.metrics;
+    const sharded = this.shardStatus();
     const bus = this.bus as unknown as EventBus<BuiltinEvents>;
     try {
       bus.publish('agent.heartbeat', {
@@ -335,6 +345,8 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
         transport: bus.transport.name,
         intervalMs: this.heartbeatIntervalMs,
         detail: this.stateDetail,
+        instance: sharded?.instance,
+        shard: sharded?.shard,
         timestamp: this.clock.now(),
       });
     } catch (err) {
@@ -351,7 +363,7 @@ export abstract class BaseAgent<C = unknown, E extends EventMap = BuiltinEvents>
     this.logger.info({ from, to, reason: detail }, 'agent state changed');
     const bus = this.bus as unknown as EventBus<BuiltinEvents>;
     try {
-      bus.publish('agent.status', { agentId: this.id, kind: this.kind, from, to, reason: detail, timestamp: this.clock.now() });
+      bus.publish('agent.status', { agentId: this.id, kind: this.kind, from, to, reason: detail, instance: this.shardStatus()?.instance, timestamp: this.clock.now() });
     } catch (err) {
       this.logger.warn({ err: toError(err) }, 'agent.status not published');
     }

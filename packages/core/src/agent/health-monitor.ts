@@ -28,6 +28,10 @@ export interface AgentHealth {
   pid: number;
   host: string;
   transport: string;
+  /** Instance name when several processes run this agent, each listed on its own. */
+  instance?: string | undefined;
+  /** What a sharded instance owns. */
+  shard?: BuiltinEvents['agent.heartbeat']['shard'];
 }
 
 export interface SystemHealth {
@@ -79,8 +83,8 @@ export class HealthMonitor {
     this.subscriptions.push(
       this.bus.subscribe('agent.heartbeat', (event) => {
         const hb = event.payload;
-        const previous = this.records.get(hb.agentId);
-        this.records.set(hb.agentId, {
+        const previous = this.records.get(recordKey(hb.agentId, hb.instance));
+        this.records.set(recordKey(hb.agentId, hb.instance), {
           heartbeat: hb,
           receivedAt: this.clock.now(),
           state: hb.status,
@@ -92,7 +96,7 @@ export class HealthMonitor {
         }
       }),
       this.bus.subscribe('agent.status', (event) => {
-        const record = this.records.get(event.payload.agentId);
+        const record = this.records.get(recordKey(event.payload.agentId, event.payload.instance));
         if (record === undefined) return;
         record.state = event.payload.to;
         record.detail = event.payload.reason;
@@ -116,15 +120,17 @@ export class HealthMonitor {
   }
 
   agent(agentId: string): AgentHealth | undefined {
-    const record = this.records.get(agentId);
-    return record === undefined ? undefined : this.describe(agentId, record, this.clock.now());
+    // A sharded agent has one record per instance: the first one stands for the agent.
+    const key = this.records.has(agentId) ? agentId : [...this.records.keys()].sort().find((k) => k.startsWith(`${agentId}@`));
+    const record = key === undefined ? undefined : this.records.get(key);
+    return record === undefined ? undefined : this.describe(record.heartbeat.agentId, record, this.clock.now());
   }
 
   snapshot(): SystemHealth {
     const now = this.clock.now();
     const agents = [...this.records.entries()]
-      .map(([id, r]) => this.describe(id, r, now))
-      .sort((a, b) => a.agentId.localeCompare(b.agentId));
+      .map(([, r]) => this.describe(r.heartbeat.agentId, r, now))
+      .sort((a, b) => a.agentId.localeCompare(b.agentId) || (a.instance ?? '').localeCompare(b.instance ?? ''));
     return { status: overallHealth(agents), timestamp: now, agents };
   }
 
@@ -148,6 +154,8 @@ export class HealthMonitor {
       pid: hb.pid,
       host: hb.host,
       transport: hb.transport,
+      ...(hb.instance === undefined ? {} : { instance: hb.instance }),
+      ...(hb.shard === undefined ? {} : { shard: hb.shard }),
     };
   }
 
@@ -168,7 +176,7 @@ export class HealthMonitor {
       const age = now - r.receivedAt;
       if (age > r.heartbeat.intervalMs * this.missed) {
         r.down = true;
-        this.alert('error', 'AGENT_DOWN', `Agent '${id}' (${r.heartbeat.kind}, pid ${r.heartbeat.pid} on ${r.heartbeat.host}) sent no heartbeat for ${age} ms. Check its process and logs.`, id);
+        this.alert('error', 'AGENT_DOWN', `Agent '${id}' (${r.heartbeat.kind}, pid ${r.heartbeat.pid} on ${r.heartbeat.host}) sent no heartbeat for ${age} ms. Check its process and logs.`, r.heartbeat.agentId);
       }
     }
   }
@@ -180,6 +188,11 @@ export class HealthMonitor {
       // Health must keep working while the bus is unavailable; the snapshot still shows the state.
     }
   }
+}
+
+/** Records of a sharded agent's instances are kept apart: `<agentId>@<instance>`. */
+function recordKey(agentId: string, instance: string | undefined): string {
+  return instance === undefined ? agentId : `${agentId}@${instance}`;
 }
 
 /** The system's status from its agents': ok when all are, down when none works, else degraded. */

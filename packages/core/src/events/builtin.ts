@@ -287,6 +287,16 @@ export const builtinEvents = defineEvents({
     transport: z.string(),
     intervalMs: z.number().positive(),
     detail: z.string().optional().describe('Why the agent is degraded or failed'),
+    instance: z.string().optional().describe('Instance name when several processes run this agent (sharded); heartbeats are told apart by it'),
+    shard: z
+      .object({
+        group: z.string(),
+        owned: z.array(z.string()).describe('Keys (symbols) this instance owns now'),
+        members: z.number().int().nonnegative().describe('Live instances sharing the keys'),
+        keys: z.number().int().nonnegative(),
+      })
+      .optional()
+      .describe('What a sharded instance owns'),
     timestamp,
   }),
   'agent.status': z.object({
@@ -295,6 +305,7 @@ export const builtinEvents = defineEvents({
     from: agentState,
     to: agentState,
     reason: z.string().optional(),
+    instance: z.string().optional().describe('Instance name of a sharded agent'),
     timestamp,
   }),
   'system.alert': z.object({
