@@ -13,6 +13,9 @@ interface StatusBody {
     pid: number;
     host: string;
     transport: string;
+    /** Instance name when several processes run the agent (sharded). */
+    instance?: string | undefined;
+    shard?: { group: string; owned: string[]; members: number; keys: number } | undefined;
   }>;
 }
 
@@ -25,11 +28,21 @@ function duration(ms: number): string {
   return `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
+/** `3/10 BTC/USDT,ETH/USDT,SOL/USDT`: how many keys of the group the instance owns, and which (the first few). */
+function shardCell(shard: StatusBody['agents'][number]['shard']): string {
+  if (shard === undefined) return '';
+  const shown = shard.owned.slice(0, 4).join(',');
+  return `${shard.owned.length}/${shard.keys} ${shown}${shard.owned.length > 4 ? ',…' : ''}`;
+}
+
 /** `/agents/status` as an aligned text table. */
 export function formatStatusTable(body: StatusBody): string {
-  const header = ['AGENT', 'KIND', 'STATUS', 'UPTIME', 'HEARTBEAT', 'ERRORS', 'IN', 'OUT', 'PID', 'HOST', 'TRANSPORT', 'LAST ERROR'];
+  // The instance and shard columns appear only when some agent runs as several instances.
+  const sharded = body.agents.some((a) => a.instance !== undefined);
+  const header = ['AGENT', ...(sharded ? ['INSTANCE', 'SHARD'] : []), 'KIND', 'STATUS', 'UPTIME', 'HEARTBEAT', 'ERRORS', 'IN', 'OUT', 'PID', 'HOST', 'TRANSPORT', 'LAST ERROR'];
   const rows = body.agents.map((a) => [
     a.agentId,
+    ...(sharded ? [a.instance ?? '', shardCell(a.shard)] : []),
     a.kind,
     a.status,
     duration(a.uptimeMs),
