@@ -176,6 +176,31 @@ export const builtinEvents = defineEvents({
     outcome: z
       .object({ exitPrice: price, pnlPct: finite, exitReason: z.string(), closedAt: timestamp })
       .optional(),
+    adjustments: z
+      .array(
+        z.object({
+          rule: z.string().describe('agreement, trend, adx, pattern (boosts) or disagreement, weak (penalties)'),
+          amount: finite.describe('Confidence added for the second-chance rescue; negative for a penalty'),
+          detail: z.string(),
+        }),
+      )
+      .optional()
+      .describe('The second-chance factors applied to a signal just below the minimum confidence'),
+    allocation: z
+      .object({
+        bid: finite.describe('Expected return per trade (percent) × confidence / risk to the stop (percent of entry)'),
+        edgePct: finite,
+        riskPct: finite,
+        confidence: finite,
+        rank: z.number().int().positive().describe("Place in the round's bid order"),
+        candidates: z.number().int().positive(),
+        cost: finite.optional().describe('What the entry takes from the budget, in the account currency'),
+        budget: finite.optional(),
+        budgetLeft: finite.optional().describe('Budget left after this entry'),
+        replacedTradeId: z.string().optional().describe('Open trade closed (exit reason reallocated) to make room for this entry'),
+      })
+      .optional()
+      .describe('How the entry fared in the auction for the risk budget (allocation.enabled)'),
     timestamp,
   }),
   'order.requested': z.object({
