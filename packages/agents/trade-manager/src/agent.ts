@@ -38,6 +38,8 @@ import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
 import { FLATTEN, MARGIN, SafetyActions } from './safety-actions.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
+import { Allocator } from './allocator.js';
+import { AdxReadings, RejectionPatterns } from './second-chance.js';
 import { hotSettings } from './hot-settings.js';
 import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
@@ -105,6 +107,10 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   /** The settings `aggregator` was built from: it is rebuilt when a live change replaced them. */
   private aggregatorSettings: TradeManagerConfig['aggregation'] | undefined;
   private regime: RegimeDetector | undefined;
+  /** ADX per symbol and what rejected signals would have earned: second-chance boosts. */
+  private adx!: AdxReadings;
+  private patterns!: RejectionPatterns;
+  private allocator!: Allocator;
   private markets: Record<string, MarketState> = {};
   private gates!: EntryGates;
   private safety!: SafetyActions;
@@ -201,7 +207,20 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.evaluatedAt = undefined;
     this.aggregator = new SignalAggregator(this.config.aggregation, { path: 'aggregation' });
     this.aggregatorSettings = this.config.aggregation;
-    this.regime = this.config.aggregation.regime.enabled ? new RegimeDetector(this.config.regime, { path: 'regime' }) : undefined;
+    // Kept whether or not the regime factor is on: the second-chance trend boost and the
+    // rejection patterns read it, and either can be switched on while running.
+    this.regime = new RegimeDetector(this.config.regime, { path: 'regime' });
+    this.adx = new AdxReadings(() => this.config.aggregation.secondChance.adx.period);
+    this.patterns = new RejectionPatterns(() => this.config.aggregation.secondChance.pattern.window);
+    this.allocator = new Allocator({
+      config: () => this.config,
+      equity: () => this.equity(),
+      activeTrades: () => this.activeTrades(),
+      lastPrice: (symbol) => this.markets[symbol]?.last,
+      atr: (symbol) => this.atr.get(symbol)?.value,
+      valueOfQuote: (symbol) => this.valueOfQuote(symbol),
+      expectancy: (strategyId) => this.trackRecord.stats(strategyId),
+    });
     const open = this.activeTrades();
     if (open.length > 0 || restored.found) {
       this.logger.info({ trades: open.length, orders: Object.keys(this.book.orders).length }, 'state restored');
@@ -664,9 +683,17 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       now: this.clock.now(),
       trackRecord: this.trackRecord,
       ...(this.regime !== undefined ? { regime: this.regime } : {}),
+      adx: this.adx,
+      rejectionPatterns: this.patterns,
     });
-    for (const r of outcome.rejected) this.reject(r.signal, r.reasons, undefined);
-    for (const decision of outcome.decisions) this.decide(price === undefined ? decision : { ...decision, price });
+    for (const r of outcome.rejected) this.reject(r.signal, r.reasons, undefined, r.adjustments);
+    // With allocation on, entries are decided highest bid first, each taking from the budget.
+    const ordered = this.allocator.startRound(price === undefined ? outcome.decisions : outcome.decisions.map((d) => ({ ...d, price })));
+    try {
+      for (const decision of ordered) this.decide(decision);
+    } finally {
+      this.allocator.endRound();
+    }
   }
 
   /** Flat, or (with exitOnOppositeSignal) opposite to a trade open on the symbol; `aggregation.exits: filter` leaves them to aggregation. */
@@ -745,9 +772,19 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       reasons.push(...this.gates.blockers(candidate, open, equity));
     }
     if (reasons.length > 0) {
-      for (const signal of decision.signals) this.reject(signal, reasons, { stop: sizing.stopLoss, target: sizing.takeProfit, entry: entryPrice });
+      for (const signal of decision.signals) this.reject(signal, reasons, { stop: sizing.stopLoss, target: sizing.takeProfit, entry: entryPrice }, decision.adjustments);
       return;
     }
+    const admission = this.allocator.admit(decision, { quantity: sizing.quantity, stopLoss: sizing.stopLoss, entryPrice, quoteValue: quoteValue ?? 1 });
+    if (admission.kind === 'refuse') {
+      for (const signal of decision.signals) this.reject(signal, admission.reasons, { stop: sizing.stopLoss, target: sizing.takeProfit, entry: entryPrice }, decision.adjustments);
+      return;
+    }
+    if (admission.kind === 'replace') {
+      this.requestExit(admission.trade, 'reallocated', 'exit');
+      return this.acceptAll(decision, admission.reasons, undefined, undefined);
+    }
+    sizing.notes.push(...admission.reasons);
 
     const tradeId = tradeIdFor(decision.signals.map((s) => s.id));
     if (this.book.trades[tradeId] !== undefined || this.closedTrades.has(tradeId)) {
@@ -784,6 +821,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.book.trades[tradeId] = trade;
     this.changed();
     this.risk.onEntry(now);
+    this.allocator.opened(tradeId, decision.confidence);
     const e = this.config.entry;
     const limitPrice = e.type === 'limit' ? entryPrice * (1 - (direction(side) * e.limitOffsetBps) / 10_000) : undefined;
     const order = this.newOrder(trade, 'entry', {
@@ -814,6 +852,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
         reasons: s.id === decision.signals[0]!.id ? reasons : [...reasons, `merged into ${decision.signals[0]!.id}`],
         clientOrderId,
         quantity,
+        ...(s.id === decision.signals[0]!.id ? this.decidedDetails(s.id, decision.adjustments) : {}),
         timestamp: now,
       });
     }
@@ -824,7 +863,12 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
   }
 
   /** Publishes the rejection and starts following what the signal would have done. */
-  private reject(signal: Signal, reasons: string[], levels: { stop: number | undefined; target?: number | undefined; entry: number } | undefined): void {
+  private reject(
+    signal: Signal,
+    reasons: string[],
+    levels: { stop: number | undefined; target?: number | undefined; entry: number } | undefined,
+    adjustments?: TradeDecision['adjustments'],
+  ): void {
     const now = this.clock.now();
     this.emit('signal.decided', {
       signalId: signal.id,
@@ -833,6 +877,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       side: signal.side,
       decision: 'rejected',
       reasons,
+      ...this.decidedDetails(signal.id, adjustments),
       timestamp: now,
     });
     const cf = this.config.counterfactual;
@@ -853,6 +898,13 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     const followed: Counterfactual = { signalId: signal.id, strategyId: signal.strategyId, symbol: signal.symbol, side, entry, stop, target, barsLeft: cf.maxBars, since: now };
     this.follow(followed);
     this.counterfactualWrites.set(followed.signalId, followed);
+    this.patterns.rejected(followed.signalId, this.regime?.regime(signal.symbol));
+  }
+
+  /** The optional fields of signal.decided: second-chance factors, and the auction's account of an entry. */
+  private decidedDetails(signalId: string, adjustments: TradeDecision['adjustments']): Pick<BuiltinEvents['signal.decided'], 'adjustments' | 'allocation'> {
+    const allocation = this.allocator.details(signalId);
+    return { ...(adjustments !== undefined && adjustments.length > 0 ? { adjustments } : {}), ...(allocation !== undefined ? { allocation } : {}) };
   }
 
   // ---------------------------------------------------------------- orders and fills
@@ -1187,9 +1239,15 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       const closed: ClosedTrade = { tradeId: trade.id, strategyId: trade.strategyId, symbol: trade.symbol, side: trade.side, pnl, pnlPct: pct, closedAt };
       if (this.trackRecord.record(closed)) this.tradeLog.append(closed);
     }
+    const replacement = this.allocator.closed(trade.id);
     this.retire(trade);
     this.publishPosition(trade.symbol);
     this.continueReversal(trade.symbol);
+    if (replacement !== undefined) {
+      // The entry that outbid this trade (exit reason reallocated), decided again now that its budget is free.
+      this.decideEntries([replacement], this.markets[replacement.symbol]?.last);
+      this.allocator.settled(replacement.id);
+    }
   }
 
   /** Opens the position a reversal asked for, once nothing is left open on its symbol. */
@@ -1259,6 +1317,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     market.bars.push(bar);
     if (market.bars.length > keep) market.bars.splice(0, market.bars.length - keep);
     this.atrFor(candle.symbol).update(candle);
+    this.regime?.update(candle);
+    this.adx.update(candle.symbol, candle);
     this.gates.onClose(candle.symbol, closeTime, candle.close);
     this.derivedChanged = true;
     const range: PriceRange = { high: candle.high, low: candle.low, close: candle.close };
@@ -1375,6 +1435,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       }
       this.counterfactualWrites.delete(cf.signalId);
       this.counterfactualDeletes.add(COUNTERFACTUAL_PREFIX + cf.signalId);
+      this.patterns.outcome({ signalId: cf.signalId, strategyId: cf.strategyId, symbol: cf.symbol, pnlPct: outcome.pnlPct, closedAt: now });
       this.emit('signal.decided', {
         signalId: cf.signalId,
         strategyId: cf.strategyId,
