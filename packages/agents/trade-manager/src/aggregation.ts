@@ -1,5 +1,5 @@
 import type { BuiltinEvents } from '@tradebus/core';
-import type { AggregationContext, SignalAggregator } from '@tradebus/strategies';
+import type { AggregationContext, SignalAggregator, SignalDecision } from '@tradebus/strategies';
 
 type Signal = BuiltinEvents['signal.generated'];
 
@@ -18,12 +18,14 @@ export interface TradeDecision {
   signals: Signal[];
   /** Why aggregation kept it, per rule. */
   reasons: string[];
+  /** Second-chance boosts and penalties of the signal that stands for the decision. */
+  adjustments?: SignalDecision['adjustments'] | undefined;
 }
 
 export interface BatchOutcome {
   decisions: TradeDecision[];
   /** Signals aggregation dropped, with its reasons. */
-  rejected: Array<{ signal: Signal; reasons: string[] }>;
+  rejected: Array<{ signal: Signal; reasons: string[]; adjustments?: SignalDecision['adjustments'] | undefined }>;
 }
 
 /**
@@ -47,13 +49,14 @@ export function decideBatch(aggregator: SignalAggregator, signals: readonly Sign
       strategyId: d.signal.strategyId,
       signals: [d.signal, ...merged],
       reasons: d.reasons,
+      adjustments: d.adjustments,
     });
   }
   const rejected: BatchOutcome['rejected'] = [];
   for (const d of result.rejected) {
     // A merged signal shares the fate of the one that stands for it.
     if (d.mergedInto !== undefined && byId.get(d.mergedInto)?.accepted === true) continue;
-    rejected.push({ signal: d.signal, reasons: d.reasons });
+    rejected.push({ signal: d.signal, reasons: d.reasons, adjustments: d.adjustments });
   }
   return { decisions, rejected };
 }

@@ -1,5 +1,6 @@
 import { aggregatorConfigSchema, regimeDetectorConfigSchema, trackRecordConfigSchema } from '@tradebus/strategies';
 import { z } from 'zod';
+import { allocationConfigSchema } from './allocator.js';
 import { marginConfigSchema } from './margin.js';
 import { portfolioConfigSchema } from './portfolio.js';
 import { universeConfigSchema } from './universe.js';
@@ -200,6 +201,9 @@ export const tradeManagerConfigSchema = z
       .prefault({}),
     universe: universeConfigSchema,
     margin: marginConfigSchema.prefault({}).describe('Derivatives: leverage caps, initial margin with a buffer before each entry, and margin utilisation watched after every account update'),
+    allocation: allocationConfigSchema
+      .prefault({})
+      .describe('Auction of each round of entries for the risk (or exposure) budget left by the open positions; off: entries in the order aggregation ranked them'),
     portfolio: portfolioConfigSchema.prefault({}).describe('Portfolio risk: size by correlation with open positions, exposure caps per group of symbols, a CVaR limit'),
     invariants: z
       .object({

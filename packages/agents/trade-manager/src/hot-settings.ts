@@ -32,6 +32,7 @@ export const hotSettings: readonly string[] = [
   'aggregation.exits',
   'aggregation.useTrackRecord',
   'aggregation.secondChance.*',
+  'allocation.*',
   'exits.timeStopMs',
   'exits.exitRetryMs',
   'exits.trailing.*',
