@@ -59,6 +59,19 @@ export {
   type IndicatorSpecInput,
   type IndicatorType,
 } from './factory.js';
+export { SmartMoneyConcepts, type SmcOptions } from './smc/engine.js';
+export type {
+  SmcDirection,
+  SmcEvent,
+  SmcFairValueGap,
+  SmcFibLevels,
+  SmcLiquidity,
+  SmcOrderBlock,
+  SmcState,
+  SmcStructureBreak,
+  SmcSwing,
+  SmcZoneStatus,
+} from './smc/types.js';
 export {
   batch,
   type AdxSeries,
