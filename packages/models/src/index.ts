@@ -40,4 +40,23 @@ export {
   type PlattOptions,
   type PlattParams,
 } from './calibration/index.js';
+export {
+  BayesianModelAveraging,
+  createEnsemble,
+  ensembleConfigSchema,
+  EnsembleError,
+  PROBABILITY_FLOOR,
+  probabilityUp,
+  WeightedVoteEnsemble,
+  type BmaConfig,
+  type Ensemble,
+  type EnsembleConfig,
+  type EnsembleConfigInput,
+  type EnsembleDecision,
+  type EnsembleState,
+  type MemberVote,
+  type ModelPrediction,
+  type Side,
+  type WeightedVoteConfig,
+} from './ensemble/index.js';
 export * from './sources/index.js';
