@@ -60,3 +60,4 @@ export {
   type WeightedVoteConfig,
 } from './ensemble/index.js';
 export * from './sources/index.js';
+export * from './registry/index.js';
