@@ -39,7 +39,7 @@ import { riskTransitions } from './risk-alerts.js';
 import { FLATTEN, MARGIN, SafetyActions } from './safety-actions.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
 import { Allocator } from './allocator.js';
-import { AdxReadings, RejectionPatterns } from './second-chance.js';
+import { AdxReadings, PATTERNS_KEY, RejectionPatterns } from './second-chance.js';
 import { hotSettings } from './hot-settings.js';
 import type { PortfolioPosition } from './portfolio.js';
 import { defaultStop, defaultTarget, sizeEntry, sizingFor, type EdgeStats } from './sizing.js';
@@ -212,6 +212,8 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.regime = new RegimeDetector(this.config.regime, { path: 'regime' });
     this.adx = new AdxReadings(() => this.config.aggregation.secondChance.adx.period);
     this.patterns = new RejectionPatterns(() => this.config.aggregation.secondChance.pattern.window);
+    // Learned again from new outcomes when missing or unreadable: it only ever boosts.
+    this.patterns.restore(await this.store.get<unknown>(PATTERNS_KEY));
     this.allocator = new Allocator({
       config: () => this.config,
       equity: () => this.equity(),
@@ -496,6 +498,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.counterfactualWrites.clear();
     this.counterfactualDeletes.clear();
     if (derived) change.set(MARKET_KEY, this.markets);
+    if (derived) change.set(PATTERNS_KEY, this.patterns.toJSON());
     const gates = derived ? this.gates.takeSnapshot() : undefined;
     if (gates !== undefined) change.set(GATES_KEY, gates);
     if (books) {
