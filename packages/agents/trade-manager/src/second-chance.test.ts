@@ -1,3 +1,4 @@
+import { MemoryStateStore } from '@tradebus/core';
 import { ADX } from '@tradebus/indicators';
 import { SignalAggregator } from '@tradebus/strategies';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -131,6 +132,25 @@ describe('second chance in the trade manager', () => {
     expect(decided.decision).toBe('accepted');
     expect(decided.adjustments).toEqual([{ rule: 'pattern', amount: 0.05, detail: 'rejected signals of alpha on BTC/USDT would have won 2 of 2 (100 % ≥ 50 %)' }]);
     expect(h.of('trade.opened')).toHaveLength(1);
+  });
+
+  it('keeps what it learned across a restart', async () => {
+    const store = new MemoryStateStore();
+    const config = {
+      aggregation: { minConfidence: 0.5, secondChance: { enabled: true, agreement: { enabled: false }, pattern: { enabled: true, minSamples: 1, minWinRate: 1, boost: 0.05 } } },
+      counterfactual: { enabled: true, maxBars: 1 },
+    };
+    h = await startHarness(config, { store });
+    await h.candle({ high: 100, low: 100, close: 100 });
+    const rejected = await h.signal({ confidence: 0.46, price: 100 });
+    expect(h.decision(rejected.id)!.decision).toBe('rejected');
+    await h.candle({ high: 102, low: 99.5, close: 101 });
+    expect(h.of('signal.decided').filter((d) => d.decision === 'outcome')).toHaveLength(1);
+    const clock = h.clock;
+    await h.stop();
+    h = await startHarness(config, { store, clock });
+    const next = await h.signal({ confidence: 0.46, price: 101 });
+    expect(h.decision(next.id)).toMatchObject({ decision: 'accepted', adjustments: [{ rule: 'pattern', amount: 0.05 }] });
   });
 
   it('boosts a signal that goes with the regime the manager follows from its candles', async () => {

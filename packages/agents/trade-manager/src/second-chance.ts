@@ -2,6 +2,9 @@ import { ADX } from '@tradebus/indicators';
 import type { AggregationContext, Regime } from '@tradebus/strategies';
 import { z } from 'zod';
 
+/** Where the manager keeps the learned patterns, saved with the market state on its interval. */
+export const PATTERNS_KEY = 'rejection-patterns';
+
 type PatternSource = NonNullable<AggregationContext['rejectionPatterns']>;
 type Bucket = Regime | 'unknown';
 
