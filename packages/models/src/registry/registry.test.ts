@@ -19,6 +19,7 @@ function uniform(seed: number): () => number {
 
 describe('model registry', () => {
   it('keeps versions, statuses and their history across a reopen; one active version per name', async () => {
+    expect(ModelRegistry.inMemory().file).toBeUndefined();
     const file = tempFile();
     const registry = await ModelRegistry.open(file);
     await registry.register({ name: 'lr', version: '1', features: FEATURES, status: 'active', source: { kind: 'onnx' } }, 1_000);

@@ -30,7 +30,11 @@ export type ModelRecord = z.output<typeof modelRecordSchema>;
 
 const documentSchema = z.object({ models: z.array(modelRecordSchema) });
 type RegistryDocument = z.output<typeof documentSchema>;
-type RegistryDb = Awaited<ReturnType<typeof openDocument<RegistryDocument>>>['db'];
+/** Where the document lives: a lowdb file, or nowhere (a backtest starts from a clean registry every run). */
+interface RegistryDb {
+  data: RegistryDocument;
+  write(): Promise<void>;
+}
 
 export interface RegisterInput {
   name: string;
@@ -50,9 +54,15 @@ export interface RegisterInput {
  */
 export class ModelRegistry {
   private constructor(
-    readonly file: string,
+    /** The file, or undefined for a registry kept in memory. */
+    readonly file: string | undefined,
     private readonly db: RegistryDb,
   ) {}
+
+  /** A registry that lives as long as the process: for backtests, whose runs must not teach each other. */
+  static inMemory(): ModelRegistry {
+    return new ModelRegistry(undefined, { data: { models: [] }, write: async () => {} });
+  }
 
   static async open(file: string): Promise<ModelRegistry> {
     const { db } = await openDocument<RegistryDocument>(file, { models: [] }, { fsync: 'always' });
