@@ -494,6 +494,25 @@ describe('SMC engine is causal and replace-last exact', () => {
     );
   });
 
+  it('the bias is the trend of an engine fed the higher-timeframe bars, the forming one as seen so far', () => {
+    const { states } = run(bars, options);
+    const buckets: Candle[] = [];
+    let checked = 0;
+    bars.forEach((bar, t) => {
+      const start = Math.floor(bar.timestamp / hour) * hour;
+      const last = buckets.at(-1);
+      if (last === undefined || last.timestamp !== start) buckets.push({ ...bar, timestamp: start });
+      else buckets[buckets.length - 1] = { ...last, high: Math.max(last.high, bar.high), low: Math.min(last.low, bar.low), close: bar.close, volume: last.volume + bar.volume };
+      if (t % 23 !== 0) return;
+      const higher = new SmartMoneyConcepts({ swingLength: 3 });
+      let trend = 0;
+      for (const bucket of buckets) trend = higher.update(bucket).trend;
+      expect(states[t]!.bias).toBe(trend);
+      if (trend !== 0) checked++;
+    });
+    expect(checked).toBeGreaterThan(30);
+  });
+
   it('rejects a non-finite bar without changing its state, and bad options with the field named', () => {
     const engine = new SmartMoneyConcepts({ swingLength: 3 });
     for (const bar of bars.slice(0, 50)) engine.update(bar);
