@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { builtinRegistry, createStrategy } from './create.js';
-import { StrategyConfigError } from './errors.js';
+import { StrategyConfigError, StrategyInputError } from './errors.js';
 import { StrategyRegistry } from './registry.js';
 import { defineStrategy } from './strategy.js';
 import { loadCandles } from './test-support/candles.js';
@@ -211,12 +211,15 @@ describe('higher timeframes', () => {
       }
       throw new Error('expected a StrategyConfigError');
     };
-    const missing = fail({ type: 'probe' });
-    expect(missing.field).toBe('strategies[2].timeframe');
-    expect(missing.message).toContain("set its 'timeframe'");
+    // Without a configured timeframe the first bar tells it: warm-up covers the hours from then on.
+    const unset = registry.create({ type: 'probe' });
+    expect(unset.warmupBars).toBe(3);
+    unset.onCandle(ada[0]!);
+    expect(unset.warmupBars).toBe(96);
+    expect(() => registry.create({ type: 'probe' }).onCandle({ ...ada[0]!, timeframe: '7m' })).toThrow(StrategyInputError);
     const notMultiple = fail({ type: 'probe', timeframe: '7m' });
-    expect(notMultiple.message).toContain("whole multiple of '7m'");
-    const filter = fail({ type: 'ema-cross', timeframe: '1h', trendFilter: { timeframe: '1h' } });
+    expect(notMultiple.message).toContain("'7m' or a whole multiple of it");
+    const filter = fail({ type: 'ema-cross', timeframe: '1h', trendFilter: { timeframe: '90m' } });
     expect(filter.field).toBe('strategies[2].trendFilter.timeframe');
     expect(() => createStrategy({ type: 'ema-cross', timeframe: '1h', trendFilter: { timeframe: '1d', emma: 3 } })).toThrow(/trendFilter\.emma/);
   });

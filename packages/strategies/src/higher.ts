@@ -32,7 +32,7 @@ export function planHigher(declared: HigherSpecMap, base: string | undefined, st
   if (base === undefined) {
     throw new StrategyConfigError(
       'timeframe',
-      `Strategy '${strategyId}' reads ${timeframes} bars resampled from its own: set its 'timeframe' in the strategy config (e.g. timeframe: '1h') so the bar length is known before the first bar.`,
+      `Strategy '${strategyId}' reads ${timeframes} bars resampled from its own: set its 'timeframe' in the strategy config (e.g. timeframe: '1h').`,
     );
   }
   const baseMs = timeframeMs(base);
@@ -49,9 +49,9 @@ export function planHigher(declared: HigherSpecMap, base: string | undefined, st
         ? DAY % baseMs! === 0
           ? Math.ceil((Number(timeframe.slice(0, -1)) * MONTH) / baseMs!)
           : bad('a month is resampled from bars that divide a day (1m, 1h, 4h, 1d, ...)')
-        : higherMs > baseMs! && higherMs % baseMs! === 0
+        : higherMs % baseMs! === 0
           ? higherMs / baseMs!
-          : bad(`it must be a whole multiple of '${base}' and longer`);
+          : bad(`it must be '${base}' or a whole multiple of it`);
     const keep = spec.keep ?? DEFAULT_KEEP;
     if (!Number.isInteger(keep) || keep < 1) bad(`keep ${keep} must be a whole number of bars, at least 1`);
     const names = Object.keys(spec.indicators);

@@ -20,6 +20,7 @@ export type {
   StrategyDefinition,
   StrategyTick,
   TickContext,
+  UniverseView,
 } from './types.js';
 export { StrategyConfigError, StrategyInputError, StrategySignalError, TrackRecordFormatError } from './errors.js';
 export { barCloseTime, bucketStart, isTimeframe, timeframeMs, timeframeSchema } from './timeframe.js';

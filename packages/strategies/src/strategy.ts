@@ -9,6 +9,7 @@ import { StrategyInputError, StrategySignalError } from './errors.js';
 import { HigherSeries, planHigher, type HigherPlan } from './higher.js';
 import { barCloseTime, isTimeframe } from './timeframe.js';
 import { filterByTrend, readTrend, type TrendFilterConfig } from './trend-filter.js';
+import { UniverseTable } from './universe.js';
 import type {
   BarContext,
   DraftResult,
@@ -62,6 +63,15 @@ interface Series<M> {
   higher: HigherSeries[];
   /** The trend filter's timeframe, when the config sets one. */
   trend: HigherSeries | undefined;
+  /** Closed bars before the first evaluation: the base warm-up, or the higher timeframes' if longer. */
+  warmupBars: number;
+}
+
+/** The higher timeframes of one base timeframe: the declared ones, then the trend filter's. */
+interface Plans {
+  higher: HigherPlan[];
+  trend: HigherPlan | undefined;
+  warmupBars: number;
 }
 
 const noSignals: Signal[] = [];
@@ -77,15 +87,17 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
   readonly timeframe: string | undefined;
   readonly params: Readonly<P & Record<string, unknown>>;
   readonly indicators: Readonly<Record<string, IndicatorSpec>>;
-  readonly warmupBars: number;
   readonly higherTimeframes: readonly string[];
   readonly trendFilter: TrendFilterConfig | undefined;
   readonly definition: StrategyDefinition<P, I, M, H>;
-  private readonly higherPlans: HigherPlan[];
-  private readonly trendPlan: HigherPlan | undefined;
+  private readonly declaredHigher: HigherSpecMap;
+  private readonly baseWarmup: number;
+  /** Planned once when `timeframe` is configured; otherwise per series, from its first bar's timeframe. */
+  private readonly fixedPlans: Plans | undefined;
   private readonly names: string[];
   private readonly specs: IndicatorSpec[];
   private readonly series = new Map<string, Series<M>>();
+  private readonly universe: UniverseTable;
 
   /**
    * `params` must already be validated (createStrategy does it); indicator specs are validated
@@ -107,22 +119,39 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
     this.indicators = Object.freeze(Object.fromEntries(this.names.map((name, i) => [name, this.specs[i]!])));
     let longest = 0;
     for (const spec of this.specs) longest = Math.max(longest, createIndicator(spec).warmupPeriod);
-    this.higherPlans = planHigher(definition.higher?.(options.params) ?? {}, options.timeframe, options.id);
+    this.declaredHigher = definition.higher?.(options.params) ?? {};
     this.trendFilter = options.trendFilter;
-    this.trendPlan =
-      options.trendFilter === undefined
+    this.baseWarmup = Math.max(longest + 1, 2, Math.ceil(definition.warmup?.(options.params) ?? 0));
+    const timeframes = Object.values(this.declaredHigher).map((spec) => spec.timeframe);
+    if (options.trendFilter !== undefined) timeframes.push(options.trendFilter.timeframe);
+    this.higherTimeframes = Object.freeze([...new Set(timeframes)]);
+    this.fixedPlans = options.timeframe === undefined ? undefined : this.plan(options.timeframe);
+    this.universe = new UniverseTable(Math.max(0, Math.ceil(definition.universe?.(options.params).bars ?? 0)));
+  }
+
+  /**
+   * With `timeframe` configured this covers the higher timeframes from the start. Without it, the
+   * base timeframe is only known from the first bar, so until then it is the strategy's own
+   * warm-up (set `timeframe` for a strategy with higher timeframes: a runner reads this before).
+   */
+  get warmupBars(): number {
+    if (this.fixedPlans !== undefined) return this.fixedPlans.warmupBars;
+    let warmup = this.baseWarmup;
+    for (const series of this.series.values()) warmup = Math.max(warmup, series.warmupBars);
+    return warmup;
+  }
+
+  private plan(base: string | undefined): Plans {
+    const higher = planHigher(this.declaredHigher, base, this.id);
+    const filter = this.trendFilter;
+    const trend =
+      filter === undefined
         ? undefined
-        : planHigher(
-            { trend: { timeframe: options.trendFilter.timeframe, indicators: { ema: { type: 'ema', period: options.trendFilter.ema } }, keep: 1 } },
-            options.timeframe,
-            options.id,
-            'trendFilter.timeframe',
-          )[0];
-    const plans = this.trendPlan === undefined ? this.higherPlans : [...this.higherPlans, this.trendPlan];
-    this.higherTimeframes = Object.freeze([...new Set(plans.map((plan) => plan.timeframe))]);
-    let warmup = Math.max(longest + 1, 2, Math.ceil(definition.warmup?.(options.params) ?? 0));
-    for (const plan of plans) warmup = Math.max(warmup, plan.warmupBars);
-    this.warmupBars = warmup;
+        : planHigher({ trend: { timeframe: filter.timeframe, indicators: { ema: { type: 'ema', period: filter.ema } }, keep: 1 } }, base, this.id, 'trendFilter.timeframe')[0];
+    let warmupBars = this.baseWarmup;
+    for (const plan of higher) warmupBars = Math.max(warmupBars, plan.warmupBars);
+    if (trend !== undefined) warmupBars = Math.max(warmupBars, trend.warmupBars);
+    return { higher, trend, warmupBars };
   }
 
   warmUp(candles: Iterable<StrategyCandle>): void {
@@ -154,8 +183,9 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
     series.lastClosed = candle;
     for (const higher of series.higher) higher.onClosed(candle);
     series.trend?.onClosed(candle);
+    this.universe.add(candle);
     const bar = series.bars++;
-    if (series.bars < this.warmupBars || previousCandle === undefined) return noSignals;
+    if (series.bars < series.warmupBars || previousCandle === undefined) return noSignals;
     const views = this.higherViews(series);
     if (views === undefined) return noSignals;
 
@@ -184,7 +214,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
     }
     if (series.formingTime !== candle.timestamp) series.formingEmitted.length = 0;
     series.formingTime = candle.timestamp;
-    if (series.bars + 1 < this.warmupBars || last === undefined || series.current === undefined) return noSignals;
+    if (series.bars + 1 < series.warmupBars || last === undefined || series.current === undefined) return noSignals;
     // Higher timeframes move on closed bars only: a forming bar sees them as the last closed one left them.
     const views = this.higherViews(series);
     if (views === undefined) return noSignals;
@@ -206,7 +236,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
       );
     }
     const series = this.series.get(tick.symbol);
-    if (series === undefined || series.bars < this.warmupBars || series.current === undefined || series.lastClosed === undefined) {
+    if (series === undefined || series.bars < series.warmupBars || series.current === undefined || series.lastClosed === undefined) {
       return noSignals;
     }
     const ctx: TickContext<P, I, M> = {
@@ -244,7 +274,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
 
   isReady(symbol: string): boolean {
     const series = this.series.get(symbol);
-    return series !== undefined && series.bars >= this.warmupBars;
+    return series !== undefined && series.bars >= series.warmupBars;
   }
 
   status(symbol: string): SeriesStatus | undefined {
@@ -254,7 +284,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
       symbol,
       timeframe: series.timeframe,
       bars: series.bars,
-      ready: series.bars >= this.warmupBars,
+      ready: series.bars >= series.warmupBars,
       lastBarTime: series.lastClosed?.timestamp,
       ignored: series.ignored,
     };
@@ -279,6 +309,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
   reset(symbol?: string): void {
     if (symbol === undefined) this.series.clear();
     else this.series.delete(symbol);
+    this.universe.delete(symbol);
   }
 
   private seriesFor(candle: StrategyCandle): Series<M> {
@@ -300,6 +331,18 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
         { symbol: candle.symbol, timeframe: candle.timeframe },
       );
     }
+    let plans = this.fixedPlans;
+    if (plans === undefined) {
+      try {
+        plans = this.plan(candle.timeframe);
+      } catch (err) {
+        throw new StrategyInputError(
+          `Strategy '${this.id}' cannot run ${candle.symbol} on ${candle.timeframe} bars: ${err instanceof Error ? err.message : String(err)} ` +
+            "Set 'timeframe' in the strategy config to a bar length the higher timeframes are whole multiples of.",
+          { symbol: candle.symbol, timeframe: candle.timeframe },
+        );
+      }
+    }
     const created: Series<M> = {
       symbol: candle.symbol,
       timeframe: candle.timeframe,
@@ -313,8 +356,9 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
       formingEmitted: [],
       memory: this.definition.memory?.(this.params) as M,
       lastSignal: undefined,
-      higher: this.higherPlans.map((plan) => new HigherSeries(plan, candle.symbol, candle.timeframe)),
-      trend: this.trendPlan === undefined ? undefined : new HigherSeries(this.trendPlan, candle.symbol, candle.timeframe),
+      higher: plans.higher.map((plan) => new HigherSeries(plan, candle.symbol, candle.timeframe)),
+      trend: plans.trend === undefined ? undefined : new HigherSeries(plans.trend, candle.symbol, candle.timeframe),
+      warmupBars: plans.warmupBars,
     };
     this.series.set(candle.symbol, created);
     return created;
@@ -372,6 +416,7 @@ export class StrategyInstance<P extends object, I extends IndicatorSpecMap, M, H
       bar,
       lastSignal: series.lastSignal,
       higher,
+      universe: this.universe,
     };
   }
 

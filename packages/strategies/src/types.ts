@@ -111,6 +111,19 @@ export type HigherViews<H extends HigherSpecMap> = {
 };
 
 /**
+ * The recent closed bars of every symbol the strategy instance runs on (see
+ * {@link StrategyDefinition.universe}). Read it only up to the bar being evaluated (`before:
+ * ctx.candle.timestamp`): bars of the same moment from other symbols may or may not have arrived
+ * yet, so reading them would make the result depend on arrival order.
+ */
+export interface UniverseView {
+  /** Symbols that have delivered a closed bar, sorted. */
+  symbols(): readonly string[];
+  /** Up to `count` closed bars of `symbol` opening before `before`, oldest first. */
+  bars(symbol: string, before: number, count: number): readonly StrategyCandle[];
+}
+
+/**
  * Everything `evaluate` and `commit` see for one bar of one symbol. Every indicator value in
  * `values` and `previous` is defined: the framework calls them only once the series has warmed up.
  */
@@ -143,6 +156,8 @@ export interface BarContext<P, I extends IndicatorSpecMap, M, H extends HigherSp
    * closed bars only: on a forming bar they are as the last closed bar left them.
    */
   readonly higher: HigherViews<H>;
+  /** Every symbol's recent bars, when the definition declares `universe`; otherwise empty. */
+  readonly universe: UniverseView;
 }
 
 /** What `onTick` sees: the indicator values of the last closed bar and the new price. */
@@ -185,6 +200,12 @@ export interface StrategyDefinition<P extends object, I extends IndicatorSpecMap
    * `timeframe` set in config; warm-up then covers the higher bars' indicators and `keep`.
    */
   higher?(params: P): H;
+  /**
+   * Keep the last `bars` closed bars of every symbol this instance runs on, readable through
+   * `ctx.universe` (breadth, relative strength). One instance must then get every symbol's bars:
+   * the strategy runner gives one instance all the symbols it runs.
+   */
+  universe?(params: P): { bars: number };
   /** Initial per-symbol memory. */
   memory?(params: P): M;
   /** Decides on one bar. Pure: no clock, no I/O, no randomness, no writes to `memory`. */

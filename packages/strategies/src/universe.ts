@@ -1,0 +1,52 @@
+import type { StrategyCandle, UniverseView } from './types.js';
+
+const EMPTY: readonly StrategyCandle[] = Object.freeze([]);
+
+/**
+ * The recent closed bars of every symbol one strategy instance runs on: its cross-symbol view
+ * (breadth, relative strength). Reads are cut at a time the caller gives, so what a bar sees
+ * does not depend on which symbol's bar of the same moment happened to arrive first.
+ */
+export class UniverseTable implements UniverseView {
+  private readonly series = new Map<string, StrategyCandle[]>();
+  private sorted: readonly string[] | undefined;
+
+  constructor(readonly keep: number) {}
+
+  add(candle: StrategyCandle): void {
+    if (this.keep === 0) return;
+    let bars = this.series.get(candle.symbol);
+    if (bars === undefined) {
+      this.series.set(candle.symbol, (bars = []));
+      this.sorted = undefined;
+    }
+    bars.push(candle);
+    // Trimmed in batches: a shift per bar would copy the whole window every time.
+    if (bars.length > this.keep + 64) bars.splice(0, bars.length - this.keep);
+  }
+
+  delete(symbol?: string): void {
+    if (symbol === undefined) this.series.clear();
+    else this.series.delete(symbol);
+    this.sorted = undefined;
+  }
+
+  symbols(): readonly string[] {
+    this.sorted ??= Object.freeze([...this.series.keys()].sort());
+    return this.sorted;
+  }
+
+  bars(symbol: string, before: number, count: number): readonly StrategyCandle[] {
+    const bars = this.series.get(symbol);
+    if (bars === undefined || count <= 0) return EMPTY;
+    // First index whose open time is not before `before`.
+    let lo = 0;
+    let hi = bars.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (bars[mid]!.timestamp < before) lo = mid + 1;
+      else hi = mid;
+    }
+    return bars.slice(Math.max(0, lo - Math.min(count, this.keep)), lo);
+  }
+}
