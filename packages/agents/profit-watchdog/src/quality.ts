@@ -1,5 +1,5 @@
 import type { BuiltinEvents } from '@tradebus/core';
-import { mean, meanWithInterval, welchTTest } from './stats.js';
+import { mean, meanWithInterval, variance, welchTTest } from './stats.js';
 import type { Tunable } from './config.js';
 
 export type GroupQuality = BuiltinEvents['watchdog.report']['groups'][number];
@@ -97,6 +97,12 @@ export function candidateValues(t: Pick<Tunable, 'min' | 'max' | 'step'>): numbe
   return out;
 }
 
+/** mean ÷ (s / √n); −∞ without spread to judge by. */
+function tStatistic(xs: readonly number[]): number {
+  const v = variance(xs);
+  return v > 0 ? mean(xs) / Math.sqrt(v / xs.length) : Number.NEGATIVE_INFINITY;
+}
+
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 
 /**
@@ -104,9 +110,11 @@ const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
  * `now` count. The decisions a threshold can change are the accepted ones and those rejected by
  * the confidence rule; a signal rejected for another reason (a position already open, a risk
  * limit) would have been rejected whatever the threshold, so it is left out. Under value v the
- * taken trades are those with confidence ≥ v. The best value takes the most profit in total (a
- * higher threshold alone would always raise the average of what is left); it needs at least
- * `minTradesAfter` trades. Significance: Welch's t-test of the outcomes of the decisions the value
+ * taken trades are those with confidence ≥ v. The best value is the one whose trades have the
+ * highest t-statistic of their mean outcome (mean ÷ standard error): the strongest evidence of an
+ * edge, which weighs how much a trade makes against how many trades show it (the highest average
+ * alone favours a handful of lucky trades, the highest total favours taking nothing from a losing
+ * strategy). It needs at least `minTradesAfter` trades. Significance: Welch's t-test of the outcomes of the decisions the value
  * changes (added or removed) against those it keeps.
  */
 export function recommend(history: readonly DecisionRecord[], tunable: Tunable & { current: number }, settings: ReplaySettings, now: number, id: string): Recommendation | undefined {
@@ -115,13 +123,14 @@ export function recommend(history: readonly DecisionRecord[], tunable: Tunable &
   if (eligible.length === 0) return undefined;
   const before = eligible.filter((r) => r.decision === 'accepted');
   const totalBefore = sum(before.map((r) => r.pnlPct));
-  let best: { value: number; taken: DecisionRecord[]; total: number } | undefined;
+  let best: { value: number; taken: DecisionRecord[]; total: number; score: number } | undefined;
   for (const value of candidateValues(tunable)) {
     const taken = eligible.filter((r) => r.confidence >= value);
-    if (taken.length < settings.minTradesAfter) continue;
-    const total = sum(taken.map((r) => r.pnlPct));
-    const closer = best !== undefined && total === best.total && Math.abs(value - tunable.current) < Math.abs(best.value - tunable.current);
-    if (best === undefined || total > best.total + 1e-12 || closer) best = { value, taken, total };
+    if (taken.length < Math.max(2, settings.minTradesAfter)) continue;
+    const pnl = taken.map((r) => r.pnlPct);
+    const score = tStatistic(pnl);
+    const closer = best !== undefined && score === best.score && Math.abs(value - tunable.current) < Math.abs(best.value - tunable.current);
+    if (best === undefined || score > best.score + 1e-12 || closer) best = { value, taken, total: sum(pnl), score };
   }
   if (best === undefined) return undefined;
   const takenIds = new Set(best.taken.map((r) => r.signalId));
@@ -131,7 +140,7 @@ export function recommend(history: readonly DecisionRecord[], tunable: Tunable &
     changed.map((r) => r.pnlPct),
     kept.map((r) => r.pnlPct),
   );
-  const improves = best.value !== tunable.current && best.total > totalBefore && changed.length > 0;
+  const improves = best.value !== tunable.current && best.score > tStatistic(before.map((r) => r.pnlPct)) && changed.length > 0;
   return {
     id,
     agent: tunable.agent,

@@ -144,24 +144,24 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
     return this.latest;
   }
 
-  /** Works the figures out now, publishes them and returns them. */
-  evaluate(): Report {
+  /**
+   * The figures as of now, from the outcomes received so far: decision quality per window, drift,
+   * recommendations. Publishes nothing (see `evaluate`).
+   */
+  snapshot(): Report {
     const now = this.clock.now();
-    const all = [...this.history.values()].flatMap((h) => h.map((x) => x.record));
-    const groups = windowsOf(all, this.config.windowSize).map((w) => ({ ...w, quality: groupQuality(w.records, w.key, this.config.confidenceLevel) }));
-    this.raiseAlerts(groups.map((g) => g.quality));
+    const all = this.records();
+    const groups = windowsOf(all, this.config.windowSize).map((w) => groupQuality(w.records, w.key, this.config.confidenceLevel));
     const recommendations: Recommendation[] = [];
     for (const t of this.config.recommendations.tunables) {
       const rec = recommend(all, { ...t, current: this.currentOf(t) }, this.config.recommendations, now, `${this.id}-${now}-${++this.recommendationSeq}`);
-      if (rec === undefined) continue;
-      recommendations.push(rec);
-      if (rec.recommended !== rec.current) this.publish('watchdog.recommendation', rec);
+      if (rec !== undefined) recommendations.push(rec);
     }
     const report: Report = {
       agentId: this.id,
       outcomes: this.meta.outcomes,
       windowSize: this.config.windowSize,
-      groups: groups.map((g) => g.quality),
+      groups,
       drift: [...this.drift.entries()].map(([strategyId, d]) => ({
         strategyId,
         trades: d.trades,
@@ -175,8 +175,21 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
       timestamp: now,
     };
     this.latest = report;
+    return report;
+  }
+
+  /** The outcomes kept, per strategy in the order they became known. */
+  records(): DecisionRecord[] {
+    return [...this.history.values()].flatMap((h) => h.map((x) => x.record));
+  }
+
+  /** Works the figures out, raises the alerts they call for, publishes them and acts on them (auto-tune). */
+  evaluate(): Report {
+    const report = this.snapshot();
+    this.raiseAlerts(report.groups);
+    for (const rec of report.recommendations) if (rec.recommended !== rec.current) this.publish('watchdog.recommendation', rec);
     this.publish('watchdog.report', report);
-    this.autoTune(recommendations, now);
+    this.autoTune(report.recommendations, report.timestamp);
     return report;
   }
 
@@ -455,8 +468,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
 
   private scoped(t: Tunable): DecisionRecord[] {
     const scope = t.strategies === undefined ? undefined : new Set(t.strategies);
-    return [...this.history.values()]
-      .flatMap((h) => h.map((x) => x.record))
+    return this.records()
       .filter((r) => scope === undefined || scope.has(r.strategyId))
       .sort((a, b) => a.closedAt - b.closedAt);
   }
