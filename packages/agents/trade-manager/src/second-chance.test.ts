@@ -153,6 +153,18 @@ describe('second chance in the trade manager', () => {
     expect(h.decision(next.id)).toMatchObject({ decision: 'accepted', adjustments: [{ rule: 'pattern', amount: 0.05 }] });
   });
 
+  it('the regime factor reads the regime the manager follows from its candles', async () => {
+    h = await startHarness({ allowShort: true, regime: { fastPeriod: 2, slowPeriod: 3, band: 0 }, aggregation: { minConfidence: 0.5, regime: { enabled: true } } });
+    for (const close of [100, 101, 102, 103]) await h.candle({ high: close, low: close, close });
+    // Bull: a short is scaled by 0.6 (0.8 × 0.6 = 0.48 < 0.5), a long is not.
+    const short = await h.signal({ side: 'short', confidence: 0.8, price: 103, symbol: 'BTC/USDT' });
+    expect(h.decision(short.id)!.decision).toBe('rejected');
+    expect(h.decision(short.id)!.reasons.join(' ')).toContain('BTC/USDT is bull: short confidence ×0.60');
+    expect(h.decision(short.id)!.reasons.join(' ')).toContain('adjusted confidence 0.48 (raw 0.80) is below the minimum 0.50');
+    const long = await h.signal({ side: 'long', confidence: 0.5, price: 103 });
+    expect(h.decision(long.id)!.decision).toBe('accepted');
+  });
+
   it('boosts a signal that goes with the regime the manager follows from its candles', async () => {
     h = await startHarness({
       regime: { fastPeriod: 2, slowPeriod: 3, band: 0 },
