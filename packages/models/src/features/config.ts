@@ -13,7 +13,6 @@ const bars = (least: number) =>
 const distinct = (least: number, what: string) =>
   z
     .array(bars(least), { error: `must be a list of ${what}, e.g. [1, 5, 20]` })
-    .min(1, { error: `must list at least one ${what.replace(/s$/, '')}` })
     .refine((list) => new Set(list).size === list.length, { error: `must not repeat a ${what.replace(/s$/, '')}` });
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;

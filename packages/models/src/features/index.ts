@@ -9,3 +9,4 @@ export {
 } from './config.js';
 export { FeatureConfigError, FeatureInputError } from './errors.js';
 export { createFeaturePipeline, FeaturePipeline, type FeatureBar } from './pipeline.js';
+export { checkHorizons, csvHeader, csvLine, datasetColumns, datasetRows, jsonLine, labelName, type DatasetRow, type DatasetSeries } from './dataset.js';
