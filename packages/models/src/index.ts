@@ -5,7 +5,16 @@
 export const MODELS_PACKAGE = '@tradebus/models';
 
 export {
+  checkHorizons,
   createFeaturePipeline,
+  csvHeader,
+  csvLine,
+  datasetColumns,
+  datasetRows,
+  jsonLine,
+  labelName,
+  type DatasetRow,
+  type DatasetSeries,
   FeatureConfigError,
   featureConfigSchema,
   FeatureInputError,
