@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, runMain, TradebusError } from '@tradebus/core';
 import { addBacktestCommand } from './backtest/command.js';
+import { addDatasetCommand } from './dataset.js';
 import { launchSystem, VERSION } from './launcher.js';
 import { addNatsConfigCommand } from './nats-config.js';
 import { prepareSystem } from './prepare.js';
@@ -54,6 +55,7 @@ export function buildCli(): Command {
     });
 
   addBacktestCommand(program);
+  addDatasetCommand(program);
   addNatsConfigCommand(program);
 
   program
