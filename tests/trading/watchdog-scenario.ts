@@ -72,7 +72,7 @@ type AnyDefinition = PreparedAgent['definition'];
 
 const RECORDED = ['signal.generated', 'signal.decided', 'trade.opened', 'trade.closed', 'system.alert', 'watchdog.recommendation', 'watchdog.report', 'watchdog.tuning'] as const;
 
-function writeConfig(dir: string, minConfidence: number): string {
+function writeConfig(dir: string, minConfidence: number, feeRate: number): string {
   const file = join(dir, 'watchdog-scenario.yaml');
   writeFileSync(
     file,
@@ -86,7 +86,7 @@ providers:
     warmupBars: 100
     sources:
 ${PAIRS.map((p) => `      - { type: candles, file: ${join(DATA_DIR, `binance-${p}-BTC-5m.csv`)}, symbol: ${p}/BTC, timeframe: 5m }`).join('\n')}
-  paper: { kind: paper, marketData: market, quoteCurrency: BTC, balances: { BTC: 1 }, fees: { maker: 0.001, taker: 0.001 }, slippage: 2 }
+  paper: { kind: paper, marketData: market, quoteCurrency: BTC, balances: { BTC: 1 }, fees: { maker: ${feeRate}, taker: ${feeRate} }, slippage: ${feeRate > 0 ? 2 : 0} }
 agents:
   - { id: prices, use: price-watchdog, config: { provider: market, symbols: [${SYMBOLS.join(', ')}], timeframes: [5m], ticks: false, publishForming: false } }
   - id: strategy
@@ -115,16 +115,27 @@ agents:
   return file;
 }
 
-/** A backtest of the scenario between `from` and `to` (market time) with the manager's threshold at `minConfidence`. */
-export async function runScenario(options: { from?: number; to?: number; minConfidence: number; watchdog?: ProfitWatchdogConfigInput }): Promise<ScenarioRun> {
+/**
+ * A backtest of the scenario between `from` and `to` (market time) with the manager's threshold at
+ * `minConfidence`: the `setups` strategy, or a built-in one. Fees and slippage of a Binance taker
+ * (0.1 %, 2 bps) unless `feeRate` says otherwise (0: neither).
+ */
+export async function runScenario(options: {
+  from?: number;
+  to?: number;
+  minConfidence: number;
+  watchdog?: ProfitWatchdogConfigInput;
+  strategy?: { type: string; id: string; params?: Record<string, unknown> };
+  feeRate?: number;
+}): Promise<ScenarioRun> {
   const dir = mkdtempSync(join(tmpdir(), 'tradebus-watchdog-'));
-  const prepared = await prepareSystem(writeConfig(dir, options.minConfidence));
+  const prepared = await prepareSystem(writeConfig(dir, options.minConfidence, options.feeRate ?? 0.001));
   // The strategy runner of the config, given the scenario's own strategy type.
   const registry = builtinRegistry().register(setups);
   const runner = prepared.agents.find((a) => a.entry.id === 'strategy')!;
   runner.definition = createStrategyRunnerAgent({ registry }) as unknown as AnyDefinition;
   const raw = structuredClone(prepared.config.agents.find((a) => a.id === 'strategy')!.config) as Record<string, unknown>;
-  runner.config = strategyRunnerConfigSchema(registry).parse({ ...raw, strategies: [{ type: 'setups', id: 'setups' }] });
+  runner.config = strategyRunnerConfigSchema(registry).parse({ ...raw, strategies: [options.strategy ?? { type: 'setups', id: 'setups' }] });
 
   const events: Recorded[] = [];
   class Recorder extends BaseAgent<unknown> {

@@ -55,8 +55,9 @@ export const profitWatchdogConfigSchema = z
       .strictObject({
         enabled: z.boolean().default(true),
         delta: z.number().nonnegative().default(0.1).describe('Page-Hinkley: tolerated fall of the mean per trade, in standard deviations of the strategy history'),
-        lambda: z.number().positive().default(12).describe('Page-Hinkley: alarm when the cumulative fall exceeds this many standard deviations'),
-        minTrades: count(30, 'Accepted trades of a strategy before its drift test may alarm'),
+        lambda: z.number().positive().default(8).describe('Page-Hinkley: alarm when the cumulative fall exceeds this many standard deviations'),
+        minTrades: count(30, 'Accepted trades of a strategy that only build its history, before the test counts (again after each alarm)'),
+        clip: z.number().positive().default(3).describe('A trade counts at most this many standard deviations: one outsized loss cannot raise the alarm alone'),
       })
       .prefault({}),
     recommendations: z

@@ -56,23 +56,25 @@ describe("Welch's t-test", () => {
 });
 
 describe('Page-Hinkley', () => {
-  it('follows its definition: standardised by the history before each value, cumulative with δ, statistic max − current', () => {
-    const xs = [1, 3, 2, 4, 0, -5, -6];
-    const delta = 0.1;
+  it('follows its definition: standardised by the history before each value and clipped, cumulative with δ, statistic max − current', () => {
+    const xs = [1, 3, 2, 4, 0, 9, -5, -6, -30];
+    const options = { delta: 0.1, lambda: 5, minObservations: 3, clip: 2 };
     const state = emptyPageHinkley();
     let m = 0;
     let max = 0;
     xs.forEach((x, i) => {
-      const stat = pageHinkleyUpdate(state, x, { delta, lambda: 5, minObservations: 3 });
+      const stat = pageHinkleyUpdate(state, x, options);
       const history = xs.slice(0, i);
-      if (history.length >= 2) {
+      if (history.length >= options.minObservations) {
         const mu = history.reduce((a, b) => a + b, 0) / history.length;
         const sd = Math.sqrt(history.reduce((a, h) => a + (h - mu) ** 2, 0) / (history.length - 1));
-        m += (x - mu) / sd + delta;
+        m += Math.max(-2, Math.min(2, (x - mu) / sd)) + options.delta;
         max = Math.max(max, m);
       }
       expect(stat).toBeCloseTo(max - m, 12);
     });
+    // The last loss is 30 in a history of ±5: it counts as 2 standard deviations, no more.
     expect(max - m).toBeGreaterThan(3);
+    expect(max - m).toBeLessThan(8);
   });
 });

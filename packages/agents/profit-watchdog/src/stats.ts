@@ -137,8 +137,10 @@ export interface PageHinkleyOptions {
   delta: number;
   /** Alarm when the cumulative fall exceeds this, in standard deviations of the history. */
   lambda: number;
-  /** Observations before the test may alarm (the history it compares against). */
+  /** Observations that only build the history: the test accumulates from the next one on. */
   minObservations: number;
+  /** Standardised values are clipped to ±clip, so one outsized trade cannot alarm alone. */
+  clip: number;
 }
 
 export interface PageHinkleyState {
@@ -154,15 +156,15 @@ export const emptyPageHinkley = (): PageHinkleyState => ({ n: 0, mean: 0, m2: 0,
 
 /**
  * Page-Hinkley test for a fall in the mean of a series (trade returns). Each value is measured
- * against the running mean and standard deviation of the series so far (its own history):
- * m_T = Σ (x_t − x̄_t) / s_t + δ, M_T = max m_t, alarm when M_T − m_T > λ. Returns the statistic
- * M_T − m_T after `x`; the caller compares it with λ once `minObservations` are in.
+ * against the mean and standard deviation of the series before it (its own history), clipped:
+ * z_t = clip((x_t − x̄_{t−1}) / s_{t−1}), m_T = Σ (z_t + δ), M_T = max m_t, alarm when
+ * M_T − m_T > λ. The first `minObservations` values only build the history (trade returns are
+ * fat-tailed: a deviation from three trades is no yardstick). Returns M_T − m_T after `x`.
  */
 export function pageHinkleyUpdate(state: PageHinkleyState, x: number, options: PageHinkleyOptions): number {
-  // The value is judged against the history before it, so a sudden loss counts in full.
-  if (state.n >= 2) {
+  if (state.n >= Math.max(2, options.minObservations)) {
     const sd = Math.sqrt(state.m2 / (state.n - 1));
-    const z = sd > 0 ? (x - state.mean) / sd : 0;
+    const z = sd > 0 ? Math.max(-options.clip, Math.min(options.clip, (x - state.mean) / sd)) : 0;
     state.cumulative += z + options.delta;
     state.maxCumulative = Math.max(state.maxCumulative, state.cumulative);
   }

@@ -294,13 +294,13 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
   // ---------------------------------------------------------------- drift and alerts
 
   private testDrift(record: DecisionRecord): [string, unknown] {
-    const { delta, lambda, minTrades } = this.config.drift;
+    const { delta, lambda, minTrades, clip } = this.config.drift;
     let d = this.drift.get(record.strategyId);
     if (d === undefined) this.drift.set(record.strategyId, (d = { test: emptyPageHinkley(), trades: 0, statistic: 0 }));
     const before = { n: d.test.n, mean: d.test.mean };
     d.trades++;
-    d.statistic = pageHinkleyUpdate(d.test, record.pnlPct, { delta, lambda, minObservations: minTrades });
-    if (d.test.n >= minTrades && d.statistic > lambda) {
+    d.statistic = pageHinkleyUpdate(d.test, record.pnlPct, { delta, lambda, minObservations: minTrades, clip });
+    if (d.statistic > lambda) {
       d.lastAlarmAt = record.closedAt;
       this.alert('warning', 'WATCHDOG_DRIFT', `${record.strategyId}: its trade returns fell away from its own history (Page-Hinkley ${d.statistic.toFixed(2)} > ${lambda} after ${before.n + 1} trades; history average ${before.mean.toFixed(3)} %). The strategy's edge may be gone: check it before it trades on.`, {
         strategyId: record.strategyId,
