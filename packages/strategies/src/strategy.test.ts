@@ -47,17 +47,27 @@ describe('createStrategy', () => {
     for (const definition of builtinStrategies) {
       const strategy = createStrategy({ type: definition.type });
       expect(strategy.warmupBars).toBeGreaterThanOrEqual(2);
-      expect(Object.keys(strategy.indicators).length).toBeGreaterThan(0);
+      // Every one runs on real bars from its defaults (some read no indicators: stages, pivots, breadth).
+      feed(strategy, eth.slice(0, 300));
+      expect(strategy.status('ETH/BTC')?.bars).toBe(300);
     }
-    expect(builtinRegistry().types()).toEqual([
-      'ema-cross',
-      'rsi-reversion',
-      'macd-cross',
-      'bollinger-reversion',
-      'donchian-breakout',
-      'adx-trend',
-      'rsi-divergence',
-    ]);
+    const types = builtinRegistry().types();
+    expect(types).toEqual(builtinStrategies.map((d) => d.type));
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'ema-cross',
+        'rsi-reversion',
+        'macd-cross',
+        'bollinger-reversion',
+        'donchian-breakout',
+        'adx-trend',
+        'rsi-divergence',
+        'weinstein-stage',
+        'livermore-pivot',
+        'zweig-breadth',
+        'bts-lynch',
+      ]),
+    );
   });
 
   test('a bad parameter names the field, with the caller path', () => {

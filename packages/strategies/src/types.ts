@@ -121,6 +121,12 @@ export interface UniverseView {
   symbols(): readonly string[];
   /** Up to `count` closed bars of `symbol` opening before `before`, oldest first. */
   bars(symbol: string, before: number, count: number): readonly StrategyCandle[];
+  /**
+   * `compute()`, or its result from an earlier call with the same `key` and `before` when no bar
+   * opening before `before` has arrived since: every symbol of one moment reads the same
+   * cross-symbol figure, so it is worked out once. `compute` must read only bars before `before`.
+   */
+  memo<T>(key: string, before: number, compute: () => T): T;
 }
 
 /**

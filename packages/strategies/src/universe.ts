@@ -10,6 +10,10 @@ const EMPTY: readonly StrategyCandle[] = Object.freeze([]);
 export class UniverseTable implements UniverseView {
   private readonly series = new Map<string, StrategyCandle[]>();
   private sorted: readonly string[] | undefined;
+  /** Bumped when a bar arrives older than the newest one in, or bars are forgotten: results cached by `memo` are stale then. */
+  private revision = 0;
+  private newest = Number.NEGATIVE_INFINITY;
+  private readonly memos = new Map<string, { before: number; revision: number; value: unknown }>();
 
   constructor(readonly keep: number) {}
 
@@ -21,19 +25,31 @@ export class UniverseTable implements UniverseView {
       this.sorted = undefined;
     }
     bars.push(candle);
-    // Trimmed in batches: a shift per bar would copy the whole window every time.
-    if (bars.length > this.keep + 64) bars.splice(0, bars.length - this.keep);
+    if (candle.timestamp < this.newest) this.revision++;
+    else this.newest = candle.timestamp;
+    // Trimmed in batches: a shift per bar would copy the whole window every time. One bar more
+    // than asked: a read before the newest bar must still find `keep` bars.
+    if (bars.length > this.keep + 64) bars.splice(0, bars.length - this.keep - 1);
   }
 
   delete(symbol?: string): void {
     if (symbol === undefined) this.series.clear();
     else this.series.delete(symbol);
     this.sorted = undefined;
+    this.revision++;
   }
 
   symbols(): readonly string[] {
     this.sorted ??= Object.freeze([...this.series.keys()].sort());
     return this.sorted;
+  }
+
+  memo<T>(key: string, before: number, compute: () => T): T {
+    const cached = this.memos.get(key);
+    if (cached !== undefined && cached.before === before && cached.revision === this.revision) return cached.value as T;
+    const value = compute();
+    this.memos.set(key, { before, revision: this.revision, value });
+    return value;
   }
 
   bars(symbol: string, before: number, count: number): readonly StrategyCandle[] {

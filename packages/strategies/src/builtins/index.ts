@@ -1,11 +1,15 @@
 import type { AnyStrategyDefinition } from '../types.js';
 import { adxTrend } from './adx-trend.js';
 import { bollingerReversion } from './bollinger-reversion.js';
+import { btsLynch } from './bts-lynch.js';
 import { donchianBreakout } from './donchian-breakout.js';
 import { emaCross } from './ema-cross.js';
+import { livermorePivot } from './livermore-pivot.js';
 import { macdCross } from './macd-cross.js';
 import { rsiDivergence } from './rsi-divergence.js';
 import { rsiReversion } from './rsi-reversion.js';
+import { weinsteinStage } from './weinstein-stage.js';
+import { zweigBreadth } from './zweig-breadth.js';
 
 export { adxTrend, adxTrendParams, type AdxTrendParams } from './adx-trend.js';
 export { bollingerReversion, bollingerReversionParams, type BollingerReversionParams } from './bollinger-reversion.js';
@@ -14,6 +18,10 @@ export { emaCross, emaCrossParams, type EmaCrossParams } from './ema-cross.js';
 export { macdCross, macdCrossParams, type MacdCrossParams } from './macd-cross.js';
 export { rsiDivergence, rsiDivergenceParams, type RsiDivergenceParams } from './rsi-divergence.js';
 export { rsiReversion, rsiReversionParams, type RsiReversionParams } from './rsi-reversion.js';
+export { newlyCompleted, readWeinsteinStage, weinsteinStage, weinsteinStageParams, type WeinsteinReading, type WeinsteinStage, type WeinsteinStageParams } from './weinstein-stage.js';
+export { livermorePivot, livermorePivotParams, livermoreStart, livermoreStep, type LivermoreEvent, type LivermorePhase, type LivermorePivotParams, type LivermoreState } from './livermore-pivot.js';
+export { breadthSeries, thrustAt, zweigBreadth, zweigBreadthParams, type BreadthBar, type ZweigBreadthParams } from './zweig-breadth.js';
+export { btsLynch, btsLynchParams, rankOf, strengthByReturn, type BtsLynchParams } from './bts-lynch.js';
 export { atrLevels, confidenceFrom, crossedAbove, crossedBelow } from './common.js';
 
 /** Every built-in strategy definition, in documentation order. */
@@ -25,4 +33,8 @@ export const builtinStrategies: readonly AnyStrategyDefinition[] = [
   donchianBreakout,
   adxTrend,
   rsiDivergence,
+  weinsteinStage,
+  livermorePivot,
+  zweigBreadth,
+  btsLynch,
 ];
