@@ -8,6 +8,7 @@ import { livermorePivot } from './livermore-pivot.js';
 import { macdCross } from './macd-cross.js';
 import { rsiDivergence } from './rsi-divergence.js';
 import { rsiReversion } from './rsi-reversion.js';
+import { smc } from './smc.js';
 import { weinsteinStage } from './weinstein-stage.js';
 import { zweigBreadth } from './zweig-breadth.js';
 
@@ -18,6 +19,7 @@ export { emaCross, emaCrossParams, type EmaCrossParams } from './ema-cross.js';
 export { macdCross, macdCrossParams, type MacdCrossParams } from './macd-cross.js';
 export { rsiDivergence, rsiDivergenceParams, type RsiDivergenceParams } from './rsi-divergence.js';
 export { rsiReversion, rsiReversionParams, type RsiReversionParams } from './rsi-reversion.js';
+export { smc, smcParams, type SmcMemory, type SmcParams } from './smc.js';
 export { newlyCompleted, readWeinsteinStage, weinsteinStage, weinsteinStageParams, type WeinsteinReading, type WeinsteinStage, type WeinsteinStageParams } from './weinstein-stage.js';
 export { livermorePivot, livermorePivotParams, livermoreStart, livermoreStep, type LivermoreEvent, type LivermorePhase, type LivermorePivotParams, type LivermoreState } from './livermore-pivot.js';
 export { breadthSeries, thrustAt, zweigBreadth, zweigBreadthParams, type BreadthBar, type ZweigBreadthParams } from './zweig-breadth.js';
@@ -33,6 +35,7 @@ export const builtinStrategies: readonly AnyStrategyDefinition[] = [
   donchianBreakout,
   adxTrend,
   rsiDivergence,
+  smc,
   weinsteinStage,
   livermorePivot,
   zweigBreadth,
