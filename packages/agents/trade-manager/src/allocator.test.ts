@@ -1,7 +1,7 @@
 import type { BuiltinEvents } from '@tradebus/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TradeManagerConfigInput } from './config.js';
-import { startHarness, type Harness } from './test-support/harness.js';
+import { tradeManagerConfigSchema, type TradeManagerConfigInput } from './config.js';
+import { merge, permissive, startHarness, type Harness } from './test-support/harness.js';
 
 type Decided = BuiltinEvents['signal.decided'];
 
@@ -98,12 +98,43 @@ describe('allocation auction', () => {
     expect(decided.allocation!.budgetLeft).toBeCloseTo((equity * 1.5) / 100 - aRisk, 6);
   });
 
+  it('an exposure budget counts position values: the three highest bids of 1,000 each fill 3,000', async () => {
+    h = await startHarness({ equity: { initial: EQUITY }, sizing: { mode: 'fraction', fractionPct: 10 }, allocation: { enabled: true, budget: 'exposure', budgetPct: 35, priorEdgePct: PRIOR } }, { autoFill: false });
+    const signals = await h.signals(round.map((r) => ({ strategyId: r.strategyId, symbol: r.symbol, confidence: r.confidence, price: 100, stopLoss: r.stop })));
+    const bids = round.map((r, i) => ({ id: signals[i]!.id, symbol: r.symbol, bid: bidOf(PRIOR, r.confidence, 100, r.stop) })).sort((x, y) => y.bid - x.bid);
+    // Each position is worth 10 % of equity: 1,000 of a budget of 3,500.
+    const fits = Math.floor(3_500 / 1_000);
+    expect(h.requests('entry').map((r) => r.symbol)).toEqual(bids.slice(0, fits).map((b) => b.symbol));
+    const last = h.decision(bids[fits]!.id)!;
+    expect(last.decision).toBe('rejected');
+    expect(last.reasons.join(' ')).toMatch(/needs 1000 of the exposure budget, 500 of 3500 left/);
+    expect(h.decision(bids[fits - 1]!.id)!.allocation!.budgetLeft).toBeCloseTo(3_500 - fits * 1_000, 9);
+  });
+
   it('off (the default): entries go in the aggregator order and signal.decided has no allocation', async () => {
     h = await startHarness(config(undefined), { autoFill: false });
     const signals = await h.signals(round.map((r) => ({ strategyId: r.strategyId, symbol: r.symbol, confidence: r.confidence, price: 100, stopLoss: r.stop })));
     // Aggregation ranks by confidence.
     expect(h.requests('entry').map((r) => r.symbol)).toEqual(['C/USDT', 'A/USDT', 'B/USDT', 'D/USDT']);
     for (const s of signals) expect(h.decision(s.id)!.allocation).toBeUndefined();
+  });
+});
+
+describe('allocation while running', () => {
+  it('is switched on by a live change: the next round is auctioned', async () => {
+    const base = config(undefined);
+    h = await startHarness(base, { autoFill: false });
+    const pair = [round[0]!, round[3]!];
+    const send = (tag: string) => h!.signals(pair.map((r) => ({ id: `${tag}-${r.strategyId}`, strategyId: r.strategyId, symbol: r.symbol, confidence: r.confidence, price: 100, stopLoss: r.stop })));
+    await send('before');
+    // By confidence: A (0.9) before D (0.6).
+    expect(h.requests('entry').map((r) => r.symbol)).toEqual(['A/USDT', 'D/USDT']);
+    await h.tm.reconfigure(tradeManagerConfigSchema.parse(merge(permissive, { ...base, allocation: { enabled: true, budgetPct: 0 } })));
+    // The pending entries are cancelled, so the symbols are free again.
+    await h.signals(pair.map((r) => ({ side: 'flat' as const, strategyId: r.strategyId, symbol: r.symbol, price: 100 })));
+    await send('after');
+    // By bid: D (0.5 × 0.6 / 0.5 = 0.6) before A (0.5 × 0.9 / 2 = 0.225).
+    expect(h.requests('entry').slice(2).map((r) => r.symbol)).toEqual(['D/USDT', 'A/USDT']);
   });
 });
 
