@@ -90,7 +90,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
   private readonly alertedAt = new Map<string, number>();
   private latest: Report | undefined;
   private applier: SettingApplier | undefined;
-  private applying = false;
+  private applying: Promise<void> | undefined;
   private recommendationSeq = 0;
 
   constructor(context: AgentContext<ProfitWatchdogConfig>) {
@@ -376,7 +376,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
 
   private autoTune(recommendations: Recommendation[], now: number): void {
     const a = this.config.autoTune;
-    if (!a.enabled || this.applier === undefined || this.applying || this.tuning.evaluation !== undefined) return;
+    if (!a.enabled || this.applier === undefined || this.applying !== undefined || this.tuning.evaluation !== undefined) return;
     if (this.tuning.lastChangeAt !== undefined && now - this.tuning.lastChangeAt < a.periodMs) return;
     for (const t of this.config.recommendations.tunables) {
       const rec = recommendations.find((r) => r.agent === t.agent && r.setting === t.path && (t.strategies === undefined || r.strategies.join() === [...t.strategies].sort().join()));
@@ -404,10 +404,9 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
   }
 
   private apply(t: Tunable, change: Tuning, evaluation: Omit<Evaluation, 'change'> | undefined): void {
-    this.applying = true;
-    this.applier!.apply(t.agent, t.path, change.to).then(
+    const done = this.applier!.apply(t.agent, t.path, change.to).then(
       () => {
-        this.applying = false;
+        this.applying = undefined;
         this.tuning.current[tunableKey(t)] = change.to;
         this.tuning.lastChangeAt = change.timestamp;
         this.tuning.evaluation = evaluation === undefined ? undefined : { ...evaluation, change };
@@ -416,7 +415,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
         this.alert(change.action === 'rolled_back' ? 'warning' : 'info', change.action === 'rolled_back' ? 'WATCHDOG_AUTOTUNE_ROLLED_BACK' : 'WATCHDOG_AUTOTUNE_APPLIED', `Auto-tune ${what} agents.${t.agent}.config.${t.path}: ${change.from} → ${change.to} (${change.reason}).`, { ...change });
       },
       (err: unknown) => {
-        this.applying = false;
+        this.applying = undefined;
         this.recordError(err);
         this.logger.error({ err: toError(err) }, 'auto-tune could not change the setting');
         const failed: Tuning = { ...change, id: `${change.id}-failed`, action: 'failed', reason: `${change.action === 'rolled_back' ? 'rollback' : 'change'} refused: ${errorMessage(err)}` };
@@ -424,12 +423,18 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
         this.alert('error', 'WATCHDOG_AUTOTUNE_FAILED', `Auto-tune could not set agents.${t.agent}.config.${t.path} to ${change.to}: ${errorMessage(err)}`, { ...failed });
       },
     );
+    this.applying = done;
+  }
+
+  /** Resolves once no change is on its way to the system API (for a clean hand-over, or a test). */
+  async idle(): Promise<void> {
+    while (this.applying !== undefined) await this.applying;
   }
 
   /** After a change, the next `evaluateTrades` trades decide: worse than the same number before it, and it is undone. */
   private checkEvaluation(now: number): void {
     const ev = this.tuning.evaluation;
-    if (ev === undefined || this.applying) return;
+    if (ev === undefined || this.applying !== undefined) return;
     const t = this.config.recommendations.tunables.find((x) => tunableKey(x) === ev.key);
     if (t === undefined) {
       this.tuning.evaluation = undefined;
