@@ -10,6 +10,7 @@ export const BUILTIN_AGENTS: Record<string, string> = {
   'account-sync': '@tradebus/agent-account-sync',
   'trade-monitor': '@tradebus/agent-trade-monitor',
   notifier: '@tradebus/agent-notifier',
+  'model-runner': '@tradebus/agent-model-runner',
   'profit-watchdog': '@tradebus/agent-profit-watchdog',
 };
 
