@@ -111,6 +111,18 @@ describe('tradebus dataset', () => {
     expect(records.filter((r) => r.symbol === 'XMR/BTC').at(-1)!.label_return_3).toBeNull();
   });
 
+  it('refuses bad horizons as a usage error (exit 64) before reading anything', async () => {
+    const errors: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    const code = await main(['node', 'tradebus', 'dataset', '-c', join(dir, 'missing.yaml'), '--horizons', '1,0', '-o', join(dir, 'x.csv')]);
+    vi.restoreAllMocks();
+    expect(code).toBe(64);
+    expect(errors.join('')).toContain('--horizons must be whole numbers of bars ≥ 1');
+  });
+
   it('says where the features should come from', async () => {
     const out = join(dir, 'x.csv');
     await expect(exportDataset(config, { horizons: [1], out })).rejects.toThrow(ConfigError);

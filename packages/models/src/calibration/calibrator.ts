@@ -73,18 +73,20 @@ export function fitCalibrator(method: CalibrationMethod, outcomes: readonly Outc
 
 /** How a model's calibrator is fitted and kept fresh. Strict: a misspelt key is an error. */
 export const calibrationConfigSchema = z.strictObject({
-  /** `platt` (two parameters, smooth, good with few outcomes), `isotonic` (any monotone shape, needs more), `none`. */
-  method: z.enum(['platt', 'isotonic', 'none'], { error: 'must be one of platt, isotonic, none' }).default('platt'),
-  /** Outcomes needed before the first fit; until then confidences pass through unchanged. */
-  minOutcomes: z.number().int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).default(50),
-  /** Refit after this many new outcomes. */
-  refitEvery: z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).default(50),
-  /** Also refit when this long (ms, by the times passed to `record`) has passed since the last fit and an outcome arrives. */
-  refitIntervalMs: z.number().int({ error: 'must be a whole number of milliseconds' }).positive({ error: 'must be greater than 0' }).optional(),
-  /** The fit uses the most recent outcomes only, at most this many. */
-  window: z.number().int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).default(5_000),
-  /** Platt only: pull of (a, b) towards the identity, in observations. */
-  regularization: z.number().nonnegative({ error: 'must be ≥ 0' }).default(1),
+  method: z
+    .enum(['platt', 'isotonic', 'none'], { error: 'must be one of platt, isotonic, none' })
+    .default('platt')
+    .describe('platt (two parameters, smooth, good with few outcomes), isotonic (any monotone shape, needs more outcomes) or none'),
+  minOutcomes: z.number().int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).default(50).describe('Outcomes needed before the first fit; until then confidences pass through unchanged'),
+  refitEvery: z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).default(50).describe('Refit after this many new outcomes'),
+  refitIntervalMs: z
+    .number()
+    .int({ error: 'must be a whole number of milliseconds' })
+    .positive({ error: 'must be greater than 0' })
+    .optional()
+    .describe('Also refit when an outcome arrives this long after the last fit (times of the outcomes, so a backtest refits as a replay does)'),
+  window: z.number().int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).default(5_000).describe('Fit on the most recent outcomes only, at most this many'),
+  regularization: z.number().nonnegative({ error: 'must be ≥ 0' }).default(1).describe('Platt: strength of the pull of (a, b) towards the identity (1, 0), in observations'),
 });
 
 export type CalibrationConfigInput = z.input<typeof calibrationConfigSchema>;

@@ -66,29 +66,26 @@ export const ensembleConfigSchema = z.discriminatedUnion(
   [
     z.strictObject({
       method: z.literal('weighted-vote'),
-      /** Outcomes after which an old outcome counts half in a model's accuracy. */
-      halfLife: halfLife().default(50),
-      /** The accuracy assumed before any outcome, worth `priorWeight` outcomes. */
-      priorAccuracy: probability(0, 1).default(0.5),
-      priorWeight: z.number({ error: 'must be a number' }).nonnegative({ error: 'must be ≥ 0' }).default(10),
-      /** Slower predictions weigh less: the weight halves every `halfLifeMs` beyond `budgetMs`. */
+      halfLife: halfLife().default(50).describe("Outcomes after which an old outcome counts half in a model's accuracy"),
+      priorAccuracy: probability(0, 1).default(0.5).describe('Accuracy assumed before any outcome, worth priorWeight outcomes'),
+      priorWeight: z.number({ error: 'must be a number' }).nonnegative({ error: 'must be ≥ 0' }).default(10).describe('How many outcomes priorAccuracy is worth'),
       latencyPenalty: z
         .strictObject({
           budgetMs: z.number().nonnegative({ error: 'must be ≥ 0' }).default(0),
           halfLifeMs: z.number({ error: 'must be a number of milliseconds' }).positive({ error: 'must be greater than 0' }),
         })
-        .optional(),
-      /** |score| needed for a long or short decision; below it the ensemble says flat. */
-      minScore: probability(0, 1).default(0),
+        .optional()
+        .describe('Slower predictions weigh less: the weight halves every halfLifeMs of latency beyond budgetMs'),
+      minScore: probability(0, 1).default(0).describe('|score| needed for a long or short decision; below it the ensemble is flat'),
     }),
     z.strictObject({
       method: z.literal('bma'),
-      /** Prior weight per model (relative); models not listed get 1. */
-      priors: z.record(z.string(), z.number({ error: 'must be a number' }).positive({ error: 'must be greater than 0' })).default({}),
-      /** Outcomes after which an old prediction's log-likelihood counts half; forget nothing when absent. */
-      halfLife: halfLife().default(100),
-      /** P(up) must exceed 0.5 + margin for long (be below 0.5 − margin for short); flat otherwise. */
-      margin: probability(0, 0.5).default(0),
+      priors: z
+        .record(z.string(), z.number({ error: 'must be a number' }).positive({ error: 'must be greater than 0' }))
+        .default({})
+        .describe('Prior weight per model, relative; models not listed get 1'),
+      halfLife: halfLife().default(100).describe("Outcomes after which an old prediction's log-likelihood counts half"),
+      margin: probability(0, 0.5).default(0).describe('P(up) must exceed 0.5 + margin for long (be below 0.5 - margin for short); flat in between'),
     }),
   ],
   { error: "must have method 'weighted-vote' or 'bma'" },

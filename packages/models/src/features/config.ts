@@ -23,20 +23,21 @@ const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  */
 export const featureConfigSchema = z
   .strictObject({
-    /** Log returns ln(close_t / close_{t-h}) over these horizons, in bars. */
-    returns: distinct(1, 'horizons').optional(),
-    /** Realised volatility: sample standard deviation of the last `w` one-bar log returns. */
-    volatility: distinct(2, 'windows').optional(),
-    /** Volume z-score of the bar against the last `w` bars' volumes (the bar included). */
-    volumeZScore: distinct(2, 'windows').optional(),
-    /** Hour of day (0–23) and day of week (0 = Sunday … 6) of the bar's open time, in UTC. */
+    returns: distinct(1, 'horizons').optional().describe('Log returns ln(close[t] / close[t-h]) over these horizons in bars: features return_<h>'),
+    volatility: distinct(2, 'windows')
+      .optional()
+      .describe('Realised volatility: sample standard deviation of the last w one-bar log returns (not annualised): features volatility_<w>'),
+    volumeZScore: distinct(2, 'windows').optional().describe("The bar's volume as a z-score against the last w volumes, itself included: features volume_z_<w>"),
     calendar: z
-      .strictObject({
-        hourOfDay: z.boolean({ error: 'must be true or false' }).default(true),
-        dayOfWeek: z.boolean({ error: 'must be true or false' }).default(true),
-      })
-      .optional(),
-    /** Any indicator of @tradebus/indicators, by name: `{ rsi: { type: rsi, period: 14 } }`. */
+      .union([
+        z.boolean().transform((on) => ({ hourOfDay: on, dayOfWeek: on })),
+        z.strictObject({
+          hourOfDay: z.boolean({ error: 'must be true or false' }).default(true),
+          dayOfWeek: z.boolean({ error: 'must be true or false' }).default(true),
+        }),
+      ], { error: 'must be true, false or { hourOfDay, dayOfWeek }' })
+      .optional()
+      .describe("Hour of day (0-23) and day of week (0 = Sunday) of the bar's open time in UTC: features hour_of_day, day_of_week; true for both"),
     indicators: z
       .record(z.string(), z.unknown(), { error: 'must map names to indicator specs, e.g. { rsi: { type: rsi, period: 14 } }' })
       .superRefine((record, ctx) => {
@@ -44,7 +45,8 @@ export const featureConfigSchema = z
           if (!NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is not a usable name: indicator names start with a letter and hold only letters, digits and _' });
         }
       })
-      .optional(),
+      .optional()
+      .describe('Any indicator of @tradebus/indicators, by name: { rsi: { type: rsi, period: 14 } }; multi-output ones give <name>.<field> features'),
   })
   .refine(
     (c) =>

@@ -172,6 +172,9 @@ describe('feature pipeline', () => {
     expect(error({ returns: [5, 5] }).message).toMatch(/returns must not repeat a horizon/);
     expect(error({ volatility: [1] }).message).toMatch(/volatility\[0\] must be at least 2 bars/);
     expect(error({ calendar: { hour: true } }).field).toBe('calendar.hour');
+    expect(error({ calendar: 'yes' }).message).toMatch(/calendar must be true, false or \{ hourOfDay, dayOfWeek \}/);
+    expect(parseFeatureConfig({ calendar: true }).calendar).toEqual({ hourOfDay: true, dayOfWeek: true });
+    expect(featureNames(parseFeatureConfig({ calendar: { dayOfWeek: false }, returns: [2] }))).toEqual(['return_2', 'hour_of_day']);
     expect(error({}).message).toMatch(/declares no feature/);
     expect(error({ calendar: { hourOfDay: false, dayOfWeek: false } }).message).toMatch(/declares no feature/);
     const indicator = error({ indicators: { fast: { type: 'rsi', perod: 5 } } }, 'features');
