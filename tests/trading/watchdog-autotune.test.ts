@@ -28,7 +28,7 @@ beforeAll(async () => {
   recorded = (await runScenario({ to: SPLIT, minConfidence: MIS_SET })).events;
 }, 120_000);
 
-const open: Array<{ stop(): Promise<void> }> = [];
+const open: Array<{ stop(): Promise<unknown> }> = [];
 afterEach(async () => {
   for (const o of open.splice(0).reverse()) await o.stop().catch(() => undefined);
 });
