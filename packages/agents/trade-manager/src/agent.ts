@@ -38,7 +38,7 @@ import { RiskRules, initialRisk, type RiskAction } from './risk.js';
 import { riskTransitions } from './risk-alerts.js';
 import { FLATTEN, MARGIN, SafetyActions } from './safety-actions.js';
 import { EntryGates, type EntryGatesSnapshot } from './entry-gates.js';
-import { Allocator } from './allocator.js';
+import { ALLOCATION_KEY, Allocator } from './allocator.js';
 import { AdxReadings, PATTERNS_KEY, RejectionPatterns } from './second-chance.js';
 import { hotSettings } from './hot-settings.js';
 import type { PortfolioPosition } from './portfolio.js';
@@ -223,6 +223,7 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
       valueOfQuote: (symbol) => this.valueOfQuote(symbol),
       expectancy: (strategyId) => this.trackRecord.stats(strategyId),
     });
+    this.allocator.restore(await this.store.get<unknown>(ALLOCATION_KEY));
     const open = this.activeTrades();
     if (open.length > 0 || restored.found) {
       this.logger.info({ trades: open.length, orders: Object.keys(this.book.orders).length }, 'state restored');
@@ -499,6 +500,9 @@ export class TradeManagerAgent extends BaseAgent<TradeManagerConfig> {
     this.counterfactualDeletes.clear();
     if (derived) change.set(MARKET_KEY, this.markets);
     if (derived) change.set(PATTERNS_KEY, this.patterns.toJSON());
+    // An entry waiting for the trade it replaces is durable before that trade's exit goes out.
+    const allocation = this.allocator.takeSnapshot();
+    if (allocation !== undefined) change.set(ALLOCATION_KEY, allocation);
     const gates = derived ? this.gates.takeSnapshot() : undefined;
     if (gates !== undefined) change.set(GATES_KEY, gates);
     if (books) {

@@ -1,4 +1,4 @@
-import type { BuiltinEvents } from '@tradebus/core';
+import { MemoryStateStore, type BuiltinEvents } from '@tradebus/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tradeManagerConfigSchema, type TradeManagerConfigInput } from './config.js';
 import { merge, permissive, startHarness, type Harness } from './test-support/harness.js';
@@ -170,6 +170,27 @@ describe('replacing the weakest open position', () => {
     expect(entries).toEqual(['X/USDT', 'Y/USDT', 'Z/USDT']);
     expect(exitOfX).toBeLessThan(entryOfZ);
     expect(x.tm.snapshot().book.trades[x.of('trade.opened')[1]!.tradeId]!.status).toBe('open');
+  });
+
+  it('an entry waiting for the trade it replaces survives a restart', async () => {
+    const store = new MemoryStateStore();
+    const settings = { equity: { initial: EQUITY }, allocation: { enabled: true, budgetPct: 2.5, priorEdgePct: PRIOR, replaceWeakest: true } };
+    h = await startHarness(settings, { store });
+    await h.signal({ strategyId: 'x', symbol: 'X/USDT', confidence: 0.5, price: 100, stopLoss: 98 });
+    await h.signal({ strategyId: 'y', symbol: 'Y/USDT', confidence: 1, price: 100, stopLoss: 98 });
+    const weakest = h.of('trade.opened')[0]!;
+    // The exit of the replaced trade is not filled before the restart.
+    h.venue.autoFill = false;
+    const z = await h.signal({ strategyId: 'z', symbol: 'Z/USDT', confidence: 0.9, price: 100, stopLoss: 99 });
+    expect(h.decision(z.id)!.allocation!.replacedTradeId).toBe(weakest.tradeId);
+    expect(h.requests('exit')).toHaveLength(1);
+    const clock = h.clock;
+    await h.stop();
+    // On start the manager sends the unfinished exit again; this venue fills it.
+    h = await startHarness(settings, { store, clock });
+    expect(h.of('trade.closed').map((t) => [t.tradeId, t.exitReason])).toEqual([[weakest.tradeId, 'reallocated']]);
+    expect(h.of('trade.opened').map((t) => t.symbol)).toEqual(['Z/USDT']);
+    expect(h.decision(z.id)).toMatchObject({ decision: 'accepted' });
   });
 
   it('never closes anything when replaceWeakest is off, or when the entry does not outbid by the margin', async () => {

@@ -1,3 +1,4 @@
+import { builtinEvents } from '@tradebus/core';
 import { z } from 'zod';
 import { direction, tradeExposure, tradeRisk } from './accounting.js';
 import type { TradeDecision } from './aggregation.js';
@@ -39,6 +40,16 @@ export const allocationConfigSchema = z
   .strict();
 
 export type AllocationConfig = z.output<typeof allocationConfigSchema>;
+
+/** Where the manager keeps the entries waiting for a replaced trade and the confidence of open trades. */
+export const ALLOCATION_KEY = 'allocation';
+
+const snapshotSchema = z.strictObject({
+  version: z.literal(1),
+  waiting: z.record(z.string(), builtinEvents['signal.generated']),
+  confidence: z.record(z.string(), z.number().finite()),
+});
+export type AllocatorSnapshot = z.output<typeof snapshotSchema>;
 
 /** How one entry fared in the auction, for `signal.decided.allocation`. */
 export interface AllocationDetails {
@@ -98,8 +109,31 @@ export class Allocator {
   private readonly waiting = new Map<string, Signal>();
   /** Entries decided again after their replacement closed: they do not replace a second time. */
   private readonly reentering = new Set<string>();
+  /** `waiting` or `confidence` changed since the last snapshot taken. */
+  private changed = false;
 
   constructor(private readonly view: AllocatorView) {}
+
+  /** What to save with the books, when it changed since the last call. */
+  takeSnapshot(): AllocatorSnapshot | undefined {
+    if (!this.changed) return undefined;
+    this.changed = false;
+    return { version: 1, waiting: Object.fromEntries(this.waiting), confidence: Object.fromEntries(this.confidence) };
+  }
+
+  /**
+   * Restores what takeSnapshot() saved. Returns false for a missing or unreadable one: then open
+   * trades bid at confidence 1 and no entry waits for a replaced trade.
+   */
+  restore(snapshot: unknown): boolean {
+    const parsed = snapshotSchema.safeParse(snapshot);
+    if (!parsed.success) return false;
+    this.waiting.clear();
+    this.confidence.clear();
+    for (const [id, signal] of Object.entries(parsed.data.waiting)) this.waiting.set(id, signal);
+    for (const [id, c] of Object.entries(parsed.data.confidence)) this.confidence.set(id, c);
+    return true;
+  }
 
   private get settings(): AllocationConfig {
     return this.view.config().allocation;
@@ -169,6 +203,7 @@ export class Allocator {
       if (weakest !== undefined && details.bid > weakest.bid + s.replaceMargin && cost <= round.left + weakest.freed + 1e-9 * Math.max(1, round.budget)) {
         round.replaced.add(weakest.trade.id);
         this.waiting.set(weakest.trade.id, decision.signals[0]!);
+        this.changed = true;
         details.replacedTradeId = weakest.trade.id;
         return {
           kind: 'replace',
@@ -186,15 +221,25 @@ export class Allocator {
 
   /** A trade was opened for `decision`: its confidence is part of its bid later. */
   opened(tradeId: string, confidence: number): void {
+    // Only the auction reads it: nothing to keep while allocation is off.
+    if (!this.settings.enabled) return;
     this.confidence.set(tradeId, confidence);
+    this.changed = true;
+    // Trades that ended without a close (an entry cancelled unfilled) are dropped now and then.
+    const active = this.view.activeTrades();
+    if (this.confidence.size > 2 * active.length + 16) {
+      const ids = new Set(active.map((t) => t.id));
+      for (const id of this.confidence.keys()) if (!ids.has(id) && id !== tradeId) this.confidence.delete(id);
+    }
   }
 
   /** A trade ended; returns the entry that waited for it to be closed, if one did. */
   closed(tradeId: string): Signal | undefined {
-    this.confidence.delete(tradeId);
+    if (this.confidence.delete(tradeId)) this.changed = true;
     const next = this.waiting.get(tradeId);
     if (next === undefined) return undefined;
     this.waiting.delete(tradeId);
+    this.changed = true;
     this.reentering.add(next.id);
     return next;
   }
