@@ -123,6 +123,30 @@ describe('tradebus dataset', () => {
     expect(errors.join('')).toContain('--horizons must be whole numbers of bars ≥ 1');
   });
 
+  it("takes the features of the agent that declares them, or of the one --agent names", async () => {
+    const agentModule = join(fixtures, 'features-agent.mjs');
+    const withAgents = (agents: string[]): string => {
+      const file = join(dir, `agents-${agents.length}.yaml`);
+      writeFileSync(file, `${readFileSync(config, 'utf8').replace('agents: []\n', '')}agents:\n${agents.join('')}`);
+      return file;
+    };
+    const entry = (id: string, returns: number[] | undefined) =>
+      `  - id: ${id}\n    use: ${JSON.stringify(agentModule)}\n    config: ${returns === undefined ? '{}' : JSON.stringify({ features: { returns: returns } })}\n`;
+    const out = join(dir, 'a.jsonl');
+
+    const one = await exportDataset(withAgents([entry('idle', undefined), entry('models', [2, 5])]), { horizons: [1], out });
+    expect(one.featuresFrom).toBe('agents[1].config.features');
+    expect(one.columns).toEqual(['timestamp', 'symbol', 'timeframe', 'return_2', 'return_5', 'label_return_1']);
+
+    const two = withAgents([entry('fast', [1]), entry('slow', [48])]);
+    await expect(exportDataset(two, { horizons: [1], out })).rejects.toThrow(/fast, slow all declare config\.features: choose one with --agent <id>/);
+    const chosen = await exportDataset(two, { agent: 'slow', horizons: [1], out });
+    expect(chosen.columns.slice(3)).toEqual(['return_48', 'label_return_1']);
+    // Each series from its first bar: 600 bars, warm after 49.
+    expect(chosen.series.map((s) => s.rows)).toEqual([552, 552]);
+    await expect(exportDataset(two, { agent: 'nobody', horizons: [1], out })).rejects.toThrow(/agent 'nobody' has no config\.features/);
+  });
+
   it('says where the features should come from', async () => {
     const out = join(dir, 'x.csv');
     await expect(exportDataset(config, { horizons: [1], out })).rejects.toThrow(ConfigError);
