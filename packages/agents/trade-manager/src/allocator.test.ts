@@ -98,6 +98,19 @@ describe('allocation auction', () => {
     expect(decided.allocation!.budgetLeft).toBeCloseTo((equity * 1.5) / 100 - aRisk, 6);
   });
 
+  it('minBid refuses the entries bidding less, whatever budget is left', async () => {
+    h = await startHarness(config({ enabled: true, budgetPct: 0, priorEdgePct: PRIOR, minBid: 0.3 }), { autoFill: false });
+    const signals = await h.signals(round.map((r) => ({ strategyId: r.strategyId, symbol: r.symbol, confidence: r.confidence, price: 100, stopLoss: r.stop })));
+    const expected = round.filter((r) => bidOf(PRIOR, r.confidence, 100, r.stop) >= 0.3).sort((x, y) => bidOf(PRIOR, y.confidence, 100, y.stop) - bidOf(PRIOR, x.confidence, 100, x.stop));
+    expect(expected.map((r) => r.symbol)).toEqual(['D/USDT', 'B/USDT']);
+    expect(h.requests('entry').map((r) => r.symbol)).toEqual(expected.map((r) => r.symbol));
+    const refused = h.decision(signals[0]!.id)!;
+    expect(refused.decision).toBe('rejected');
+    expect(refused.reasons.join(' ')).toMatch(/below allocation\.minBid 0\.3000/);
+    // No budget: the bids only order the entries.
+    expect(h.decision(signals[3]!.id)!.allocation!.budget).toBeUndefined();
+  });
+
   it('an exposure budget counts position values: the three highest bids of 1,000 each fill 3,000', async () => {
     h = await startHarness({ equity: { initial: EQUITY }, sizing: { mode: 'fraction', fractionPct: 10 }, allocation: { enabled: true, budget: 'exposure', budgetPct: 35, priorEdgePct: PRIOR } }, { autoFill: false });
     const signals = await h.signals(round.map((r) => ({ strategyId: r.strategyId, symbol: r.symbol, confidence: r.confidence, price: 100, stopLoss: r.stop })));
