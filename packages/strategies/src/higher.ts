@@ -76,6 +76,12 @@ export function planHigher(declared: HigherSpecMap, base: string | undefined, st
  */
 export class HigherSeries {
   private readonly indicators: CandleIndicator[];
+  /** Bucket arithmetic worked out once: this runs on every bar. */
+  private readonly startOf: (time: number) => number;
+  private readonly endOf: (start: number) => number;
+  private readonly baseMs: number;
+  /** The view handed out until the next closed bar: views change only then. */
+  private cached: HigherTimeframeView<IndicatorSpecMap> | undefined;
   private candle: StrategyCandle | undefined;
   private complete = false;
   private readonly closed: StrategyCandle[] = [];
@@ -88,15 +94,26 @@ export class HigherSeries {
   constructor(
     readonly plan: HigherPlan,
     private readonly symbol: string,
-    private readonly baseTimeframe: string,
+    baseTimeframe: string,
   ) {
     this.indicators = plan.specs.map((spec) => createIndicator(spec));
+    const length = timeframeMs(plan.timeframe);
+    if (length === undefined) {
+      this.startOf = (time) => bucketStart(time, plan.timeframe);
+      this.endOf = (start) => barCloseTime(start, plan.timeframe)!;
+    } else {
+      const origin = bucketStart(0, plan.timeframe);
+      this.startOf = (time) => Math.floor((time - origin) / length) * length + origin;
+      this.endOf = (start) => start + length;
+    }
+    this.baseMs = timeframeMs(baseTimeframe) ?? 0;
   }
 
   /** Adds a closed base bar; the caller has already refused repeated and older bars. */
   onClosed(bar: StrategyCandle): void {
     const { timeframe, keep } = this.plan;
-    const start = bucketStart(bar.timestamp, timeframe);
+    const start = this.startOf(bar.timestamp);
+    this.cached = undefined;
     const top = this.candle;
     let next: StrategyCandle;
     if (top !== undefined && start === top.timestamp) {
@@ -125,14 +142,15 @@ export class HigherSeries {
     }
     this.candle = next;
     this.current = this.snapshot();
-    this.complete = barCloseTime(bar.timestamp, this.baseTimeframe)! >= barCloseTime(start, timeframe)!;
+    this.complete = bar.timestamp + this.baseMs >= this.endOf(start);
   }
 
   /** The view a strategy reads, or undefined until every value in it is defined. */
   view(): HigherTimeframeView<IndicatorSpecMap> | undefined {
+    if (this.cached !== undefined) return this.cached;
     const { candle, current, closedValues, previousClosedValues } = this;
     if (candle === undefined || !this.full(current) || !this.full(closedValues) || !this.full(previousClosedValues)) return undefined;
-    return {
+    return (this.cached = {
       timeframe: this.plan.timeframe,
       candle,
       complete: this.complete,
@@ -140,7 +158,7 @@ export class HigherSeries {
       closed: this.closedView,
       closedValues: closedValues as never,
       previousClosedValues: previousClosedValues as never,
-    };
+    });
   }
 
   private full(values: Values | undefined): values is Values {
