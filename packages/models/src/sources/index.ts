@@ -16,3 +16,4 @@ export {
 export { OnnxModelSource, type OnnxModelOptions } from './onnx.js';
 export { logisticRegressionOnnx, type LogisticRegressionSpec } from './onnx-build.js';
 export { probabilityOf, type ModelOutput, type ModelSource } from './types.js';
+export { serveOip, type OipServerOptions, type RunningOipServer } from './oip-server.js';

@@ -3,6 +3,9 @@ import { TestOipServer } from '../test-support/oip-server.js';
 import type { BreakerState } from './breaker.js';
 import { ModelSourceError } from './errors.js';
 import { OipClient, OipModelSource, type OipHealth } from './oip.js';
+import { OnnxModelSource } from './onnx.js';
+import { logisticRegressionOnnx } from './onnx-build.js';
+import { serveOip } from './oip-server.js';
 
 const WEIGHTS = [0.8, -1.5, 0.25];
 const BIAS = 0.1;
@@ -149,5 +152,24 @@ describe('Open Inference Protocol client against a loopback server', () => {
 
   it('refuses options without a url, naming the key', () => {
     expect(() => new OipClient({ url: 'not a url', model: 'lr' })).toThrow(/url/);
+  });
+
+  it('serves an ONNX model over the protocol: the client gets exactly what the model gives in-process', async () => {
+    const model = await OnnxModelSource.load('lr', logisticRegressionOnnx({ weights: WEIGHTS, bias: BIAS }));
+    const server = await serveOip([model]);
+    try {
+      const source = new OipModelSource('lr', { url: server.url, model: 'lr', output: 'probability' });
+      for (const x of [[0.5, -1, 2], [3, 2, 1], [-2, 0.1, 0]]) {
+        expect((await source.predict(x)).probability).toBe((await model.predict(x)).probability);
+      }
+      expect(await source.client.ready()).toBe(true);
+      expect((await source.client.metadata()).outputs.map((o) => o.name)).toEqual(['probability']);
+      const unknown = await failure(new OipModelSource('nope', { url: server.url, model: 'nope', retries: 0 }).predict([1, 2, 3]));
+      expect(unknown.message).toContain('HTTP 404');
+      const wide = await failure(new OipModelSource('lr', { url: server.url, model: 'lr', retries: 0 }).predict([1, 2]));
+      expect(wide.message).toContain('HTTP 400');
+    } finally {
+      await server.close();
+    }
   });
 });
