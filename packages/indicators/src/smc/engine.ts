@@ -114,11 +114,24 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
 
   // Undo journal for replaceLast: scalar fields saved before each bar, and every field of a
   // shared object (swing, zone) changed during the bar.
-  private saved: Record<string, unknown> = {};
+  private savedMaxHigh = -Infinity;
+  private savedMinLow = Infinity;
+  private savedPending: SwingNode | undefined = undefined;
+  private savedLastHigh: SwingNode | undefined = undefined;
+  private savedLastLow: SwingNode | undefined = undefined;
+  private savedStructures: PendingStructure[] = [];
+  private savedLastBreak: SmcStructureBreak | undefined = undefined;
+  private savedBlocks: OrderBlockNode[] = [];
+  private savedGaps: GapNode[] = [];
+  private savedPools: LiquidityNode[] = [];
+  private savedSwingCount = 0;
+  private savedStructureCount = 0;
+  private savedBlockCount = 0;
+  private savedGapCount = 0;
+  private savedPoolCount = 0;
   private journalObjects: object[] = [];
   private journalKeys: string[] = [];
   private journalValues: unknown[] = [];
-  private savedLengths = [0, 0, 0, 0, 0];
 
   constructor(options: SmcOptions = {}) {
     const { swingLength = 50, closeBreak = true, closeMitigation = false, liquidityRange = 0.01, maxTracked = 100 } = options;
@@ -341,7 +354,7 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
     this.set(b, 'structured', true);
     const structure: PendingStructure = { kind, direction, swing: b };
     if (b.brokenAt >= 0) this.reportBreak(structure, t);
-    else this.structures = capped([...this.structures, structure], this.maxTracked);
+    else this.structures = appended(this.structures, structure, this.maxTracked);
   }
 
   private updateBreaks(t: number, bar: Candle): void {
@@ -456,7 +469,7 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
       mitigatedIndex: undefined,
       invalidatedIndex: undefined,
     };
-    this.blocks = capped([...this.blocks, block], this.maxTracked);
+    this.blocks = appended(this.blocks, block, this.maxTracked);
     this.state.events.push({ at: this.count - 1, type: 'orderBlock', block: { ...block } });
   }
 
@@ -474,7 +487,7 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
       gap = { direction: -1, index: middle, time: this.time(middle), top: this.low(t - 2), bottom: this.high(t), mitigatedIndex: undefined, filledIndex: undefined };
     }
     if (gap === undefined) return;
-    this.gaps = capped([...this.gaps, gap], this.maxTracked);
+    this.gaps = appended(this.gaps, gap, this.maxTracked);
     this.state.events.push({ at: this.count - 1, type: 'fairValueGap', gap: { ...gap } });
   }
 
@@ -536,7 +549,7 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
         break;
       }
     }
-    this.pools = capped([...this.pools, pool], this.maxTracked);
+    this.pools = appended(this.pools, pool, this.maxTracked);
   }
 
   private updatePools(t: number, bar: Candle): void {
@@ -569,8 +582,9 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
   private publish(close: number): void {
     const state = this.state;
     state.index = this.count - 1;
-    state.swingHigh = this.lastHigh && copySwing(this.lastHigh);
-    state.swingLow = this.lastLow && copySwing(this.lastLow);
+    // Copies only when the swing changed: the state must not expose the engine's own nodes.
+    if (state.swingHigh?.index !== this.lastHigh?.index) state.swingHigh = this.lastHigh && copySwing(this.lastHigh);
+    if (state.swingLow?.index !== this.lastLow?.index) state.swingLow = this.lastLow && copySwing(this.lastLow);
     state.lastBreak = this.lastBreak;
     state.trend = this.lastBreak ? this.lastBreak.direction : 0;
     state.bias = this.higher ? this.higher.bias : 0;
@@ -644,18 +658,21 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
     this.highWindow.save();
     this.lowWindow.save();
     this.higher?.save();
-    const saved = this.saved;
-    saved.maxHigh = this.maxHigh;
-    saved.minLow = this.minLow;
-    saved.pending = this.pending;
-    saved.lastHigh = this.lastHigh;
-    saved.lastLow = this.lastLow;
-    saved.structures = this.structures;
-    saved.lastBreak = this.lastBreak;
-    saved.blocks = this.blocks;
-    saved.gaps = this.gaps;
-    saved.pools = this.pools;
-    this.savedLengths[0] = this.swings.length;
+    this.savedMaxHigh = this.maxHigh;
+    this.savedMinLow = this.minLow;
+    this.savedPending = this.pending;
+    this.savedLastHigh = this.lastHigh;
+    this.savedLastLow = this.lastLow;
+    this.savedStructures = this.structures;
+    this.savedLastBreak = this.lastBreak;
+    this.savedBlocks = this.blocks;
+    this.savedGaps = this.gaps;
+    this.savedPools = this.pools;
+    this.savedSwingCount = this.swings.length;
+    this.savedStructureCount = this.structures.length;
+    this.savedBlockCount = this.blocks.length;
+    this.savedGapCount = this.gaps.length;
+    this.savedPoolCount = this.pools.length;
   }
 
   private rollback(): void {
@@ -667,24 +684,36 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
     this.journalValues.length = 0;
     this.highWindow.rollback();
     this.lowWindow.rollback();
-    for (const series of [this.opens, this.highs, this.lows, this.closes, this.volumes, this.times]) series.pop();
-    const saved = this.saved;
-    this.maxHigh = saved.maxHigh as number;
-    this.minLow = saved.minLow as number;
-    this.pending = saved.pending as SwingNode | undefined;
-    this.lastHigh = saved.lastHigh as SwingNode | undefined;
-    this.lastLow = saved.lastLow as SwingNode | undefined;
-    this.structures = saved.structures as PendingStructure[];
-    this.lastBreak = saved.lastBreak as SmcStructureBreak | undefined;
-    this.blocks = saved.blocks as OrderBlockNode[];
-    this.gaps = saved.gaps as GapNode[];
-    this.pools = saved.pools as LiquidityNode[];
-    this.swings.length = this.savedLengths[0]!;
+    this.opens.pop();
+    this.highs.pop();
+    this.lows.pop();
+    this.closes.pop();
+    this.volumes.pop();
+    this.times.pop();
+    this.maxHigh = this.savedMaxHigh;
+    this.minLow = this.savedMinLow;
+    this.pending = this.savedPending;
+    this.lastHigh = this.savedLastHigh;
+    this.lastLow = this.savedLastLow;
+    this.structures = this.savedStructures;
+    this.lastBreak = this.savedLastBreak;
+    this.blocks = this.savedBlocks;
+    this.gaps = this.savedGaps;
+    this.pools = this.savedPools;
+    this.swings.length = this.savedSwingCount;
+    this.structures.length = this.savedStructureCount;
+    this.blocks.length = this.savedBlockCount;
+    this.gaps.length = this.savedGapCount;
+    this.pools.length = this.savedPoolCount;
   }
 }
 
-/** Keeps the newest `limit` entries (arrays here are never changed in place, see the undo journal). */
-function capped<T>(list: T[], limit: number): T[] {
+/**
+ * Appends in place and keeps the newest `limit` entries. Lists are only ever appended to in place
+ * (removals build a new array), so the undo restores the saved array and truncates it to its saved length.
+ */
+function appended<T>(list: T[], item: T, limit: number): T[] {
+  list.push(item);
   return list.length > limit ? list.slice(list.length - limit) : list;
 }
 
