@@ -162,7 +162,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
       outcomes: this.meta.outcomes,
       windowSize: this.config.windowSize,
       groups,
-      drift: [...this.drift.entries()].map(([strategyId, d]) => ({
+      drift: [...this.drift.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([strategyId, d]) => ({
         strategyId,
         trades: d.trades,
         statistic: d.statistic,
@@ -178,9 +178,9 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
     return report;
   }
 
-  /** The outcomes kept, per strategy in the order they became known. */
+  /** The outcomes kept: strategy by strategy (by id), each in the order they became known. */
   records(): DecisionRecord[] {
-    return [...this.history.values()].flatMap((h) => h.map((x) => x.record));
+    return [...this.history.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, h]) => h.map((x) => x.record));
   }
 
   /** Works the figures out, raises the alerts they call for, publishes them and acts on them (auto-tune). */
