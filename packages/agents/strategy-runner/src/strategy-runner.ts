@@ -421,17 +421,28 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     const changed = next.strategies.flatMap((s, i) => (JSON.stringify(s) === JSON.stringify(previous.strategies[i]) ? [] : [i]));
     const indicatorsChanged = JSON.stringify(next.indicators) !== JSON.stringify(previous.indicators);
     // Everything is built before anything is swapped: a strategy that refuses its bars leaves
-    // the running ones as they were.
+    // the running ones as they were. One instance per changed strategy serves all its series, as
+    // at start, so a strategy that reads across symbols (breadth, relative strength) still sees
+    // every symbol; it is warmed on their recent bars in time order. The windows are measured
+    // before the swap: the bars the running strategies were warmed with.
+    const rebuilt = new Map<number, Strategy>();
+    for (const i of changed) {
+      if (previous.strategies[i] === undefined) continue;
+      const id = built[i]!.id;
+      const fresh = createStrategies([next.strategies[i]!], options)[0]!;
+      const bars = this.seriesList
+        .filter((series) => series.ready && series.strategies.some((s) => s.id === id))
+        .flatMap((series) => this.window(series))
+        .sort((a, b) => a.timestamp - b.timestamp);
+      // Bar by bar, as a start warms it: the same arithmetic, so the same values to the last digit.
+      for (const bar of bars) fresh.warmUp([bar]);
+      rebuilt.set(i, fresh);
+    }
     const plans = this.seriesList.map((series) => {
-      // The window is measured before the swap: the bars the running strategies were warmed with.
       const bars = this.window(series);
       const strategies = series.strategies.map((current) => {
         const i = changed.find((k) => previous.strategies[k] !== undefined && current.id === built[k]!.id);
-        if (i === undefined) return current;
-        const fresh = createStrategies([next.strategies[i]!], options)[0]!;
-        // Bar by bar, as a start warms it: the same arithmetic, so the same values to the last digit.
-        if (series.ready) for (const bar of bars) fresh.warmUp([bar]);
-        return fresh;
+        return i === undefined ? current : rebuilt.get(i)!;
       });
       const indicators = indicatorsChanged
         ? Object.entries(next.indicators).map(([name, spec]) => {
