@@ -6,7 +6,7 @@ import { HttpError, errorHandler, parseOr400 } from './errors.js';
 import type { SystemMetrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { redactConfigChanges, redactSystemConfig, type ConfigSchemas } from './redact.js';
-import { agentActionParams, configPatchSchema, eventsQuerySchema, killSwitchSchema, listQuerySchema } from './schemas.js';
+import { agentActionParams, configPatchSchema, eventsQuerySchema, killSwitchSchema, listQuerySchema, watchdogReportQuerySchema } from './schemas.js';
 
 /** Read access to recorded history; the launcher backs it with the data layer. */
 export interface ApiDataSource {
@@ -206,6 +206,24 @@ export function createApiApp(ctx: ApiContext): express.Express {
       timestamp: ctx.system.clock.now(),
     });
     res.status(202).json({ accepted: true, eventId: event.id, action: body.action });
+  });
+
+  // The profit watchdog publishes its figures on the bus, wherever it runs: the API keeps the latest of each.
+  const watchdogReports = new Map<string, { payload: unknown; timestamp: number }>();
+  ctx.system.bus.subscribe('watchdog.report', (e) => void watchdogReports.set(e.payload.agentId, { payload: e.payload, timestamp: e.payload.timestamp }));
+  app.get('/watchdog/report', (req, res) => {
+    const { agent } = parseOr400(watchdogReportQuerySchema, req.query, 'query');
+    const latest = agent !== undefined ? watchdogReports.get(agent) : [...watchdogReports.values()].sort((a, b) => b.timestamp - a.timestamp)[0];
+    if (latest === undefined) {
+      throw new HttpError(
+        404,
+        'WATCHDOG_REPORT_NONE',
+        agent !== undefined
+          ? `No report from a profit watchdog '${agent}' yet${watchdogReports.size > 0 ? ` (reports from: ${[...watchdogReports.keys()].join(', ')})` : ''}. It reports every reportEvery outcomes.`
+          : 'No profit watchdog report yet: run a profit-watchdog agent (use: profit-watchdog); it reports every reportEvery decision outcomes.',
+      );
+    }
+    res.json(latest.payload);
   });
 
   app.get('/metrics', async (_req, res) => {

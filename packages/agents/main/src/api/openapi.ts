@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EventCatalogue } from '@tradebus/core';
-import { configPatchSchema, eventsQuerySchema, killSwitchSchema, listQuerySchema } from './schemas.js';
+import { configPatchSchema, eventsQuerySchema, killSwitchSchema, listQuerySchema, watchdogReportQuerySchema } from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -85,6 +85,13 @@ export function buildOpenApi(catalogue: EventCatalogue, version: string): JsonSc
           requestBody: { required: true, content: { 'application/json': { schema: schemaOf(killSwitchSchema, 'input') } } },
           ...secured,
           responses: { '202': json('accepted'), ...secured.responses },
+        },
+      },
+      '/watchdog/report': {
+        get: {
+          summary: "The profit watchdog's latest figures: decision quality per strategy, symbol and regime, drift, recommendations with their evidence, auto-tune changes",
+          parameters: queryParameters(watchdogReportQuerySchema),
+          responses: { '200': json('watchdog.report', { $ref: '#/components/schemas/event:watchdog.report' }), '400': errorResponse, '404': errorResponse },
         },
       },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format', content: { 'text/plain': {} } } } } },

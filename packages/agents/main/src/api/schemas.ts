@@ -54,6 +54,10 @@ export const killSwitchSchema = z
   })
   .strict();
 
+export const watchdogReportQuerySchema = z
+  .object({ agent: z.string().min(1).optional().describe('Id of the profit watchdog whose report to return; the latest report of any when left out') })
+  .strict();
+
 export const agentActionParams = z.object({ id: z.string().min(1), action: z.enum(['start', 'stop', 'restart']) });
 
 /** The hot-reloadable subset of the config. */
