@@ -34,6 +34,8 @@ export class FeaturePipeline {
   readonly warmupPeriod: number;
   private readonly capacity: number;
   private readonly closes: Float64Array;
+  /** One-bar log return ending at each stored bar, computed once when the bar is stored. */
+  private readonly logReturns: Float64Array;
   private readonly volumes: Float64Array;
   private readonly timestamps: Float64Array;
   private readonly indicators: CandleIndicator[];
@@ -55,6 +57,7 @@ export class FeaturePipeline {
     this.capacity = Math.max(1, longestReturn + 1, longestVolume);
     this.warmupPeriod = Math.max(1, this.capacity, ...this.indicators.map((i) => i.warmupPeriod));
     this.closes = new Float64Array(this.capacity);
+    this.logReturns = new Float64Array(this.capacity);
     this.volumes = new Float64Array(this.capacity);
     this.timestamps = new Float64Array(this.capacity);
     this.needsPositiveClose = config.returns.length + config.volatility.length > 0;
@@ -118,6 +121,8 @@ export class FeaturePipeline {
 
   private store(bar: FeatureBar): readonly number[] | undefined {
     this.closes[this.head] = bar.close;
+    // The previous bar's close is never replaced by this one, so the slot is exact after replaceLast too.
+    this.logReturns[this.head] = this.fed > 1 ? Math.log(bar.close / this.at(this.closes, 1)) : Number.NaN;
     this.volumes[this.head] = bar.volume;
     this.timestamps[this.head] = bar.timestamp;
     this.current = this.fed >= this.warmupPeriod ? this.compute() : undefined;
@@ -135,11 +140,11 @@ export class FeaturePipeline {
     for (const h of config.returns) out.push(Math.log(this.at(this.closes, 0) / this.at(this.closes, h)));
     for (const w of config.volatility) {
       let mean = 0;
-      for (let k = 0; k < w; k++) mean += Math.log(this.at(this.closes, k) / this.at(this.closes, k + 1));
+      for (let k = 0; k < w; k++) mean += this.at(this.logReturns, k);
       mean /= w;
       let squares = 0;
       for (let k = 0; k < w; k++) {
-        const d = Math.log(this.at(this.closes, k) / this.at(this.closes, k + 1)) - mean;
+        const d = this.at(this.logReturns, k) - mean;
         squares += d * d;
       }
       out.push(Math.sqrt(squares / (w - 1)));
