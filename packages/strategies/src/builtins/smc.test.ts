@@ -2,6 +2,7 @@ import { SmartMoneyConcepts, type Candle } from '@tradebus/indicators';
 import { describe, expect, test } from 'vitest';
 import { createStrategy } from '../create.js';
 import { StrategyConfigError } from '../errors.js';
+import { format } from './common.js';
 import { loadCandles, type SeriesName } from '../test-support/candles.js';
 import type { Signal, StrategyCandle } from '../types.js';
 
@@ -87,6 +88,8 @@ describe.each(['binance-ETH-BTC-5m', 'binance-ADA-BTC-5m'] as const)('smc on %s'
       expect([zone!.top, zone!.bottom, zone!.index]).toEqual([m.zoneTop, m.zoneBottom, m.zoneIndex]);
       if ('status' in zone!) expect(zone.status).toBe('active');
       else expect(zone!.mitigatedIndex).toBeUndefined();
+      const kind = m.zoneKind === 'orderBlock' ? 'order block' : 'fair value gap';
+      expect(signal.reason).toContain(`${kind} ${format(zone!.bottom)}–${format(zone!.top)} in the ${signal.side === 'long' ? 'discount' : 'premium'} zone (equilibrium ${format(state.equilibrium)})`);
       const bar = candles[t]!;
       if (signal.side === 'long') {
         expect(bar.low).toBeLessThanOrEqual(zone!.top);
@@ -102,6 +105,8 @@ describe.each(['binance-ETH-BTC-5m', 'binance-ADA-BTC-5m'] as const)('smc on %s'
       for (const h of hours.slice(0, m.higherBars as number)) higher.update(h.bar);
       expect(higher.count).toBe(m.higherBars);
       expect(higher.value!.trend).toBe(m.bias);
+      const brk = higher.value!.lastBreak!;
+      expect(signal.reason.startsWith(`1h bias ${m.bias === 1 ? 'bullish' : 'bearish'} (${brk.kind} of ${format(brk.level)}); `)).toBe(true);
     }
   });
 
@@ -113,6 +118,24 @@ describe.each(['binance-ETH-BTC-5m', 'binance-ADA-BTC-5m'] as const)('smc on %s'
       expect(flat.metadata!.bias).toBe(before.side === 'long' ? -1 : 1);
       expect(flat.reason).toMatch(/^1h bias turned (bullish|bearish), leaving the (long|short)$/);
     }
+  });
+});
+
+describe('smc on forming bars', () => {
+  test('forming updates before each close leave the closed-bar signals as the closed bars alone give them', () => {
+    const candles = loadCandles('binance-ETH-BTC-5m');
+    const plain = createStrategy({ type: 'smc', timeframe: '5m' });
+    const live = createStrategy({ type: 'smc', timeframe: '5m' });
+    const expected = candles.flatMap((c) => plain.onCandle(c));
+    let provisional = 0;
+    const actual = candles.flatMap((c) => {
+      provisional += live.onCandleUpdate({ ...c, high: c.open, low: c.open, close: c.open }).length;
+      provisional += live.onCandleUpdate({ ...c, low: Math.min(c.low * 0.995, c.open), close: c.low }).length;
+      return live.onCandle(c);
+    });
+    expect(actual).toEqual(expected);
+    expect(expected.length).toBeGreaterThan(3);
+    expect(provisional).toBeGreaterThan(0);
   });
 });
 

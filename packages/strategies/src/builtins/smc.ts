@@ -147,7 +147,10 @@ function entry(candle: StrategyCandle, memory: SmcMemory, params: SmcParams, bia
  * half of the current dealing range (short: bearish zone in the premium half). The stop sits beyond
  * the zone (or the last swing), the target at the opposing liquidity or `rewardRisk` × the risk.
  * Zones and structure come from `SmartMoneyConcepts` of @tradebus/indicators, fed once per closed
- * bar; the higher timeframe's engine gets the framework's resampled higher bars once they close.
+ * bar; the higher timeframe's engine gets the framework's resampled higher bars once they close
+ * (the bias therefore ignores the forming higher bar). The engines see bars from the end of the
+ * framework's warm-up on (the higher one also the completed higher bars kept then), and a bar's
+ * decision reads them as the bars before it left them: zones are known before price trades into them.
  */
 export const smc = defineStrategy({
   type: 'smc',
