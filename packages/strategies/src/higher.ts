@@ -52,6 +52,8 @@ export function planHigher(declared: HigherSpecMap, base: string | undefined, st
         : higherMs % baseMs! === 0
           ? higherMs / baseMs!
           : bad(`it must be '${base}' or a whole multiple of it`);
+    // A base bar must never straddle two buckets: weeks start on Mondays, not on the epoch.
+    if (bucketStart(0, timeframe) % baseMs! !== 0) bad(`its buckets (weeks from Monday 00:00 UTC) do not start on a '${base}' bar boundary`);
     const keep = spec.keep ?? DEFAULT_KEEP;
     if (!Number.isInteger(keep) || keep < 1) bad(`keep ${keep} must be a whole number of bars, at least 1`);
     const names = Object.keys(spec.indicators);

@@ -266,3 +266,29 @@ describe('bts-lynch', () => {
     expect(entry.stopLoss).toBeLessThan(entry.price);
   });
 });
+
+describe('parameters', () => {
+  test('defaults fill in, and a bad value names its field', () => {
+    expect(createStrategy({ type: 'weinstein-stage', timeframe: '1d' }).params).toEqual({
+      stageTimeframe: '1w', maPeriod: 30, slopeBars: 4, flatPct: 0.5, baseBars: 10, volumeBars: 4, volumeMultiple: 2, short: true,
+    });
+    expect(createStrategy({ type: 'livermore-pivot' }).params).toEqual({ swingPct: 6, confirmPct: 3, short: true });
+    expect(createStrategy({ type: 'zweig-breadth' }).params).toMatchObject({ emaPeriod: 10, low: 0.4, high: 0.615, withinBars: 10, leaders: 0 });
+    expect(createStrategy({ type: 'bts-lynch' }).params).toMatchObject({ trendPeriod: 50, strengthBars: 20, leaderShare: 0.3, breakoutBars: 20 });
+    const field = (config: unknown): string => {
+      try {
+        createStrategy(config);
+      } catch (err) {
+        return (err as { field: string }).field;
+      }
+      throw new Error('expected an error');
+    };
+    expect(field({ type: 'livermore-pivot', params: { swingPct: 2, confirmPct: 3 } })).toBe('params.confirmPct');
+    expect(field({ type: 'zweig-breadth', params: { low: 0.7 } })).toBe('params.low');
+    expect(field({ type: 'bts-lynch', params: { leaderShare: 0 } })).toBe('params.leaderShare');
+    expect(field({ type: 'weinstein-stage', params: { maPeriod: 30.5 } })).toBe('params.maPeriod');
+    expect(field({ type: 'weinstein-stage', params: { stagetimeframe: '1w' } })).toBe('params.stagetimeframe');
+    // Stages on weeks from 7-hour bars cannot be resampled: named at config time when timeframe is set.
+    expect(field({ type: 'weinstein-stage', timeframe: '7h' })).toBe('timeframe');
+  });
+});
