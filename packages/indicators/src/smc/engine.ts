@@ -635,9 +635,10 @@ export class SmartMoneyConcepts implements Indicator<Candle, SmcState> {
     const length = this.highs.length;
     if (length < 4096) return;
     let keep = this.count - 2 * this.swingLength - 3;
-    for (const swing of [this.lastHigh, this.lastLow, this.swings.at(-1), this.swings.at(-2)]) {
-      if (swing !== undefined && swing.index < keep) keep = swing.index;
-    }
+    const n = this.swings.length;
+    keep = Math.min(keep, this.lastHigh?.index ?? keep, this.lastLow?.index ?? keep);
+    if (n >= 2) keep = Math.min(keep, this.swings[n - 2]!.index);
+    else if (n === 1) keep = Math.min(keep, this.swings[0]!.index);
     const drop = keep - this.base;
     if (drop < length / 2) return;
     for (const series of [this.opens, this.highs, this.lows, this.closes, this.volumes, this.times]) series.splice(0, drop);
@@ -737,6 +738,7 @@ function copyPool(pool: LiquidityNode): SmcLiquidity {
  * The higher-timeframe bias: bars are merged into epoch-aligned buckets (the forming bucket only as
  * seen so far) and fed to a second engine, the bucket's first bar with `update`, later bars with
  * `replaceLast`. The bias is that engine's trend (direction of its latest structure break).
+ * `replaceLast` must carry the same bar (the same timestamp) as the update it replaces.
  */
 class HigherTimeframe {
   private readonly timeframeMs: number;
