@@ -147,6 +147,14 @@ describe('tradebus dataset', () => {
     await expect(exportDataset(two, { agent: 'nobody', horizons: [1], out })).rejects.toThrow(/agent 'nobody' has no config\.features/);
   });
 
+  it('refuses trade sources, which give no bars', async () => {
+    const trades = join(dir, 'trades.yaml');
+    writeFileSync(trades, readFileSync(config, 'utf8').replace('    sources:\n', `    sources:\n      - { type: trades, file: ${JSON.stringify(join(dir, 'none.csv'))}, symbol: ETH/BTC }\n`));
+    await expect(exportDataset(trades, { features: join(dir, 'features.json'), horizons: [1], out: join(dir, 't.csv') })).rejects.toThrow(
+      /providers\.market\.sources: trade \(tick\) sources cannot be turned into rows/,
+    );
+  });
+
   it('says where the features should come from', async () => {
     const out = join(dir, 'x.csv');
     await expect(exportDataset(config, { horizons: [1], out })).rejects.toThrow(ConfigError);

@@ -6,6 +6,7 @@ import { csvHeader, csvLine, datasetColumns, datasetRows, FeatureConfigError, fe
 import type { Candle } from '@tradebus/providers';
 import { z } from 'zod';
 import { loadScreenMarket, seriesKey } from './backtest/screen/data.js';
+import { ScreenUnsupportedError } from './backtest/screen/errors.js';
 import { prepareSystem } from './prepare.js';
 
 /**
@@ -80,7 +81,15 @@ function findFeatures(prepared: Awaited<ReturnType<typeof prepareSystem>>, optio
 
 /** The bars of every series, history first, oldest first, as the replay hands them out. */
 async function loadSeries(prepared: Awaited<ReturnType<typeof prepareSystem>>): Promise<{ series: DatasetSeries[]; skipped: Map<string, number> }> {
-  const market = await loadScreenMarket(prepared);
+  let market: Awaited<ReturnType<typeof loadScreenMarket>>;
+  try {
+    market = await loadScreenMarket(prepared);
+  } catch (err) {
+    if (!(err instanceof ScreenUnsupportedError)) throw err;
+    const path = String(err.details?.path ?? 'providers');
+    const message = 'trade (tick) sources cannot be turned into rows: the dataset export reads candles; give candle files';
+    throw new ConfigError(`Cannot export a dataset: ${path}: ${message}.`, [{ path, message }], { cause: err });
+  }
   const bars = new Map<string, Candle[]>();
   const skipped = new Map<string, number>();
   const add = (bar: Candle): void => {

@@ -82,6 +82,10 @@ describe('isotonic regression', () => {
     // Weights count: a heavy low outcome drags its pool down.
     const weighted = fitIsotonic([{ confidence: 0.2, outcome: 1 }, { confidence: 0.3, outcome: 0, weight: 3 }]);
     expect(weighted.y).toEqual([0.25]);
+    // Nothing with weight: nothing learnt, and what is stored can be restored.
+    const none = fitCalibrator('isotonic', [{ confidence: 0.3, outcome: 1, weight: 0 }]);
+    expect(none.state).toEqual({ kind: 'identity' });
+    expect(restoreCalibrator(none.state).calibrate(0.3)).toBe(0.3);
   });
 
   it('is monotone and beats the uncalibrated confidence on Brier score out of sample', () => {

@@ -68,6 +68,8 @@ export function fitCalibrator(method: CalibrationMethod, outcomes: readonly Outc
     return build({ kind: 'platt', a, b, samples: outcomes.length });
   }
   const { x, y } = fitIsotonic(outcomes);
+  // Only zero-weight outcomes: nothing was learnt.
+  if (x.length === 0) return identityCalibrator;
   return build({ kind: 'isotonic', x, y, samples: outcomes.length });
 }
 
