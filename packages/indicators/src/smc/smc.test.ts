@@ -73,7 +73,7 @@ interface RefStructure {
 }
 
 /** BOS/CHoCH from each four consecutive swings, broken by the first close beyond the level from swing+2. */
-function structures(bars: readonly Candle[], swings: readonly RefSwing[], removeOverlapping: boolean): RefStructure[] {
+function structures(bars: readonly Candle[], swings: readonly RefSwing[], removeOverlapping: boolean, closeBreak = true): RefStructure[] {
   const found: (RefStructure & { removed: boolean })[] = [];
   for (let k = 3; k < swings.length; k++) {
     const [a, b, c, d] = [swings[k - 3]!, swings[k - 2]!, swings[k - 1]!, swings[k]!];
@@ -90,7 +90,7 @@ function structures(bars: readonly Candle[], swings: readonly RefSwing[], remove
     if (kind === undefined) continue;
     let brokenIndex = -1;
     for (let j = b.index + 2; j < bars.length; j++) {
-      if (direction === 1 ? bars[j]!.close > b.level : bars[j]!.close < b.level) {
+      if (direction === 1 ? (closeBreak ? bars[j]!.close : bars[j]!.high) > b.level : (closeBreak ? bars[j]!.close : bars[j]!.low) < b.level) {
         brokenIndex = j;
         break;
       }
@@ -127,7 +127,7 @@ interface RefBlock {
  * Mitigated when a later bar's low (high) passes its far side, invalidated when, after that, a
  * bar's high (low) passes its near side. `lastSwing(side, t)` says which swing counts at bar t.
  */
-function orderBlocks(bars: readonly Candle[], lastSwing: (side: Side, t: number) => RefSwing | undefined): RefBlock[] {
+function orderBlocks(bars: readonly Candle[], lastSwing: (side: Side, t: number) => RefSwing | undefined, closeMitigation = false): RefBlock[] {
   const blocks: RefBlock[] = [];
   const crossed = new Set<string>();
   for (let t = 0; t < bars.length; t++) {
@@ -136,7 +136,13 @@ function orderBlocks(bars: readonly Candle[], lastSwing: (side: Side, t: number)
       if (block.invalidatedIndex !== undefined) continue;
       if (block.mitigatedIndex !== undefined) {
         if (block.direction === 1 ? bar.high > block.top : bar.low < block.bottom) block.invalidatedIndex = t;
-      } else if (block.direction === 1 ? bar.low < block.bottom : bar.high > block.top) block.mitigatedIndex = t;
+      } else if (
+        block.direction === 1
+          ? (closeMitigation ? Math.min(bar.open, bar.close) : bar.low) < block.bottom
+          : (closeMitigation ? Math.max(bar.open, bar.close) : bar.high) > block.top
+      ) {
+        block.mitigatedIndex = t;
+      }
     }
     for (const side of [1, -1] as const) {
       const swing = lastSwing(side, t);
@@ -375,6 +381,30 @@ describe.each(seriesNames)('SMC engine on %s equals the batch reference', (name)
       same++;
     }
     expect(same).toBeGreaterThan(pure.length / 2);
+  });
+
+  it('with closeBreak: false and closeMitigation: true, breaks on wicks and blocks mitigated by bodies equal the reference', () => {
+    const L = 5;
+    const { events } = run(bars, { swingLength: L, closeBreak: false, closeMitigation: true, ...opened });
+    const all = candidates(bars, L);
+    const streamedBreaks = ofType(events, 'structure').map(({ structure: s }) => ({ kind: s.kind, direction: s.direction, level: s.level, swingIndex: s.swingIndex, brokenIndex: s.brokenIndex }));
+    const wickBreaks = structures(bars, filterSwings(all), false, false);
+    expect(sortBy(streamedBreaks, (s) => s.swingIndex)).toEqual(wickBreaks);
+    // Wicks break no later than closes, and somewhere earlier.
+    const closeBreaks = structures(bars, filterSwings(all), false, true);
+    expect(wickBreaks).not.toEqual(closeBreaks);
+    let confirmed = 0;
+    let known: RefSwing[] = [];
+    const knownAt: RefSwing[][] = bars.map((_, t) => {
+      const before = confirmed;
+      while (confirmed < all.length && all[confirmed]!.index + L <= t) confirmed++;
+      if (confirmed !== before) known = filterSwings(all.slice(0, confirmed));
+      return known;
+    });
+    const reference = orderBlocks(bars, (side, t) => knownAt[t]!.findLast((s) => s.side === side && s.index < t), true);
+    const streamed = sortBy(streamedBlocks(events), (b) => b.createdIndex * 2 + (b.direction === 1 ? 0 : 1));
+    expect(streamed).toEqual(reference);
+    expect(reference).not.toEqual(orderBlocks(bars, (side, t) => knownAt[t]!.findLast((s) => s.side === side && s.index < t), false));
   });
 
   it('fair value gaps equal the reference, mitigation included; fills are when the whole gap traded', () => {
