@@ -127,6 +127,44 @@ describe('dashboard in Chromium', () => {
     expect(consoleErrors).toEqual([]);
   });
 
+  it("shows the profit watchdog's recommendation with its evidence and its alerts, and keeps it for a page opened later", async () => {
+    const now = stack.clock.now();
+    expect(await page.locator('#watchdog-panel').isHidden()).toBe(true);
+    const recommendation: BuiltinEvents['watchdog.recommendation'] = {
+      id: 'watchdog-1',
+      agent: 'manager',
+      setting: 'aggregation.minConfidence',
+      strategies: ['ema'],
+      current: 0.1,
+      recommended: 0.45,
+      samples: 638,
+      tradesBefore: 638,
+      tradesAfter: 395,
+      expectancyBeforePct: -0.177,
+      expectancyAfterPct: -0.069,
+      totalBeforePct: -112.8,
+      totalAfterPct: -27.2,
+      changedDecisions: 243,
+      test: { name: 'welch-t', t: -1.227, df: 417.3, p: 0.2206 },
+      significant: false,
+      outcomesUntil: now,
+      timestamp: now,
+    };
+    stack.system.bus.publish('watchdog.report', { agentId: 'watchdog', outcomes: 638, windowSize: 50, groups: [], drift: [], recommendations: [recommendation], tuning: [], timestamp: now });
+    stack.system.bus.publish('system.alert', { level: 'warning', code: 'WATCHDOG_DRIFT', message: 'ema: its trade returns fell away from its own history', agentId: 'watchdog', timestamp: now });
+    const row = page.locator('#watchdog-recommendations tbody tr').first();
+    await expect.poll(() => row.textContent()).toContain('0.45');
+    const cells = await row.locator('td').allTextContents();
+    expect(cells.slice(0, 7)).toEqual(['manager · aggregation.minConfidence', 'ema', '0.10', '0.45', '638 → 395', '-0.177 → -0.069', '0.221']);
+    expect(cells[7]).toContain('not significant');
+    expect(await page.locator('#watchdog-alerts li', { hasText: 'WATCHDOG_DRIFT' }).count()).toBe(1);
+    // The monitor keeps the latest report: a page opened now shows it from the snapshot.
+    const res = await fetch(new URL('api/snapshot', stack.monitor.dashboardUrl!));
+    const snapshot = (await res.json()) as { watchdog: { recommendations: unknown[] } | null };
+    expect(snapshot.watchdog?.recommendations).toEqual([recommendation]);
+    expect(consoleErrors).toEqual([]);
+  });
+
   it('refuses the kill switch without the token or with a wrong one, and flips the risk state with it', async () => {
     await expect.poll(() => page.locator('#risk-banner').getAttribute('data-kill')).toBe('off');
     const send = async (token: string) => {

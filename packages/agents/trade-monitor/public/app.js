@@ -39,6 +39,7 @@ function emptyModel() {
     equity: [],
     risk: null,
     alerts: [],
+    watchdog: null,
     events: [],
     eventTypes: {},
     metrics: undefined,
@@ -141,8 +142,22 @@ function applyEvent(env) {
       model.alerts.unshift(p);
       if (model.alerts.length > MAX_ALERTS) model.alerts.length = MAX_ALERTS;
       if (p.level === 'error' || p.level === 'critical') toast(`${p.code}: ${p.message}`, 'error', 10_000);
-      markDirty('alerts');
+      markDirty('alerts', p.code.startsWith('WATCHDOG_') ? 'watchdog' : 'alerts');
       break;
+    case 'watchdog.report':
+      if (model.watchdog === null || p.timestamp >= model.watchdog.timestamp) model.watchdog = p;
+      markDirty('watchdog');
+      break;
+    case 'watchdog.recommendation': {
+      // Newer than the last report: it replaces the report's line for the same setting.
+      if (model.watchdog === null) model.watchdog = { recommendations: [], tuning: [], timestamp: p.timestamp };
+      const list = model.watchdog.recommendations;
+      const i = list.findIndex((r) => r.agent === p.agent && r.setting === p.setting && r.strategies.join() === p.strategies.join());
+      if (i === -1) list.push(p);
+      else if (p.timestamp >= list[i].timestamp) list[i] = p;
+      markDirty('watchdog');
+      break;
+    }
     default:
       break;
   }
@@ -171,6 +186,7 @@ function render() {
   if (all || d.has('equity')) renderEquity();
   if (all || d.has('equity') || d.has('equityNote')) renderEquityNote();
   if (all || d.has('alerts')) renderAlerts();
+  if (all || d.has('watchdog') || d.has('alerts')) renderWatchdog();
   if (all || d.has('events')) renderEvents();
   if (all || d.has('kpis') || d.has('risk')) renderKpis();
   renderClock();
@@ -485,6 +501,54 @@ function renderAlerts() {
         )),
   );
   byId('alerts-count').textContent = String(model.alerts.length);
+}
+
+/** The profit watchdog's recommendations with their evidence, its auto-tune changes and its alerts. */
+function renderWatchdog() {
+  const report = model.watchdog;
+  const alerts = model.alerts.filter((a) => a.code.startsWith('WATCHDOG_'));
+  const recs = report?.recommendations ?? [];
+  byId('watchdog-panel').hidden = report === null && alerts.length === 0;
+  const tuning = report?.tuning ?? [];
+  const last = tuning[tuning.length - 1];
+  byId('watchdog-note').textContent = [
+    report?.outcomes !== undefined ? `${report.outcomes} outcomes` : '',
+    last ? `auto-tune: ${last.action.replace('_', ' ')} ${last.setting} ${last.from} → ${last.to}` : '',
+  ]
+    .filter((s) => s !== '')
+    .join(' · ');
+  const body = byId('watchdog-recommendations').tBodies[0];
+  body.replaceChildren(
+    ...(recs.length === 0
+      ? [el('tr', { class: 'empty-row' }, el('td', { colspan: 8, text: 'No recommendation yet.' }))]
+      : recs.map((r) => {
+          const change = r.recommended !== r.current;
+          return el(
+            'tr',
+            { class: change ? (r.significant ? 'watchdog-significant' : 'watchdog-weak') : '' },
+            el('td', { text: `${r.agent} · ${r.setting}` }),
+            el('td', { text: r.strategies.join(', ') }),
+            el('td', { class: 'r num', text: fmtNumber(r.current, 2) }),
+            el('td', { class: 'r num', text: change ? fmtNumber(r.recommended, 2) : 'keep' }),
+            el('td', { class: 'r num', text: change ? `${r.tradesBefore} → ${r.tradesAfter}` : String(r.tradesBefore) }),
+            el('td', { class: 'r num', text: change ? `${fmtNumber(r.expectancyBeforePct, 3)} → ${fmtNumber(r.expectancyAfterPct, 3)}` : fmtNumber(r.expectancyBeforePct, 3) }),
+            el('td', { class: 'r num', text: r.test ? fmtNumber(r.test.p, 3) : '—' }),
+            el('td', { text: !change ? `${r.samples} decisions` : `${r.samples} decisions, ${r.changedDecisions} decided otherwise, ${r.significant ? 'significant' : 'not significant'}` }),
+          );
+        })),
+  );
+  byId('watchdog-alerts').replaceChildren(
+    ...alerts.slice(0, 10).map((a) =>
+      el(
+        'li',
+        { class: `level-${a.level}` },
+        el('span', { class: 'dot', title: a.level }),
+        el('span', { class: 'alert-code', text: a.code }),
+        el('span', { class: 'alert-time num', text: fmtDateTime(a.timestamp, true) }),
+        el('span', { class: 'alert-message', text: a.message }),
+      ),
+    ),
+  );
 }
 
 function renderEvents() {

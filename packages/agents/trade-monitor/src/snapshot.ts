@@ -164,6 +164,11 @@ export const dashboardSnapshotSchema = z
     equity: z.array(equityPointSchema).default([]).describe('Oldest first'),
     risk: riskViewSchema.nullable().default(null),
     alerts: z.array(alertRowSchema).default([]).describe('Newest first'),
+    watchdog: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .default(null)
+      .describe("The profit watchdog's latest report (watchdog.report): its recommendations and auto-tune changes show in a panel"),
     events: z.array(eventRowSchema).default([]).describe('Oldest first'),
     eventTypes: z.record(z.string(), z.number().int().nonnegative()).default({}).describe('Events seen per type'),
     metrics: z.record(z.string(), z.union([finite, z.string()])).optional().describe('Report figures shown as key/value pairs (total return, Sharpe...)'),

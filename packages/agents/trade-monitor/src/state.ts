@@ -50,6 +50,7 @@ export class MonitorState {
   private equity: EquityPoint[] = [];
   private risk: RiskView | undefined;
   private alerts: AlertRow[] = [];
+  private watchdog: E['watchdog.report'] | undefined;
   private events: EventRow[] = [];
   private readonly eventIds = new Set<string>();
   private readonly eventTypes = new Map<string, number>();
@@ -95,6 +96,11 @@ export class MonitorState {
       case 'system.alert':
         this.onAlert(event.payload as E['system.alert']);
         break;
+      case 'watchdog.report': {
+        const report = event.payload as E['watchdog.report'];
+        if (this.watchdog === undefined || report.timestamp >= this.watchdog.timestamp) this.watchdog = report;
+        break;
+      }
       case 'agent.heartbeat':
         this.agents.heartbeat(event.payload as E['agent.heartbeat'], now);
         break;
@@ -136,6 +142,7 @@ export class MonitorState {
       equity: this.equity.slice(),
       risk: this.risk ?? null,
       alerts: this.alerts.slice(),
+      watchdog: this.watchdog ?? null,
       events: this.events.slice(),
       eventTypes: Object.fromEntries(this.eventTypes),
     };
