@@ -135,6 +135,11 @@ describe('profit watchdog: a minimum confidence set far too low', () => {
     // per trade is a recommendation the report flags as not significant, and auto-tune leaves alone.
     expect(rec.significant).toBe(rec.test!.p <= 0.1 && rec.samples >= 40);
 
+    // Quality is kept per regime too: the watchdog tells each symbol's regime from the candles.
+    const regimes = new Set(report.groups.map((g) => g.regime).filter((r) => r !== undefined));
+    expect([...regimes].filter((r) => r !== 'unknown').length).toBeGreaterThan(0);
+    for (const g of report.groups.filter((x) => x.regime !== undefined)) expect(['bull', 'bear', 'sideways', 'unknown']).toContain(g.regime);
+
     // It said so on the bus while the data played, too.
     const published = inSample.of('watchdog.recommendation');
     expect(published.length).toBeGreaterThan(0);
