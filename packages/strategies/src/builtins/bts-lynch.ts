@@ -45,8 +45,10 @@ export function rankOf(returns: ReadonlyMap<string, number>, symbol: string): { 
  * that are winning rather than bottom-fish the losers, in this reading: a symbol is a leader when
  * its return over `strengthBars` is in the top `leaderShare` of the universe (the symbols this
  * strategy runs on, ranked on bars before the current one). Long a leader in an up trend (close
- * above a rising EMA) when it closes above its `breakoutBars` high. Leave when the close falls
- * below the EMA or the symbol drops to the lower half of the ranking. Long only.
+ * above a rising EMA) when it closes above its `breakoutBars` high. Flat on the bar the close
+ * falls below the EMA or the symbol drops to the lower half of the ranking. Long only. The rules
+ * keep no state of their own (no "am I long" memory), so what a bar signals depends on the bars
+ * before it alone, not on the order a runner warmed the symbols up in.
  */
 export const btsLynch = defineStrategy({
   type: 'bts-lynch',
@@ -57,20 +59,24 @@ export const btsLynch = defineStrategy({
     channel: { type: 'donchian', period: p.breakoutBars, source: 'high' },
     atr: { type: 'atr', period: p.atrPeriod },
   }),
-  universe: (p: BtsLynchParams) => ({ bars: p.strengthBars + 1 }),
+  // One bar more than the ranking needs: the previous bar's ranking is read too.
+  universe: (p: BtsLynchParams) => ({ bars: p.strengthBars + 2 }),
   warmup: (p: BtsLynchParams) => p.strengthBars + 2,
-  evaluate({ candle, values, previous, params, universe, symbol, lastSignal, closed }) {
+  evaluate({ candle, previousCandle, values, previous, params, universe, symbol, closed }) {
     // Other symbols' bars of this moment may not be in yet: rank on the bars before it only.
     const returns = universe.memo('strength', candle.timestamp, () => strengthByReturn(universe, candle.timestamp, params.strengthBars));
     const rank = rankOf(returns, symbol);
     const close = candle.close;
     const metadata = { ema: values.ema, rank: rank?.ahead, ranked: rank?.ranked, strength: returns.get(symbol), breakoutLevel: previous.channel.upper };
-    if (lastSignal?.side === 'long') {
-      if (close < values.ema) return { side: 'flat', confidence: 1, reason: `Close ${format(close)} fell below EMA(${params.trendPeriod}) ${format(values.ema)}: the up trend is over`, metadata };
-      if (closed && rank !== undefined && rank.ahead >= rank.ranked / 2) {
+    if (previousCandle.close >= previous.ema && close < values.ema) {
+      return { side: 'flat', confidence: 1, reason: `Close ${format(close)} fell below EMA(${params.trendPeriod}) ${format(values.ema)}: the up trend is over`, metadata };
+    }
+    if (closed && rank !== undefined && rank.ahead >= rank.ranked / 2) {
+      const before = previousCandle.timestamp;
+      const was = rankOf(universe.memo('strength-before', before, () => strengthByReturn(universe, before, params.strengthBars)), symbol);
+      if (was !== undefined && was.ahead < was.ranked / 2) {
         return { side: 'flat', confidence: 1, reason: `${symbol} fell to ${rank.ahead + 1} of ${rank.ranked} by ${params.strengthBars}-bar return: no longer a leader`, metadata };
       }
-      return;
     }
     if (rank === undefined || rank.ranked < params.minSymbols) return;
     const leaders = Math.max(1, Math.ceil(rank.ranked * params.leaderShare));

@@ -150,7 +150,7 @@ describe('livermore-pivot', () => {
 });
 
 describe('zweig-breadth', () => {
-  test('the thrust is the one a breadth count over the whole history finds, and every symbol of the universe sees it on its next bar', () => {
+  test('the thrust is the one a breadth count over the whole history finds; each symbol goes long on its first bar after it and flat on its first bar 100 bar times later', () => {
     const strategy = createStrategy({ type: 'zweig-breadth' });
     const signals = universe.flatMap((c) => strategy.onCandle(c));
 
@@ -168,40 +168,48 @@ describe('zweig-breadth', () => {
     }
     const times = [...counts.keys()].sort((a, b) => a - b);
     const ema = emaSeries(times.map((t) => counts.get(t)!.adv / (counts.get(t)!.adv + counts.get(t)!.dec)), 10);
-    const thrustTimes = new Set<number>();
+    const thrusts: number[] = [];
     times.forEach((t, n) => {
-      // The strategy reads a window of 70 bar times: its first thrust can come once 61 are in.
-      if (n < 60 || !(ema[n]! > 0.615 && ema[n - 1]! <= 0.615)) return;
+      // Thrusts are read once 9 EMA periods and the 10-bar look-back lie before them.
+      if (n < 100 || !(ema[n]! > 0.615 && ema[n - 1]! <= 0.615)) return;
       const c = counts.get(t)!;
       if (c.adv + c.dec < 3) return;
-      if (ema.slice(n - 10, n).some((e) => e < 0.4)) thrustTimes.add(t);
+      if (ema.slice(n - 10, n).some((e) => e < 0.4)) thrusts.push(n);
     });
-    expect(thrustTimes.size).toBeGreaterThan(3);
+    expect(thrusts.length).toBeGreaterThan(3);
 
     const expected: Array<{ symbol: string; barTime: number; side: string }> = [];
     for (const series of pairs) {
-      let entry: number | undefined;
       series.forEach((bar, i) => {
         if (i < 1) return; // warm-up: the strategy needs two bars of its own
-        if (entry !== undefined) {
-          if (i - entry >= 100) {
-            expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'flat' });
-            entry = undefined;
-          }
-          return;
-        }
-        // The last bar time of the universe before this bar.
-        const k = lowerBound(times, bar.timestamp) - 1;
-        if (k >= 0 && thrustTimes.has(times[k]!)) {
-          expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'long' });
-          entry = i;
-        }
+        // The last bar time of the universe before this bar, and before the symbol's previous bar.
+        const now = lowerBound(times, bar.timestamp) - 1;
+        const before = lowerBound(times, series[i - 1]!.timestamp) - 1;
+        const latest = thrusts.filter((n) => n <= now).pop();
+        if (latest === undefined) return;
+        if (latest > before && now - latest < 100) expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'long' });
+        else if (latest <= before && now - latest >= 100 && before - latest < 100) expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'flat' });
       });
     }
     const order = (a: { symbol: string; barTime: number }, b: { symbol: string; barTime: number }) => a.barTime - b.barTime || a.symbol.localeCompare(b.symbol);
     expect(signals.map(brief).sort(order)).toEqual(expected.sort(order));
+    expect(expected.filter((e) => e.side === 'flat').length).toBeGreaterThan(3);
     const first = signals[0]!;
     expect(first.reason).toMatch(/^Breadth thrust: the 10-bar EMA of advancers rose from 0\.3\d+ \(.*\) to 0\.6\d+ \(.* UTC\)$/);
+  });
+
+  test('signals do not depend on the order symbols were warmed up in: one symbol at a time gives the same as time order', () => {
+    const warm = 2_000;
+    const timeOrder = createStrategy({ type: 'zweig-breadth' });
+    const oneByOne = createStrategy({ type: 'zweig-breadth' });
+    // As a runner warms: each symbol's history in turn, then the live bars in time order.
+    timeOrder.warmUp(universe.filter((c) => c.timestamp < pairs[0]![warm]!.timestamp));
+    for (const series of pairs) oneByOne.warmUp(series.filter((c) => c.timestamp < pairs[0]![warm]!.timestamp));
+    const live = universe.filter((c) => c.timestamp >= pairs[0]![warm]!.timestamp);
+    const a = live.flatMap((c) => timeOrder.onCandle(c)).map(brief);
+    const b = live.flatMap((c) => oneByOne.onCandle(c)).map(brief);
+    expect(a.length).toBeGreaterThan(4);
+    expect(b).toEqual(a);
   });
 
   test('the same signals whatever order one moment’s bars arrive in', () => {
@@ -221,49 +229,65 @@ describe('zweig-breadth', () => {
 });
 
 describe('bts-lynch', () => {
-  test('long the relative-strength leaders on a breakout above a rising EMA, out below it or out of the top half', () => {
+  test('long the relative-strength leaders on a breakout above a rising EMA; flat on the bar the close falls below it or the symbol drops out of the top half', () => {
     const strategy = createStrategy({ type: 'bts-lynch' });
     const signals = universe.flatMap((c) => strategy.onCandle(c));
     const times = pairs.map((s) => s.map((c) => c.timestamp));
     const closes = pairs.map((s) => s.map((c) => c.close));
-    /** Every pair's 20-bar return on its bars before `t`. */
-    const returnsBefore = (t: number): number[] =>
-      pairs.flatMap((_, s) => {
+    /** Every pair's 20-bar return on its bars before `t`, by pair index. */
+    const returnsBefore = (t: number): Map<number, number> => {
+      const out = new Map<number, number>();
+      pairs.forEach((_, s) => {
         const k = lowerBound(times[s]!, t);
-        return k >= 21 ? [closes[s]![k - 1]! / closes[s]![k - 21]! - 1] : [];
+        if (k >= 21) out.set(s, closes[s]![k - 1]! / closes[s]![k - 21]! - 1);
       });
+      return out;
+    };
+    const rank = (t: number, s: number) => {
+      const all = returnsBefore(t);
+      const own = all.get(s);
+      return own === undefined ? undefined : { ahead: [...all.values()].filter((r) => r > own).length, ranked: all.size };
+    };
 
     const expected: Array<{ symbol: string; barTime: number; side: string }> = [];
     pairs.forEach((series, s) => {
       const ema = emaSeries(closes[s]!, 50);
-      let long = false;
       series.forEach((bar, i) => {
         if (i < 50) return; // EMA(50) warm-up, plus one bar for the previous values
-        const all = returnsBefore(bar.timestamp);
-        const k = lowerBound(times[s]!, bar.timestamp);
-        const own = k >= 21 ? closes[s]![k - 1]! / closes[s]![k - 21]! - 1 : undefined;
-        const ahead = own === undefined ? undefined : all.filter((r) => r > own).length;
-        if (long) {
-          if (bar.close < ema[i]! || (ahead !== undefined && ahead >= all.length / 2)) {
-            expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'flat' });
-            long = false;
-          }
+        const now = rank(bar.timestamp, s);
+        const was = rank(series[i - 1]!.timestamp, s);
+        const belowEma = series[i - 1]!.close >= ema[i - 1]! && bar.close < ema[i]!;
+        const outOfTop = now !== undefined && was !== undefined && now.ahead >= now.ranked / 2 && was.ahead < was.ranked / 2;
+        if (belowEma || outOfTop) {
+          expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'flat' });
           return;
         }
-        if (ahead === undefined || all.length < 3) return;
+        if (now === undefined || now.ranked < 3) return;
         const high = Math.max(...series.slice(i - 20, i).map((b) => b.high));
-        if (ahead < Math.ceil(all.length * 0.3) && bar.close > ema[i]! && ema[i]! > ema[i - 1]! && bar.close > high) {
+        if (now.ahead < Math.ceil(now.ranked * 0.3) && bar.close > ema[i]! && ema[i]! > ema[i - 1]! && bar.close > high) {
           expected.push({ symbol: bar.symbol, barTime: bar.timestamp, side: 'long' });
-          long = true;
         }
       });
     });
     const order = (a: { symbol: string; barTime: number }, b: { symbol: string; barTime: number }) => a.barTime - b.barTime || a.symbol.localeCompare(b.symbol);
-    expect(expected.length).toBeGreaterThan(50);
+    expect(expected.filter((e) => e.side === 'long').length).toBeGreaterThan(50);
     expect(signals.map(brief).sort(order)).toEqual(expected.sort(order));
     const entry = signals.find((x) => x.side === 'long')!;
     expect(entry.reason).toMatch(/^\w+\/BTC leads \([123] of 9 by 20-bar return -?\d+\.\d\d%\), above a rising EMA\(50\), and closed .* above its 20-bar high .*$/);
     expect(entry.stopLoss).toBeLessThan(entry.price);
+    expect(signals.some((x) => x.reason.includes('no longer a leader'))).toBe(true);
+  });
+
+  test('signals do not depend on the order symbols were warmed up in', () => {
+    const cut = pairs[0]![1_500]!.timestamp;
+    const timeOrder = createStrategy({ type: 'bts-lynch' });
+    const oneByOne = createStrategy({ type: 'bts-lynch' });
+    timeOrder.warmUp(universe.filter((c) => c.timestamp < cut));
+    for (const series of pairs) oneByOne.warmUp(series.filter((c) => c.timestamp < cut));
+    const live = universe.filter((c) => c.timestamp >= cut);
+    const a = live.flatMap((c) => timeOrder.onCandle(c)).map(brief);
+    expect(a.length).toBeGreaterThan(50);
+    expect(live.flatMap((c) => oneByOne.onCandle(c)).map(brief)).toEqual(a);
   });
 });
 

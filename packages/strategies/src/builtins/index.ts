@@ -22,7 +22,7 @@ export { rsiReversion, rsiReversionParams, type RsiReversionParams } from './rsi
 export { smc, smcParams, type SmcMemory, type SmcParams } from './smc.js';
 export { newlyCompleted, readWeinsteinStage, weinsteinStage, weinsteinStageParams, type WeinsteinReading, type WeinsteinStage, type WeinsteinStageParams } from './weinstein-stage.js';
 export { livermorePivot, livermorePivotParams, livermoreStart, livermoreStep, type LivermoreEvent, type LivermorePhase, type LivermorePivotParams, type LivermoreState } from './livermore-pivot.js';
-export { breadthSeries, thrustAt, zweigBreadth, zweigBreadthParams, type BreadthBar, type ZweigBreadthParams } from './zweig-breadth.js';
+export { breadthSeries, breadthWindow, isThrust, latestThrust, zweigBreadth, zweigBreadthParams, type BreadthBar, type ZweigBreadthParams } from './zweig-breadth.js';
 export { btsLynch, btsLynchParams, rankOf, strengthByReturn, type BtsLynchParams } from './bts-lynch.js';
 export { atrLevels, confidenceFrom, crossedAbove, crossedBelow } from './common.js';
 
