@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStateStore, VirtualClock, createSystem, type BuiltinEvents, type TradebusSystem } from '@tradebus/core';
-import { FeaturePipeline, logisticRegressionOnnx, parseFeatureConfig, type ModelRegistry } from '@tradebus/models';
+import { FeaturePipeline, ScheduledCalibrator, logisticRegressionOnnx, parseFeatureConfig, type ModelRegistry } from '@tradebus/models';
 import type { StrategyCandle } from '@tradebus/strategies';
 import { TestOipServer } from '../../../models/src/test-support/oip-server.js';
 import { agent, type ModelEvents, type ModelRunnerAgent, type ModelRunnerConfigInput } from './index.js';
@@ -302,5 +302,30 @@ describe('model-runner on real candles', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it("calibrates a version's p(up) on its own track record: each bar's probability is the model's, mapped by a calibrator fed the earlier outcomes", async () => {
+    const calibration = { method: 'platt' as const, minOutcomes: 50, refitEvery: 25 };
+    const t = await setup({ models: [{ name: 'momentum', source: { kind: 'onnx', file: files.momentum }, calibration }], registry: { drift: { enabled: false } } });
+    const bars = candles.slice(0, 400);
+    await t.play(bars);
+    const x = featuresOf(bars);
+    const index = new Map(bars.map((c, i) => [c.timestamp, i]));
+    // The same calibrator, fed by the test: the raw p(up) by hand, the outcome one bar later.
+    const reference = new ScheduledCalibrator(calibration);
+    let previous: { raw: number; i: number } | undefined;
+    let changed = 0;
+    for (const p of t.predictions) {
+      const i = index.get(p.barTime)!;
+      if (previous !== undefined) reference.record({ confidence: previous.raw, outcome: bars[i]!.close > bars[previous.i]!.close ? 1 : 0 }, bars[i]!.timestamp);
+      const raw = byHand(MOMENTUM, x[i]!);
+      const expected = reference.calibrate(raw);
+      // The model computes in float32 (its p differs from the formula's by ~1e-7); the fits carry that along.
+      expect(Math.abs(p.votes[0]!.probability - expected)).toBeLessThanOrEqual(1e-4);
+      if (Math.abs(expected - raw) > 1e-3) changed++;
+      previous = { raw, i };
+    }
+    // The calibration did change the probabilities once fitted.
+    expect(changed).toBeGreaterThan(100);
   });
 });

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   BaseAgent,
   DATA_STORE_SERVICE,
@@ -248,8 +248,8 @@ export class ModelRunnerAgent extends BaseAgent<ModelRunnerConfig, ModelRunnerEv
     const name = `${model.name}@${model.version}`;
     if (source.kind === 'onnx') {
       const { kind: _kind, file, ...options } = source;
-      const loaded = await OnnxModelSource.load(name, file, options);
-      return loaded;
+      // Relative to the working directory, resolved here so an error shows where it looked.
+      return OnnxModelSource.load(name, resolve(file), options);
     }
     const { kind: _kind, ...options } = source;
     this.logger.debug({ model: name, index: i, url: options.url }, 'model server configured');
