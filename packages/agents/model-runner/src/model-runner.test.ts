@@ -328,4 +328,30 @@ describe('model-runner on real candles', () => {
     // The calibration did change the probabilities once fitted.
     expect(changed).toBeGreaterThan(100);
   });
+
+  it('is degraded and signals nothing while no active model answers, and runs again once one does', async () => {
+    const server = await new TestOipServer('volume', VOLUME.weights, VOLUME.bias).start();
+    try {
+      const t = await setup({
+        models: [{ name: 'volume', source: { kind: 'oip', url: server.url, model: 'volume', retries: 0, failureThreshold: 1_000 } }],
+        signals: { minConfidence: 0.5 },
+        registry: { drift: { enabled: false } },
+      });
+      await t.play(candles.slice(0, 40));
+      expect(t.runner.state).toBe('running');
+      server.failures = 1_000;
+      const before = t.signals.length;
+      await t.play(candles.slice(40, 80));
+      expect(t.runner.state).toBe('degraded');
+      expect(t.runner.detail).toContain('no active model answered');
+      expect(t.signals.length).toBe(before);
+      expect(t.predictions.slice(-40).every((p) => p.probability === null && p.votes.length === 0 && p.failed.length === 1)).toBe(true);
+      server.failures = 0;
+      await t.play(candles.slice(80, 100));
+      expect(t.runner.state).toBe('running');
+      expect(t.predictions.at(-1)!.probability).not.toBeNull();
+    } finally {
+      await server.stop();
+    }
+  });
 });
