@@ -291,6 +291,13 @@ export class ModelRunnerAgent extends BaseAgent<ModelRunnerConfig, ModelRunnerEv
     await this.score(series, candle);
     const vector = this.feed(series, candle);
     if (vector === undefined) return;
+    const bad = vector.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      // A model fed NaN answers NaN or worse, a confident number: the bar is left out instead.
+      this.recordError(new Error(`feature ${this.featureNames[bad]} is ${vector[bad]} on ${series.symbol} at ${candle.timestamp}`));
+      this.logger.warn({ symbol: series.symbol, bar: candle.timestamp, feature: this.featureNames[bad], value: vector[bad] }, 'feature not a finite number: no prediction on this bar');
+      return;
+    }
     const running = this.versionList.filter((v) => v.status !== 'retired');
     const results = await Promise.all(running.map((v) => this.ask(v, vector)));
     const answers: Answer[] = [];
