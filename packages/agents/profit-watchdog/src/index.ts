@@ -5,7 +5,7 @@ import { ProfitWatchdogAgent } from './watchdog.js';
 
 export { profitWatchdogConfigSchema, tunableSchema, type ProfitWatchdogConfig, type ProfitWatchdogConfigInput, type Tunable } from './config.js';
 export { ProfitWatchdogAgent } from './watchdog.js';
-export { groupQuality, recommend, windowsOf, candidateValues, type DecisionRecord, type GroupQuality, type Recommendation, type ReplaySettings } from './quality.js';
+export { WindowSet, groupQuality, recommend, windowsOf, candidateValues, type GroupKey, type DecisionRecord, type GroupQuality, type Recommendation, type ReplaySettings } from './quality.js';
 export {
   mean,
   variance,

@@ -63,23 +63,45 @@ export function groupQuality(records: readonly DecisionRecord[], key: { strategy
   };
 }
 
+export interface GroupKey {
+  strategyId: string;
+  symbol?: string;
+  regime?: string;
+}
+
 /**
- * The last `windowSize` records of each group: per strategy, per strategy × symbol, per
- * strategy × symbol × regime. `history` is in the order the outcomes became known.
+ * The rolling windows: the last `size` records of each group (per strategy, per strategy ×
+ * symbol, per strategy × symbol × regime), kept as outcomes come in.
  */
-export function windowsOf(history: readonly DecisionRecord[], windowSize: number): Array<{ key: { strategyId: string; symbol?: string; regime?: string }; records: DecisionRecord[] }> {
-  const groups = new Map<string, { key: { strategyId: string; symbol?: string; regime?: string }; records: DecisionRecord[] }>();
-  const add = (id: string, key: { strategyId: string; symbol?: string; regime?: string }, r: DecisionRecord): void => {
-    let g = groups.get(id);
-    if (g === undefined) groups.set(id, (g = { key, records: [] }));
-    g.records.push(r);
-  };
-  for (const r of history) {
-    add(r.strategyId, { strategyId: r.strategyId }, r);
-    add(`${r.strategyId}\u0000${r.symbol}`, { strategyId: r.strategyId, symbol: r.symbol }, r);
-    add(`${r.strategyId}\u0000${r.symbol}\u0000${r.regime}`, { strategyId: r.strategyId, symbol: r.symbol, regime: r.regime }, r);
+export class WindowSet {
+  private readonly groups = new Map<string, { key: GroupKey; records: DecisionRecord[] }>();
+
+  constructor(private readonly size: number) {}
+
+  add(r: DecisionRecord): void {
+    this.push(r.strategyId, () => ({ strategyId: r.strategyId }), r);
+    this.push(`${r.strategyId}\u0000${r.symbol}`, () => ({ strategyId: r.strategyId, symbol: r.symbol }), r);
+    this.push(`${r.strategyId}\u0000${r.symbol}\u0000${r.regime}`, () => ({ strategyId: r.strategyId, symbol: r.symbol, regime: r.regime }), r);
   }
-  return [...groups.values()].map((g) => ({ key: g.key, records: g.records.slice(-windowSize) }));
+
+  /** Every group's window: by strategy, then symbol, then regime, the strategy's own first. */
+  list(): Array<{ key: GroupKey; records: DecisionRecord[] }> {
+    return [...this.groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
+  }
+
+  private push(id: string, key: () => GroupKey, r: DecisionRecord): void {
+    let g = this.groups.get(id);
+    if (g === undefined) this.groups.set(id, (g = { key: key(), records: [] }));
+    g.records.push(r);
+    if (g.records.length > this.size) g.records.shift();
+  }
+}
+
+/** The same windows, cut from a whole history at once (records in the order they became known). */
+export function windowsOf(history: readonly DecisionRecord[], windowSize: number): Array<{ key: GroupKey; records: DecisionRecord[] }> {
+  const set = new WindowSet(windowSize);
+  for (const r of history) set.add(r);
+  return set.list();
 }
 
 export interface ReplaySettings {
@@ -95,6 +117,12 @@ export function candidateValues(t: Pick<Tunable, 'min' | 'max' | 'step'>): numbe
   for (let i = 0; t.min + i * t.step <= t.max + 1e-9; i++) out.push(Number((t.min + i * t.step).toFixed(decimals)));
   if (out[out.length - 1] !== t.max) out.push(t.max);
   return out;
+}
+
+/** The same from n, Σx and Σx². */
+function tFromSums(n: number, s: number, sq: number): number {
+  const v = (sq - (s * s) / n) / (n - 1);
+  return v > 1e-15 ? s / n / Math.sqrt(v / n) : Number.NEGATIVE_INFINITY;
 }
 
 /** mean ÷ (s / √n); −∞ without spread to judge by. */
@@ -123,17 +151,25 @@ export function recommend(history: readonly DecisionRecord[], tunable: Tunable &
   if (eligible.length === 0) return undefined;
   const before = eligible.filter((r) => r.decision === 'accepted');
   const totalBefore = sum(before.map((r) => r.pnlPct));
-  let best: { value: number; taken: DecisionRecord[]; total: number; score: number } | undefined;
-  for (const value of candidateValues(tunable)) {
-    const taken = eligible.filter((r) => r.confidence >= value);
-    if (taken.length < Math.max(2, settings.minTradesAfter)) continue;
-    const pnl = taken.map((r) => r.pnlPct);
-    const score = tStatistic(pnl);
+  // Highest confidence first: the trades a value takes are a prefix, and prefix sums score every value in one pass.
+  const ranked = [...eligible].sort((a, b) => b.confidence - a.confidence);
+  const prefix = { n: 0, sum: 0, sumSq: 0 };
+  let best: { value: number; count: number; total: number; score: number } | undefined;
+  for (const value of candidateValues(tunable).sort((a, b) => b - a)) {
+    while (prefix.n < ranked.length && ranked[prefix.n]!.confidence >= value) {
+      const x = ranked[prefix.n]!.pnlPct;
+      prefix.n++;
+      prefix.sum += x;
+      prefix.sumSq += x * x;
+    }
+    if (prefix.n < Math.max(2, settings.minTradesAfter)) continue;
+    const score = tFromSums(prefix.n, prefix.sum, prefix.sumSq);
     const closer = best !== undefined && score === best.score && Math.abs(value - tunable.current) < Math.abs(best.value - tunable.current);
-    if (best === undefined || score > best.score + 1e-12 || closer) best = { value, taken, total: sum(pnl), score };
+    if (best === undefined || score > best.score + 1e-12 || closer) best = { value, count: prefix.n, total: prefix.sum, score };
   }
   if (best === undefined) return undefined;
-  const takenIds = new Set(best.taken.map((r) => r.signalId));
+  const taken = ranked.slice(0, best.count);
+  const takenIds = new Set(taken.map((r) => r.signalId));
   const changed = eligible.filter((r) => takenIds.has(r.signalId) !== (r.decision === 'accepted'));
   const kept = eligible.filter((r) => takenIds.has(r.signalId) && r.decision === 'accepted');
   const test = welchTTest(
@@ -150,11 +186,11 @@ export function recommend(history: readonly DecisionRecord[], tunable: Tunable &
     recommended: improves ? best.value : tunable.current,
     samples: eligible.length,
     tradesBefore: before.length,
-    tradesAfter: improves ? best.taken.length : before.length,
+    tradesAfter: improves ? taken.length : before.length,
     expectancyBeforePct: orNull(mean(before.map((r) => r.pnlPct))),
-    expectancyAfterPct: orNull(mean((improves ? best.taken : before).map((r) => r.pnlPct))),
+    expectancyAfterPct: orNull(mean((improves ? taken : before).map((r) => r.pnlPct))),
     totalBeforePct: totalBefore,
-    totalAfterPct: improves ? best.total : totalBefore,
+    totalAfterPct: improves ? sum(taken.map((r) => r.pnlPct)) : totalBefore,
     changedDecisions: improves ? changed.length : 0,
     test: improves && test !== undefined ? { name: 'welch-t', t: test.t, df: test.df, p: test.p } : null,
     significant: improves && test !== undefined && test.p <= settings.maxPValue && eligible.length >= settings.minSamples,

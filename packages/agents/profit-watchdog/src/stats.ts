@@ -100,12 +100,25 @@ export interface MeanEstimate {
   level: number;
 }
 
+// A report works out an interval per group; the quantile only depends on the level and n.
+const quantiles = new Map<string, number>();
+
+function criticalT(level: number, df: number): number {
+  const key = `${level}:${df}`;
+  let q = quantiles.get(key);
+  if (q === undefined) {
+    if (quantiles.size > 10_000) quantiles.clear();
+    quantiles.set(key, (q = studentTQuantile(1 - (1 - level) / 2, df)));
+  }
+  return q;
+}
+
 /** The mean with its Student-t confidence interval: mean ± t(1 − α/2, n − 1) · s / √n. */
 export function meanWithInterval(xs: readonly number[], level = 0.95): MeanEstimate {
   const n = xs.length;
   const m = mean(xs);
   if (n < 2) return { n, mean: m, low: undefined, high: undefined, level };
-  const half = studentTQuantile(1 - (1 - level) / 2, n - 1) * Math.sqrt(variance(xs) / n);
+  const half = criticalT(level, n - 1) * Math.sqrt(variance(xs) / n);
   return { n, mean: m, low: m - half, high: m + half, level };
 }
 

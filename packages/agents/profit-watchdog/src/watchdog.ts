@@ -2,7 +2,7 @@ import { BaseAgent, errorMessage, refuseColdChanges, toError, type AgentContext,
 import { RegimeDetector } from '@tradebus/strategies';
 import type { ProfitWatchdogConfig, Tunable } from './config.js';
 import { hotSettings } from './hot-settings.js';
-import { groupQuality, recommend, windowsOf, type DecisionRecord, type Recommendation } from './quality.js';
+import { WindowSet, groupQuality, recommend, type DecisionRecord, type Recommendation } from './quality.js';
 import { emptyPageHinkley, mean, pageHinkleyUpdate, type PageHinkleyState } from './stats.js';
 import { ApiSettingApplier, stepToward, type SettingApplier } from './tuner.js';
 
@@ -84,6 +84,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
   /** Per strategy, outcomes in the order they became known, with their state keys. */
   private readonly history = new Map<string, Array<{ key: string; record: DecisionRecord }>>();
   private readonly drift = new Map<string, DriftState>();
+  private windows = new WindowSet(50);
   private tuning: TuningState = { current: {}, log: [] };
   private meta: Meta = { outcomes: 0, seq: 0 };
   private regime = new RegimeDetector();
@@ -102,6 +103,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
     this.byTrade.clear();
     this.history.clear();
     this.drift.clear();
+    this.windows = new WindowSet(this.config.windowSize);
     this.regime = new RegimeDetector(this.config.regime, { path: 'regime' });
     this.meta = (await this.store.get<Meta>(META)) ?? { outcomes: 0, seq: 0 };
     this.tuning = (await this.store.get<TuningState>(TUNING)) ?? { current: {}, log: [] };
@@ -121,6 +123,8 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
         if (d !== undefined) this.drift.set(key.slice(DRIFT.length), d);
       }
     }
+    // Keys sort by strategy, then in the order the outcomes came: the windows come back as they were.
+    for (const h of this.history.values()) for (const { record } of h) this.windows.add(record);
     this.applier = applierFor(this.config);
   }
 
@@ -151,7 +155,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
   snapshot(): Report {
     const now = this.clock.now();
     const all = this.records();
-    const groups = windowsOf(all, this.config.windowSize).map((w) => groupQuality(w.records, w.key, this.config.confidenceLevel));
+    const groups = this.windows.list().map((w) => groupQuality(w.records, w.key, this.config.confidenceLevel));
     const recommendations: Recommendation[] = [];
     for (const t of this.config.recommendations.tunables) {
       const rec = recommend(all, { ...t, current: this.currentOf(t) }, this.config.recommendations, now, `${this.id}-${now}-${++this.recommendationSeq}`);
@@ -273,6 +277,7 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
     const key = recordKey(record, ++this.meta.seq);
     const history = this.historyOf(record.strategyId);
     history.push({ key, record });
+    this.windows.add(record);
     const writes: Array<[string, unknown]> = [
       [PENDING + p.signalId, undefined],
       [key, record],
