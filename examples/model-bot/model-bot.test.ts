@@ -70,6 +70,10 @@ describe('examples/model-bot', () => {
       await running.stop();
     }
     expect(replay.predictions.map((p) => p.barTime)).toEqual(backtest.predictions.map((p) => p.barTime));
+    // A launched system keeps its model registry in the data directory, scores saved on stop.
+    const registry = JSON.parse(readFileSync(join(dataDir, 'models.json'), 'utf8')) as { models: Array<{ name: string; version: string; status: string; features: string[]; metrics: { total: number } }> };
+    expect(registry.models).toEqual([expect.objectContaining({ name: 'reversal', version: '1', status: 'active', features: [...EXAMPLE_MODEL.featureNames] })]);
+    expect(registry.models[0]!.metrics.total).toBe(backtest.predictions.length - 1);
     replay.predictions.forEach((p, i) => {
       expect(p.features).toEqual(backtest.predictions[i]!.features);
       expect(p.votes[0]!.probability).toBe(backtest.predictions[i]!.votes[0]!.probability);
