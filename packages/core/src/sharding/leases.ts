@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -84,6 +85,7 @@ export interface ShardReport {
 export class ShardLeases {
   private readonly owned = new Map<string, Held>();
   private readonly saving = new Map<string, Promise<void>>();
+  private readonly nextCheckpoint = new Map<string, string>();
   private readonly ttl: number;
   private readonly interval: number;
   private readonly host: string;
@@ -97,6 +99,8 @@ export class ShardLeases {
 
   private constructor(
     private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string,
     private readonly options: ShardLeasesOptions,
   ) {
     this.ttl = options.leaseTtlMs ?? 6_000;
@@ -113,8 +117,8 @@ export class ShardLeases {
     if (!(transport instanceof NatsTransport)) {
       throw new ShardingError('SHARDING_NEEDS_NATS', `Sharding '${options.group}' needs the NATS transport (transport.kind: nats): instances share keys through JetStream, which a ${transport.name} bus does not have.`);
     }
-    const js = transport.jetstreamClient;
-    if (js === undefined) throw new ShardingError('SHARDING_NOT_CONNECTED', `Sharding '${options.group}': the NATS transport is not connected yet; start sharding from the agent's run().`);
+    const nc = transport.connection;
+    if (nc === undefined) throw new ShardingError('SHARDING_NOT_CONNECTED', `Sharding '${options.group}': the NATS transport is not connected yet; start sharding from the agent's run().`);
     if (!/^[A-Za-z0-9_-]+$/.test(options.instance)) {
       throw new ShardingError('SHARDING_INSTANCE_INVALID', `Instance name '${options.instance}' is not valid: use letters, digits, '-' and '_' (set it with TRADEBUS_INSTANCE or the agent's sharding.instance).`);
     }
@@ -122,13 +126,20 @@ export class ShardLeases {
       throw new ShardingError('SHARDING_TIMING_INVALID', `sharding.renewIntervalMs (${options.renewIntervalMs}) must be at most half of sharding.leaseTtlMs (${options.leaseTtlMs}), or a lease lapses between two renewals.`);
     }
     const bucket = options.bucket ?? `${transport.options.streamName}_SHARDS`;
+    // Each request waits at most a fraction of the TTL: a round stuck on one unanswered request
+    // (a node just died) must not outlast the leases it is renewing.
+    const timeout = Math.max(250, Math.min(transport.options.ackTimeoutMs, Math.floor((options.leaseTtlMs ?? 6_000) / 5)));
     let kv: KV;
+    let jsm: JetStreamManager;
     try {
-      kv = await new Kvm(js).create(bucket, { history: 1, replicas: transport.options.replicas });
+      // Creating a replicated bucket waits for placement: that request gets the longer timeout.
+      await new Kvm(jetstream(nc, { timeout: Math.max(5_000, transport.options.ackTimeoutMs) })).create(bucket, { history: 1, replicas: transport.options.replicas });
+      kv = await new Kvm(jetstream(nc, { timeout })).open(bucket);
+      jsm = await jetstreamManager(nc, { timeout, checkAPI: false });
     } catch (err) {
       throw new ShardingError('SHARDING_BUCKET_UNAVAILABLE', `Sharding '${options.group}': the key-value bucket ${bucket} could not be opened: ${errorMessage(err)}. JetStream must be enabled on the server.`, { cause: err });
     }
-    return new ShardLeases(kv, options);
+    return new ShardLeases(kv, jsm, bucket, options);
   }
 
   /** Joins the group: takes the keys this instance should own and keeps checking every interval. */
@@ -189,30 +200,46 @@ export class ShardLeases {
   }
 
   /**
-   * Saves the checkpoint of an owned key (ignored otherwise). Writes per key are chained, so the
-   * last one wins; `release` waits for them before the lease goes.
+   * Saves the checkpoint of an owned key (ignored otherwise). At most one write per key is in
+   * flight; values saved meanwhile replace each other and the latest goes next, so a fast
+   * producer costs one round trip per write, not per value. `release` waits for the last one.
    */
   saveCheckpoint(key: string, value: unknown): Promise<void> {
     if (!this.owned.has(key)) return Promise.resolve();
     const data = JSON.stringify(value);
-    const next = (this.saving.get(key) ?? Promise.resolve())
-      .then(() => this.kv.put(this.checkpointKey(key), data))
-      .then(
+    const hadNext = this.nextCheckpoint.has(key);
+    this.nextCheckpoint.set(key, data);
+    if (hadNext) return this.saving.get(key)!;
+    const next = (this.saving.get(key) ?? Promise.resolve()).then(async () => {
+      const latest = this.nextCheckpoint.get(key);
+      this.nextCheckpoint.delete(key);
+      if (latest === undefined) return;
+      await this.kv.put(this.checkpointKey(key), latest).then(
         () => undefined,
         (err: unknown) => this.logger.warn({ err: toError(err), key }, 'checkpoint not saved: the next owner starts from the previous one'),
       );
+    });
     this.saving.set(key, next);
     return next;
   }
 
-  /** Waits until every checkpoint write of `key` started so far is done. */
-  flushCheckpoint(key: string): Promise<void> {
-    return this.saving.get(key) ?? Promise.resolve();
+  /** Waits until every checkpoint of `key` saved so far is written. */
+  async flushCheckpoint(key: string): Promise<void> {
+    while (this.saving.has(key)) {
+      const current = this.saving.get(key)!;
+      await current;
+      if (this.saving.get(key) === current && !this.nextCheckpoint.has(key)) this.saving.delete(key);
+    }
   }
 
   /** One round: renew membership, read the members, give up and take keys as the hashing says. */
   private async tick(): Promise<void> {
     if (this.stopped) return;
+    // Leases held are renewed first: they lapse after the TTL, membership is only read from them.
+    for (const [key, held] of [...this.owned]) {
+      if (this.now() - held.renewedAt > this.ttl * 0.8) continue;
+      await this.renew(key, held).catch((err: unknown) => this.logger.warn({ err: toError(err), key }, 'lease not renewed; retrying'));
+    }
     try {
       await this.renewMembership();
       await this.readMembers();
@@ -228,7 +255,6 @@ export class ShardLeases {
         if (held !== undefined) {
           if (this.now() - held.renewedAt > this.ttl * 0.8) await this.giveUp(key, true);
           else if (desired !== me && desired !== undefined) await this.giveUp(key, false);
-          else await this.renew(key, held);
         } else if (desired === me) {
           await this.take(key);
         }
@@ -246,8 +272,11 @@ export class ShardLeases {
 
   private async readMembers(): Promise<void> {
     const now = this.now();
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(`${this.prefix()}.member.>`)) keys.push(k);
+    // The stream's subject counts list the member keys in one request (listing keys through a
+    // consumer is slower and stalls while the cluster recovers from a lost node).
+    const memberSubjects = `$KV.${this.bucket}.${this.prefix()}.member.>`;
+    const info = await this.jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: memberSubjects });
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(`$KV.${this.bucket}.`.length));
     const members: ShardMember[] = [];
     for (const k of keys) {
       const entry = await this.kv.get(k);

@@ -110,11 +110,37 @@ export class NatsCluster {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    // Every node answering is not enough: the leader must also know all peers, or a stream
+    // with one copy per running node cannot be placed yet.
+    const running = this.nodes.filter((n) => n.running).length;
+    let lastError: unknown;
+    for (;;) {
+      const placed = await probePlacement(this.urls, running).catch((err: unknown) => {
+        lastError = err;
+        return false;
+      });
+      if (placed) return;
+      if (Date.now() > deadline) throw new NatsServerError('NATS_CLUSTER_NOT_READY', `The cluster could not place a stream on ${running} nodes within ${timeoutMs} ms (${String(lastError)}).`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   async dispose(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.dispose()));
     rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+async function probePlacement(urls: string[], replicas: number): Promise<boolean> {
+  const nc = await connect({ servers: urls, noAsyncTraces: true, reconnect: false, timeout: 1_000 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 3_000 });
+    const name = `TRADEBUS_CLUSTER_PROBE_${process.pid}`;
+    await jsm.streams.add({ name, subjects: [`_tradebus_probe.${process.pid}`], num_replicas: replicas });
+    await jsm.streams.delete(name);
+    return true;
+  } finally {
+    await nc.close().catch(() => undefined);
   }
 }
 

@@ -98,6 +98,8 @@ const RESPONDER_QUEUE = 'tradebus-responders';
 /** Queue group of the processes that report dead letters: each bad message goes to one of them. */
 const DEAD_LETTER_QUEUE = 'tradebus-dead-letters';
 const UNDERSCORE = 95;
+/** How long one pull request of a durable subscription lasts (see DurableConsumer.open). */
+export const PULL_EXPIRES_MS = 4_000;
 
 interface BufferedPublish {
   subject: string;
@@ -180,6 +182,7 @@ export class NatsTransport implements Transport {
   private readonly derivedNames = new Set<string>();
   private readonly deadLetterLogCount = new Map<string, number>();
   private readonly unknownTypesLogged = new Set<string>();
+  private readonly durableInFlight = new Set<Promise<void>>();
 
   constructor(options: NatsTransportOptions) {
     this.options = resolveOptions(options);
@@ -297,6 +300,11 @@ export class NatsTransport implements Transport {
     this.setStatus('connected', nc.getServer());
   }
 
+  /** Several servers configured: a lost connection is expected to move to another node at once. */
+  private get clustered(): boolean {
+    return Array.isArray(this.options.servers) && this.options.servers.length > 1;
+  }
+
   /** True when this process keeps dead letters in the dead-letter stream (it reports them, and the stream is on). */
   private get keepsDeadLetters(): boolean {
     return this.options.reportDeadLetters && this.options.deadLetterStream;
@@ -321,7 +329,26 @@ export class NatsTransport implements Transport {
     if (!(await drained.catch(() => false))) await nc.close().catch(() => undefined);
   }
 
+  /**
+   * Resolves once every durable publish made so far has settled: true when all were confirmed by
+   * JetStream, false when any failed. A sharded agent saves its checkpoint only after the events
+   * a bar produced are stored, so a failure makes the next owner process that bar again.
+   */
+  durablePublished(): Promise<boolean> {
+    if (this.durableInFlight.size === 0) return Promise.resolve(true);
+    return Promise.allSettled([...this.durableInFlight]).then((results) => results.every((r) => r.status === 'fulfilled'));
+  }
+
   publish(envelope: Envelope): void | Promise<void> {
+    const result = this.publishEnvelope(envelope);
+    if (result === undefined) return undefined;
+    this.durableInFlight.add(result);
+    const done = (): void => void this.durableInFlight.delete(result);
+    result.then(done, done);
+    return result;
+  }
+
+  private publishEnvelope(envelope: Envelope): void | Promise<void> {
     const type = envelope.type;
     const nc = this.usable(`publish '${type}'`);
     const subject = this.subjectOf(type);
@@ -333,6 +360,18 @@ export class NatsTransport implements Transport {
       );
     }
     if (this.isDurableType(type)) {
+      if (this.currentStatus !== 'connected' && this.clustered && this.currentStatus !== 'closed') {
+        // On a cluster the client moves to another node within moments: the publish waits for it
+        // (up to durablePublishTimeoutMs) instead of failing every event of that moment.
+        return this.whenConnected(this.options.durablePublishTimeoutMs).then((connected) => {
+          if (connected) return this.publishDurable(subject, data, envelope.id, type);
+          this.stats.durablePublishFailures++;
+          throw new TransportError(
+            'TRANSPORT_DISCONNECTED',
+            `Durable event '${type}' (id ${envelope.id}) was not published: no NATS server of the cluster took the connection back within ${this.options.durablePublishTimeoutMs} ms (transport.durablePublishTimeoutMs). Nothing was sent; publish it again once the transport is connected.`,
+          );
+        });
+      }
       if (this.currentStatus !== 'connected') {
         this.stats.durablePublishFailures++;
         throw new TransportError(
@@ -1040,7 +1079,9 @@ class DurableConsumer {
     if (this.halted) return;
     const consumer = await js.consumers.get(stream, this.name);
     // Never ask for more than the consumer lets us hold unacknowledged: the surplus would only time out.
-    const messages = await consumer.consume({ callback: (m) => this.onMessage(m), max_messages: Math.min(256, t.options.maxAckPending) });
+    // Short pulls: after a node dies, a pull sent to it is noticed missing (two idle heartbeats,
+    // half the expiry each) and sent again within seconds, not the default half minute.
+    const messages = await consumer.consume({ callback: (m) => this.onMessage(m), max_messages: Math.min(256, t.options.maxAckPending), expires: PULL_EXPIRES_MS });
     if (this.halted) {
       await messages.close().catch(() => undefined);
       return;
@@ -1052,6 +1093,15 @@ class DurableConsumer {
   private async watch(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const s of messages.status()) {
+        if (s.type === 'heartbeats_missed' && s.count >= 2) {
+          // The pull went to a node that is gone (its leader moved): pull again from the new one.
+          if (this.halted || this.messages !== messages) return;
+          this.transport.log.warn({ consumer: this.name }, 'durable consumer went silent; pulling again');
+          this.messages = undefined;
+          await messages.close().catch(() => undefined);
+          await this.start().catch(() => undefined);
+          return;
+        }
         if (s.type === 'consumer_deleted' || (s.type === 'consumer_not_found' && s.count >= 3)) {
           this.transport.log.error({ consumer: this.name, status: s.type }, 'durable consumer disappeared; creating it again (events published meanwhile are not replayed)');
           if (this.halted || this.messages !== messages) return;
