@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { indicatorSpecSchema } from '@tradebus/indicators';
 import { StrategyConfigError, createStrategies, strategyConfigSchema, timeframeSchema, type StrategyRegistry } from '@tradebus/strategies';
+import { shardingSchema } from './sharding.js';
 
 const indicatorName = z
   .string()
@@ -66,6 +67,7 @@ export function strategyRunnerConfigSchema(registry?: StrategyRegistry) {
         })
         .prefault({})
         .describe('The tradable universe published by the market watchdog'),
+      sharding: shardingSchema.optional(),
     })
     .superRefine((config, ctx) => {
       let built;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BaseAgent, candleSchema, errorMessage, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type TimerHandle, refuseColdChanges } from '@tradebus/core';
+import { BaseAgent, candleSchema, errorMessage, fastSafeParse, toError, type AgentContext, type BuiltinEvents, type CandleEvent, type Envelope, type ShardReport, type TimerHandle, refuseColdChanges } from '@tradebus/core';
 import { createIndicator, type CandleIndicator } from '@tradebus/indicators';
 import type { MarketDataProvider } from '@tradebus/providers';
 import { barCloseTime, createStrategies, type Signal, type Strategy, type StrategyCandle, type StrategyRegistry } from '@tradebus/strategies';
@@ -7,6 +7,7 @@ import type { StrategyRunnerConfig } from './config.js';
 import { hotSettings } from './hot-settings.js';
 import { canonicalSymbol, resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted } from '@tradebus/core';
+import { RunnerShards } from './sharding.js';
 
 const HISTORY_MARGIN = 10;
 
@@ -49,6 +50,11 @@ interface Series {
    * start on the same bars would be.
    */
   recent: StrategyCandle[];
+  /** Sharding: whether this instance owns the symbol, and the bars kept while it does not (see RunnerShards). */
+  owned: boolean;
+  silentUpTo: number | undefined;
+  kept: Buffered[];
+  keptDropped: number;
 }
 
 /** What `series()` reports for one symbol and timeframe. */
@@ -91,6 +97,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
    */
   private readonly lastEntries = new Map<string, 'long' | 'short'>();
   private saving: Promise<void> = Promise.resolve();
+  private shards: RunnerShards<StrategyCandle> | undefined;
 
   constructor(
     context: AgentContext<StrategyRunnerConfig>,
@@ -116,7 +123,14 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 
   protected override async cleanup(): Promise<void> {
+    // Sharded: the symbols are handed over with their checkpoints before the runner goes.
+    await this.shards?.stop();
+    this.shards = undefined;
     await this.saving;
+  }
+
+  protected override shardStatus(): { instance: string; shard?: ShardReport } | undefined {
+    return this.shards === undefined ? undefined : { instance: this.shards.instance, shard: this.shards.report() };
   }
 
   protected override async initialize(): Promise<void> {
@@ -156,6 +170,10 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
           indicatorTimer: undefined,
           latestBar: undefined,
           recent: [],
+          owned: true,
+          silentUpTo: undefined,
+          kept: [],
+          keptDropped: 0,
         };
         this.seriesList.push(series);
         let byTimeframe = this.seriesBySymbol.get(symbol);
@@ -167,13 +185,36 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
 
   protected run(): void {
     // Subscribe before fetching history, so no bar can fall between the two.
-    this.subscribe('candle.closed', (envelope) => this.onClosed(envelope.payload, envelope));
+    if (this.config.sharding === undefined) this.subscribe('candle.closed', (envelope) => this.onClosed(envelope.payload, envelope));
+    else this.startSharding(this.config.sharding);
     if (this.config.formingSignals) this.subscribe('candle.updated', (envelope) => this.onForming(envelope.payload, envelope));
     if (this.config.ticks) this.subscribe('price.tick', (envelope) => this.onTick(envelope.payload, envelope));
     if (this.config.universe.follow) this.subscribe('market.snapshot', (envelope) => this.onSnapshot(envelope.payload));
     for (const series of this.seriesList) {
       this.background(`warmup ${series.key}`, (signal) => this.warmUp(series, signal));
     }
+  }
+
+  /** Several runner processes share the symbols: candles come from the stream, owned symbols are processed. */
+  private startSharding(config: NonNullable<StrategyRunnerConfig['sharding']>): void {
+    const shards = new RunnerShards<StrategyCandle>({
+      config,
+      agentId: this.id,
+      transport: this.bus.transport,
+      series: this.seriesList,
+      logger: this.logger,
+      onCandle: (payload, envelope) => this.onClosed(payload as CandleEvent, envelope),
+      consume: (series, candle, envelope) => this.consume(series as Series, candle, envelope),
+      alert: (code, message, details) => this.alert('warning', code, message, details),
+    });
+    this.shards = shards;
+    this.background('sharding', async () => {
+      try {
+        await shards.start();
+      } catch (err) {
+        this.fail(err);
+      }
+    });
   }
 
   private onClosed(payload: CandleEvent, envelope: Envelope | undefined): void {
@@ -189,6 +230,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   }
 
   private consume(series: Series, candle: StrategyCandle, envelope: Envelope | undefined): void {
+    if (this.shards?.keep(series, candle, envelope)) return;
     // The runner's own indicators need the same guard the strategies have: a repeated bar would
     // be counted twice.
     if (series.lastBar !== undefined && candle.timestamp <= series.lastBar) return;
@@ -196,16 +238,20 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
     series.liveBars++;
     this.remember(series, candle);
     for (const { indicator } of series.indicators) indicator.update(candle);
+    // A symbol taken over from another runner: bars it already processed only bring the state up.
+    const silent = series.silentUpTo !== undefined && candle.timestamp <= series.silentUpTo;
     for (const strategy of series.strategies) {
-      this.publishSignals(strategy, () => strategy.onCandle(candle), envelope, series);
+      if (silent) this.publishSignals(strategy, () => (strategy.onCandle(candle), []), envelope, series);
+      else this.publishSignals(strategy, () => strategy.onCandle(candle), envelope, series);
     }
     series.latestBar = candle;
-    this.publishIndicators(series);
+    if (!silent) this.publishIndicators(series);
+    void this.shards?.processed(series.symbol);
   }
 
   private onForming(payload: CandleEvent, envelope: Envelope): void {
     const series = this.seriesBySymbol.get(payload.symbol)?.get(payload.timeframe);
-    if (series === undefined || !series.ready) return;
+    if (series === undefined || !series.ready || !series.owned) return;
     const candle = this.checkCandle(payload, series);
     if (candle === undefined) return;
     const asOf = this.clock.now();
@@ -217,7 +263,7 @@ export class StrategyRunnerAgent extends BaseAgent<StrategyRunnerConfig> {
   private onTick(tick: BuiltinEvents['price.tick'], envelope: Envelope): void {
     if (!Number.isFinite(tick.price) || !Number.isFinite(tick.timestamp)) return;
     for (const series of this.seriesList) {
-      if (series.symbol !== tick.symbol || !series.ready) continue;
+      if (series.symbol !== tick.symbol || !series.ready || !series.owned) continue;
       for (const strategy of series.strategies) this.publishSignals(strategy, () => strategy.onTick(tick), envelope, series);
     }
   }
