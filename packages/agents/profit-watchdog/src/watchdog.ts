@@ -232,6 +232,12 @@ export class ProfitWatchdogAgent extends BaseAgent<ProfitWatchdogConfig> {
       return;
     }
     if (p.decision !== undefined) return;
+    if (d.decision === 'accepted' && d.reasons.some((r) => r.startsWith('merged into '))) {
+      // Merged into another signal's trade: that signal's outcome stands for both, so this one waits for nothing.
+      this.pending.delete(p.signalId);
+      this.save([[PENDING + p.signalId, undefined]]);
+      return;
+    }
     p.decision = d.decision;
     // The aggregator's reason for a confidence rejection names the minimum ("below the minimum 0.50").
     p.byConfidence = d.decision === 'rejected' && d.reasons.some((r) => /confidence/i.test(r) && /minimum/i.test(r));
