@@ -38,6 +38,8 @@ export {
   type AggregationRule,
   type AggregatorConfig,
   type AggregatorConfigInput,
+  type ConfidenceAdjustment,
+  type RejectionPatternSource,
   type RuleNote,
   type SignalDecision,
   type TrackRecordSource,
