@@ -141,7 +141,7 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
   }
   const resolved: ResolvedNatsOptions = {
     catalogue: options.catalogue,
-    servers: options.servers ?? NATS_DEFAULTS.servers,
+    servers: splitServers(options.servers ?? NATS_DEFAULTS.servers),
     prefix,
     name: options.name ?? `tradebus-${process.pid}`,
     user: options.user,
@@ -188,6 +188,16 @@ export function resolveOptions(options: NatsTransportOptions): ResolvedNatsOptio
     throw new ConfigError('transport.pass is set without transport.user: set both, or use transport.token.', [{ path: 'transport.user', message: 'required with pass' }]);
   }
   return resolved;
+}
+
+/**
+ * One URL, a list, or a comma-separated list in one string (as an environment variable gives it:
+ * `NATS_URLS=nats://a:4222,nats://b:4222`).
+ */
+function splitServers(servers: string | string[]): string | string[] {
+  if (Array.isArray(servers)) return servers;
+  const list = servers.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return list.length > 1 ? list : servers;
 }
 
 /**
