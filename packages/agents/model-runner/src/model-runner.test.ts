@@ -268,7 +268,7 @@ describe('model-runner on real candles', () => {
       const t = await setup({
         models: [
           { name: 'momentum', source: { kind: 'onnx', file: files.momentum } },
-          { name: 'volume', source: { kind: 'oip', url: server.url, model: 'volume', retries: 0, failureThreshold: 2, cooldownMs: 3_600_000 } },
+          { name: 'volume', source: { kind: 'oip', url: server.url, model: 'volume', retries: 0, failureThreshold: 2, cooldownMs: 3_600_000, headers: { authorization: 'Bearer s3cret' } } },
         ],
         registry: { drift: { enabled: false } },
       });
@@ -279,6 +279,9 @@ describe('model-runner on real candles', () => {
       // The server computes in double precision what the ONNX model does in float32.
       expect(served.votes.find((v) => v.model === 'volume')!.probability).toBeCloseTo(sigmoid(VOLUME.bias + x.reduce((a, v, j) => a + VOLUME.weights[j]! * v, 0)), 6);
       expect(t.health.some((h) => h.model === 'volume' && h.ready === true)).toBe(true);
+      // The registry says where the version is served from, never with its headers.
+      expect(t.runner.modelRegistry.get('volume', '1')?.source).toEqual({ kind: 'oip', url: server.url, model: 'volume' });
+      expect(JSON.stringify(t.runner.modelRegistry.list())).not.toContain('s3cret');
       const servedCalls = server.inferCalls();
       expect(servedCalls).toBe(t.predictions.length);
 

@@ -171,7 +171,7 @@ export class ModelRunnerAgent extends BaseAgent<ModelRunnerConfig, ModelRunnerEv
     this.versionList.length = 0;
     for (const [i, model] of config.models.entries()) {
       const record = await this.registry.register(
-        { name: model.name, version: model.version, features: this.featureNames, status: model.status, source: { ...model.source } },
+        { name: model.name, version: model.version, features: this.featureNames, status: model.status, source: describeSource(model) },
         this.clock.now(),
       );
       const source = await this.load(model, i);
@@ -563,6 +563,12 @@ export class ModelRunnerAgent extends BaseAgent<ModelRunnerConfig, ModelRunnerEv
       }
     }
   }
+}
+
+/** Where a version is served from, for the registry: never its headers, which may hold a token. */
+function describeSource(model: ModelConfig): Record<string, unknown> {
+  const source = model.source;
+  return source.kind === 'onnx' ? { kind: 'onnx', file: source.file } : { kind: 'oip', url: source.url, model: source.model, ...(source.version === undefined ? {} : { version: source.version }) };
 }
 
 /** The ensemble's decision read as a probability of a rise. */
