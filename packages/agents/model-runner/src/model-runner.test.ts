@@ -357,4 +357,27 @@ describe('model-runner on real candles', () => {
       await server.stop();
     }
   });
+
+  it('probes its model servers for readiness every health.intervalMs of the agent clock and publishes each answer', async () => {
+    const server = await new TestOipServer('volume', VOLUME.weights, VOLUME.bias).start();
+    try {
+      const t = await setup({
+        models: [{ name: 'volume', source: { kind: 'oip', url: server.url, model: 'volume' } }],
+        health: { intervalMs: 1_800_000 },
+        registry: { drift: { enabled: false } },
+      });
+      // 60 bars of 5 minutes: 5 hours, so 10 probes beside the one at start.
+      await t.play(candles.slice(0, 60));
+      const probes = () => server.requests.filter((r) => r.path === '/v2/health/ready').length;
+      for (let i = 0; i < 100 && probes() < 11; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(probes()).toBe(11);
+      server.ready = false;
+      t.clock.advanceTo(t.clock.now() + 1_800_000);
+      for (let i = 0; i < 100 && t.health.at(-1)?.ready !== false; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(t.health.at(-1)).toMatchObject({ model: 'volume', kind: 'oip', breaker: 'closed', ready: false });
+      expect(t.health.at(-1)!.lastError).toContain('503');
+    } finally {
+      await server.stop();
+    }
+  });
 });
