@@ -8,7 +8,7 @@ import { fmt, fmtRatio, type BenchModule, type BenchResult } from './types.js';
  * Runs every benchmark in one process, one after another, prints our rate against the peer's
  * with the ratio, and rewrites docs/benchmarks.md with the numbers of this run.
  */
-const MODULES = ['bus', 'indicators', 'features', 'smc', 'journal', 'latency', 'memory', 'nats', 'nats-latency', 'pipeline', 'screen', 'decisions', 'watchdog', 'strategies', 'models'];
+const MODULES = ['bus', 'indicators', 'features', 'smc', 'journal', 'latency', 'memory', 'nats', 'nats-latency', 'nats-scale', 'pipeline', 'screen', 'decisions', 'watchdog', 'strategies', 'models'];
 const here = dirname(fileURLToPath(import.meta.url));
 const docPath = join(here, '..', '..', 'docs', 'benchmarks.md');
 const only = process.argv.slice(2);
