@@ -15,7 +15,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
 const configFile = join(here, 'backtest.yaml');
 const cli = join(root, 'packages', 'agents', 'main', 'dist', 'cli.js');
-const env = { ...process.env, MODEL_FILE: join(here, 'reversal.onnx'), TRADEBUS_LOG_LEVEL: 'error' };
+const env = { ...process.env, TRADEBUS_LOG_LEVEL: 'error' };
 
 type Prediction = ModelEvents['model.prediction'];
 

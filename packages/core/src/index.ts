@@ -59,3 +59,4 @@ export {
   touchedSettingPaths,
   type SettingPath,
 } from './agent/hot-settings.js';
+export { resolveFileSettings } from './agent/file-settings.js';

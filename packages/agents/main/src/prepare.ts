@@ -7,6 +7,7 @@ import {
   hasEnvReferences,
   loadConfigFile,
   resolveEnvReferences,
+  resolveFileSettings,
   validateSection,
   type AgentDefinition,
   type AgentEntry,
@@ -146,7 +147,7 @@ async function prepareAgent(entry: AgentEntry, index: number, baseDir: string, s
   try {
     const definition = await resolveAgentDefinition(entry.use, { baseDir, path: `${path}.use` });
     const agentConfig = validateSection(definition.configSchema, entry.config, `${path}.config`, source);
-    return { entry, definition, config: agentConfig, path };
+    return { entry, definition, config: resolveFileSettings(agentConfig, definition.filePaths ?? [], baseDir), path };
   } catch (err) {
     if (err instanceof ConfigError) issues.push(...err.issues);
     else throw err;

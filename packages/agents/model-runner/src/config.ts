@@ -13,7 +13,7 @@ import { timeframeSchema } from '@tradebus/strategies';
 
 const onnxSourceSchema = z.strictObject({
   kind: z.literal('onnx'),
-  file: z.string().min(1, { error: 'must be the path of an .onnx file (relative to the working directory or absolute)' }),
+  file: z.string().min(1, { error: 'must be the path of an .onnx file (relative to the config file folder, or absolute)' }),
   input: z.string().min(1).optional().describe("Input tensor the features go into; the model's first input by default"),
   output: z.string().min(1).optional().describe("Output tensor holding p(up); the model's last output by default"),
   outputIndex: z.number().int().nonnegative().optional().describe("Element of that output that is p(up); the last by default"),

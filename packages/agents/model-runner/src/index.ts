@@ -13,6 +13,7 @@ export const agent = defineAgent<ModelRunnerConfig, ModelRunnerEvents>({
   configSchema: modelRunnerConfigSchema,
   events: modelEvents,
   bus: { publishes: ['signal.generated', 'model.prediction', 'model.health'], subscribes: ['candle.closed'] },
+  filePaths: ['models[].source.file', 'registry.file'],
   create: (context) => new ModelRunnerAgent(context),
 });
 export default agent;

@@ -428,6 +428,12 @@ export interface AgentDefinition<C = unknown, E extends EventMap = BuiltinEvents
    * the list `a`, `a.b` that one key. Left out, the agent receives every change and decides.
    */
   hotSettings?: readonly string[];
+  /**
+   * Config paths that name files (same syntax as `hotSettings`). A relative path there is taken
+   * from the config file's folder when a launcher loads the config, so `file: ./model.onnx` means
+   * the file beside the config, whatever the working directory.
+   */
+  filePaths?: readonly string[];
   create(context: AgentContext<C, E>): BaseAgent<C, E>;
 }
 
