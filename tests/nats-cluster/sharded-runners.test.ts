@@ -10,7 +10,7 @@ import strategyRunner from '@tradebus/agent-strategy-runner';
 
 // A sharded strategy runner over a real 3-node NATS cluster: the test publishes real candles as
 // the price feed, runner instances in their own processes share the four symbols, and on the way
-// one NATS node is killed (and later restarted) and one runner is killed. What the runners produce is
+// a third runner joins, one NATS node is killed (and later restarted) and one runner is killed. What the runners produce is
 // compared with one runner in one process on the same bars.
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures', 'sharded-runner.mjs');
@@ -110,18 +110,27 @@ describe('sharded strategy runners on a 3-node NATS cluster', () => {
 
     const r1 = startRunner('r1');
     const r2 = startRunner('r2');
-    const logs = (): string => [r1, r2].map((r, i) => `r${i + 1}:\n${r.output().slice(-3000) }`).join('\n');
+    let r3: ReturnType<typeof startRunner> | undefined;
+    const logs = (): string => [r1, r2, r3].map((r, i) => `r${i + 1}:\n${r?.output().slice(-3000) ?? ''}`).join('\n');
     const ownedBy = (...instances: string[]): string[] => instances.flatMap((i) => owned.get(i) ?? []).sort();
     await until('r1 and r2 to share the symbols', () => JSON.stringify(ownedBy('r1', 'r2')) === JSON.stringify([...symbols].sort()) && (owned.get('r1')?.length ?? 0) > 0 && (owned.get('r2')?.length ?? 0) > 0, 30_000, logs);
 
     let ownedByR2AtDeath: string[] = [];
     let unconfirmed = 0;
-    const nodeKill = Math.floor(candles.length * 0.3);
+    const join = Math.floor(candles.length * 0.15);
+    let r3OwnedBeforeNodeKill: string[] = [];
+    const nodeKill = Math.floor(candles.length * 0.35);
     const runnerKill = Math.floor(candles.length * 0.55);
     const nodeBack = Math.floor(candles.length * 0.7);
     let nodeKilledAt = 0;
     let firstAckAfterNodeKill = 0;
     for (let i = 0; i < candles.length; i++) {
+      if (i === join) {
+        // A third runner joins: the symbols it should own move to it, each from its checkpoint.
+        r3 = startRunner('r3');
+        await until('r3 to take its symbols', () => (owned.get('r3')?.length ?? 0) > 0 && JSON.stringify(ownedBy('r1', 'r2', 'r3')) === JSON.stringify([...symbols].sort()), 20_000, logs);
+        r3OwnedBeforeNodeKill = [...owned.get('r3')!];
+      }
       if (i === nodeKill) {
         nodeKilledAt = Date.now();
         await cluster.nodes[1]!.stop('SIGKILL');
@@ -160,7 +169,8 @@ describe('sharded strategy runners on a 3-node NATS cluster', () => {
     const diagTimer = setInterval(() => void diagnose().catch((e: unknown) => (diag = String(e))), 5_000);
     await until('every bar processed', () => allBars.every((b) => bars.has(b)), 40_000, () => `${logs()}\nmissing: ${allBars.filter((b) => !bars.has(b)).slice(0, 10).join(' ')}\n${diag}`);
     clearInterval(diagTimer);
-    await until('r1 to own every symbol', () => JSON.stringify(ownedBy('r1')) === JSON.stringify([...symbols].sort()), 20_000, () => `${logs()}\nowned: ${JSON.stringify([...owned])}`);
+    await until('r1 and r3 to share every symbol', () => JSON.stringify(ownedBy('r1', 'r3')) === JSON.stringify([...symbols].sort()), 20_000, () => `${logs()}\nowned: ${JSON.stringify([...owned])}`);
+    expect(r3OwnedBeforeNodeKill.length).toBeGreaterThan(0);
     // Signals are read back through their own durable consumer, which may still be catching up.
     const signalIds = (): number => new Set(signals.map((x) => x.id)).size;
     await until('the signals stored to be read back', () => signalIds() >= reference.size, 30_000, () => `${signalIds()} of ${reference.size}`).catch(() => undefined);
@@ -188,9 +198,10 @@ describe('sharded strategy runners on a 3-node NATS cluster', () => {
 
     console.log(
       `sharded runners: ${candles.length} candles, ${reference.size} signals; node failover ${firstAckAfterNodeKill - nodeKilledAt} ms (${unconfirmed} unconfirmed publishes retried); ` +
-        `${repeated.length} bar(s) processed again after the runner kill (r2 owned ${ownedByR2AtDeath.join(', ')}), ${signals.length - byId.size} repeated signal(s); final owner r1=${owned.get('r1')?.join(',')}`,
+        `${repeated.length} bar(s) processed again after the runner kill (r2 owned ${ownedByR2AtDeath.join(', ')}), ${signals.length - byId.size} repeated signal(s); r3 joined and took ${r3OwnedBeforeNodeKill.join(', ')}; final owners r1=${owned.get('r1')?.join(',')} r3=${owned.get('r3')?.join(',')}`,
     );
     r1.child.kill('SIGTERM');
+    r3?.child.kill('SIGTERM');
     await transport.close();
   }, 120_000);
 });

@@ -74,8 +74,8 @@ export interface ShardReport {
  * (compare-and-set on the entry's revision, TTL, renewal).
  *
  * - Membership: each instance renews `<group>.member.<instance>`; one silent for a TTL is gone.
- * - Who should own a key: rendezvous hashing over the live members, so a join or a leave moves
- *   only the keys that must move (about 1/N of them).
+ * - Who should own a key: rendezvous hashing with bounded load over the live members (each gets
+ *   its share), so a join or a leave moves few keys.
  * - Handover: the owner that should no longer own a key stops it (`release`, which saves the
  *   checkpoint) and only then deletes the lease; the new owner takes the free lease, reads the
  *   checkpoint and continues after it (`acquire`). A dead owner's lease expires after the TTL.
@@ -247,11 +247,12 @@ export class ShardLeases {
       this.logger.warn({ err: toError(err) }, 'membership not renewed; retrying');
     }
     const me = this.options.instance;
+    const assignment = assignShards(this.options.keys, this.liveMembers.map((m) => m.instance));
     for (const key of this.options.keys) {
       if (this.stopped) return;
       try {
         const held = this.owned.get(key);
-        const desired = owner(key, this.liveMembers.map((m) => m.instance));
+        const desired = assignment.get(key);
         if (held !== undefined) {
           if (this.now() - held.renewedAt > this.ttl * 0.8) await this.giveUp(key, true);
           else if (desired !== me && desired !== undefined) await this.giveUp(key, false);
@@ -383,6 +384,39 @@ export function owner(key: string, members: readonly string[]): string | undefin
     }
   }
   return best;
+}
+
+/**
+ * Who should own each key: rendezvous hashing with bounded load. Keys are placed in a fixed order,
+ * each with the highest-scoring member still under ⌊keys / members⌋, then the rest under
+ * ⌈keys / members⌉, so every member gets its share even when there are few keys (plain hashing gave one of two runners three of
+ * four symbols), and a join or a leave still moves few keys. Every instance computes the same
+ * answer from the same member list.
+ */
+export function assignShards(keys: readonly string[], members: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  if (members.length === 0) return out;
+  const unique = [...new Set(keys)].sort();
+  const load = new Map(members.map((m) => [m, 0]));
+  const ranked = new Map(
+    unique.map((key) => [
+      key,
+      members
+        .map((m) => ({ m, score: createHash('sha256').update(`${key}\u0000${m}`).digest('hex') }))
+        .sort((a, b) => (a.score < b.score ? 1 : a.score > b.score ? -1 : 0)),
+    ]),
+  );
+  // First everyone's floor share, then the remainder: no member is left without keys it could have.
+  for (const cap of [Math.floor(unique.length / members.length), Math.ceil(unique.length / members.length)]) {
+    for (const key of unique) {
+      if (out.has(key)) continue;
+      const best = ranked.get(key)!.find(({ m }) => load.get(m)! < cap);
+      if (best === undefined) continue;
+      out.set(key, best.m);
+      load.set(best.m, load.get(best.m)! + 1);
+    }
+  }
+  return out;
 }
 
 /** A key-value key token from any string: characters outside letters, digits, '-' and '_' become `=XX`. */
