@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { watchdogShardingSchema } from './sharding.js';
 import { timeframeSchema } from './timeframe.js';
 
 export const priceWatchdogConfigSchema = z.strictObject({
@@ -10,6 +11,7 @@ export const priceWatchdogConfigSchema = z.strictObject({
   candles: z.boolean().default(true).describe('Watch candles (candle.updated / candle.closed) for every symbol and timeframe'),
   ticks: z.boolean().default(true).describe('Watch ticks (price.tick) for every symbol'),
   publishForming: z.boolean().default(true).describe('Publish candle.updated for the bar still forming'),
+  sharding: watchdogShardingSchema.optional(),
   resume: z
     .boolean()
     .default(true)

@@ -7,6 +7,8 @@ import { hotSettings } from './hot-settings.js';
 import { resolveMarketData, resolveSymbols } from '@tradebus/providers';
 import { sleepUnlessAborted, untilAborted } from '@tradebus/core';
 import { timeframeMs } from './timeframe.js';
+import { WatchdogShards } from './sharding.js';
+import type { ShardReport } from '@tradebus/core';
 
 // Providers can be third-party code: what they hand over is checked before it reaches the bus.
 const price = z.number().finite().nonnegative();
@@ -229,7 +231,8 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
   }
 
   protected run(): void {
-    for (const feed of this.feedList) this.background(feed.key, (signal) => this.runFeed(feed, signal));
+    if (this.config.sharding !== undefined) this.startSharding(this.config.sharding);
+    else for (const feed of this.feedList) this.background(feed.key, (signal) => this.runFeed(feed, signal));
     if (this.feedList.length === 0) return;
     const shortest = Math.min(...this.feedList.map((f) => f.staleAfterMs));
     const checkEveryMs = this.config.stale.checkEveryMs ?? Math.max(1_000, Math.floor(shortest / 10));
@@ -376,6 +379,7 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     this.publish('candle.closed', toPayload(feed, bar));
     feed.lastClosed = bar.timestamp;
     feed.closedPublished++;
+    if (this.shards !== undefined) void this.shards.save(feed.symbol, this.lastClosedOf(feed.symbol));
     if (this.config.resume) this.saveResumePointLater(feed);
     return true;
   }
@@ -404,7 +408,58 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
     });
   }
 
+  private shards: WatchdogShards | undefined;
+  private readonly shardFeeds = new Map<string, AbortController>();
+
+  /** Several watchdog processes share the symbols: only the feeds of owned symbols run here. */
+  private startSharding(config: NonNullable<PriceWatchdogConfig['sharding']>): void {
+    const shards = new WatchdogShards({
+      config,
+      agentId: this.id,
+      transport: this.bus.transport,
+      symbols: [...new Set(this.feedList.map((f) => f.symbol))],
+      logger: this.logger,
+      start: (symbol, lastClosed) => {
+        const controller = new AbortController();
+        this.shardFeeds.set(symbol, controller);
+        for (const feed of this.feedList) {
+          if (feed.symbol !== symbol) continue;
+          // The previous owner's last closed bar is the resume point: the gap comes from history.
+          if (feed.kind === 'candles' && lastClosed[feed.timeframe] !== undefined) feed.lastClosed = Math.max(feed.lastClosed ?? Number.NEGATIVE_INFINITY, lastClosed[feed.timeframe]!);
+          feed.lastDataAt = this.clock.now();
+          feed.stale = false;
+          this.background(`${feed.key} (owned)`, (signal) => this.runFeed(feed, AbortSignal.any([signal, controller.signal])));
+        }
+      },
+      stop: async (symbol) => {
+        this.shardFeeds.get(symbol)?.abort();
+        this.shardFeeds.delete(symbol);
+        return this.lastClosedOf(symbol);
+      },
+    });
+    this.shards = shards;
+    this.background('sharding', async () => {
+      try {
+        await shards.start();
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+  }
+
+  private lastClosedOf(symbol: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const feed of this.feedList) if (feed.symbol === symbol && feed.kind === 'candles' && feed.lastClosed !== undefined) out[feed.timeframe] = feed.lastClosed;
+    return out;
+  }
+
+  protected override shardStatus(): { instance: string; shard?: ShardReport } | undefined {
+    return this.shards === undefined ? undefined : { instance: this.shards.instance, shard: this.shards.report() };
+  }
+
   protected override async cleanup(): Promise<void> {
+    await this.shards?.stop();
+    this.shards = undefined;
     await this.saveResumePoints();
   }
 
@@ -478,6 +533,8 @@ export class PriceWatchdogAgent extends BaseAgent<PriceWatchdogConfig> {
   private checkStale(): void {
     const now = this.clock.now();
     for (const feed of this.feedList) {
+      // Another instance runs the feeds of the symbols this one does not own.
+      if (this.shards !== undefined && !this.shards.owns(feed.symbol)) continue;
       const silentForMs = now - feed.lastDataAt;
       if (feed.stale || silentForMs < feed.staleAfterMs) continue;
       feed.stale = true;
