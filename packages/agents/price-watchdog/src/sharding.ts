@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { NatsTransport, ShardLeases, type ShardReport, type Transport } from '@tradebus/core';
-import type { Logger } from 'pino';
+import { NatsTransport, ShardLeases, type Logger, type ShardReport, type Transport } from '@tradebus/core';
 
 export const watchdogShardingSchema = z
   .strictObject({

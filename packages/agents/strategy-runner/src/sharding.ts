@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { NatsTransport, ShardLeases, followStream, type Envelope, type ShardReport, type StreamFeed, type Transport } from '@tradebus/core';
-import type { Logger } from 'pino';
+import { NatsTransport, ShardLeases, followStream, type Envelope, type ShardReport, type Logger, type StreamFeed, type Transport } from '@tradebus/core';
 
 export const shardingSchema = z
   .strictObject({
