@@ -138,3 +138,28 @@ describe('data layer', () => {
     }
   });
 });
+
+describe('metrics of sharded agents', () => {
+  it('gives every instance of an agent its own series, so two instances do not overwrite each other', async () => {
+    const heartbeat = (instance: string, eventsIn: number): BuiltinEvents['agent.heartbeat'] => ({
+      agentId: 'strategies',
+      kind: 'strategy-runner',
+      status: 'running',
+      uptimeMs: 1_000,
+      errors: 0,
+      eventsIn,
+      eventsOut: 0,
+      pid: 1,
+      host: 'h',
+      transport: 'local',
+      intervalMs: 5_000,
+      instance,
+    });
+    system.bus.publish('agent.heartbeat', heartbeat('a', 10));
+    system.bus.publish('agent.heartbeat', heartbeat('b', 32));
+    await new Promise((r) => setImmediate(r));
+    expect(await value('tradebus_agent_events_in{agent="strategies",instance="a"}')).toBe(10);
+    expect(await value('tradebus_agent_events_in{agent="strategies",instance="b"}')).toBe(32);
+    expect(await value('tradebus_agent_up{agent="strategies",kind="strategy-runner",instance="b"}')).toBe(1);
+  });
+});

@@ -73,31 +73,31 @@ export class SystemMetrics {
     new Gauge({
       name: 'tradebus_agent_up',
       help: '1 when the agent is ok or degraded, 0 when starting, failed, down or stopped',
-      labelNames: ['agent', 'kind'],
+      labelNames: ['agent', 'kind', 'instance'],
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, instance: a.instance ?? '' }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
       },
     });
     new Gauge({
       name: 'tradebus_agent_status',
       help: '1 for the status each agent is in (ok, degraded, starting, failed, down, stopped), so an alert can tell a failed agent from a silent one',
-      labelNames: ['agent', 'kind', 'status'],
+      labelNames: ['agent', 'kind', 'status', 'instance'],
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status }, 1);
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status, instance: a.instance ?? '' }, 1);
       },
     });
     new Gauge({
       name: 'tradebus_agent_heartbeat_age_seconds',
       help: 'Seconds since the last heartbeat of each agent',
-      labelNames: ['agent'],
+      labelNames: ['agent', 'instance'],
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId }, a.heartbeatAgeMs / 1000);
+        for (const a of health()) this.set({ agent: a.agentId, instance: a.instance ?? '' }, a.heartbeatAgeMs / 1000);
       },
     });
     const state = (): StateLogStats | undefined => (system.services.has(DATA_STORE_SERVICE) ? system.services.get<DataStore>(DATA_STORE_SERVICE).stats().state : undefined);
@@ -162,11 +162,11 @@ export class SystemMetrics {
       new Gauge({
         name,
         help,
-        labelNames: ['agent'],
+        labelNames: ['agent', 'instance'],
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const a of health()) this.set({ agent: a.agentId }, a[field]);
+          for (const a of health()) this.set({ agent: a.agentId, instance: a.instance ?? '' }, a[field]);
         },
       });
     }
