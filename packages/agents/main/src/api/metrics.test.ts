@@ -154,6 +154,7 @@ describe('metrics of sharded agents', () => {
       transport: 'local',
       intervalMs: 5_000,
       instance,
+      timestamp: 1,
     });
     system.bus.publish('agent.heartbeat', heartbeat('a', 10));
     system.bus.publish('agent.heartbeat', heartbeat('b', 32));
