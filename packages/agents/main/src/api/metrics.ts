@@ -77,7 +77,7 @@ export class SystemMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, instance: a.instance ?? '' }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, ...(a.instance === undefined ? {} : { instance: a.instance }) }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
       },
     });
     new Gauge({
@@ -87,7 +87,7 @@ export class SystemMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status, instance: a.instance ?? '' }, 1);
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status, ...(a.instance === undefined ? {} : { instance: a.instance }) }, 1);
       },
     });
     new Gauge({
@@ -97,7 +97,7 @@ export class SystemMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, instance: a.instance ?? '' }, a.heartbeatAgeMs / 1000);
+        for (const a of health()) this.set({ agent: a.agentId, ...(a.instance === undefined ? {} : { instance: a.instance }) }, a.heartbeatAgeMs / 1000);
       },
     });
     const state = (): StateLogStats | undefined => (system.services.has(DATA_STORE_SERVICE) ? system.services.get<DataStore>(DATA_STORE_SERVICE).stats().state : undefined);
@@ -166,7 +166,7 @@ export class SystemMetrics {
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const a of health()) this.set({ agent: a.agentId, instance: a.instance ?? '' }, a[field]);
+          for (const a of health()) this.set({ agent: a.agentId, ...(a.instance === undefined ? {} : { instance: a.instance }) }, a[field]);
         },
       });
     }
