@@ -171,8 +171,9 @@ async function measureOnce(fsync: string): Promise<Samples> {
   return { toSignal, toRequest, toVenue, toUpdate, candles, wallMs, syncs: state.syncs, appends: state.appends };
 }
 
+// Other benchmarks import percentiles() from here: only a run of this file as a program measures.
 const [policy, runs] = process.argv.slice(2);
-if (policy !== undefined) {
+if (policy !== undefined && process.argv[1] === fileURLToPath(import.meta.url)) {
   const run = await measure(policy, Number(runs ?? 3));
   process.stdout.write(`${JSON.stringify(run)}\n`);
   process.exit(0);
