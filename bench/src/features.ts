@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createFeaturePipeline, type FeatureBar, type FeatureConfigInput } from '@tradebus/models';
 import { BollingerBands, EMA, MACD, RSI } from 'trading-signals';
-import type { BenchModule, BenchResult } from './types.js';
+import { readCandleCsv, type BenchModule, type BenchResult } from './types.js';
 
 const PASSES = 100;
 const ROUNDS = 7;
@@ -10,12 +8,7 @@ const PEER = 'trading-signals 8 (RSI, MACD, Bollinger only)';
 
 /** 2,000 real 5-minute LTC/BTC bars, the same array for both sides. */
 function loadBars(): FeatureBar[] {
-  const file = fileURLToPath(new URL('../../packages/models/test-data/binance-LTC-BTC-5m.csv', import.meta.url));
-  const rows = readFileSync(file, 'utf8').trim().split(/\r?\n/).slice(1);
-  return rows.map((row) => {
-    const [timestamp, open, high, low, close, volume] = row.split(',').map(Number);
-    return { timestamp: timestamp!, open: open!, high: high!, low: low!, close: close!, volume: volume! };
-  });
+  return readCandleCsv('packages/models/test-data/binance-LTC-BTC-5m.csv');
 }
 
 const indicators = { rsi: { type: 'rsi', period: 14 }, macd: { type: 'macd' }, bands: { type: 'bollinger', period: 20 } } as const;

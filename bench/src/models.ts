@@ -1,10 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createSystem, type AgentDefinition, type BuiltinEvents } from '@tradebus/core';
 import { resolveAgentDefinition } from '@tradebus/agent-main';
 import { OipModelSource, OnnxModelSource, logisticRegressionOnnx, serveOip } from '@tradebus/models';
-import type { BenchModule, BenchResult } from './types.js';
-import { percentile } from './types.js';
+import { percentile, readCandleCsv, type BenchModule, type BenchResult, type CsvBar } from './types.js';
 
 /**
  * Model inference and the model runner. Inference: one feature row through the example logistic
@@ -21,27 +18,10 @@ const WARM_CALLS = 300;
 const MODEL = { weights: [-250, -80, 20, -40, 0.04], bias: 0 };
 const FEATURES = { returns: [1, 3, 12], volatility: [20], volumeZScore: [20] };
 
-interface Bar {
-  symbol: string;
-  timeframe: string;
-  timestamp: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+type Bar = CsvBar & { symbol: string; timeframe: string };
 
 function loadBars(): Bar[] {
-  const file = fileURLToPath(new URL('../../examples/model-bot/data/binance-ETH-BTC-5m.csv', import.meta.url));
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split(/\r?\n/)
-    .slice(1)
-    .map((row) => {
-      const [timestamp, open, high, low, close, volume] = row.split(',').map(Number);
-      return { symbol: 'ETH/BTC', timeframe: '5m', timestamp: timestamp!, open: open!, high: high!, low: low!, close: close!, volume: volume! };
-    });
+  return readCandleCsv('examples/model-bot/data/binance-ETH-BTC-5m.csv').map((bar) => ({ symbol: 'ETH/BTC', timeframe: '5m', ...bar }));
 }
 
 /** Milliseconds per call of `predict`, sorted. */

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ATR, EMA, SmartMoneyConcepts, batch, type Candle } from '@tradebus/indicators';
-import type { BenchModule, BenchResult } from './types.js';
+import { readCandleCsv, type BenchModule, type BenchResult } from './types.js';
 
 const PASSES = 40;
 const ROUNDS = 7;
@@ -9,15 +7,7 @@ const SWING_LENGTH = 10;
 
 /** 5,760 real 5-minute ETH/BTC candles. */
 function loadCandles(): Candle[] {
-  const file = fileURLToPath(new URL('../../packages/indicators/test-data/binance-ETH-BTC-5m.csv', import.meta.url));
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split(/\r?\n/)
-    .slice(1)
-    .map((row) => {
-      const [timestamp, open, high, low, close, volume] = row.split(',').map(Number);
-      return { timestamp: timestamp!, open: open!, high: high!, low: low!, close: close!, volume: volume! };
-    });
+  return readCandleCsv('packages/indicators/test-data/binance-ETH-BTC-5m.csv');
 }
 
 /*

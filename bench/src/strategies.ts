@@ -1,21 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createStrategy, type StrategyCandle } from '@tradebus/strategies';
-import type { BenchModule, BenchResult } from './types.js';
+import { readCandleCsv, type BenchModule, type BenchResult } from './types.js';
 
 const ROUNDS = 5;
 const PAIRS = ['ADA', 'DASH', 'ETC', 'ETH', 'LTC', 'TRX', 'XLM', 'XMR', 'ZEC'];
 
 function load(pair: string): StrategyCandle[] {
-  const file = fileURLToPath(new URL(`../../packages/strategies/test-data/binance-${pair}-BTC-5m.csv`, import.meta.url));
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split(/\r?\n/)
-    .slice(1)
-    .map((row) => {
-      const [timestamp, open, high, low, close, volume] = row.split(',').map(Number);
-      return { symbol: `${pair}/BTC`, timeframe: '5m', timestamp: timestamp!, open: open!, high: high!, low: low!, close: close!, volume: volume! };
-    });
+  return readCandleCsv(`packages/strategies/test-data/binance-${pair}-BTC-5m.csv`).map((bar) => ({ symbol: `${pair}/BTC`, timeframe: '5m', ...bar }));
 }
 
 /** Closed bars per second through a fresh strategy built from `config`, signals counted so nothing is optimised away. */

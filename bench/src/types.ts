@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 /** One line of a benchmark table: our rate against a peer measured in the same run. */
 export interface BenchResult {
   name: string;
@@ -47,4 +50,27 @@ export function fmt(n: number): string {
 /** Two decimals, or two significant digits for ratios below 0.1 (0.015×, 0.00029×). */
 export function fmtRatio(ratio: number): string {
   return ratio >= 0.1 || ratio === 0 ? ratio.toFixed(2) : ratio.toPrecision(2);
+}
+
+/** One bar of a project CSV (`timestamp,open,high,low,close,volume`). */
+export interface CsvBar {
+  timestamp: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+/** Reads a candle CSV of the repository, `path` relative to the repository root. */
+export function readCandleCsv(path: string): CsvBar[] {
+  const file = fileURLToPath(new URL(`../../${path}`, import.meta.url));
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split(/\r?\n/)
+    .slice(1)
+    .map((row) => {
+      const [timestamp, open, high, low, close, volume] = row.split(',').map(Number);
+      return { timestamp: timestamp!, open: open!, high: high!, low: low!, close: close!, volume: volume! };
+    });
 }
