@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from './testing/random.js';
 import { z } from 'zod';
 import { builtinEvents } from './events/builtin.js';
 import { wireEnvelopeSchema } from './transports/nats/codec.js';
 import { compileAcceptor, fastSafeParse } from './fast-check.js';
 
 /** Deterministic pseudo-random numbers, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Def = { type: string; [k: string]: unknown };
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
@@ -93,7 +83,7 @@ describe('compiled acceptors for zod schemas', () => {
 
   it.each(schemas)('never accept what zod rejects or would change: %s', (_name, schema) => {
     const accept = compileAcceptor(schema)!;
-    const r = rng(0x5eed);
+    const r = seededRandom(0x5eed);
     let accepted = 0;
     for (let i = 0; i < 1500; i++) {
       let value = sample(schema, r);

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../bus/envelope.js';
 import type { BuiltinEvents } from '../events/builtin.js';
 import { createLogger } from '../logger.js';
+import { seededRandom } from '../testing/random.js';
 import { openDataStore } from './data-store.js';
 import { SegmentLog, type LogRecord } from './segment-log.js';
 
@@ -24,18 +25,6 @@ async function tempDir(): Promise<string> {
 afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
-
-/** mulberry32: a seeded generator, so a failing seed can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Logged = Record<string, unknown>;
 function captureLogger(): { logger: ReturnType<typeof createLogger>; lines: () => Logged[] } {
@@ -84,7 +73,7 @@ const SEEDS = Number(process.env.DAMAGE_SEEDS ?? 40);
 const ONLY_SEED = process.env.DAMAGE_SEED === undefined ? undefined : Number(process.env.DAMAGE_SEED);
 
 async function damageRound(seed: number, where: Where, withIndex: boolean): Promise<void> {
-  const random = rng(seed * 7919 + (where === 'sealed' ? 1 : 2) * 31 + (withIndex ? 1 : 0));
+  const random = seededRandom(seed * 7919 + (where === 'sealed' ? 1 : 2) * 31 + (withIndex ? 1 : 0));
   const dir = await tempDir();
   const options = { dir, fsync: 'never' as const, maxSegmentBytes: 2500, blockBytes: 400 };
   const log = await SegmentLog.open(options);

@@ -3,3 +3,4 @@
 // works in any test runner (or none).
 export { NatsServer, NatsServerError, findNatsServer, freePort, type NatsServerOptions } from './nats-server.js';
 export { NatsCluster, type NatsClusterOptions } from './nats-cluster.js';
+export { seededRandom } from './random.js';

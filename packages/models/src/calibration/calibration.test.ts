@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@tradebus/core/testing';
 import { fitCalibrator, restoreCalibrator, ScheduledCalibrator } from './calibrator.js';
 import { CalibrationError } from './errors.js';
 import { fitIsotonic, fitPlatt, type Outcome } from './fit.js';
-
-/** mulberry32: a small seeded generator, so the synthetic track records are the same every run. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TRUE_A = 0.55;
 const TRUE_B = 0.35;
@@ -22,7 +11,7 @@ const logitOf = (c: number) => Math.log(c / (1 - c));
 const truth = (c: number) => 1 / (1 + Math.exp(-(TRUE_A * logitOf(c) + TRUE_B)));
 
 function track(n: number, seed: number): Outcome[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   return Array.from({ length: n }, () => {
     const confidence = 0.01 + 0.98 * next();
     return { confidence, outcome: next() < truth(confidence) ? 1 : 0 };

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@tradebus/core/testing';
 import { createEnsemble, type ModelPrediction, type Side } from './ensemble.js';
 import { EnsembleError } from './errors.js';
-
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Round {
   predictions: ModelPrediction[];
@@ -23,7 +13,7 @@ interface Round {
  * 0.7, 0.55 and 0.4; `late` joins after bar 80 and `quiet` says flat or sits out now and then.
  */
 function rounds(n: number, seed: number): Round[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const skill: Record<string, number> = { good: 0.7, fair: 0.55, poor: 0.4, late: 0.65, quiet: 0.6 };
   return Array.from({ length: n }, (_, t) => {
     const up = next() < 0.5;
