@@ -10,16 +10,7 @@ type Report = BuiltinEvents['watchdog.report'];
 type Tuning = BuiltinEvents['watchdog.tuning'];
 
 /** A signal followed from its generation to its outcome. */
-interface Pending {
-  signalId: string;
-  strategyId: string;
-  symbol: string;
-  regime: string;
-  side: 'long' | 'short';
-  confidence: number;
-  signalAt: number;
-  decision?: 'accepted' | 'rejected';
-  byConfidence?: boolean;
+interface Pending extends Pick<DecisionRecord, 'signalId' | 'strategyId' | 'symbol' | 'regime' | 'side' | 'confidence' | 'signalAt'>, Partial<Pick<DecisionRecord, 'decision' | 'byConfidence'>> {
   tradeId?: string;
 }
 
