@@ -70,6 +70,8 @@ export class SystemMetrics {
     this.perf = new PipelinePerf(system, this.registry, options.perf);
     collectDefaultMetrics({ register: this.registry, prefix: 'tradebus_process_' });
     const health = () => system.health.snapshot().agents;
+    // Only the instances of a sharded agent carry `instance`: every other agent's series keep their names.
+    const instanceLabel = (a: { instance?: string | undefined }) => (a.instance === undefined ? {} : { instance: a.instance });
     new Gauge({
       name: 'tradebus_agent_up',
       help: '1 when the agent is ok or degraded, 0 when starting, failed, down or stopped',
@@ -77,7 +79,7 @@ export class SystemMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, ...(a.instance === undefined ? {} : { instance: a.instance }) }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, ...instanceLabel(a) }, a.status === 'ok' || a.status === 'degraded' ? 1 : 0);
       },
     });
     new Gauge({
@@ -87,7 +89,7 @@ export class SystemMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status, ...(a.instance === undefined ? {} : { instance: a.instance }) }, 1);
+        for (const a of health()) this.set({ agent: a.agentId, kind: a.kind, status: a.status, ...instanceLabel(a) }, 1);
       },
     });
     new Gauge({
@@ -97,7 +99,7 @@ export class SystemMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const a of health()) this.set({ agent: a.agentId, ...(a.instance === undefined ? {} : { instance: a.instance }) }, a.heartbeatAgeMs / 1000);
+        for (const a of health()) this.set({ agent: a.agentId, ...instanceLabel(a) }, a.heartbeatAgeMs / 1000);
       },
     });
     const state = (): StateLogStats | undefined => (system.services.has(DATA_STORE_SERVICE) ? system.services.get<DataStore>(DATA_STORE_SERVICE).stats().state : undefined);
@@ -166,7 +168,7 @@ export class SystemMetrics {
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const a of health()) this.set({ agent: a.agentId, ...(a.instance === undefined ? {} : { instance: a.instance }) }, a[field]);
+          for (const a of health()) this.set({ agent: a.agentId, ...instanceLabel(a) }, a[field]);
         },
       });
     }
