@@ -1,16 +1,9 @@
-import { hostname } from 'node:os';
 import { z } from 'zod';
-import { NatsTransport, ShardLeases, type Logger, type ShardReport, type Transport } from '@tradebus/core';
+import { NatsTransport, ShardLeases, shardInstanceName, shardLeaseSettings, type Logger, type ShardReport, type Transport } from '@tradebus/core';
 
 export const watchdogShardingSchema = z
   .strictObject({
-    instance: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, { error: "use letters, digits, '-' and '_'" })
-      .optional()
-      .describe('Name of this instance, unique among the watchdogs sharing the symbols and kept across restarts; default $TRADEBUS_INSTANCE, else <host>-<pid>'),
-    leaseTtlMs: z.number().int().min(500).default(6_000).describe('A watchdog silent this long loses its symbols to the others'),
-    renewIntervalMs: z.number().int().positive().optional().describe('How often leases are renewed (default a third of leaseTtlMs)'),
+    ...shardLeaseSettings('watchdogs'),
   })
   .describe(
     "Run several watchdog processes that share the symbols: each symbol's feeds run in one process at a time (leases in JetStream); a new owner continues after the previous owner's last closed bar, filling the gap from the provider's history",
@@ -43,7 +36,7 @@ export class WatchdogShards {
   readonly instance: string;
 
   constructor(private readonly options: WatchdogShardsOptions) {
-    this.instance = options.config.instance ?? process.env.TRADEBUS_INSTANCE ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, '-');
+    this.instance = shardInstanceName(options.config.instance);
   }
 
   async start(): Promise<void> {

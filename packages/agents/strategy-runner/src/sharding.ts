@@ -1,16 +1,9 @@
-import { hostname } from 'node:os';
 import { z } from 'zod';
-import { NatsTransport, ShardLeases, followStream, type Envelope, type ShardReport, type Logger, type StreamFeed, type Transport } from '@tradebus/core';
+import { NatsTransport, ShardLeases, shardInstanceName, shardLeaseSettings, followStream, type Envelope, type ShardReport, type Logger, type StreamFeed, type Transport } from '@tradebus/core';
 
 export const shardingSchema = z
   .strictObject({
-    instance: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, { error: "use letters, digits, '-' and '_'" })
-      .optional()
-      .describe('Name of this instance, unique among the runners sharing the symbols and kept across its restarts; default $TRADEBUS_INSTANCE, else <host>-<pid>'),
-    leaseTtlMs: z.number().int().min(500).default(6_000).describe("A runner silent this long loses its symbols to the others (the takeover delay after a crash)"),
-    renewIntervalMs: z.number().int().positive().optional().describe('How often leases are renewed and joins or leaves noticed (default a third of leaseTtlMs)'),
+    ...shardLeaseSettings('runners'),
     from: z
       .union([z.enum(['all', 'new']), z.number().int().nonnegative()])
       .default('all')
@@ -70,7 +63,7 @@ export class RunnerShards<C extends { timestamp: number }> {
   readonly instance: string;
 
   constructor(private readonly options: RunnerShardsOptions<C>) {
-    this.instance = options.config.instance ?? process.env.TRADEBUS_INSTANCE ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, '-');
+    this.instance = shardInstanceName(options.config.instance);
     for (const s of options.series) s.owned = false;
   }
 
